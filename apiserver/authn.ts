@@ -1,0 +1,230 @@
+// Who is calling. In the order k8s.io/apiserver uses: the front proxy (kube-apiserver, proven by a
+// client certificate from the requestheader CA with an allowed CN, which alone makes X-Remote-*
+// trustworthy), a client certificate from the cluster's client CA, a bearer token checked with
+// TokenReview. A presented but invalid credential is a 401, never a fall-through to anonymous.
+
+import { createHash, X509Certificate } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import { AuthenticationV1Api, type KubeConfig } from '@kubernetes/client-node';
+import type { AuthenticationConfig } from './authconfig.js';
+import { TtlCache } from './machinery/ttlcache.js';
+
+export interface UserInfo {
+  username: string;
+  uid?: string;
+  groups: string[];
+  extra: Record<string, string[]>;
+}
+
+const clientAuthEku = '1.3.6.1.5.5.7.3.2';
+const anyEku = '2.5.29.37.0';
+
+/** The peer's leaf and the intermediates it sent, as X509Certificate objects. */
+function peerChain(socket: TLSSocket): X509Certificate[] {
+  const chain: X509Certificate[] = [];
+  let cert = socket.getPeerCertificate(true);
+  const seen = new Set<string>();
+  while (Object.keys(cert).length > 0 && !seen.has(cert.fingerprint256) && chain.length < 6) {
+    seen.add(cert.fingerprint256);
+    chain.push(new X509Certificate(cert.raw));
+    cert = cert.issuerCertificate;
+  }
+  return chain;
+}
+
+function withinValidity(c: X509Certificate, now: number): boolean {
+  return Date.parse(c.validFrom) <= now && now <= Date.parse(c.validTo);
+}
+
+/**
+ * Verifies `chain[0]` against `roots`, using `chain[1..]` as intermediates, with the clientAuth
+ * extended key usage, as Go's x509.Verify does for kube-apiserver's own checks.
+ */
+export function verifyClientChain(
+  chain: X509Certificate[],
+  roots: X509Certificate[],
+  now = Date.now(),
+): boolean {
+  const leaf = chain[0];
+  if (!leaf || roots.length === 0 || !withinValidity(leaf, now)) return false;
+  const eku = leaf.keyUsage as string[] | undefined;
+  if (eku && eku.length > 0 && !eku.includes(clientAuthEku) && !eku.includes(anyEku)) return false;
+  let current = leaf;
+  for (let depth = 0; depth < 5; depth++) {
+    for (const root of roots) {
+      if (current.checkIssued(root) && current.verify(root.publicKey) && withinValidity(root, now))
+        return true;
+    }
+    const next = chain
+      .slice(1)
+      .find((c) => c.ca && current.checkIssued(c) && current.verify(c.publicKey) && withinValidity(c, now));
+    if (!next) return false;
+    current = next;
+  }
+  return false;
+}
+
+function subjectFields(cert: X509Certificate): { cn: string; orgs: string[] } {
+  let cn = '';
+  const orgs: string[] = [];
+  for (const line of cert.subject.split('\n')) {
+    if (line.startsWith('CN=')) cn = line.slice(3);
+    else if (line.startsWith('O=')) orgs.push(line.slice(2));
+  }
+  return { cn, orgs };
+}
+
+type CertVerdict = { kind: 'front-proxy' } | { kind: 'client'; user: UserInfo } | { kind: 'none' };
+
+function firstNonEmpty(req: IncomingMessage, names: string[]): string {
+  for (const name of names) {
+    for (const v of req.headersDistinct[name] ?? []) if (v !== '') return v;
+  }
+  return '';
+}
+
+/** Reads the identity kube-apiserver asserted in the requestheaders. */
+function requestHeaderUser(req: IncomingMessage, cfg: AuthenticationConfig): UserInfo | null {
+  const rh = cfg.requestHeader;
+  if (!rh) return null;
+  const username = firstNonEmpty(req, rh.usernameHeaders);
+  if (!username) return null;
+  const groups: string[] = [];
+  for (const h of rh.groupHeaders) groups.push(...(req.headersDistinct[h] ?? []));
+  const extra: Record<string, string[]> = {};
+  for (const [name, values] of Object.entries(req.headersDistinct)) {
+    const prefix = rh.extraPrefixes.find((p) => name.startsWith(p));
+    if (!prefix || !values) continue;
+    let key = name.slice(prefix.length);
+    try {
+      key = decodeURIComponent(key);
+    } catch {
+      continue; // not a key kube-apiserver could have written
+    }
+    (extra[key] ??= []).push(...values);
+  }
+  const uid = firstNonEmpty(req, rh.uidHeaders);
+  return { username, groups, extra, ...(uid ? { uid } : {}) };
+}
+
+/** All header names that carry asserted identity: never to be read from untrusted callers or forwarded. */
+export function requestHeaderNames(cfg: AuthenticationConfig | null): Set<string> {
+  const rh = cfg?.requestHeader;
+  return new Set(rh ? [...rh.usernameHeaders, ...rh.groupHeaders, ...rh.uidHeaders] : []);
+}
+
+export interface TokenReviewer {
+  review(token: string): Promise<UserInfo | null>;
+}
+
+/** TokenReview against kube-apiserver, cached (both answers) for `ttlMs` by the token's hash. */
+export class CachedTokenReviewer implements TokenReviewer {
+  private readonly api: AuthenticationV1Api;
+  private readonly cache: TtlCache<UserInfo | null>;
+
+  constructor(
+    kc: KubeConfig,
+    ttlMs: number,
+    private readonly audiences: string[],
+  ) {
+    this.api = kc.makeApiClient(AuthenticationV1Api);
+    this.cache = new TtlCache(ttlMs);
+  }
+
+  review(token: string): Promise<UserInfo | null> {
+    const key = createHash('sha256').update(token).digest('base64');
+    return this.cache.getOrLoad(key, async () => {
+      const tr = await this.api.createTokenReview({
+        body: {
+          apiVersion: 'authentication.k8s.io/v1',
+          kind: 'TokenReview',
+          spec: { token, audiences: this.audiences },
+        },
+      });
+      const st = tr.status;
+      if (!st?.authenticated || !st.user?.username) return null;
+      if (this.audiences.length > 0 && !(st.audiences ?? []).some((a) => this.audiences.includes(a)))
+        return null;
+      return {
+        username: st.user.username,
+        groups: st.user.groups ?? [],
+        extra: st.user.extra ?? {},
+        ...(st.user.uid ? { uid: st.user.uid } : {}),
+      };
+    });
+  }
+}
+
+export type AuthnResult = { user: UserInfo; via: 'front-proxy' | 'client-cert' | 'token' } | null;
+
+export class Authenticator {
+  private readonly verdicts = new WeakMap<TLSSocket, { generation: number; verdict: CertVerdict }>();
+
+  constructor(
+    private readonly config: () => AuthenticationConfig | null,
+    private readonly tokens: TokenReviewer,
+  ) {}
+
+  private certVerdict(socket: TLSSocket, cfg: AuthenticationConfig): CertVerdict {
+    const cached = this.verdicts.get(socket);
+    if (cached?.generation === cfg.generation) return cached.verdict;
+    let verdict: CertVerdict = { kind: 'none' };
+    const chain = typeof socket.getPeerCertificate === 'function' ? peerChain(socket) : [];
+    if (chain.length > 0) {
+      const rh = cfg.requestHeader;
+      const { cn, orgs } = subjectFields(chain[0] as X509Certificate);
+      if (
+        rh &&
+        verifyClientChain(chain, rh.cas) &&
+        (rh.allowedNames.length === 0 || rh.allowedNames.includes(cn))
+      ) {
+        verdict = { kind: 'front-proxy' };
+      } else if (verifyClientChain(chain, cfg.clientCAs) && cn !== '') {
+        verdict = { kind: 'client', user: { username: cn, groups: orgs, extra: {} } };
+      }
+    }
+    this.verdicts.set(socket, { generation: cfg.generation, verdict });
+    return verdict;
+  }
+
+  /** Null when the request carries no credential at all; throws when a credential is invalid. */
+  async authenticate(req: IncomingMessage): Promise<AuthnResult> {
+    const cfg = this.config();
+    if (cfg) {
+      const verdict = this.certVerdict(req.socket as TLSSocket, cfg);
+      if (verdict.kind === 'front-proxy') {
+        const user = requestHeaderUser(req, cfg);
+        if (user) return { user: withAuthenticatedGroup(user), via: 'front-proxy' };
+      } else if (verdict.kind === 'client') {
+        return { user: withAuthenticatedGroup(verdict.user), via: 'client-cert' };
+      }
+    }
+    const authz = req.headers.authorization;
+    if (authz !== undefined) {
+      const m = /^Bearer\s+(\S+)\s*$/i.exec(authz);
+      if (!m?.[1]) throw new InvalidCredentialError('only bearer tokens are accepted');
+      let user: UserInfo | null;
+      try {
+        user = await this.tokens.review(m[1]);
+      } catch (err) {
+        throw new InvalidCredentialError(`the token could not be reviewed: ${(err as Error).message}`);
+      }
+      if (!user) throw new InvalidCredentialError('the token is invalid or expired');
+      return { user: withAuthenticatedGroup(user), via: 'token' };
+    }
+    return null;
+  }
+}
+
+export class InvalidCredentialError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvalidCredentialError';
+  }
+}
+
+function withAuthenticatedGroup(user: UserInfo): UserInfo {
+  if (user.username === 'system:anonymous' || user.groups.includes('system:authenticated')) return user;
+  return { ...user, groups: [...user.groups, 'system:authenticated'] };
+}

@@ -1,0 +1,82 @@
+// May this user do this? Every request is decided by a SubjectAccessReview on exactly the
+// attributes kube-apiserver itself authorized, so RBAC alone decides (and a caller that reaches
+// us directly meets the same rules). Decisions are cached for seconds; any error denies.
+
+import { AuthorizationV1Api, type KubeConfig, type V1SubjectAccessReviewSpec } from '@kubernetes/client-node';
+import type { UserInfo } from './authn.js';
+import type { RequestInfo } from './machinery/requestinfo.js';
+import { TtlCache } from './machinery/ttlcache.js';
+
+export interface Decision {
+  allowed: boolean;
+  /** Why not, in words fit for the caller (kube-apiserver's style). */
+  reason: string;
+}
+
+export interface Authorizer {
+  authorize(user: UserInfo, info: RequestInfo): Promise<Decision>;
+}
+
+export function sarSpec(user: UserInfo, info: RequestInfo): V1SubjectAccessReviewSpec {
+  const spec: V1SubjectAccessReviewSpec = {
+    user: user.username,
+    groups: user.groups,
+    extra: user.extra,
+    ...(user.uid ? { uid: user.uid } : {}),
+  };
+  if (info.isResourceRequest) {
+    spec.resourceAttributes = {
+      namespace: info.namespace,
+      verb: info.verb,
+      group: info.apiGroup,
+      version: info.apiVersion,
+      resource: info.resource,
+      subresource: info.subresource,
+      name: info.name,
+    };
+  } else {
+    spec.nonResourceAttributes = { path: info.path, verb: info.verb };
+  }
+  return spec;
+}
+
+/** The words kube-apiserver uses when RBAC says no. */
+export function forbiddenReason(user: UserInfo, info: RequestInfo, why: string): string {
+  const resource = info.subresource ? `${info.resource}/${info.subresource}` : info.resource;
+  const base = info.isResourceRequest
+    ? `User "${user.username}" cannot ${info.verb} resource "${resource}" in API group "${info.apiGroup}"` +
+      (info.namespace ? ` in the namespace "${info.namespace}"` : '')
+    : `User "${user.username}" cannot ${info.verb} path "${info.path}"`;
+  return why ? `${base}: ${why}` : base;
+}
+
+export class SubjectAccessReviewAuthorizer implements Authorizer {
+  private readonly api: AuthorizationV1Api;
+  private readonly cache: TtlCache<Decision>;
+
+  constructor(kc: KubeConfig, ttlMs: number) {
+    this.api = kc.makeApiClient(AuthorizationV1Api);
+    this.cache = new TtlCache(ttlMs);
+  }
+
+  async authorize(user: UserInfo, info: RequestInfo): Promise<Decision> {
+    // kube-apiserver grants system:masters everything before any authorizer runs; so do we.
+    if (user.groups.includes('system:masters')) return { allowed: true, reason: '' };
+    const spec = sarSpec(user, info);
+    try {
+      return await this.cache.getOrLoad(JSON.stringify(spec), async () => {
+        const sar = await this.api.createSubjectAccessReview({
+          body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec },
+        });
+        const allowed = sar.status?.allowed === true && sar.status.denied !== true;
+        return { allowed, reason: allowed ? '' : forbiddenReason(user, info, sar.status?.reason ?? '') };
+      });
+    } catch (err) {
+      // Fail closed: no answer is a "no".
+      return {
+        allowed: false,
+        reason: forbiddenReason(user, info, `authorization could not be checked (${(err as Error).message})`),
+      };
+    }
+  }
+}

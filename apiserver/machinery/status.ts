@@ -1,0 +1,109 @@
+// metav1.Status: the one shape every error of ours takes on the wire. Handlers throw StatusError;
+// one outer middleware writes it. Constructors mirror k8s.io/apimachinery/pkg/api/errors so
+// kubectl renders "Error from server (<Reason>): <message>".
+
+export type StatusReason =
+  | 'BadRequest'
+  | 'Unauthorized'
+  | 'Forbidden'
+  | 'NotFound'
+  | 'MethodNotAllowed'
+  | 'NotAcceptable'
+  | 'RequestEntityTooLarge'
+  | 'InternalError'
+  | 'ServiceUnavailable'
+  | 'Timeout'
+  | 'BadGateway';
+
+export interface StatusDetails {
+  name?: string;
+  group?: string;
+  kind?: string;
+  causes?: { reason?: string; message: string; field?: string }[];
+}
+
+export interface Status {
+  kind: 'Status';
+  apiVersion: 'v1';
+  metadata: Record<string, never>;
+  status: 'Failure';
+  message: string;
+  reason: StatusReason;
+  details?: StatusDetails;
+  code: number;
+}
+
+export class StatusError extends Error {
+  readonly status: Status;
+
+  constructor(code: number, reason: StatusReason, message: string, details?: StatusDetails) {
+    super(message);
+    this.name = 'StatusError';
+    this.status = {
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Failure',
+      message,
+      reason,
+      code,
+      ...(details ? { details } : {}),
+    };
+  }
+
+  get code(): number {
+    return this.status.code;
+  }
+}
+
+/** A resource named the way kube-apiserver names it in messages: `<resource>.<group>`. */
+export interface GroupResource {
+  group: string;
+  resource: string;
+}
+
+function qualified(gr: GroupResource): string {
+  return gr.group ? `${gr.resource}.${gr.group}` : gr.resource;
+}
+
+export const badRequest = (message: string, details?: StatusDetails): StatusError =>
+  new StatusError(400, 'BadRequest', message, details);
+
+export const unauthorized = (message = 'Unauthorized'): StatusError =>
+  new StatusError(401, 'Unauthorized', message);
+
+export function forbidden(gr: GroupResource, name: string, reason: string): StatusError {
+  const subject = name ? `${qualified(gr)} "${name}"` : qualified(gr);
+  return new StatusError(403, 'Forbidden', `${subject} is forbidden: ${reason}`, {
+    name,
+    group: gr.group,
+    kind: gr.resource,
+  });
+}
+
+export function notFound(gr: GroupResource, name: string, why?: string): StatusError {
+  const base = `${qualified(gr)} "${name}" not found`;
+  return new StatusError(404, 'NotFound', why ? `${base}: ${why}` : base, {
+    name,
+    group: gr.group,
+    kind: gr.resource,
+  });
+}
+
+export const pathNotFound = (message = 'the server could not find the requested resource'): StatusError =>
+  new StatusError(404, 'NotFound', message);
+
+export const methodNotAllowed = (message: string): StatusError =>
+  new StatusError(405, 'MethodNotAllowed', message);
+
+export const notAcceptable = (message: string): StatusError => new StatusError(406, 'NotAcceptable', message);
+
+export const serviceUnavailable = (message: string): StatusError =>
+  new StatusError(503, 'ServiceUnavailable', message);
+
+export const gatewayTimeout = (message: string): StatusError => new StatusError(504, 'Timeout', message);
+
+export const badGateway = (message: string): StatusError => new StatusError(502, 'BadGateway', message);
+
+export const internalError = (message = 'an internal error occurred; see the server log'): StatusError =>
+  new StatusError(500, 'InternalError', message);

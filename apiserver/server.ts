@@ -1,0 +1,121 @@
+// Wiring: informers, authentication trust, caches, the handler chain and the HTTPS listener, plus
+// graceful shutdown (stop accepting, let in-flight streams finish within the grace period).
+
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { DispatcherCache } from '../proxy/dispatchers.js';
+import { proxySubresource } from '../registry/proxy.js';
+import { SecretCache } from '../registry/secrets.js';
+import { ConnectorStore } from '../registry/store.js';
+import type { Subresource } from '../registry/subresource.js';
+import { createApp } from './app.js';
+import { AuthConfigWatcher, type AuthenticationConfig } from './authconfig.js';
+import { Authenticator, CachedTokenReviewer, requestHeaderNames } from './authn.js';
+import { SubjectAccessReviewAuthorizer } from './authz.js';
+import type { Logger } from './machinery/log.js';
+import { Metrics } from './metrics.js';
+import type { Config } from './options.js';
+
+export interface RunningServer {
+  port: number;
+  /** Stops accepting, waits up to the grace period for in-flight requests, then closes everything. */
+  shutdown(): Promise<void>;
+}
+
+export async function startServer(config: Config, kc: KubeConfig, log: Logger): Promise<RunningServer> {
+  const store = new ConnectorStore(kc, log);
+  const secrets = new SecretCache(kc, config.secretCacheMs);
+  const pools = new DispatcherCache(config.upstream);
+  const metrics = new Metrics();
+  let shuttingDown = false;
+  let droppedHeaders: ReadonlySet<string> = new Set();
+
+  // Called by the watcher only after start(), by which time `https` exists.
+  const applyTrust = (cfg: AuthenticationConfig): void => {
+    droppedHeaders = requestHeaderNames(cfg);
+    // The CA list only shapes the TLS CertificateRequest; trust itself is checked per request.
+    https.setSecureContext({
+      key: config.tlsKeyPem,
+      cert: config.tlsCertPem,
+      ...(cfg.requestHeader || cfg.clientCAs.length
+        ? { ca: [cfg.requestHeader?.caPem ?? '', cfg.clientCaPem].filter(Boolean) }
+        : {}),
+    });
+  };
+  const trust = new AuthConfigWatcher(kc, log, applyTrust);
+
+  const subresources = new Map<string, Subresource>();
+  for (const s of [
+    proxySubresource({ lister: store, secrets, pools, droppedHeaders: () => droppedHeaders }),
+  ]) {
+    subresources.set(s.name, s);
+  }
+
+  const app = createApp({
+    log,
+    metrics,
+    authenticator: new Authenticator(
+      () => trust.config,
+      new CachedTokenReviewer(kc, config.authenticationCacheMs, config.tokenAudiences),
+    ),
+    authorizer: new SubjectAccessReviewAuthorizer(kc, config.authorizationCacheMs),
+    subresources,
+    notReady: () => [
+      ...(shuttingDown ? ['shutting down'] : []),
+      ...(store.hasSynced ? [] : ['Connector and ConnectorClass informers have not synced']),
+      ...(trust.config ? [] : ['kube-system/extension-apiserver-authentication has not been read']),
+    ],
+  });
+
+  const handle = app.callback();
+  // requestCert: kube-apiserver proves itself with its front-proxy client certificate. Callers
+  // without one (token users, kubelet probes) must still connect, so the handshake never rejects.
+  const https: Server = createServer(
+    { key: config.tlsKeyPem, cert: config.tlsCertPem, requestCert: true, rejectUnauthorized: false },
+    (req, res) => {
+      void handle(req, res);
+    },
+  );
+  // kube-apiserver keeps idle connections for 90 s; closing them earlier surfaces as sporadic 503s.
+  https.keepAliveTimeout = 95_000;
+  https.headersTimeout = 100_000;
+  // Proxied streams may run for a long time; timeouts live on the upstream side instead.
+  https.requestTimeout = 0;
+
+  store.start();
+  trust.start();
+
+  await new Promise<void>((resolve, reject) => {
+    https.once('error', reject);
+    https.listen(config.securePort, config.bindAddress, () => {
+      https.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (https.address() as AddressInfo).port;
+  log.info('serving', { address: config.bindAddress, port });
+
+  let shutdownPromise: Promise<void> | undefined;
+  const shutdown = (): Promise<void> =>
+    (shutdownPromise ??= (async () => {
+      shuttingDown = true;
+      log.info('shutting down: draining in-flight requests', { graceMs: config.shutdownGraceMs });
+      const closed = new Promise<void>((resolve) =>
+        https.close(() => {
+          resolve();
+        }),
+      );
+      https.closeIdleConnections();
+      const timer = setTimeout(() => {
+        log.warn('grace period over; closing the remaining connections');
+        https.closeAllConnections();
+      }, config.shutdownGraceMs);
+      await closed;
+      clearTimeout(timer);
+      await Promise.all([store.stop(), trust.stop(), pools.close()]);
+      log.info('stopped');
+    })());
+
+  return { port, shutdown };
+}

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Builds the pinned kube-apiserver, kubectl and etcd from the official Go modules into a cache
+# outside the repository, once. Tests and the dev environment use them through
+# KUBEBUILDER_ASSETS (the envtest convention): if that variable is set, nothing is built.
+#
+#   hack/build-k8s.sh            build if missing, print the directory holding the binaries
+#
+# Why build instead of download: this project's machines reach only package registries, and the
+# Go module proxy carries the exact upstream sources for both projects.
+set -euo pipefail
+
+K8S_VERSION="${K8S_VERSION:-1.34.4}"
+ETCD_VERSION="${ETCD_VERSION:-3.6.5}"   # the etcd that Kubernetes ${K8S_VERSION%.*} is tested with
+CACHE_ROOT="${CONNECTORS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/connectors}"
+OUT="$CACHE_ROOT/k8s-v${K8S_VERSION}-etcd-v${ETCD_VERSION}"
+
+if [[ -n "${KUBEBUILDER_ASSETS:-}" ]]; then
+  for b in etcd kube-apiserver kubectl; do
+    [[ -x "$KUBEBUILDER_ASSETS/$b" ]] || { echo "KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS has no executable '$b'; unset it to build the pinned binaries" >&2; exit 1; }
+  done
+  echo "$KUBEBUILDER_ASSETS"
+  exit 0
+fi
+
+if [[ -x "$OUT/etcd" && -x "$OUT/kube-apiserver" && -x "$OUT/kubectl" ]]; then
+  echo "$OUT"
+  exit 0
+fi
+
+GO="$(command -v go || true)"
+[[ -n "$GO" ]] || GO=/usr/local/go/bin/go
+[[ -x "$GO" ]] || { echo "Go is needed to build kube-apiserver/etcd/kubectl (or set KUBEBUILDER_ASSETS to a folder holding them)" >&2; exit 1; }
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$OUT"
+start=$SECONDS
+log() { echo "[build-k8s] $*" >&2; }
+
+# --- kube-apiserver and kubectl from k8s.io/kubernetes -----------------------------------------
+# k8s.io/kubernetes points its staging modules at ./staging; a consumer must replace each with
+# its published v0.<minor>.<patch> release.
+mkdir -p "$work/k8s"
+cd "$work/k8s"
+cat > go.mod <<MOD
+module connectors.local/k8sbinaries
+
+go 1.24.0
+
+require k8s.io/kubernetes v${K8S_VERSION}
+MOD
+log "downloading k8s.io/kubernetes v${K8S_VERSION}"
+modjson="$("$GO" mod download -json "k8s.io/kubernetes@v${K8S_VERSION}")"
+kmod="$(sed -n 's/.*"GoMod": "\(.*\)".*/\1/p' <<<"$modjson")"
+staging_version="v0.${K8S_VERSION#1.}"
+grep -E '^\s*k8s\.io/[^ ]+ => \./staging/' "$kmod" | awk '{print $1}' | while read -r m; do
+  echo "replace $m => $m $staging_version" >> go.mod
+done
+ldflags="-s -w -X k8s.io/component-base/version.gitVersion=v${K8S_VERSION} -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=${K8S_VERSION#1.} -X k8s.io/client-go/pkg/version.gitVersion=v${K8S_VERSION}"
+ldflags="${ldflags/gitMinor=${K8S_VERSION#1.}/gitMinor=$(cut -d. -f2 <<<"$K8S_VERSION")}"
+log "building kube-apiserver and kubectl v${K8S_VERSION} (a cold build takes several minutes)"
+CGO_ENABLED=0 "$GO" build -mod=mod -trimpath -ldflags "$ldflags" -o "$work/bin/" \
+  k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl
+
+# --- etcd from go.etcd.io/etcd/server/v3 (its root package is the etcd main) -------------------
+mkdir -p "$work/etcd"
+cd "$work/etcd"
+cat > go.mod <<MOD
+module connectors.local/etcdbinary
+
+go 1.24.0
+
+require go.etcd.io/etcd/server/v3 v${ETCD_VERSION}
+MOD
+log "building etcd v${ETCD_VERSION}"
+CGO_ENABLED=0 "$GO" build -mod=mod -trimpath -ldflags "-s -w" -o "$work/bin/etcd" go.etcd.io/etcd/server/v3
+
+mv "$work/bin/kube-apiserver" "$work/bin/kubectl" "$work/bin/etcd" "$OUT/"
+log "done in $((SECONDS - start))s: $OUT"
+echo "$OUT"

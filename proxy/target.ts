@@ -1,0 +1,90 @@
+// Where a request may go. The target is always the Connector's own origin: the address's path
+// prefix plus the caller's sub-path, built from validated segments. Anything that could change the
+// origin or climb out of the prefix, in any encoding, is refused before a byte is sent.
+
+import { ProxyError } from './errors.js';
+
+export interface ToolAddress {
+  /** `scheme://host:port`, as WHATWG URL serialises it. */
+  origin: string;
+  /** The address's path without a trailing slash ('' for a root address). */
+  prefix: string;
+}
+
+/** Parses a Connector address (or an address extension). Only absolute http(s) URLs qualify. */
+export function parseToolAddress(address: string): ToolAddress {
+  let url: URL;
+  try {
+    url = new URL(address);
+  } catch {
+    throw new ProxyError('InvalidTarget', `address "${address}" is not an absolute URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new ProxyError('InvalidTarget', `address "${address}" must use http or https`);
+  }
+  if (url.username || url.password) {
+    // Never echo the address back here: it holds userinfo, which may be a credential.
+    throw new ProxyError('InvalidTarget', 'the address must not contain user information; use the Secret');
+  }
+  return { origin: url.origin, prefix: url.pathname.replace(/\/+$/, '') };
+}
+
+// Control characters (CR, LF, NUL…), backslash and '@' are never legitimate in a tool path we
+// forward; the first two are header-injection and host-confusion tricks, '@' turns a naive
+// concatenation into userinfo.
+// eslint-disable-next-line no-control-regex
+const forbiddenDecoded = /[\u0000-\u001f\u007f\\@]/;
+
+function decodeSegment(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new ProxyError('InvalidTarget', `path segment "${raw}" has malformed percent-encoding`);
+  }
+}
+
+/**
+ * Validates raw path segments and returns the tool-side path (prefix + segments). Segments stay
+ * as the caller encoded them; each is checked in decoded form, and decoded again once more so that
+ * double encoding (`%252e%252e`) cannot smuggle a dot-segment to a tool that decodes twice.
+ */
+export function toolPath(address: ToolAddress, segments: readonly string[]): string {
+  segments.forEach((raw, i) => {
+    if (raw === '' && i !== segments.length - 1) {
+      throw new ProxyError('InvalidTarget', 'empty path segments ("//") are not allowed');
+    }
+    let decoded = decodeSegment(raw);
+    for (let round = 0; round < 2; round++) {
+      if (forbiddenDecoded.test(decoded)) {
+        throw new ProxyError(
+          'InvalidTarget',
+          `path segment "${raw}" contains a control character, a backslash or '@', which are not forwarded`,
+        );
+      }
+      for (const piece of decoded.split('/')) {
+        // `..;x` is a dot-segment to servlet containers (path parameters), so it counts as one here.
+        if (/^\.\.?(;.*)?$/.test(piece)) {
+          throw new ProxyError(
+            'InvalidTarget',
+            `path segment "${raw}" is a dot-segment, which is not allowed`,
+          );
+        }
+      }
+      if (!decoded.includes('%')) break;
+      try {
+        decoded = decodeURIComponent(decoded);
+      } catch {
+        break; // a literal '%' that is not an escape: harmless once the first round passed
+      }
+    }
+  });
+  return `${address.prefix}/${segments.join('/')}`;
+}
+
+/** Checks a raw query string: it is forwarded as is, so it must not carry raw control characters. */
+export function checkQuery(query: string): void {
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u0020\u007f]/.test(query)) {
+    throw new ProxyError('InvalidTarget', 'the query contains control characters or spaces');
+  }
+}

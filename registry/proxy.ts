@@ -1,0 +1,50 @@
+// connectors/{name}/proxy/{path…}: the tool's own API. Target = spec.address (path prefix kept) +
+// path + query; every method; bodies stream both ways; the Connector's credential replaces the
+// caller's.
+
+import type { DispatcherCache } from '../proxy/dispatchers.js';
+import { forward } from '../proxy/forward.js';
+import { forwardRequestHeaders } from '../proxy/headers.js';
+import { checkQuery, toolPath } from '../proxy/target.js';
+import { connectorCredential, resolveConnector } from './resolve.js';
+import type { SecretSource } from './secrets.js';
+import type { ConnectorLister } from './store.js';
+import type { ServeResult, Subresource, SubresourceRequest } from './subresource.js';
+
+export interface ProxyDeps {
+  lister: ConnectorLister;
+  secrets: SecretSource;
+  pools: DispatcherCache;
+  /** Further request header names (lower case) never forwarded, e.g. configured requestheaders. */
+  droppedHeaders: () => ReadonlySet<string>;
+}
+
+export function proxySubresource(deps: ProxyDeps): Subresource {
+  return {
+    name: 'proxy',
+    kind: 'ConnectorProxyOptions',
+    verbs: ['create', 'delete', 'get', 'patch', 'update'],
+    async serve({ info, req, res, signal }: SubresourceRequest): Promise<ServeResult> {
+      const target = resolveConnector(deps.lister, info.namespace, info.name);
+      const path = toolPath(target.address, info.rest);
+      checkQuery(info.query);
+      const injector = await connectorCredential(deps.secrets, target.connector);
+      const hasBody =
+        req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+      const status = await forward(
+        deps.pools,
+        {
+          method: req.method ?? 'GET',
+          origin: target.address.origin,
+          path: info.query ? `${path}?${info.query}` : path,
+          headers: forwardRequestHeaders(req.headers, deps.droppedHeaders()),
+          body: hasBody ? req : null,
+          injector,
+          signal,
+        },
+        res,
+      );
+      return { status, connectorClass: target.className };
+    },
+  };
+}

@@ -1,0 +1,68 @@
+// From a request's namespace and name to the Connector, its class and its credential, with the
+// Status errors a user can act on when any of them is missing.
+
+import { badRequest, notFound, serviceUnavailable } from '../apiserver/machinery/status.js';
+import type { CredentialInjector } from '../proxy/credentials/index.js';
+import { ProxyError } from '../proxy/errors.js';
+import { parseToolAddress, type ToolAddress } from '../proxy/target.js';
+import type { SecretSource } from './secrets.js';
+import type { ConnectorLister } from './store.js';
+import { crdGroup, type Connector, type ConnectorClass } from './types.js';
+
+export interface ResolvedConnector {
+  connector: Connector;
+  connectorClass: ConnectorClass;
+  className: string;
+  address: ToolAddress;
+}
+
+// Informer objects are replaced on every update, so a parsed address can hang off the object.
+const addressCache = new WeakMap<Connector, ToolAddress>();
+
+export function resolveConnector(
+  lister: ConnectorLister,
+  namespace: string,
+  name: string,
+): ResolvedConnector {
+  const connector = lister.connector(namespace, name);
+  if (!connector) throw notFound({ group: crdGroup, resource: 'connectors' }, name);
+  const className = connector.spec?.connectorClassName ?? '';
+  const connectorClass = className ? lister.connectorClass(className) : undefined;
+  if (!connectorClass) {
+    throw notFound(
+      { group: crdGroup, resource: 'connectorclasses' },
+      className,
+      `Connector ${namespace}/${name} names a ConnectorClass that is not installed`,
+    );
+  }
+  let address = addressCache.get(connector);
+  if (!address) {
+    const raw = connector.spec?.address;
+    if (!raw) throw badRequest(`Connector ${namespace}/${name} has no spec.address`);
+    try {
+      address = parseToolAddress(raw);
+    } catch (err) {
+      throw badRequest(`Connector ${namespace}/${name}: ${(err as ProxyError).message}`);
+    }
+    addressCache.set(connector, address);
+  }
+  return { connector, connectorClass, className, address };
+}
+
+/** The credential of the Connector, or null when it has no Secret (an optional auth type). */
+export async function connectorCredential(
+  secrets: SecretSource,
+  connector: Connector,
+): Promise<CredentialInjector | null> {
+  const namespace = connector.metadata?.namespace ?? '';
+  const who = `Connector ${namespace}/${connector.metadata?.name ?? ''}`;
+  const ref = connector.spec?.auth?.secretRef;
+  if (!ref?.name) return null;
+  if (ref.namespace && ref.namespace !== namespace) {
+    throw badRequest(`${who}: spec.auth.secretRef must name a Secret in namespace ${namespace}`);
+  }
+  const found = await secrets.credential(namespace, ref.name);
+  if (found.found) return found.injector;
+  if (found.reason === 'Forbidden') throw serviceUnavailable(`${who}: ${found.message}`);
+  throw badRequest(`${who}: ${found.message}`);
+}

@@ -1,0 +1,48 @@
+// The parts of the Connector and ConnectorClass objects (connectors.alauda.io/v1alpha1) that the
+// server reads. The CRDs in manifests/ hold the full published schema.
+
+import type { KubernetesObject } from '@kubernetes/client-node';
+
+export const crdGroup = 'connectors.alauda.io';
+export const crdVersion = 'v1alpha1';
+export const subresourceGroup = 'subresources.connectors.alauda.io';
+export const subresourceVersion = 'v1alpha1';
+
+export interface NamedValue {
+  name: string;
+  value?: unknown;
+}
+
+export interface ConnectorSpec {
+  connectorClassName: string;
+  address?: string;
+  addressExtensions?: NamedValue[];
+  params?: NamedValue[];
+  auth?: {
+    name?: string;
+    secretRef?: { name?: string; namespace?: string };
+    params?: NamedValue[];
+  };
+  caCertSecretRef?: { name?: string };
+}
+
+export interface Connector extends KubernetesObject {
+  spec?: ConnectorSpec;
+}
+
+export interface AuthType {
+  name: string;
+  secretType?: string;
+  optional?: boolean;
+}
+
+export interface ConnectorClassSpec {
+  auth?: { types?: AuthType[] };
+  api?: { ref?: Record<string, unknown>; uri?: string; openapi?: Record<string, unknown> };
+  proxy?: Record<string, unknown>;
+}
+
+export interface ConnectorClass extends KubernetesObject {
+  spec?: ConnectorClassSpec;
+  status?: { api?: { address?: { url?: string } } };
+}
