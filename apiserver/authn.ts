@@ -5,7 +5,7 @@
 
 import { createHash, X509Certificate } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { TLSSocket } from 'node:tls';
+import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import { AuthenticationV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type { AuthenticationConfig } from './authconfig.js';
 import { TtlCache } from './machinery/ttlcache.js';
@@ -23,9 +23,10 @@ const anyEku = '2.5.29.37.0';
 /** The peer's leaf and the intermediates it sent, as X509Certificate objects. */
 function peerChain(socket: TLSSocket): X509Certificate[] {
   const chain: X509Certificate[] = [];
-  let cert = socket.getPeerCertificate(true);
   const seen = new Set<string>();
-  while (Object.keys(cert).length > 0 && !seen.has(cert.fingerprint256) && chain.length < 6) {
+  let cert: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- Node's types promise an issuerCertificate, but it is undefined when the issuer is unknown
+  while (cert?.raw && !seen.has(cert.fingerprint256) && chain.length < 6) {
     seen.add(cert.fingerprint256);
     chain.push(new X509Certificate(cert.raw));
     cert = cert.issuerCertificate;

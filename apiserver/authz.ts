@@ -45,7 +45,7 @@ export function forbiddenReason(user: UserInfo, info: RequestInfo, why: string):
   const resource = info.subresource ? `${info.resource}/${info.subresource}` : info.resource;
   const base = info.isResourceRequest
     ? `User "${user.username}" cannot ${info.verb} resource "${resource}" in API group "${info.apiGroup}"` +
-      (info.namespace ? ` in the namespace "${info.namespace}"` : '')
+      (info.namespace ? ` in the namespace "${info.namespace}"` : ' at the cluster scope')
     : `User "${user.username}" cannot ${info.verb} path "${info.path}"`;
   return why ? `${base}: ${why}` : base;
 }

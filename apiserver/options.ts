@@ -71,11 +71,18 @@ const flags = {
 } as const;
 
 export function parseConfig(argv: string[]): Config {
-  const { values } = parseArgs({ args: argv, strict: false, options: flags });
+  const { values, positionals } = parseArgs({
+    args: argv,
+    strict: false,
+    allowPositionals: true,
+    options: flags,
+  });
   const problems: string[] = [];
   const known = new Set(Object.keys(flags));
-  for (const k of Object.keys(values))
+  for (const k of Object.keys(values)) {
     if (!known.has(k)) problems.push(`unknown flag --${k}; see the list below`);
+  }
+  for (const p of positionals) problems.push(`unexpected argument "${p}"; every option is a --flag=value`);
   const str = (k: string): string => {
     const v = values[k];
     return typeof v === 'string' ? v : '';
@@ -88,8 +95,8 @@ export function parseConfig(argv: string[]): Config {
     }
     return ms;
   };
-  const port = Number(str('secure-port'));
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+  const port = /^\d{1,5}$/.test(str('secure-port')) ? Number(str('secure-port')) : -1;
+  if (port < 0 || port > 65535) {
     problems.push(`--secure-port=${str('secure-port')} must be a port number from 0 to 65535`);
   }
   const readPem = (k: string): string => {

@@ -101,18 +101,25 @@ export async function startServer(config: Config, kc: KubeConfig, log: Logger): 
     (shutdownPromise ??= (async () => {
       shuttingDown = true;
       log.info('shutting down: draining in-flight requests', { graceMs: config.shutdownGraceMs });
-      const closed = new Promise<void>((resolve) =>
+      const closed = new Promise<void>((resolve) => {
         https.close(() => {
           resolve();
-        }),
-      );
+        });
+      });
+      // kube-apiserver keeps keep-alive connections to us; each becomes idle once its request is
+      // done, so idle connections are swept until none is left, and all are cut after the grace.
       https.closeIdleConnections();
+      const sweeper = setInterval(() => {
+        https.closeIdleConnections();
+      }, 250);
       const timer = setTimeout(() => {
         log.warn('grace period over; closing the remaining connections');
         https.closeAllConnections();
       }, config.shutdownGraceMs);
       await closed;
+      clearInterval(sweeper);
       clearTimeout(timer);
+      log.info('listener closed; stopping informers and upstream pools');
       await Promise.all([store.stop(), trust.stop(), pools.close()]);
       log.info('stopped');
     })());

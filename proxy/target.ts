@@ -13,17 +13,20 @@ export interface ToolAddress {
 
 /** Parses a Connector address (or an address extension). Only absolute http(s) URLs qualify. */
 export function parseToolAddress(address: string): ToolAddress {
+  // Messages never repeat the address: it may carry userinfo, which may be a credential.
   let url: URL;
   try {
     url = new URL(address);
   } catch {
-    throw new ProxyError('InvalidTarget', `address "${address}" is not an absolute URL`);
+    throw new ProxyError('InvalidTarget', 'the address is not an absolute URL');
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new ProxyError('InvalidTarget', `address "${address}" must use http or https`);
+    throw new ProxyError(
+      'InvalidTarget',
+      `the address must use http or https, not ${url.protocol.slice(0, -1)}`,
+    );
   }
   if (url.username || url.password) {
-    // Never echo the address back here: it holds userinfo, which may be a credential.
     throw new ProxyError('InvalidTarget', 'the address must not contain user information; use the Secret');
   }
   return { origin: url.origin, prefix: url.pathname.replace(/\/+$/, '') };
@@ -45,8 +48,9 @@ function decodeSegment(raw: string): string {
 
 /**
  * Validates raw path segments and returns the tool-side path (prefix + segments). Segments stay
- * as the caller encoded them; each is checked in decoded form, and decoded again once more so that
- * double encoding (`%252e%252e`) cannot smuggle a dot-segment to a tool that decodes twice.
+ * as the caller encoded them; each is checked in decoded form, and decoded again while it still
+ * holds escapes, so that multiple encoding (`%252e%252e`) cannot smuggle a dot-segment to a tool
+ * that decodes more than once.
  */
 export function toolPath(address: ToolAddress, segments: readonly string[]): string {
   segments.forEach((raw, i) => {
@@ -54,7 +58,7 @@ export function toolPath(address: ToolAddress, segments: readonly string[]): str
       throw new ProxyError('InvalidTarget', 'empty path segments ("//") are not allowed');
     }
     let decoded = decodeSegment(raw);
-    for (let round = 0; round < 2; round++) {
+    for (let round = 0; round < 8; round++) {
       if (forbiddenDecoded.test(decoded)) {
         throw new ProxyError(
           'InvalidTarget',

@@ -16,13 +16,13 @@ export interface Logger {
   with(fields: LogFields): Logger;
 }
 
-function redact(fields: LogFields): LogFields {
+function redact(value: unknown, depth = 0): unknown {
+  if (value instanceof Error) return value.message;
+  if (value === null || typeof value !== 'object' || depth > 4) return value;
+  if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
   const out: LogFields = {};
-  for (const [k, v] of Object.entries(fields)) {
-    if (sensitiveField.test(k)) out[k] = '[REDACTED]';
-    else if (v instanceof Error) out[k] = v.message;
-    else out[k] = v;
-  }
+  for (const [k, v] of Object.entries(value))
+    out[k] = sensitiveField.test(k) ? '[REDACTED]' : redact(v, depth + 1);
   return out;
 }
 
@@ -34,7 +34,12 @@ export function createLogger(
   const base = opts.base ?? {};
   const emit = (level: LogLevel, msg: string, fields?: LogFields): void => {
     if (levelRank[level] < min) return;
-    const record = { ts: new Date().toISOString(), level, msg, ...redact({ ...base, ...fields }) };
+    const record = {
+      ...(redact({ ...base, ...fields }) as LogFields),
+      ts: new Date().toISOString(),
+      level,
+      msg,
+    };
     write(JSON.stringify(record) + '\n');
   };
   return {

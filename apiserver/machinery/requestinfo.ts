@@ -37,10 +37,18 @@ export function verbForMethod(method: string): string {
   return methodVerbs[method] ?? '';
 }
 
+/** Subresources of a namespace itself: `/namespaces/ns/status` is about the namespace. */
+const namespaceSubresources = new Set(['status', 'finalize']);
+
+function isWatch(query: string): boolean {
+  const v = new URLSearchParams(query).get('watch');
+  return v !== null && (v === '1' || v.toLowerCase() === 'true');
+}
+
 /**
- * Parses a request target (the raw `req.url`). Returns null when the target is not in origin form
- * (absolute-form `http://…`, authority-form or `*`): such a target never comes from kube-apiserver
- * and is refused before anything else looks at it.
+ * Parses a request target (the raw `req.url`) step for step as RequestInfoFactory does. Returns
+ * null when the target is not in origin form (absolute-form `http://…`, authority-form or `*`):
+ * such a target never comes from kube-apiserver and is refused before anything else looks at it.
  */
 export function parseRequestInfo(method: string, target: string): RequestInfo | null {
   if (!target.startsWith('/')) return null;
@@ -61,49 +69,48 @@ export function parseRequestInfo(method: string, target: string): RequestInfo | 
     rest: [],
   };
 
+  // kube-apiserver trims slashes at both ends and splits; empty inner segments stay. `raw` keeps
+  // the trailing ones, so the two arrays share indices and the proxied rest keeps its slash.
+  const raw = path.replace(/^\/+/, '').split('/');
   const parts = path.replace(/^\/+/, '').replace(/\/+$/, '').split('/');
-  if (parts[0] !== 'apis' || parts.length < 3) return info; // non-resource (or the legacy /api, unused here)
-  const [, group, version] = parts;
-  if (!group || !version || !plainSegment.test(group) || !plainSegment.test(version)) return info;
+  if (parts.length < 4 || parts[0] !== 'apis') return info; // /apis/G/V is discovery; /api is unused here
+  const group = parts[1] ?? '';
+  const version = parts[2] ?? '';
+  if (!plainSegment.test(group) || !plainSegment.test(version)) return info;
+  info.isResourceRequest = true;
   info.apiGroup = group;
   info.apiVersion = version;
 
-  // Resource segments keep a trailing empty element when the path ends with '/', which matters for
-  // the proxied sub-path only; re-split without trimming the end for that.
-  const all = path.replace(/^\/+/, '').split('/');
   let i = 3;
-  if (all.length <= i || all[i] === '') return info; // /apis/G/V is discovery, a non-resource path
-
-  info.isResourceRequest = true;
-  info.verb = verbForMethod(method);
-  if (all[i] === 'proxy' || all[i] === 'watch') {
+  if (parts[i] === 'proxy' || parts[i] === 'watch') {
     // The deprecated verb-in-path forms; we serve neither, but authorize them as kube-apiserver does.
-    info.verb = all[i] ?? '';
-    i++;
-  }
-  if (all[i] === 'namespaces' && all.length > i + 1 && all[i + 1] !== '') {
-    info.namespace = all[i + 1] ?? '';
-    if (all.length > i + 2) i += 2;
-    else {
-      info.resource = 'namespaces';
-      info.name = info.namespace;
-      info.namespace = '';
+    if (parts.length < i + 2) {
+      info.isResourceRequest = false;
       return info;
     }
+    info.verb = parts[i] ?? '';
+    i++;
+  } else {
+    info.verb = verbForMethod(method);
   }
-  info.resource = all[i] ?? '';
-  info.name = all[i + 1] ?? '';
-  info.subresource = all[i + 2] ?? '';
-  if (all.length > i + 3) info.rest = all.slice(i + 3);
-  if (info.verb === 'get' && info.name === '') info.verb = 'list';
-  if (info.verb === 'delete' && info.name === '') info.verb = 'deletecollection';
-  for (const s of [info.namespace, info.resource, info.name, info.subresource]) {
-    if (s !== '' && !plainSegment.test(s)) {
+  if (parts[i] === 'namespaces' && parts.length > i + 1) {
+    info.namespace = parts[i + 1] ?? '';
+    if (parts.length > i + 2 && !namespaceSubresources.has(parts[i + 2] ?? '')) i += 2;
+  }
+  info.resource = parts[i] ?? '';
+  info.name = parts[i + 1] ?? '';
+  if (parts.length > i + 2 && info.verb !== 'proxy') {
+    info.subresource = parts[i + 2] ?? '';
+    info.rest = raw.slice(i + 3);
+  }
+  if (info.name === '' && info.verb === 'get') info.verb = isWatch(query) ? 'watch' : 'list';
+  if (info.name === '' && info.verb === 'delete') info.verb = 'deletecollection';
+
+  for (const seg of [info.namespace, info.resource, info.name, info.subresource]) {
+    if (seg !== '' && !plainSegment.test(seg)) {
       // A name can never hold '%', '@' or similar; treat such a path as not ours rather than
       // guessing how a client meant it.
-      info.isResourceRequest = false;
-      info.verb = method.toLowerCase();
-      return info;
+      return { ...info, isResourceRequest: false, verb: method.toLowerCase(), rest: [] };
     }
   }
   return info;

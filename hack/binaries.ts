@@ -1,0 +1,86 @@
+// Locates etcd, kube-apiserver and kubectl. hack/build-k8s.sh is the single source of truth for
+// where they live (its cache directory, or KUBEBUILDER_ASSETS), so this module only runs it and
+// reads the directory it prints; the script builds nothing when the cache is already filled.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { assertExecutable } from './process.js';
+
+export interface Binaries {
+  etcd: string;
+  kubeApiserver: string;
+  kubectl: string;
+  /** The directory holding all three. */
+  dir: string;
+}
+
+let cached: Promise<Binaries> | undefined;
+
+/**
+ * Resolves the three binaries, building them on first use (minutes; progress goes to stderr).
+ * Memoised per process, so suites can call it freely.
+ */
+export function resolveBinaries(): Promise<Binaries> {
+  cached ??= resolveUncached().catch((error: unknown) => {
+    // A failure (e.g. no Go toolchain) must not stick: the user may fix it and retry in-process.
+    cached = undefined;
+    throw error;
+  });
+  return cached;
+}
+
+/**
+ * The repository root, found by walking up to package.json: this file runs as hack/binaries.ts
+ * under a TS loader and as dist/hack/binaries.js once compiled, so a fixed '..' would be wrong in
+ * one of the two.
+ */
+export function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}`);
+    dir = parent;
+  }
+}
+
+async function resolveUncached(): Promise<Binaries> {
+  const script = join(repoRoot(), 'hack', 'build-k8s.sh');
+  const dir = await runBuildScript(script);
+  const binaries: Binaries = {
+    etcd: join(dir, 'etcd'),
+    kubeApiserver: join(dir, 'kube-apiserver'),
+    kubectl: join(dir, 'kubectl'),
+    dir,
+  };
+  for (const path of [binaries.etcd, binaries.kubeApiserver, binaries.kubectl]) assertExecutable(path);
+  return binaries;
+}
+
+function runBuildScript(script: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    // stderr is inherited so that a first-time build shows its progress instead of seeming to hang;
+    // stdout carries only the directory.
+    const child = spawn('bash', [script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const chunks: Buffer[] = [];
+    child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
+    child.once('error', (error) => {
+      reject(new Error(`could not run ${script}: ${error.message}`));
+    });
+    child.once('close', (code, signal) => {
+      const lines = Buffer.concat(chunks).toString('utf8').trim().split('\n');
+      const last = lines[lines.length - 1]?.trim() ?? '';
+      if (code !== 0) {
+        const how = signal === null ? `exited with code ${code ?? '?'}` : `was killed by ${signal}`;
+        reject(
+          new Error(`${script} ${how} (its stderr is above); cannot locate etcd/kube-apiserver/kubectl`),
+        );
+      } else if (!last.startsWith('/')) {
+        reject(new Error(`${script} printed no directory on its last stdout line (got '${last}')`));
+      } else {
+        resolve(last);
+      }
+    });
+  });
+}

@@ -1,0 +1,181 @@
+// The local system, shared by `npm run dev` and the integration tests: the control plane, the
+// project's manifests (manifests/local: namespace, CRDs, the server's ServiceAccount and RBAC,
+// user roles), the aggregated server started from its real entry point under its own
+// ServiceAccount token, and the APIService pointing at it through an ExternalName Service to
+// 127.0.0.1 (kube-apiserver dials `<externalName>:<APIService port>`; see
+// reference/aggregation-layer.md §4.4).
+
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Agent, request } from 'undici';
+import { repoRoot } from './binaries.js';
+import { startControlPlane, type ControlPlane } from './controlplane.js';
+import { freePort, ManagedProcess } from './process.js';
+
+export const apiServiceName = 'v1alpha1.subresources.connectors.alauda.io';
+const serviceName = 'connectors-apiserver';
+const serviceNamespace = 'connectors-system';
+
+export interface LocalSystem {
+  cp: ControlPlane;
+  /** The aggregated server process (dist/apiserver/main.js). */
+  server: ManagedProcess;
+  serverUrl: string;
+  serverLog: string;
+  /** Trusts our serving certificate (for direct calls). */
+  servingCaPem: string;
+  logDir: string;
+  /** Starts the aggregated server again (after stopServer), same port and flags. */
+  startServer(): Promise<void>;
+  stopServer(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface LocalSystemOptions {
+  logDir: string;
+  /** Extra flags for the aggregated server. */
+  serverArgs?: string[];
+}
+
+async function must(cp: ControlPlane, args: string[], input?: string): Promise<string> {
+  const r = await cp.kubectl(args, input === undefined ? {} : { input });
+  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${r.code}): ${r.stderr.trim()}`);
+  return r.stdout;
+}
+
+async function waitFor(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+export async function startLocalSystem(opts: LocalSystemOptions): Promise<LocalSystem> {
+  const root = repoRoot();
+  await mkdir(opts.logDir, { recursive: true });
+  const cp = await startControlPlane({ logDir: opts.logDir });
+  try {
+    await must(cp, ['apply', '-k', join(root, 'manifests', 'local')]);
+    await must(cp, [
+      'wait',
+      '--for=condition=Established',
+      '--timeout=60s',
+      'crd/connectors.connectors.alauda.io',
+      'crd/connectorclasses.connectors.alauda.io',
+    ]);
+
+    // The server runs as its production ServiceAccount, so the shipped RBAC is what is tested.
+    const token = await cp.createToken(serviceNamespace, serviceName, { expirationSeconds: 86_400 });
+    const kubeconfig = await cp.writeKubeconfig(join(cp.dir, 'connectors-apiserver.kubeconfig'), { token });
+    const serving = await cp.issueServingCert(
+      [`${serviceName}.${serviceNamespace}.svc`, 'localhost'],
+      ['127.0.0.1'],
+    );
+    const certFile = join(cp.dir, 'apiserver-serving.crt');
+    const keyFile = join(cp.dir, 'apiserver-serving.key');
+    await writeFile(certFile, serving.certPem);
+    await writeFile(keyFile, serving.keyPem, { mode: 0o600 });
+
+    const port = await freePort();
+    const serverUrl = `https://127.0.0.1:${port}`;
+    const serverLog = join(opts.logDir, 'connectors-apiserver.log');
+    const tls = new Agent({ connect: { ca: cp.servingCaPem } });
+    const args = [
+      join(root, 'dist', 'apiserver', 'main.js'),
+      `--secure-port=${port}`,
+      '--bind-address=127.0.0.1',
+      `--tls-cert-file=${certFile}`,
+      `--tls-private-key-file=${keyFile}`,
+      `--kubeconfig=${kubeconfig}`,
+      ...(opts.serverArgs ?? []),
+    ];
+    let server: ManagedProcess | undefined;
+    const startServer = async (): Promise<void> => {
+      server = ManagedProcess.start({
+        name: 'connectors-apiserver',
+        binary: process.execPath,
+        args,
+        logFile: serverLog,
+      });
+      await server.waitUntil(
+        async () => {
+          try {
+            const r = await request(`${serverUrl}/readyz`, { dispatcher: tls });
+            await r.body.dump();
+            return r.statusCode === 200;
+          } catch {
+            return false;
+          }
+        },
+        { timeoutMs: 60_000, what: 'connectors-apiserver /readyz' },
+      );
+    };
+    await startServer();
+
+    await must(
+      cp,
+      ['apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'List',
+        items: [
+          {
+            apiVersion: 'v1',
+            kind: 'Service',
+            metadata: { name: serviceName, namespace: serviceNamespace },
+            spec: { type: 'ExternalName', externalName: '127.0.0.1' },
+          },
+          {
+            apiVersion: 'apiregistration.k8s.io/v1',
+            kind: 'APIService',
+            metadata: { name: apiServiceName },
+            spec: {
+              group: 'subresources.connectors.alauda.io',
+              version: 'v1alpha1',
+              groupPriorityMinimum: 1000,
+              versionPriority: 100,
+              service: { name: serviceName, namespace: serviceNamespace, port },
+              caBundle: Buffer.from(cp.servingCaPem).toString('base64'),
+            },
+          },
+        ],
+      }),
+    );
+    await waitFor(`APIService ${apiServiceName} to become Available`, 60_000, async () => {
+      const r = await cp.kubectl([
+        'get',
+        'apiservice',
+        apiServiceName,
+        '-o',
+        'jsonpath={.status.conditions[?(@.type=="Available")].status}',
+      ]);
+      return r.stdout.trim() === 'True';
+    });
+
+    const system: LocalSystem = {
+      cp,
+      get server() {
+        return server as ManagedProcess;
+      },
+      serverUrl,
+      serverLog,
+      servingCaPem: cp.servingCaPem,
+      logDir: opts.logDir,
+      startServer,
+      stopServer: async () => {
+        await server?.stop();
+      },
+      stop: async () => {
+        await server?.stop();
+        await tls.close();
+        await cp.stop();
+      },
+    };
+    return system;
+  } catch (err) {
+    await cp.stop();
+    throw err;
+  }
+}

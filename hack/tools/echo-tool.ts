@@ -1,0 +1,128 @@
+// A small HTTP tool that records exactly what it received: the demo tool of `npm run dev` and the
+// witness of the integration tests ("the tool saw the injected credential, not the caller's").
+//
+//   any path        → 200 JSON {method, url, headers, bodyBytes}; body consumed and counted
+//   /hang           → accepts the request and never answers (timeout tests)
+//   /bytes/{n}      → streams n bytes, generated chunk by chunk (download tests)
+//   /sink           → consumes the body, answers {bytes, sha256} (upload tests)
+//   /redirect?to=U  → 302 to U (redirect tests)
+// With credentials set, every request must carry them as Basic auth, or it gets a 401.
+
+import { createHash } from 'node:crypto';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface RecordedRequest {
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+  bodyBytes: number;
+}
+
+export interface EchoTool {
+  url: string;
+  port: number;
+  requests: RecordedRequest[];
+  /** Changes the Basic credentials the tool accepts (null: accept anything). */
+  setCredentials(creds: { username: string; password: string } | null): void;
+  close(): Promise<void>;
+}
+
+const chunk = Buffer.alloc(64 * 1024, 'x');
+
+function streamBytes(res: ServerResponse, total: number): void {
+  res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(total) });
+  let sent = 0;
+  const pump = (): void => {
+    while (sent < total) {
+      const n = Math.min(chunk.length, total - sent);
+      sent += n;
+      if (!res.write(n === chunk.length ? chunk : chunk.subarray(0, n))) {
+        res.once('drain', pump);
+        return;
+      }
+    }
+    res.end();
+  };
+  pump();
+}
+
+export async function startEchoTool(
+  opts: { username?: string; password?: string; port?: number; host?: string } = {},
+): Promise<EchoTool> {
+  let expected =
+    opts.username !== undefined && opts.password !== undefined
+      ? `Basic ${Buffer.from(`${opts.username}:${opts.password}`).toString('base64')}`
+      : null;
+  const requests: RecordedRequest[] = [];
+
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const url = req.url ?? '/';
+    const path = url.split('?')[0] ?? '/';
+    const record: RecordedRequest = { method: req.method ?? '', url, headers: req.headers, bodyBytes: 0 };
+    requests.push(record);
+    if (expected !== null && req.headers.authorization !== expected) {
+      req.resume();
+      res.writeHead(401, {
+        'www-authenticate': 'Basic realm="echo-tool"',
+        'content-type': 'application/json',
+      });
+      res.end(JSON.stringify({ message: 'wrong or missing credentials' }));
+      return;
+    }
+    if (path === '/hang') return; // never answer
+    const bytes = /^\/bytes\/(\d+)$/.exec(path);
+    if (bytes) {
+      req.resume();
+      streamBytes(res, Number(bytes[1]));
+      return;
+    }
+    if (path === '/redirect') {
+      req.resume();
+      const to = new URL(url, 'http://x').searchParams.get('to') ?? '/';
+      res.writeHead(302, { location: to });
+      res.end();
+      return;
+    }
+    const hash = createHash('sha256');
+    req.on('data', (c: Buffer) => {
+      record.bodyBytes += c.length;
+      if (path === '/sink') hash.update(c);
+    });
+    req.on('end', () => {
+      const body =
+        path === '/sink'
+          ? { bytes: record.bodyBytes, sha256: hash.digest('hex') }
+          : { method: record.method, url, headers: req.headers, bodyBytes: record.bodyBytes };
+      res.writeHead(200, { 'content-type': 'application/json', 'set-cookie': 'tool-session=abc; Path=/' });
+      res.end(JSON.stringify(body));
+    });
+  };
+
+  const server = createServer(handle);
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => {
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    requests,
+    setCredentials(creds) {
+      expected = creds
+        ? `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`
+        : null;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => {
+          resolve();
+        });
+      }),
+  };
+}

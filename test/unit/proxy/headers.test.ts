@@ -1,0 +1,112 @@
+// What a tool receives must never carry the caller's identity or credential, and what the caller
+// receives must never carry a session minted for the Connector's credential.
+import type { IncomingHttpHeaders } from 'node:http';
+import { expect } from 'chai';
+import { forwardRequestHeaders, forwardResponseHeaders } from '../../../proxy/headers.js';
+
+describe('proxy/headers forwardRequestHeaders', () => {
+  const dropped: { title: string; headers: IncomingHttpHeaders }[] = [
+    { title: 'Authorization', headers: { authorization: 'Bearer caller-token' } },
+    { title: 'Cookie', headers: { cookie: 'session=caller' } },
+    { title: 'Private-Token', headers: { 'private-token': 'glpat-caller' } },
+    { title: 'Proxy-Authorization', headers: { 'proxy-authorization': 'Basic eDp5' } },
+    { title: 'X-Remote-User', headers: { 'x-remote-user': 'alice' } },
+    { title: 'X-Remote-Group', headers: { 'x-remote-group': ['dev', 'system:masters'] } },
+    { title: 'X-Remote-Extra-*', headers: { 'x-remote-extra-scopes': 'all' } },
+    { title: 'Impersonate-User', headers: { 'impersonate-user': 'admin' } },
+    { title: 'Impersonate-Group', headers: { 'impersonate-group': 'system:masters' } },
+    { title: 'Impersonate-Extra-*', headers: { 'impersonate-extra-scopes': 'all' } },
+    { title: 'X-Forwarded-For', headers: { 'x-forwarded-for': '10.0.0.1' } },
+    { title: 'X-Forwarded-Host', headers: { 'x-forwarded-host': 'evil.example.com' } },
+    { title: 'X-Forwarded-Proto', headers: { 'x-forwarded-proto': 'http' } },
+    { title: 'Forwarded', headers: { forwarded: 'for=10.0.0.1' } },
+    { title: 'Host', headers: { host: 'kube-apiserver:6443' } },
+    { title: 'Audit-Id', headers: { 'audit-id': 'a1b2' } },
+    { title: 'Expect', headers: { expect: '100-continue' } },
+    { title: 'Connection', headers: { connection: 'keep-alive' } },
+    { title: 'Keep-Alive', headers: { 'keep-alive': 'timeout=5' } },
+    { title: 'Transfer-Encoding', headers: { 'transfer-encoding': 'chunked' } },
+    { title: 'TE', headers: { te: 'trailers' } },
+    { title: 'Trailer', headers: { trailer: 'x-checksum' } },
+    { title: 'Upgrade', headers: { upgrade: 'websocket' } },
+    { title: 'Proxy-Connection', headers: { 'proxy-connection': 'keep-alive' } },
+  ];
+  for (const c of dropped) {
+    it(`never forwards ${c.title}`, () => {
+      const out = forwardRequestHeaders({ ...c.headers, accept: 'application/json' });
+      expect(out).to.deep.equal({ accept: 'application/json' });
+    });
+  }
+
+  it('drops headers named in Connection, whatever their case and spacing', () => {
+    const out = forwardRequestHeaders({
+      connection: 'close, X-Tool-Session ,x-other',
+      'x-tool-session': 'abc',
+      'x-other': '1',
+      'x-kept': '2',
+    });
+    expect(out).to.deep.equal({ 'x-kept': '2' });
+  });
+
+  it('drops the names given as extraDropped (configured requestheaders)', () => {
+    const out = forwardRequestHeaders(
+      { 'x-user': 'alice', 'x-groups': 'dev', 'x-kept': '1' },
+      new Set(['x-user', 'x-groups']),
+    );
+    expect(out).to.deep.equal({ 'x-kept': '1' });
+  });
+
+  it('keeps every other header, values and repetitions untouched', () => {
+    const incoming: IncomingHttpHeaders = {
+      accept: 'application/json',
+      'accept-encoding': 'gzip',
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': '42',
+      'user-agent': 'kubectl/v1.31',
+      'if-none-match': '"abc"',
+      'x-gitlab-custom': 'v',
+      range: 'bytes=0-99',
+      'x-multi': ['a', 'b'],
+    };
+    expect(forwardRequestHeaders(incoming)).to.deep.equal(incoming);
+  });
+
+  it('skips headers with undefined values', () => {
+    expect(forwardRequestHeaders({ accept: undefined, 'x-a': '1' })).to.deep.equal({ 'x-a': '1' });
+  });
+});
+
+describe('proxy/headers forwardResponseHeaders', () => {
+  const dropped: { title: string; headers: Record<string, string | string[]> }[] = [
+    { title: 'Set-Cookie', headers: { 'set-cookie': ['_gitlab_session=abc; HttpOnly', 'x=y'] } },
+    { title: 'Connection', headers: { connection: 'close' } },
+    { title: 'Keep-Alive', headers: { 'keep-alive': 'timeout=5' } },
+    { title: 'Transfer-Encoding', headers: { 'transfer-encoding': 'chunked' } },
+    { title: 'Trailer', headers: { trailer: 'x-checksum' } },
+    { title: 'Upgrade', headers: { upgrade: 'h2c' } },
+    { title: 'Proxy-Authenticate', headers: { 'proxy-authenticate': 'Basic' } },
+    { title: 'a header named in Connection', headers: { connection: 'x-hop', 'x-hop': '1' } },
+  ];
+  for (const c of dropped) {
+    it(`does not return ${c.title}`, () => {
+      const out = forwardResponseHeaders({ ...c.headers, 'content-type': 'application/json' });
+      expect(out).to.deep.equal({ 'content-type': 'application/json' });
+    });
+  }
+
+  it('keeps the rest, including the tool’s auth challenge and pagination', () => {
+    const incoming = {
+      'content-type': 'application/json',
+      'content-length': '2',
+      'content-encoding': 'gzip',
+      etag: '"v1"',
+      'cache-control': 'no-cache',
+      'www-authenticate': 'Bearer realm="gitlab"',
+      link: '<https://gitlab.example.com/api/v4/projects?page=2>; rel="next"',
+      'x-total': '240',
+      location: '/api/v4/projects/1',
+      vary: ['Accept', 'Origin'],
+    };
+    expect(forwardResponseHeaders({ ...incoming, 'x-undefined': undefined })).to.deep.equal(incoming);
+  });
+});

@@ -1,0 +1,173 @@
+// What a caller sees when a Connector, its class, its address or its Secret is missing or wrong:
+// the right Status code and a message that says what to fix, never the credential itself.
+import { expect } from 'chai';
+import { StatusError } from '../../../apiserver/machinery/status.js';
+import type { CredentialInjector } from '../../../proxy/credentials/index.js';
+import { connectorCredential, resolveConnector } from '../../../registry/resolve.js';
+import type { SecretLookup, SecretSource } from '../../../registry/secrets.js';
+import type { ConnectorLister } from '../../../registry/store.js';
+import type { Connector, ConnectorClass, ConnectorSpec } from '../../../registry/types.js';
+
+const gitlabClass: ConnectorClass = { metadata: { name: 'gitlab' }, spec: {} };
+
+function connector(spec: Partial<ConnectorSpec>, namespace = 'team-a', name = 'gitlab'): Connector {
+  return { metadata: { namespace, name }, spec: { connectorClassName: 'gitlab', ...spec } };
+}
+
+function lister(connectors: Connector[], classes: ConnectorClass[] = [gitlabClass]): ConnectorLister {
+  return {
+    connector: (ns, name) => connectors.find((c) => c.metadata?.namespace === ns && c.metadata.name === name),
+    connectorClass: (name) => classes.find((c) => c.metadata?.name === name),
+    connectorClasses: () => classes,
+  };
+}
+
+function statusOf(fn: () => unknown): StatusError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).to.be.instanceOf(StatusError);
+    return err as StatusError;
+  }
+  return expect.fail('expected a StatusError');
+}
+
+async function statusOfAsync(fn: () => Promise<unknown>): Promise<StatusError> {
+  try {
+    await fn();
+  } catch (err) {
+    expect(err).to.be.instanceOf(StatusError);
+    return err as StatusError;
+  }
+  return expect.fail('expected a StatusError');
+}
+
+describe('registry/resolve resolveConnector', () => {
+  it('resolves a Connector to its class and parsed address', () => {
+    const c = connector({ address: 'https://example.com/gitlab/' });
+    const resolved = resolveConnector(lister([c]), 'team-a', 'gitlab');
+    expect(resolved.connector).to.equal(c);
+    expect(resolved.connectorClass).to.equal(gitlabClass);
+    expect(resolved.className).to.equal('gitlab');
+    expect(resolved.address).to.deep.equal({ origin: 'https://example.com', prefix: '/gitlab' });
+  });
+
+  it('never resolves a Connector of another namespace', () => {
+    const c = connector({ address: 'https://example.com' }, 'team-b');
+    expect(statusOf(() => resolveConnector(lister([c]), 'team-a', 'gitlab')).code).to.equal(404);
+  });
+
+  const failures: {
+    title: string;
+    connectors: Connector[];
+    code: number;
+    message: RegExp;
+  }[] = [
+    {
+      title: 'a Connector that does not exist is 404 in the CRD group',
+      connectors: [],
+      code: 404,
+      message: /^connectors\.connectors\.alauda\.io "gitlab" not found$/,
+    },
+    {
+      title: 'a Connector whose class is not installed is 404 naming the class',
+      connectors: [connector({ connectorClassName: 'harbor', address: 'https://h' })],
+      code: 404,
+      message: /connectorclasses\.connectors\.alauda\.io "harbor" not found: Connector team-a\/gitlab/,
+    },
+    {
+      title: 'a Connector without a class name is 404',
+      connectors: [connector({ connectorClassName: '', address: 'https://h' })],
+      code: 404,
+      message: /connectorclasses/,
+    },
+    {
+      title: 'a Connector without an address is 400',
+      connectors: [connector({})],
+      code: 400,
+      message: /Connector team-a\/gitlab has no spec\.address/,
+    },
+    {
+      title: 'a Connector with a non-http address is 400',
+      connectors: [connector({ address: 'ssh://git@gitlab.example.com' })],
+      code: 400,
+      message: /Connector team-a\/gitlab: .*http or https/,
+    },
+    {
+      title: 'a Connector with credentials in its address is 400, without echoing them',
+      connectors: [connector({ address: 'https://root:s3cr3t-pw@gitlab.example.com' })],
+      code: 400,
+      message: /^Connector team-a\/gitlab: the address must not contain user information(?!.*s3cr3t-pw)/,
+    },
+  ];
+  for (const c of failures) {
+    it(c.title, () => {
+      const err = statusOf(() => resolveConnector(lister(c.connectors), 'team-a', 'gitlab'));
+      expect(err.code).to.equal(c.code);
+      expect(err.status.message).to.match(c.message);
+    });
+  }
+});
+
+class FakeSecrets implements SecretSource {
+  readonly asked: string[] = [];
+  constructor(private readonly answer: SecretLookup) {}
+  credential(namespace: string, name: string): Promise<SecretLookup> {
+    this.asked.push(`${namespace}/${name}`);
+    return Promise.resolve(this.answer);
+  }
+}
+
+describe('registry/resolve connectorCredential', () => {
+  const injector: CredentialInjector = { inject: () => undefined };
+  const found: SecretLookup = { found: true, type: 'Opaque', injector };
+
+  it('returns the injector of the referenced Secret, read from the Connector’s namespace', async () => {
+    const secrets = new FakeSecrets(found);
+    const c = connector({ auth: { secretRef: { name: 'gitlab-cred' } } });
+    expect(await connectorCredential(secrets, c)).to.equal(injector);
+    expect(secrets.asked).to.deep.equal(['team-a/gitlab-cred']);
+  });
+
+  it('accepts a secretRef that repeats the Connector’s own namespace', async () => {
+    const secrets = new FakeSecrets(found);
+    const c = connector({ auth: { secretRef: { name: 'gitlab-cred', namespace: 'team-a' } } });
+    expect(await connectorCredential(secrets, c)).to.equal(injector);
+  });
+
+  for (const auth of [undefined, {}, { secretRef: {} }, { secretRef: { name: '' } }]) {
+    it(`has no credential for auth ${JSON.stringify(auth)}`, async () => {
+      const secrets = new FakeSecrets(found);
+      expect(await connectorCredential(secrets, connector(auth ? { auth } : {}))).to.equal(null);
+      expect(secrets.asked).to.deep.equal([]);
+    });
+  }
+
+  it('refuses a Secret in another namespace without reading it (400)', async () => {
+    const secrets = new FakeSecrets(found);
+    const c = connector({ auth: { secretRef: { name: 'admin-cred', namespace: 'kube-system' } } });
+    const err = await statusOfAsync(() => connectorCredential(secrets, c));
+    expect(err.code).to.equal(400);
+    expect(err.status.message).to.match(/Connector team-a\/gitlab: .*namespace team-a/);
+    expect(secrets.asked).to.deep.equal([]);
+  });
+
+  const lookups: { reason: 'NotFound' | 'Forbidden' | 'Invalid'; code: number }[] = [
+    { reason: 'NotFound', code: 400 },
+    { reason: 'Invalid', code: 400 },
+    { reason: 'Forbidden', code: 503 },
+  ];
+  for (const c of lookups) {
+    it(`turns a ${c.reason} Secret into ${c.code} naming the Connector`, async () => {
+      const secrets = new FakeSecrets({
+        found: false,
+        reason: c.reason,
+        message: 'Secret team-a/gitlab-cred: why',
+      });
+      const conn = connector({ auth: { secretRef: { name: 'gitlab-cred' } } });
+      const err = await statusOfAsync(() => connectorCredential(secrets, conn));
+      expect(err.code).to.equal(c.code);
+      expect(err.status.message).to.equal('Connector team-a/gitlab: Secret team-a/gitlab-cred: why');
+    });
+  }
+});
