@@ -118,6 +118,9 @@ const READY_TIMEOUT_MS = 90_000;
 const BOOTSTRAP_TIMEOUT_MS = 30_000;
 const ETCD_TIMEOUT_MS = 30_000;
 const REQUEST_TIMEOUT_MS = 10_000;
+// A healthy kube-apiserver exits about 1 s after SIGTERM. With etcd gone (fault tests) it never
+// does, as its shutdown keeps retrying storage, so the grace before SIGKILL is kept short.
+const APISERVER_STOP_GRACE_MS = 5_000;
 const CONTEXT = 'connectors-test';
 
 /** Starts etcd and kube-apiserver and waits until aggregation is usable. */
@@ -134,6 +137,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
   });
   const started: ManagedProcess[] = [];
+  let client: ApiClient | undefined;
   try {
     const logDir = resolve(opts.logDir ?? join(dir, 'logs'));
     await mkdir(logDir, { recursive: true });
@@ -179,7 +183,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       });
     const apiServer = startApiServer();
     started.push(apiServer);
-    const client = new ApiClient(server, pki.serverCA.certPem, pki.admin);
+    client = new ApiClient(server, pki.serverCA.certPem, pki.admin);
     await waitForReady(apiServer, client);
     const tReady = performance.now();
     await waitForAggregationBootstrap(apiServer, client);
@@ -209,10 +213,15 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     await plane.writeKubeconfig(plane.kubeconfigPath, pki.admin);
     return plane;
   } catch (error) {
-    // Reverse order: kube-apiserver before the etcd it depends on.
-    for (const p of started.reverse()) await p.stop();
+    // Reverse order: kube-apiserver before the etcd it depends on. A half-started plane holds
+    // nothing worth a long graceful shutdown, hence the short grace for both.
+    for (const p of started.reverse()) await p.stop(APISERVER_STOP_GRACE_MS);
+    await client?.close();
     await rm(dir, { recursive: true, force: true, maxRetries: 3 });
     unregisterCleanup();
+    if (error instanceof Error && opts.logDir === undefined) {
+      error.message += `\n(${dir} and the logs in it were removed; pass logDir to keep the logs.)`;
+    }
     throw error;
   }
 }
@@ -267,8 +276,8 @@ async function createPki(dir: string): Promise<Pki> {
       ipAddresses: ['127.0.0.1', '10.0.0.1'],
       server: true,
     }),
-    // clientAuth is required: without it kube-apiserver's calls to us fail with "x509: certificate
-    // specifies an incompatible key usage".
+    // clientAuth is required: extension servers reject a proxy client cert without it ("x509:
+    // certificate specifies an incompatible key usage", metrics-server#1279).
     issueCert(frontProxyCA, { commonName: 'front-proxy-client', client: true }),
     issueCert(clientCA, { commonName: 'admin', organizations: ['system:masters'], client: true }),
   ]);
@@ -601,7 +610,7 @@ class LocalControlPlane implements ControlPlane {
 
   async restart(): Promise<void> {
     if (this.stopping) throw new Error('restart() after stop()');
-    await this.apiServer.stop();
+    await this.apiServer.stop(APISERVER_STOP_GRACE_MS);
     appendFileSync(this.state.apiServerLog, `\n===== restart at ${new Date().toISOString()} =====\n`);
     this.apiServer = this.state.startApiServer();
     await this.state.client.reset();
@@ -610,7 +619,7 @@ class LocalControlPlane implements ControlPlane {
 
   stop(): Promise<void> {
     this.stopping ??= (async () => {
-      await this.apiServer.stop();
+      await this.apiServer.stop(APISERVER_STOP_GRACE_MS);
       await this.state.etcd.stop();
       await this.state.client.close();
       await rm(this.dir, { recursive: true, force: true, maxRetries: 3 });
