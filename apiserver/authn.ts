@@ -7,6 +7,7 @@ import { createHash, X509Certificate } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import { AuthenticationV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { noHeaderFilter, type HeaderFilter } from '../proxy/headers.js';
 import type { AuthenticationConfig } from './authconfig.js';
 import { TtlCache } from './machinery/ttlcache.js';
 
@@ -109,10 +110,14 @@ function requestHeaderUser(req: IncomingMessage, cfg: AuthenticationConfig): Use
   return { username, groups, extra, ...(uid ? { uid } : {}) };
 }
 
-/** All header names that carry asserted identity: never to be read from untrusted callers or forwarded. */
-export function requestHeaderNames(cfg: AuthenticationConfig | null): Set<string> {
+/** Every header that carries asserted identity: never read from untrusted callers, never forwarded. */
+export function identityHeaders(cfg: AuthenticationConfig | null): HeaderFilter {
   const rh = cfg?.requestHeader;
-  return new Set(rh ? [...rh.usernameHeaders, ...rh.groupHeaders, ...rh.uidHeaders] : []);
+  if (!rh) return noHeaderFilter;
+  return {
+    names: new Set([...rh.usernameHeaders, ...rh.groupHeaders, ...rh.uidHeaders]),
+    prefixes: rh.extraPrefixes,
+  };
 }
 
 export interface TokenReviewer {

@@ -5,13 +5,14 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { DispatcherCache } from '../proxy/dispatchers.js';
+import { noHeaderFilter, type HeaderFilter } from '../proxy/headers.js';
 import { proxySubresource } from '../registry/proxy.js';
 import { SecretCache } from '../registry/secrets.js';
 import { ConnectorStore } from '../registry/store.js';
 import type { Subresource } from '../registry/subresource.js';
 import { createApp } from './app.js';
 import { AuthConfigWatcher, type AuthenticationConfig } from './authconfig.js';
-import { Authenticator, CachedTokenReviewer, requestHeaderNames } from './authn.js';
+import { Authenticator, CachedTokenReviewer, identityHeaders } from './authn.js';
 import { SubjectAccessReviewAuthorizer } from './authz.js';
 import type { Logger } from './machinery/log.js';
 import { Metrics } from './metrics.js';
@@ -29,11 +30,11 @@ export async function startServer(config: Config, kc: KubeConfig, log: Logger): 
   const pools = new DispatcherCache(config.upstream);
   const metrics = new Metrics();
   let shuttingDown = false;
-  let droppedHeaders: ReadonlySet<string> = new Set();
+  let droppedHeaders: HeaderFilter = noHeaderFilter;
 
   // Called by the watcher only after start(), by which time `https` exists.
   const applyTrust = (cfg: AuthenticationConfig): void => {
-    droppedHeaders = requestHeaderNames(cfg);
+    droppedHeaders = identityHeaders(cfg);
     // The CA list only shapes the TLS CertificateRequest; trust itself is checked per request.
     https.setSecureContext({
       key: config.tlsKeyPem,

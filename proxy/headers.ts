@@ -45,21 +45,33 @@ function connectionListed(headers: IncomingHttpHeaders | Record<string, unknown>
   return listed;
 }
 
+/** Further request headers never forwarded: exact names and name prefixes, lower case. */
+export interface HeaderFilter {
+  names: ReadonlySet<string>;
+  prefixes: readonly string[];
+}
+
+export const noHeaderFilter: HeaderFilter = { names: new Set(), prefixes: [] };
+
 /**
- * Headers to send to the tool. `extraDropped` holds further names (lower case) that must not be
- * forwarded, such as requestheader names configured on kube-apiserver.
+ * Headers to send to the tool. `extra` names further headers that must not be forwarded, such as
+ * the requestheader names and extra-header prefixes configured on kube-apiserver.
  */
 export function forwardRequestHeaders(
   incoming: IncomingHttpHeaders,
-  extraDropped: ReadonlySet<string> = new Set(),
+  extra: HeaderFilter = noHeaderFilter,
 ): OutgoingHeaders {
   const listed = connectionListed(incoming);
   const out: OutgoingHeaders = {};
   for (const [name, value] of Object.entries(incoming)) {
     if (value === undefined) continue;
-    if (hopByHop.has(name) || droppedRequest.has(name) || listed.has(name) || extraDropped.has(name))
+    if (hopByHop.has(name) || droppedRequest.has(name) || listed.has(name) || extra.names.has(name)) continue;
+    if (
+      droppedRequestPrefixes.some((p) => name.startsWith(p)) ||
+      extra.prefixes.some((p) => name.startsWith(p))
+    ) {
       continue;
-    if (droppedRequestPrefixes.some((p) => name.startsWith(p))) continue;
+    }
     out[name] = value;
   }
   return out;

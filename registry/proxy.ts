@@ -4,7 +4,7 @@
 
 import type { DispatcherCache } from '../proxy/dispatchers.js';
 import { forward } from '../proxy/forward.js';
-import { forwardRequestHeaders } from '../proxy/headers.js';
+import { forwardRequestHeaders, type HeaderFilter } from '../proxy/headers.js';
 import { checkQuery, toolPath } from '../proxy/target.js';
 import { connectorCredential, resolveConnector } from './resolve.js';
 import type { SecretSource } from './secrets.js';
@@ -15,8 +15,8 @@ export interface ProxyDeps {
   lister: ConnectorLister;
   secrets: SecretSource;
   pools: DispatcherCache;
-  /** Further request header names (lower case) never forwarded, e.g. configured requestheaders. */
-  droppedHeaders: () => ReadonlySet<string>;
+  /** Further request headers never forwarded, e.g. the requestheaders configured on kube-apiserver. */
+  droppedHeaders: () => HeaderFilter;
 }
 
 export function proxySubresource(deps: ProxyDeps): Subresource {

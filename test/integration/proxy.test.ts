@@ -172,4 +172,68 @@ describe('connectors/{name}/proxy through kube-apiserver', function () {
     expect(ok.status).to.equal(200);
     expect((JSON.parse(ok.body) as Echo).url).to.equal('/base/robot');
   });
+
+  describe('every Secret type injects its own credential', function () {
+    const token = secretValue('tool-token');
+    const cases = [
+      {
+        type: 'connectors.cpaas.io/bearer-token',
+        data: { token },
+        header: 'authorization',
+        value: `Bearer ${token}`,
+      },
+      { type: 'Opaque', data: { token }, header: 'authorization', value: `Bearer ${token}` },
+      { type: 'connectors.cpaas.io/gitlab-pat-auth', data: { token }, header: 'private-token', value: token },
+    ];
+    before(function () {
+      env().tool.setCredentials(null); // the recording tool accepts any credential in this block
+    });
+    after(function () {
+      env().tool.setCredentials({ username: env().toolUser, password: env().toolPassword });
+    });
+    for (const c of cases) {
+      it(`${c.type} → ${c.header}`, async function () {
+        const name = c.type.replace(/[^a-z]+/gi, '-').toLowerCase();
+        await apply([
+          {
+            apiVersion: 'v1',
+            kind: 'Secret',
+            metadata: { name, namespace: ns },
+            type: c.type,
+            stringData: c.data,
+          },
+          connector(ns, name, { address: env().tool.url, secret: name }),
+        ]);
+        const echo = JSON.parse(await kubectlOk(['get', '--raw', proxyPath(ns, name, '/typed')])) as Echo;
+        expect(echo.headers[c.header]).to.equal(c.value);
+        if (c.header !== 'authorization') expect(echo.headers.authorization).to.equal(undefined);
+      });
+    }
+  });
+
+  it('PATCH needs `patch`; HEAD is a `get` and returns the tool’s headers without a body', async function () {
+    const token = await env().sys.cp.createToken(ns, 'patcher');
+    await apply(grant(ns, 'patcher', { kind: 'ServiceAccount', name: 'patcher' }, ['get', 'patch']));
+    let patched = await kubeRequest(proxyPath(ns, 'echo', '/items/1'), {
+      token,
+      method: 'PATCH',
+      body: '{"a":1}',
+    });
+    for (let i = 0; i < 50 && patched.status === 403; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      patched = await kubeRequest(proxyPath(ns, 'echo', '/items/1'), {
+        token,
+        method: 'PATCH',
+        body: '{"a":1}',
+      });
+    }
+    expect(patched.status).to.equal(200);
+    expect((JSON.parse(patched.body) as Echo).method).to.equal('PATCH');
+    const head = await kubeRequest(proxyPath(ns, 'echo', '/items/1'), { token, method: 'HEAD' });
+    expect(head.status).to.equal(200);
+    expect(head.headers['content-type']).to.equal('application/json');
+    expect(head.body).to.equal('');
+    const put = await kubeRequest(proxyPath(ns, 'echo', '/items/1'), { token, method: 'PUT', body: '{}' });
+    expect(put.status).to.equal(403); // no `update` granted
+  });
 });

@@ -1,7 +1,8 @@
 // The SubjectAccessReview must ask about exactly the attributes kube-apiserver authorized, and a
 // denial must read like kube-apiserver's own so that users recognise the RBAC rule they lack.
 import { expect } from 'chai';
-import { forbiddenReason, sarSpec } from '../../../apiserver/authz.js';
+import { KubeConfig } from '@kubernetes/client-node';
+import { forbiddenReason, sarSpec, SubjectAccessReviewAuthorizer } from '../../../apiserver/authz.js';
 import type { UserInfo } from '../../../apiserver/authn.js';
 import { parseRequestInfo, type RequestInfo } from '../../../apiserver/machinery/requestinfo.js';
 
@@ -119,5 +120,33 @@ describe('apiserver/authz forbiddenReason', () => {
     expect(forbiddenReason(bob, info('GET', `${GV}/connectorclasses/gitlab`), '')).to.equal(
       `User "bob" cannot get resource "connectorclasses" in API group "${G}" at the cluster scope`,
     );
+  });
+});
+
+describe('SubjectAccessReviewAuthorizer', () => {
+  const proxyGet = info('GET', `${GV}/namespaces/team-a/connectors/gitlab/proxy/x`);
+  const unreachable = (): KubeConfig => {
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: 'c', server: 'https://127.0.0.1:1', skipTLSVerify: true }],
+      users: [{ name: 'u', token: 'not-used' }],
+      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+      currentContext: 'x',
+    });
+    return kc;
+  };
+
+  it('denies when kube-apiserver cannot be asked (fails closed), saying why', async () => {
+    const authz = new SubjectAccessReviewAuthorizer(unreachable(), 10_000);
+    const d = await authz.authorize({ username: 'alice', groups: ['dev'], extra: {} }, proxyGet);
+    expect(d.allowed).to.equal(false);
+    expect(d.reason).to.contain('User "alice" cannot get resource "connectors/proxy"');
+    expect(d.reason).to.contain('authorization could not be checked');
+  });
+
+  it('allows system:masters without asking, as kube-apiserver does', async () => {
+    const authz = new SubjectAccessReviewAuthorizer(unreachable(), 10_000);
+    const d = await authz.authorize({ username: 'admin', groups: ['system:masters'], extra: {} }, proxyGet);
+    expect(d.allowed).to.equal(true);
   });
 });

@@ -48,10 +48,10 @@ describe('proxy/headers forwardRequestHeaders', () => {
     expect(out).to.deep.equal({ 'x-kept': '2' });
   });
 
-  it('drops the names given as extraDropped (configured requestheaders)', () => {
+  it('drops the names and prefixes of the extra filter (configured requestheaders)', () => {
     const out = forwardRequestHeaders(
-      { 'x-user': 'alice', 'x-groups': 'dev', 'x-kept': '1' },
-      new Set(['x-user', 'x-groups']),
+      { 'x-user': 'alice', 'x-groups': 'dev', 'x-ident-extra-scopes': 'a', 'x-kept': '1' },
+      { names: new Set(['x-user', 'x-groups']), prefixes: ['x-ident-extra-'] },
     );
     expect(out).to.deep.equal({ 'x-kept': '1' });
   });
