@@ -5,7 +5,7 @@
 import Router from '@koa/router';
 import Koa, { type Context, type Next } from 'koa';
 import { ProxyError } from '../proxy/errors.js';
-import type { Subresource } from '../registry/subresource.js';
+import type { SubresourceCatalog } from '../registry/subresource.js';
 import { subresourceGroup, subresourceVersion } from '../registry/types.js';
 import { InvalidCredentialError, type Authenticator, type UserInfo } from './authn.js';
 import type { Authorizer } from './authz.js';
@@ -38,7 +38,7 @@ export interface AppDeps {
   metrics: Metrics;
   authenticator: Authenticator;
   authorizer: Authorizer;
-  subresources: ReadonlyMap<string, Subresource>;
+  subresources: SubresourceCatalog;
   /** Why the server is not ready, or [] when it is. */
   notReady: () => string[];
 }
@@ -101,9 +101,17 @@ export function createApp(deps: AppDeps): Koa<State> {
   app.proxy = false;
   app.silent = true;
 
-  const discovered = [...deps.subresources.values()];
-  const resourceList = apiResourceList(discovered);
-  const openapi: OpenApiDocuments = openApiDocuments(discovered);
+  // Discovery and OpenAPI are rebuilt only when the set of subresources changed (a class was
+  // added, changed or deleted), then served from memory.
+  let docs: { version: number; resourceList: DiscoveryDocument; openapi: OpenApiDocuments } | undefined;
+  const current = (): NonNullable<typeof docs> => {
+    const version = deps.subresources.version;
+    if (docs?.version !== version) {
+      const described = deps.subresources.describe();
+      docs = { version, resourceList: apiResourceList(described), openapi: openApiDocuments(described) };
+    }
+    return docs;
+  };
 
   // 1. Errors: every failure becomes a metav1.Status; one access log line per request.
   app.use(async (ctx: Context, next: Next) => {
@@ -197,16 +205,16 @@ export function createApp(deps: AppDeps): Koa<State> {
     serveDocument(ctx, apiGroup);
   });
   router.get(gvPrefix, (ctx) => {
-    serveDocument(ctx, resourceList);
+    serveDocument(ctx, current().resourceList);
   });
   router.get('/openapi/v2', (ctx) => {
-    serveDocument(ctx, openapi.v2);
+    serveDocument(ctx, current().openapi.v2);
   });
   router.get('/openapi/v3', (ctx) => {
-    serveDocument(ctx, openapi.v3root);
+    serveDocument(ctx, current().openapi.v3root);
   });
   router.get(`/openapi/v3${gvPrefix}`, (ctx) => {
-    serveDocument(ctx, openapi.v3);
+    serveDocument(ctx, current().openapi.v3);
   });
   router.get('/metrics', async (ctx) => {
     ctx.type = deps.metrics.registry.contentType;
@@ -223,8 +231,10 @@ export function createApp(deps: AppDeps): Koa<State> {
       info.apiVersion === subresourceVersion &&
       info.resource === 'connectors' &&
       info.namespace !== '' &&
+      info.name !== '' &&
+      info.subresource !== '' &&
       info.verb !== 'proxy'
-        ? deps.subresources.get(info.subresource)
+        ? deps.subresources.handler(info.subresource)
         : undefined;
     if (!sub) throw pathNotFound();
     const abort = new AbortController();

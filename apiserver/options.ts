@@ -18,6 +18,8 @@ export interface Config {
   tokenAudiences: string[];
   shutdownGraceMs: number;
   logLevel: LogLevel;
+  /** The server's own namespace (POD_NAMESPACE), where class API Services without one are looked up. */
+  namespace: string;
 }
 
 export const usage = `Usage: node dist/apiserver/main.js [flags]
@@ -70,7 +72,7 @@ const flags = {
   'log-level': { type: 'string', default: 'info' },
 } as const;
 
-export function parseConfig(argv: string[]): Config {
+export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): Config {
   const { values, positionals } = parseArgs({
     args: argv,
     strict: false,
@@ -138,6 +140,7 @@ export function parseConfig(argv: string[]): Config {
       .filter(Boolean),
     shutdownGraceMs: duration('shutdown-grace-period'),
     logLevel: logLevel as LogLevel,
+    namespace: env.POD_NAMESPACE ?? 'connectors-system',
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -9,7 +9,8 @@ import { noHeaderFilter, type HeaderFilter } from '../proxy/headers.js';
 import { proxySubresource } from '../registry/proxy.js';
 import { SecretCache } from '../registry/secrets.js';
 import { ConnectorStore } from '../registry/store.js';
-import type { Subresource } from '../registry/subresource.js';
+import { classApiHandler } from '../registry/classapis.js';
+import { SubresourceCatalog } from '../registry/subresource.js';
 import { createApp } from './app.js';
 import { AuthConfigWatcher, type AuthenticationConfig } from './authconfig.js';
 import { Authenticator, CachedTokenReviewer, identityHeaders } from './authn.js';
@@ -46,12 +47,20 @@ export async function startServer(config: Config, kc: KubeConfig, log: Logger): 
   };
   const trust = new AuthConfigWatcher(kc, log, applyTrust);
 
-  const subresources = new Map<string, Subresource>();
-  for (const s of [
-    proxySubresource({ lister: store, secrets, pools, droppedHeaders: () => droppedHeaders }),
-  ]) {
-    subresources.set(s.name, s);
-  }
+  const subresources = new SubresourceCatalog(
+    [proxySubresource({ lister: store, secrets, pools, droppedHeaders: () => droppedHeaders })],
+    classApiHandler({
+      lister: store,
+      secrets,
+      pools,
+      droppedHeaders: () => droppedHeaders,
+      defaultNamespace: config.namespace,
+    }),
+    store,
+  );
+  store.onClassChange(() => {
+    subresources.invalidate();
+  });
 
   const app = createApp({
     log,

@@ -29,7 +29,8 @@ const droppedRequest = new Set([
   'expect', // undici refuses `Expect: 100-continue`; the body is streamed anyway
   'http2-settings',
 ]);
-const droppedRequestPrefixes = ['x-remote-', 'impersonate-', 'x-forwarded-'];
+// x-plugin-* is the class API backend contract: only the server sets those headers.
+const droppedRequestPrefixes = ['x-remote-', 'impersonate-', 'x-forwarded-', 'x-plugin-'];
 
 function connectionListed(headers: IncomingHttpHeaders | Record<string, unknown>): Set<string> {
   const value = headers.connection;

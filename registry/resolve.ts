@@ -2,10 +2,9 @@
 // Status errors a user can act on when any of them is missing.
 
 import { badRequest, notFound, serviceUnavailable } from '../apiserver/machinery/status.js';
-import type { CredentialInjector } from '../proxy/credentials/index.js';
 import { ProxyError } from '../proxy/errors.js';
 import { parseToolAddress, type ToolAddress } from '../proxy/target.js';
-import type { SecretSource } from './secrets.js';
+import type { SecretLookup, SecretSource } from './secrets.js';
 import type { ConnectorLister } from './store.js';
 import { crdGroup, type Connector, type ConnectorClass } from './types.js';
 
@@ -49,11 +48,13 @@ export function resolveConnector(
   return { connector, connectorClass, className, address };
 }
 
-/** The credential of the Connector, or null when it has no Secret (an optional auth type). */
-export async function connectorCredential(
+export type ConnectorSecret = Extract<SecretLookup, { found: true }>;
+
+/** The Secret of the Connector, or null when it has none (an optional auth type). */
+export async function connectorSecret(
   secrets: SecretSource,
   connector: Connector,
-): Promise<CredentialInjector | null> {
+): Promise<ConnectorSecret | null> {
   const namespace = connector.metadata?.namespace ?? '';
   const who = `Connector ${namespace}/${connector.metadata?.name ?? ''}`;
   const ref = connector.spec?.auth?.secretRef;
@@ -62,7 +63,7 @@ export async function connectorCredential(
     throw badRequest(`${who}: spec.auth.secretRef must name a Secret in namespace ${namespace}`);
   }
   const found = await secrets.credential(namespace, ref.name);
-  if (found.found) return found.injector;
+  if (found.found) return found;
   if (found.reason === 'Forbidden') throw serviceUnavailable(`${who}: ${found.message}`);
   throw badRequest(`${who}: ${found.message}`);
 }

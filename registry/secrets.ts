@@ -9,7 +9,13 @@ import { injectorFor, type CredentialInjector } from '../proxy/credentials/index
 import { ProxyError } from '../proxy/errors.js';
 
 export type SecretLookup =
-  | { found: true; type: string; injector: CredentialInjector }
+  | {
+      found: true;
+      type: string;
+      injector: CredentialInjector;
+      /** The Secret's data as the API returns it (base64 values), for the class API backend contract. */
+      data: Readonly<Record<string, string>>;
+    }
   | { found: false; reason: 'NotFound' | 'Forbidden' | 'Invalid'; message: string };
 
 export interface SecretSource {
@@ -36,7 +42,12 @@ export class SecretCache implements SecretSource {
       for (const [k, v] of Object.entries(secret.data ?? {})) data[k] = Buffer.from(v, 'base64');
       const type = secret.type ?? 'Opaque';
       try {
-        return { found: true, type, injector: injectorFor({ namespace, name, type, data }) };
+        return {
+          found: true,
+          type,
+          injector: injectorFor({ namespace, name, type, data }),
+          data: secret.data ?? {},
+        };
       } catch (err) {
         // A definite answer, cached like the others: the message names the Secret, never a value.
         if (err instanceof ProxyError) return { found: false, reason: 'Invalid', message: err.message };

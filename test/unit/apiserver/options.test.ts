@@ -61,7 +61,7 @@ describe('apiserver/options parseConfig', () => {
   }
 
   it('fills in the documented defaults and reads the TLS files', () => {
-    expect(parseConfig(tls)).to.deep.equal({
+    expect(parseConfig(tls, {})).to.deep.equal({
       bindAddress: '0.0.0.0',
       securePort: 10250,
       tlsCertPem: 'CERT PEM',
@@ -74,7 +74,12 @@ describe('apiserver/options parseConfig', () => {
       tokenAudiences: [],
       shutdownGraceMs: 30_000,
       logLevel: 'info',
+      namespace: 'connectors-system',
     });
+  });
+
+  it('takes its namespace from POD_NAMESPACE', () => {
+    expect(parseConfig(tls, { POD_NAMESPACE: 'tools' }).namespace).to.equal('tools');
   });
 
   it('takes every flag', () => {

@@ -3,7 +3,7 @@
 import { expect } from 'chai';
 import { StatusError } from '../../../apiserver/machinery/status.js';
 import type { CredentialInjector } from '../../../proxy/credentials/index.js';
-import { connectorCredential, resolveConnector } from '../../../registry/resolve.js';
+import { connectorSecret, resolveConnector } from '../../../registry/resolve.js';
 import type { SecretLookup, SecretSource } from '../../../registry/secrets.js';
 import type { ConnectorLister } from '../../../registry/store.js';
 import type { Connector, ConnectorClass, ConnectorSpec } from '../../../registry/types.js';
@@ -118,27 +118,27 @@ class FakeSecrets implements SecretSource {
   }
 }
 
-describe('registry/resolve connectorCredential', () => {
+describe('registry/resolve connectorSecret', () => {
   const injector: CredentialInjector = { inject: () => undefined };
-  const found: SecretLookup = { found: true, type: 'Opaque', injector };
+  const found: SecretLookup = { found: true, type: 'Opaque', injector, data: { token: 'dG9rZW4=' } };
 
-  it('returns the injector of the referenced Secret, read from the Connector’s namespace', async () => {
+  it('returns the referenced Secret, read from the Connector’s namespace', async () => {
     const secrets = new FakeSecrets(found);
     const c = connector({ auth: { secretRef: { name: 'gitlab-cred' } } });
-    expect(await connectorCredential(secrets, c)).to.equal(injector);
+    expect(await connectorSecret(secrets, c)).to.equal(found);
     expect(secrets.asked).to.deep.equal(['team-a/gitlab-cred']);
   });
 
   it('accepts a secretRef that repeats the Connector’s own namespace', async () => {
     const secrets = new FakeSecrets(found);
     const c = connector({ auth: { secretRef: { name: 'gitlab-cred', namespace: 'team-a' } } });
-    expect(await connectorCredential(secrets, c)).to.equal(injector);
+    expect(await connectorSecret(secrets, c)).to.equal(found);
   });
 
   for (const auth of [undefined, {}, { secretRef: {} }, { secretRef: { name: '' } }]) {
     it(`has no credential for auth ${JSON.stringify(auth)}`, async () => {
       const secrets = new FakeSecrets(found);
-      expect(await connectorCredential(secrets, connector(auth ? { auth } : {}))).to.equal(null);
+      expect(await connectorSecret(secrets, connector(auth ? { auth } : {}))).to.equal(null);
       expect(secrets.asked).to.deep.equal([]);
     });
   }
@@ -146,7 +146,7 @@ describe('registry/resolve connectorCredential', () => {
   it('refuses a Secret in another namespace without reading it (400)', async () => {
     const secrets = new FakeSecrets(found);
     const c = connector({ auth: { secretRef: { name: 'admin-cred', namespace: 'kube-system' } } });
-    const err = await statusOfAsync(() => connectorCredential(secrets, c));
+    const err = await statusOfAsync(() => connectorSecret(secrets, c));
     expect(err.code).to.equal(400);
     expect(err.status.message).to.match(/Connector team-a\/gitlab: .*namespace team-a/);
     expect(secrets.asked).to.deep.equal([]);
@@ -165,7 +165,7 @@ describe('registry/resolve connectorCredential', () => {
         message: 'Secret team-a/gitlab-cred: why',
       });
       const conn = connector({ auth: { secretRef: { name: 'gitlab-cred' } } });
-      const err = await statusOfAsync(() => connectorCredential(secrets, conn));
+      const err = await statusOfAsync(() => connectorSecret(secrets, conn));
       expect(err.code).to.equal(c.code);
       expect(err.status.message).to.equal('Connector team-a/gitlab: Secret team-a/gitlab-cred: why');
     });

@@ -1,0 +1,142 @@
+// connectors/{name}/{sub}/{rest…} for every {sub} a ConnectorClass declares in spec.api.openapi.
+// The declared operation decides where the request goes: `x-provider-type: api` → the class API
+// backend, with the published X-Plugin-* headers (the backend injects the credential itself);
+// `proxy` (the default) → the tool, at the address `x-openapi-address` chooses, with the
+// Connector's credential injected here.
+
+import { badRequest, methodNotAllowed, pathNotFound } from '../apiserver/machinery/status.js';
+import type { DispatcherCache } from '../proxy/dispatchers.js';
+import { ProxyError } from '../proxy/errors.js';
+import { forward } from '../proxy/forward.js';
+import { forwardRequestHeaders, type HeaderFilter } from '../proxy/headers.js';
+import { checkQuery, parseToolAddress, toolPath, type ToolAddress } from '../proxy/target.js';
+import { classApi, type Operation } from './operations.js';
+import { connectorSecret, resolveConnector, type ResolvedConnector } from './resolve.js';
+import type { SecretSource } from './secrets.js';
+import type { ConnectorLister } from './store.js';
+import type { ServeResult, SubresourceHandler, SubresourceRequest } from './subresource.js';
+import type { ConnectorClass } from './types.js';
+
+export interface ClassApiDeps {
+  lister: ConnectorLister;
+  secrets: SecretSource;
+  pools: DispatcherCache;
+  droppedHeaders: () => HeaderFilter;
+  /** Namespace assumed for a `spec.api.ref` Service that names none. */
+  defaultNamespace: string;
+}
+
+const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
+
+/**
+ * The class API backend's base URL: `status.api.address.url` once the controller resolved it,
+ * otherwise `spec.api.uri` when absolute, otherwise the `spec.api.ref` Service plus `uri`.
+ */
+export function classApiAddress(cls: ConnectorClass, defaultNamespace: string): string | null {
+  const resolved = cls.status?.api?.address?.url;
+  if (resolved) return resolved;
+  const api = cls.spec?.api;
+  const uri = api?.uri ?? '';
+  if (/^https?:\/\//i.test(uri)) return uri;
+  const ref = api?.ref as { kind?: string; name?: string; namespace?: string } | undefined;
+  if (ref?.name && (ref.kind ?? 'Service') === 'Service') {
+    const path = uri && !uri.startsWith('/') ? `/${uri}` : uri;
+    return `http://${ref.name}.${ref.namespace ?? defaultNamespace}.svc${path}`;
+  }
+  return null;
+}
+
+function toolAddressFor(target: ResolvedConnector, op: Operation): ToolAddress {
+  const cls = target.className;
+  const who = `Connector ${target.connector.metadata?.namespace ?? ''}/${target.connector.metadata?.name ?? ''}`;
+  const choice = op.address;
+  const parse = (raw: string, what: string): ToolAddress => {
+    try {
+      return parseToolAddress(raw);
+    } catch (err) {
+      throw badRequest(`${who}: ${what}: ${(err as ProxyError).message}`);
+    }
+  };
+  if (choice === '') return target.address;
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(choice)) {
+    return parse(choice, `x-openapi-address of ConnectorClass "${cls}" for ${op.method} ${op.template}`);
+  }
+  const own = target.connector.spec?.addressExtensions?.find((e) => e.name === choice)?.value;
+  const declared = (
+    target.connectorClass.spec as { addressExtensions?: { name: string; default?: unknown }[] } | undefined
+  )?.addressExtensions?.find((e) => e.name === choice)?.default;
+  const value = own ?? declared;
+  if (typeof value !== 'string' || value === '') {
+    throw badRequest(
+      `${who}: the operation ${op.method} ${op.template} of ConnectorClass "${cls}" goes to address ` +
+        `extension "${choice}", which the Connector does not set and the class gives no default for`,
+    );
+  }
+  return parse(value, `address extension "${choice}"`);
+}
+
+export function classApiHandler(deps: ClassApiDeps): SubresourceHandler {
+  return {
+    async serve({ info, req, res, signal }: SubresourceRequest): Promise<ServeResult> {
+      const target = resolveConnector(deps.lister, info.namespace, info.name);
+      const segments = [info.subresource, ...info.rest];
+      const method = req.method ?? 'GET';
+      const match = classApi(target.connectorClass).match(method, segments);
+      if (match.kind === 'not-declared') {
+        throw pathNotFound(
+          `ConnectorClass "${target.className}" declares no API at /${segments.join('/')}; ` +
+            'see its spec.api.openapi for the paths it offers',
+        );
+      }
+      if (match.kind === 'method-not-allowed') {
+        throw methodNotAllowed(
+          `ConnectorClass "${target.className}" declares only ${match.allowed.join(', ')} for /${segments.join('/')}`,
+        );
+      }
+      const op = match.operation;
+      const problem = op.checkQuery(info.query);
+      if (problem)
+        throw badRequest(`${problem} (operation ${op.operationId || `${op.method} ${op.template}`})`);
+      checkQuery(info.query);
+      const secret = await connectorSecret(deps.secrets, target.connector);
+      const headers = forwardRequestHeaders(req.headers, deps.droppedHeaders());
+      let address: ToolAddress;
+      if (op.provider === 'api') {
+        const base = classApiAddress(target.connectorClass, deps.defaultNamespace);
+        // The published message, kept word for word so existing clients recognise it.
+        if (!base) throw badRequest(`api address of connectorclass '${target.className}' is not resolved`);
+        try {
+          address = parseToolAddress(base);
+        } catch (err) {
+          throw badRequest(
+            `api address of connectorclass '${target.className}': ${(err as ProxyError).message}`,
+          );
+        }
+        headers['x-plugin-meta'] = b64(JSON.stringify({ baseURL: target.connector.spec?.address ?? '' }));
+        if (secret) {
+          headers['x-plugin-auth'] = b64(secret.type);
+          headers['x-plugin-secret'] = b64(JSON.stringify(secret.data));
+        }
+      } else {
+        address = toolAddressFor(target, op);
+      }
+      const path = toolPath(address, segments);
+      const hasBody =
+        req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+      const status = await forward(
+        deps.pools,
+        {
+          method,
+          origin: address.origin,
+          path: info.query ? `${path}?${info.query}` : path,
+          headers,
+          body: hasBody ? req : null,
+          injector: op.provider === 'proxy' ? (secret?.injector ?? null) : null,
+          signal,
+        },
+        res,
+      );
+      return { status, connectorClass: target.className };
+    },
+  };
+}
