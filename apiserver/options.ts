@@ -2,7 +2,7 @@
 // together, each with the fix.
 
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { ConfigError, readFlags, type FlagSpec } from './machinery/flags.js';
 import type { LogLevel } from './machinery/log.js';
 
 export interface Config {
@@ -38,22 +38,8 @@ export const usage = `Usage: node dist/apiserver/main.js [flags]
   --authentication-token-audiences=A,B audiences a bearer token must carry (default: kube-apiserver's)
   --shutdown-grace-period=30s         how long in-flight requests may finish after SIGTERM
   --log-level=info                    debug, info, warn or error
+  --help                              this text
 `;
-
-export function parseDuration(value: string): number | null {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(value.trim());
-  if (!m) return null;
-  const n = Number(m[1]);
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
-  return Math.round(n * unit);
-}
-
-export class ConfigError extends Error {
-  constructor(readonly problems: string[]) {
-    super(`invalid options:\n${problems.map((p) => `  - ${p}`).join('\n')}\n\n${usage}`);
-    this.name = 'ConfigError';
-  }
-}
 
 const flags = {
   'secure-port': { type: 'string', default: '10250' },
@@ -70,78 +56,48 @@ const flags = {
   'authentication-token-audiences': { type: 'string', default: '' },
   'shutdown-grace-period': { type: 'string', default: '30s' },
   'log-level': { type: 'string', default: 'info' },
-} as const;
+} satisfies FlagSpec;
 
 export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): Config {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    strict: false,
-    allowPositionals: true,
-    options: flags,
-  });
-  const problems: string[] = [];
-  const known = new Set(Object.keys(flags));
-  for (const k of Object.keys(values)) {
-    if (!known.has(k)) problems.push(`unknown flag --${k}; see the list below`);
-  }
-  for (const p of positionals) problems.push(`unexpected argument "${p}"; every option is a --flag=value`);
-  const str = (k: string): string => {
-    const v = values[k];
-    return typeof v === 'string' ? v : '';
-  };
-  const duration = (k: string): number => {
-    const ms = parseDuration(str(k));
-    if (ms === null || ms <= 0) {
-      problems.push(`--${k}=${str(k)} is not a positive duration; write e.g. 500ms, 10s or 5m`);
-      return 0;
-    }
-    return ms;
-  };
-  const port = /^\d{1,5}$/.test(str('secure-port')) ? Number(str('secure-port')) : -1;
-  if (port < 0 || port > 65535) {
-    problems.push(`--secure-port=${str('secure-port')} must be a port number from 0 to 65535`);
-  }
+  const f = readFlags(argv, flags, usage);
   const readPem = (k: string): string => {
-    const path = str(k);
+    const path = f.str(k);
     if (!path) {
-      problems.push(`--${k} is required: the server serves HTTPS only`);
+      f.problems.push(`--${k} is required: the server serves HTTPS only`);
       return '';
     }
     try {
       return readFileSync(path, 'utf8');
     } catch (err) {
-      problems.push(
+      f.problems.push(
         `--${k}=${path} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}); check the path`,
       );
       return '';
     }
   };
-  const logLevel = str('log-level');
-  if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) {
-    problems.push(`--log-level=${logLevel} must be one of debug, info, warn, error`);
-  }
   const config: Config = {
-    bindAddress: str('bind-address'),
-    securePort: port,
+    bindAddress: f.str('bind-address'),
+    securePort: f.port('secure-port'),
     tlsCertPem: readPem('tls-cert-file'),
     tlsKeyPem: readPem('tls-private-key-file'),
-    kubeconfig: str('kubeconfig') || undefined,
+    kubeconfig: f.str('kubeconfig') || undefined,
     upstream: {
-      connectMs: duration('upstream-connect-timeout'),
-      headersMs: duration('upstream-response-timeout'),
-      bodyMs: duration('upstream-idle-timeout'),
+      connectMs: f.duration('upstream-connect-timeout'),
+      headersMs: f.duration('upstream-response-timeout'),
+      bodyMs: f.duration('upstream-idle-timeout'),
     },
-    authenticationCacheMs: duration('authentication-cache-ttl'),
-    authorizationCacheMs: duration('authorization-cache-ttl'),
-    secretCacheMs: duration('secret-cache-ttl'),
-    tokenAudiences: str('authentication-token-audiences')
+    authenticationCacheMs: f.duration('authentication-cache-ttl'),
+    authorizationCacheMs: f.duration('authorization-cache-ttl'),
+    secretCacheMs: f.duration('secret-cache-ttl'),
+    tokenAudiences: f
+      .str('authentication-token-audiences')
       .split(',')
       .map((a) => a.trim())
       .filter(Boolean),
-    shutdownGraceMs: duration('shutdown-grace-period'),
-    logLevel: logLevel as LogLevel,
+    shutdownGraceMs: f.duration('shutdown-grace-period'),
+    logLevel: f.logLevel('log-level'),
     namespace: env.POD_NAMESPACE ?? 'connectors-system',
   };
-  if (problems.length > 0) throw new ConfigError(problems);
+  if (f.problems.length > 0) throw new ConfigError(f.problems, usage);
   return config;
 }

@@ -25,6 +25,16 @@ export interface LocalSystem {
   /** Trusts our serving certificate (for direct calls). */
   servingCaPem: string;
   logDir: string;
+  /** The class API backend process (dist/classapi/main.js) and its URL. */
+  classApi: ManagedProcess;
+  classApiUrl: string;
+  classApiLog: string;
+  /**
+   * Applies manifests/classes and, standing in for the status controller, writes each class's
+   * resolved `status.api.address.url`: the `connectors-classapi` Service they reference is the
+   * local backend here.
+   */
+  installClasses(): Promise<void>;
   /** Starts the aggregated server again (after stopServer), same port and flags. */
   startServer(): Promise<void>;
   stopServer(): Promise<void>;
@@ -114,6 +124,49 @@ export async function startLocalSystem(opts: LocalSystemOptions): Promise<LocalS
     };
     await startServer();
 
+    const classApiPort = await freePort();
+    const classApiUrl = `http://127.0.0.1:${classApiPort}`;
+    const classApiLog = join(opts.logDir, 'classapi.log');
+    const classApi = ManagedProcess.start({
+      name: 'connectors-classapi',
+      binary: process.execPath,
+      args: [join(root, 'dist', 'classapi', 'main.js'), `--port=${classApiPort}`, '--bind-address=127.0.0.1'],
+      logFile: classApiLog,
+    });
+    await classApi.waitUntil(
+      async () => {
+        try {
+          const r = await request(`${classApiUrl}/readyz`);
+          await r.body.dump();
+          return r.statusCode === 200;
+        } catch {
+          return false;
+        }
+      },
+      { timeoutMs: 30_000, what: 'connectors-classapi /readyz' },
+    );
+
+    const installClasses = async (): Promise<void> => {
+      await must(cp, ['apply', '-k', join(root, 'manifests', 'classes')]);
+      const list = JSON.parse(await must(cp, ['get', 'connectorclasses', '-o', 'json'])) as {
+        items: { metadata: { name: string }; spec?: { api?: { ref?: { name?: string }; uri?: string } } }[];
+      };
+      for (const cls of list.items) {
+        const api = cls.spec?.api;
+        if (api?.ref?.name !== 'connectors-classapi') continue;
+        const url = `${classApiUrl}${api.uri ?? ''}`;
+        await must(cp, [
+          'patch',
+          'connectorclass',
+          cls.metadata.name,
+          '--subresource=status',
+          '--type=merge',
+          '-p',
+          JSON.stringify({ status: { api: { address: { url } } } }),
+        ]);
+      }
+    };
+
     await must(
       cp,
       ['apply', '-f', '-'],
@@ -161,6 +214,10 @@ export async function startLocalSystem(opts: LocalSystemOptions): Promise<LocalS
       },
       serverUrl,
       serverLog,
+      classApi,
+      classApiUrl,
+      classApiLog,
+      installClasses,
       servingCaPem: cp.servingCaPem,
       logDir: opts.logDir,
       startServer,
@@ -168,7 +225,7 @@ export async function startLocalSystem(opts: LocalSystemOptions): Promise<LocalS
         await server?.stop();
       },
       stop: async () => {
-        await server?.stop();
+        await Promise.all([server?.stop(), classApi.stop()]);
         await tls.close();
         await cp.stop();
       },

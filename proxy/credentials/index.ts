@@ -3,6 +3,7 @@ import { ProxyError } from '../errors.js';
 import { basicAuthStrategy } from './basic-auth.js';
 import { bearerTokenStrategy, opaqueTokenStrategy } from './bearer-token.js';
 import { gitlabPatStrategy } from './gitlab-pat.js';
+import { registryTokenStrategy } from './registry-token.js';
 import type { CredentialInjector, CredentialStrategy, SecretMaterial } from './strategy.js';
 
 export type { CredentialInjector, CredentialStrategy, OutboundRequest, SecretMaterial } from './strategy.js';
@@ -12,6 +13,7 @@ const strategies: readonly CredentialStrategy[] = [
   bearerTokenStrategy,
   opaqueTokenStrategy,
   gitlabPatStrategy,
+  registryTokenStrategy,
 ];
 const byType = new Map(strategies.map((s) => [s.secretType, s]));
 

@@ -4,7 +4,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { ConfigError, parseConfig, parseDuration } from '../../../apiserver/options.js';
+import { ConfigError, parseDuration } from '../../../apiserver/machinery/flags.js';
+import { parseConfig } from '../../../apiserver/options.js';
 
 describe('apiserver/options parseDuration', () => {
   const cases: { value: string; want: number | null }[] = [

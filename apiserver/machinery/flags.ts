@@ -1,0 +1,83 @@
+// Flag reading shared by every entry point: flags are read once at startup, every invalid option
+// is collected, and the caller reports them together with the usage text and the fix.
+
+import { parseArgs } from 'node:util';
+import type { LogLevel } from './log.js';
+
+export type FlagSpec = Record<string, { type: 'string' | 'boolean'; default?: string | boolean }>;
+
+export class ConfigError extends Error {
+  constructor(
+    readonly problems: string[],
+    usage: string,
+  ) {
+    super(`invalid options:\n${problems.map((p) => `  - ${p}`).join('\n')}\n\n${usage}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Thrown for --help: the caller prints the usage and exits 0. */
+export class HelpRequested extends Error {
+  constructor(usage: string) {
+    super(usage);
+    this.name = 'HelpRequested';
+  }
+}
+
+export function parseDuration(value: string): number | null {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(value.trim());
+  if (!m) return null;
+  const n = Number(m[1]);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+  return Math.round(n * unit);
+}
+
+export interface Flags {
+  /** Every problem found so far, each with its fix. */
+  problems: string[];
+  str(name: string): string;
+  /** A positive duration in milliseconds (e.g. 500ms, 10s, 5m). */
+  duration(name: string): number;
+  port(name: string): number;
+  logLevel(name: string): LogLevel;
+}
+
+/** Reads `argv` against `spec` (plus --help, which throws HelpRequested). */
+export function readFlags(argv: string[], spec: FlagSpec, usage: string): Flags {
+  const options = { ...spec, help: { type: 'boolean', default: false } } as const;
+  const { values, positionals } = parseArgs({ args: argv, strict: false, allowPositionals: true, options });
+  if (values.help === true) throw new HelpRequested(usage);
+  const problems: string[] = [];
+  for (const k of Object.keys(values)) {
+    if (!(k in options)) problems.push(`unknown flag --${k}; see the list below`);
+  }
+  for (const p of positionals) problems.push(`unexpected argument "${p}"; every option is a --flag=value`);
+  const str = (k: string): string => {
+    const v = values[k];
+    return typeof v === 'string' ? v : '';
+  };
+  return {
+    problems,
+    str,
+    duration(k) {
+      const ms = parseDuration(str(k));
+      if (ms === null || ms <= 0) {
+        problems.push(`--${k}=${str(k)} is not a positive duration; write e.g. 500ms, 10s or 5m`);
+        return 0;
+      }
+      return ms;
+    },
+    port(k) {
+      const port = /^\d{1,5}$/.test(str(k)) ? Number(str(k)) : -1;
+      if (port < 0 || port > 65535) problems.push(`--${k}=${str(k)} must be a port number from 0 to 65535`);
+      return port;
+    },
+    logLevel(k) {
+      const level = str(k);
+      if (!['debug', 'info', 'warn', 'error'].includes(level)) {
+        problems.push(`--${k}=${level} must be one of debug, info, warn, error`);
+      }
+      return level as LogLevel;
+    },
+  };
+}

@@ -1,0 +1,145 @@
+// The handler chain of the class API backend, written once:
+//   errors + access log → health → route (by exact path) → X-Plugin-* headers → the family's handler.
+// Every failure leaves as a metav1.Status. The backend sits behind a cluster Service and is called
+// only by the Connectors API server, which has already authenticated and authorized the caller;
+// what it trusts is the Connector address and Secret in the headers of that call.
+
+import Koa, { type Context, type Next } from 'koa';
+import type { Logger } from '../apiserver/machinery/log.js';
+import {
+  badGateway,
+  badRequest,
+  gatewayTimeout,
+  internalError,
+  methodNotAllowed,
+  pathNotFound,
+  serviceUnavailable,
+  StatusError,
+} from '../apiserver/machinery/status.js';
+import type { DispatcherCache } from '../proxy/dispatchers.js';
+import { ProxyError } from '../proxy/errors.js';
+import type { ClassApi, ClassApiRoute } from './api.js';
+import type { PluginDecoder } from './plugin.js';
+
+export interface AppDeps {
+  log: Logger;
+  apis: readonly ClassApi[];
+  pools: DispatcherCache;
+  plugin: PluginDecoder;
+  /** Why the backend is not ready, or [] when it is. */
+  notReady: () => string[];
+}
+
+const healthPaths = new Set(['/healthz', '/livez', '/readyz']);
+
+const proxyErrorStatus: Record<ProxyError['code'], (m: string) => StatusError> = {
+  InvalidTarget: badRequest,
+  InvalidCredential: badRequest,
+  UpstreamUnreachable: serviceUnavailable,
+  UpstreamTimeout: gatewayTimeout,
+  UpstreamRedirect: badGateway,
+  // A token service refusing the Connector's credential is the Connector's problem, never a 401.
+  UpstreamAuth: (m) => new StatusError(403, 'Forbidden', m),
+};
+
+function toStatusError(err: unknown, log: Logger): StatusError {
+  if (err instanceof StatusError) return err;
+  if (err instanceof ProxyError) return proxyErrorStatus[err.code](err.message);
+  log.error('unhandled error', { error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+  return internalError();
+}
+
+function writeStatus(ctx: Context, err: StatusError): void {
+  if (ctx.res.headersSent) {
+    ctx.res.destroy();
+    return;
+  }
+  ctx.status = err.code;
+  ctx.set('X-Content-Type-Options', 'nosniff');
+  ctx.set('Cache-Control', 'no-store');
+  ctx.type = 'application/json';
+  ctx.body = JSON.stringify(err.status);
+}
+
+/** Every route of every family, by full path (`/git/branches`). */
+export function routeTable(apis: readonly ClassApi[]): ReadonlyMap<string, ClassApiRoute> {
+  const table = new Map<string, ClassApiRoute>();
+  for (const api of apis) {
+    for (const route of api.routes) {
+      const path = api.prefix + route.path;
+      if (table.has(path)) throw new Error(`two class API routes claim ${path}`);
+      table.set(path, route);
+    }
+  }
+  return table;
+}
+
+export function createApp(deps: AppDeps): Koa {
+  const { log } = deps;
+  const routes = routeTable(deps.apis);
+  const app = new Koa();
+  app.proxy = false;
+  app.silent = true;
+
+  // 1. Errors and the access log. The query is never logged (it names repositories, and other
+  //    tools put tokens there), nor is any header.
+  app.use(async (ctx: Context, next: Next) => {
+    const started = process.hrtime.bigint();
+    try {
+      await next();
+    } catch (err) {
+      writeStatus(ctx, toStatusError(err, log));
+    }
+    const fields = {
+      method: ctx.method,
+      path: ctx.path,
+      status: ctx.res.headersSent ? ctx.res.statusCode : ctx.status,
+      ms: Math.round(Number(process.hrtime.bigint() - started) / 1e6),
+    };
+    if (healthPaths.has(ctx.path)) log.debug('request', fields);
+    else log.info('request', fields);
+  });
+
+  // 2. Health, for kubelet probes; never touches a tool.
+  app.use(async (ctx: Context, next: Next) => {
+    if (!healthPaths.has(ctx.path)) {
+      await next();
+      return;
+    }
+    const problems = ctx.path === '/readyz' ? deps.notReady() : [];
+    ctx.status = problems.length ? 503 : 200;
+    ctx.type = 'text/plain';
+    ctx.body = problems.length ? `not ready: ${problems.join('; ')}\n` : 'ok\n';
+  });
+
+  // 3. The class APIs.
+  app.use(async (ctx: Context) => {
+    const route = routes.get(ctx.path);
+    if (!route) {
+      throw pathNotFound(
+        `the class API backend serves ${[...routes.keys()].join(', ')}; ${ctx.path} is none of them`,
+      );
+    }
+    if (ctx.method !== 'GET' && ctx.method !== 'HEAD') {
+      ctx.set('Allow', 'GET, HEAD');
+      throw methodNotAllowed(`${ctx.method} is not supported on ${ctx.path}; it is read-only (GET)`);
+    }
+    const plugin = await deps.plugin.decode(ctx.headers);
+    const abort = new AbortController();
+    ctx.res.once('close', () => {
+      if (!ctx.res.writableFinished) abort.abort();
+    });
+    const body = await route.get({
+      plugin,
+      query: new URLSearchParams(ctx.querystring),
+      signal: abort.signal,
+      pools: deps.pools,
+    });
+    ctx.status = 200;
+    ctx.set('Cache-Control', 'no-store');
+    ctx.type = 'application/json';
+    ctx.body = JSON.stringify(body);
+  });
+
+  return app;
+}

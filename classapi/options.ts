@@ -1,0 +1,56 @@
+// Options → validated Config for the class API backend. Flags are read once at startup; every
+// invalid option is reported together, each with the fix.
+
+import { ConfigError, readFlags, type FlagSpec } from '../apiserver/machinery/flags.js';
+import type { LogLevel } from '../apiserver/machinery/log.js';
+
+export interface Config {
+  bindAddress: string;
+  port: number;
+  upstream: { connectMs: number; headersMs: number; bodyMs: number };
+  shutdownGraceMs: number;
+  logLevel: LogLevel;
+}
+
+export const usage = `Usage: node dist/classapi/main.js [flags]
+
+Serves the built-in ConnectorClass APIs over plain HTTP, behind a cluster Service that only the
+Connectors API server calls: /git/branches, /git/tags, /git/git/gitrefs and /oci/tags.
+
+  --port=8080                         HTTP port (0 picks a free one and logs it)
+  --bind-address=0.0.0.0              address to listen on
+  --upstream-connect-timeout=5s       time to connect to a tool
+  --upstream-response-timeout=20s     time for a tool to send response headers, and the longest
+                                      pause inside its body (then 504)
+  --shutdown-grace-period=10s         how long in-flight requests may finish after SIGTERM
+  --log-level=info                    debug, info, warn or error
+`;
+
+const flags = {
+  port: { type: 'string', default: '8080' },
+  'bind-address': { type: 'string', default: '0.0.0.0' },
+  'upstream-connect-timeout': { type: 'string', default: '5s' },
+  'upstream-response-timeout': { type: 'string', default: '20s' },
+  'shutdown-grace-period': { type: 'string', default: '10s' },
+  'log-level': { type: 'string', default: 'info' },
+} satisfies FlagSpec;
+
+export function parseConfig(argv: string[]): Config {
+  const f = readFlags(argv, flags, usage);
+  const bindAddress = f.str('bind-address');
+  if (bindAddress === '') f.problems.push('--bind-address must not be empty; use 0.0.0.0 for all');
+  const responseMs = f.duration('upstream-response-timeout');
+  const config: Config = {
+    bindAddress,
+    port: f.port('port'),
+    upstream: {
+      connectMs: f.duration('upstream-connect-timeout'),
+      headersMs: responseMs,
+      bodyMs: responseMs,
+    },
+    shutdownGraceMs: f.duration('shutdown-grace-period'),
+    logLevel: f.logLevel('log-level'),
+  };
+  if (f.problems.length > 0) throw new ConfigError(f.problems, usage);
+  return config;
+}

@@ -1,0 +1,79 @@
+// Wiring of the class API backend: the families, the upstream pools, the HTTP listener and
+// graceful shutdown (stop accepting, let in-flight requests finish within the grace period).
+
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from '../apiserver/machinery/log.js';
+import { registryTokenStrategy } from '../proxy/credentials/registry-token.js';
+import { DispatcherCache } from '../proxy/dispatchers.js';
+import { createApp } from './app.js';
+import { gitApi } from './git/api.js';
+import { ociApi } from './oci/api.js';
+import type { Config } from './options.js';
+import { PluginDecoder } from './plugin.js';
+
+export interface RunningBackend {
+  port: number;
+  /** Stops accepting, waits up to the grace period for in-flight requests, then closes everything. */
+  shutdown(): Promise<void>;
+}
+
+export async function startBackend(config: Config, log: Logger): Promise<RunningBackend> {
+  // The class APIs read small answers (ref advertisements, tag lists); a few connections per tool
+  // origin are plenty, and keep one busy Connector from opening hundreds of sockets to its tool.
+  const pools = new DispatcherCache(config.upstream, 32);
+  let shuttingDown = false;
+
+  const app = createApp({
+    log,
+    apis: [gitApi, ociApi],
+    pools,
+    plugin: new PluginDecoder(),
+    notReady: () => (shuttingDown ? ['shutting down'] : []),
+  });
+  const handle = app.callback();
+  const http: Server = createServer((req, res) => {
+    void handle(req, res);
+  });
+  // The API server keeps idle connections to us; closing ours first would surface as sporadic
+  // resets on its side, so ours stay open longer than any client keeps them.
+  http.keepAliveTimeout = 95_000;
+  http.headersTimeout = 100_000;
+
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(config.port, config.bindAddress, () => {
+      http.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (http.address() as AddressInfo).port;
+  log.info('serving', { address: config.bindAddress, port });
+
+  let shutdownPromise: Promise<void> | undefined;
+  const shutdown = (): Promise<void> =>
+    (shutdownPromise ??= (async () => {
+      shuttingDown = true;
+      log.info('shutting down: draining in-flight requests', { graceMs: config.shutdownGraceMs });
+      const closed = new Promise<void>((resolve) => {
+        http.close(() => {
+          resolve();
+        });
+      });
+      http.closeIdleConnections();
+      const sweeper = setInterval(() => {
+        http.closeIdleConnections();
+      }, 250);
+      const timer = setTimeout(() => {
+        log.warn('grace period over; closing the remaining connections');
+        http.closeAllConnections();
+      }, config.shutdownGraceMs);
+      await closed;
+      clearInterval(sweeper);
+      clearTimeout(timer);
+      await Promise.all([pools.close(), registryTokenStrategy.close()]);
+      log.info('stopped');
+    })());
+
+  return { port, shutdown };
+}

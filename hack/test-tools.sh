@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the integration tests run as real tools (git http-backend behind
+# nginx + fcgiwrap, htpasswd, docker-registry, skopeo) when any is missing. Needs root or sudo;
+# otherwise it prints the command to run.
+set -euo pipefail
+packages=(git openssl ca-certificates nginx fcgiwrap apache2-utils docker-registry skopeo)
+missing=()
+for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+((${#missing[@]})) || exit 0
+echo "[test-tools] installing Debian packages: ${missing[*]}" >&2
+sudo=()
+if [[ $(id -u) -ne 0 ]]; then
+  if command -v sudo >/dev/null 2>&1; then
+    sudo=(sudo)
+  else
+    echo "[test-tools] not root and no sudo: run  apt-get install ${missing[*]}  as root, then retry" >&2
+    exit 1
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

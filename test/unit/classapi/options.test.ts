@@ -1,0 +1,64 @@
+// The backend's flags: defaults, every flag, and every mistake reported at once with its fix.
+import { expect } from 'chai';
+import { ConfigError, HelpRequested } from '../../../apiserver/machinery/flags.js';
+import { parseConfig } from '../../../classapi/options.js';
+
+describe('classapi/options parseConfig', function () {
+  it('has defaults for everything', function () {
+    expect(parseConfig([])).to.deep.equal({
+      bindAddress: '0.0.0.0',
+      port: 8080,
+      upstream: { connectMs: 5_000, headersMs: 20_000, bodyMs: 20_000 },
+      shutdownGraceMs: 10_000,
+      logLevel: 'info',
+    });
+  });
+
+  it('reads every flag', function () {
+    expect(
+      parseConfig([
+        '--port=0',
+        '--bind-address=127.0.0.1',
+        '--upstream-connect-timeout=500ms',
+        '--upstream-response-timeout=1m',
+        '--shutdown-grace-period=2s',
+        '--log-level=debug',
+      ]),
+    ).to.deep.equal({
+      bindAddress: '127.0.0.1',
+      port: 0,
+      upstream: { connectMs: 500, headersMs: 60_000, bodyMs: 60_000 },
+      shutdownGraceMs: 2_000,
+      logLevel: 'debug',
+    });
+  });
+
+  it('reports every invalid option together, each with the fix', function () {
+    let caught: unknown;
+    try {
+      parseConfig([
+        '--port=70000',
+        '--upstream-response-timeout=soon',
+        '--log-level=verbose',
+        '--secure-port=1',
+        'extra',
+      ]);
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).to.be.instanceOf(ConfigError);
+    const problems = (caught as ConfigError).problems;
+    expect(problems).to.have.length(5);
+    expect(problems.join('\n'))
+      .to.match(/--port=70000 must be a port number/)
+      .and.match(/--upstream-response-timeout=soon is not a positive duration; write e\.g\. 500ms/)
+      .and.match(/--log-level=verbose must be one of/)
+      .and.match(/unknown flag --secure-port/)
+      .and.match(/unexpected argument "extra"/);
+    expect((caught as ConfigError).message).to.include('Usage: node dist/classapi/main.js');
+  });
+
+  it('--help asks for the usage', function () {
+    expect(() => parseConfig(['--help'])).to.throw(HelpRequested, /--upstream-response-timeout/);
+  });
+});
