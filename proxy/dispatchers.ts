@@ -1,7 +1,9 @@
-// One keep-alive undici pool per tool origin, created on first use and reused by every request to
-// that origin. Timeouts are explicit: a tool that accepts a connection and never answers costs a
-// bounded time, not a socket forever.
+// One keep-alive undici pool per tool origin (and extra CA, for tools with a private CA), created
+// on first use and reused by every request to that origin. Timeouts are explicit: a tool that
+// accepts a connection and never answers costs a bounded time, not a socket forever.
 
+import { createHash } from 'node:crypto';
+import { rootCertificates } from 'node:tls';
 import { Pool } from 'undici';
 
 export interface UpstreamTimeouts {
@@ -21,17 +23,19 @@ export class DispatcherCache {
     private readonly connectionsPerOrigin = 256,
   ) {}
 
-  get(origin: string): Pool {
-    let pool = this.pools.get(origin);
+  /** The pool for `origin`; `ca` (PEM) is trusted in addition to the system's roots. */
+  get(origin: string, ca?: string): Pool {
+    const key = ca ? `${origin} ${createHash('sha256').update(ca).digest('hex')}` : origin;
+    let pool = this.pools.get(key);
     if (!pool) {
       pool = new Pool(origin, {
         connections: this.connectionsPerOrigin,
-        connect: { timeout: this.timeouts.connectMs },
+        connect: { timeout: this.timeouts.connectMs, ...(ca ? { ca: [...rootCertificates, ca] } : {}) },
         headersTimeout: this.timeouts.headersMs,
         bodyTimeout: this.timeouts.bodyMs,
         keepAliveTimeout: 30_000,
       });
-      this.pools.set(origin, pool);
+      this.pools.set(key, pool);
     }
     return pool;
   }

@@ -21,6 +21,8 @@ export interface ForwardRequest {
   headers: OutgoingHeaders;
   body: Readable | null;
   injector: CredentialInjector | null;
+  /** Extra CA bundle (PEM) the tool's certificate may chain to. */
+  ca?: string | undefined;
   signal: AbortSignal;
 }
 
@@ -61,7 +63,7 @@ async function send(
     signal: req.signal,
   };
   try {
-    return await pools.get(req.origin).request(options);
+    return await pools.get(req.origin, req.ca).request(options);
   } catch (err) {
     throw upstreamError(err, req.origin);
   }

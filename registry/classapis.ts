@@ -11,7 +11,7 @@ import { forward } from '../proxy/forward.js';
 import { forwardRequestHeaders, type HeaderFilter } from '../proxy/headers.js';
 import { checkQuery, parseToolAddress, toolPath, type ToolAddress } from '../proxy/target.js';
 import { classApi, type Operation } from './operations.js';
-import { connectorSecret, resolveConnector, type ResolvedConnector } from './resolve.js';
+import { connectorCa, connectorSecret, resolveConnector, type ResolvedConnector } from './resolve.js';
 import type { SecretSource } from './secrets.js';
 import type { ConnectorLister } from './store.js';
 import type { ServeResult, SubresourceHandler, SubresourceRequest } from './subresource.js';
@@ -132,6 +132,9 @@ export function classApiHandler(deps: ClassApiDeps): SubresourceHandler {
           headers,
           body: hasBody ? req : null,
           injector: op.provider === 'proxy' ? (secret?.injector ?? null) : null,
+          // The class API backend is ours, reached with the system's trust; the tool's CA applies
+          // only where we talk to the tool.
+          ca: op.provider === 'proxy' ? await connectorCa(deps.secrets, target.connector) : undefined,
           signal,
         },
         res,

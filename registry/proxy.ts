@@ -6,7 +6,7 @@ import type { DispatcherCache } from '../proxy/dispatchers.js';
 import { forward } from '../proxy/forward.js';
 import { forwardRequestHeaders, type HeaderFilter } from '../proxy/headers.js';
 import { checkQuery, toolPath } from '../proxy/target.js';
-import { connectorSecret, resolveConnector } from './resolve.js';
+import { connectorCa, connectorSecret, resolveConnector } from './resolve.js';
 import type { SecretSource } from './secrets.js';
 import type { ConnectorLister } from './store.js';
 import type { ServeResult, Subresource, SubresourceRequest } from './subresource.js';
@@ -28,7 +28,10 @@ export function proxySubresource(deps: ProxyDeps): Subresource {
       const target = resolveConnector(deps.lister, info.namespace, info.name);
       const path = toolPath(target.address, info.rest);
       checkQuery(info.query);
-      const secret = await connectorSecret(deps.secrets, target.connector);
+      const [secret, ca] = await Promise.all([
+        connectorSecret(deps.secrets, target.connector),
+        connectorCa(deps.secrets, target.connector),
+      ]);
       const hasBody =
         req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
       const status = await forward(
@@ -40,6 +43,7 @@ export function proxySubresource(deps: ProxyDeps): Subresource {
           headers: forwardRequestHeaders(req.headers, deps.droppedHeaders()),
           body: hasBody ? req : null,
           injector: secret?.injector ?? null,
+          ca,
           signal,
         },
         res,

@@ -67,3 +67,15 @@ export async function connectorSecret(
   if (found.reason === 'Forbidden') throw serviceUnavailable(`${who}: ${found.message}`);
   throw badRequest(`${who}: ${found.message}`);
 }
+
+/** The extra CA bundle of the Connector (spec.caCertSecretRef), or undefined when it names none. */
+export async function connectorCa(secrets: SecretSource, connector: Connector): Promise<string | undefined> {
+  const ref = connector.spec?.caCertSecretRef?.name;
+  if (!ref) return undefined;
+  const namespace = connector.metadata?.namespace ?? '';
+  const found = await secrets.caBundle(namespace, ref);
+  if (found.found) return found.pem;
+  throw badRequest(
+    `Connector ${namespace}/${connector.metadata?.name ?? ''}: spec.caCertSecretRef: ${found.message}`,
+  );
+}

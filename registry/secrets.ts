@@ -3,6 +3,7 @@
 // The cached entry is the ready-made credential injector, so the hot path does no decoding.
 // Concurrent misses for the same Secret share one request; a failed read is not cached.
 
+import { X509Certificate } from 'node:crypto';
 import { ApiException, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { TtlCache } from '../apiserver/machinery/ttlcache.js';
 import { injectorFor, type CredentialInjector } from '../proxy/credentials/index.js';
@@ -18,41 +19,80 @@ export type SecretLookup =
     }
   | { found: false; reason: 'NotFound' | 'Forbidden' | 'Invalid'; message: string };
 
+export type CaLookup = { found: true; pem: string } | { found: false; message: string };
+
 export interface SecretSource {
   credential(namespace: string, name: string): Promise<SecretLookup>;
+  /** The CA bundle a Connector's caCertSecretRef names: PEM certificates from its keys. */
+  caBundle(namespace: string, name: string): Promise<CaLookup>;
 }
 
+type Missing = Extract<SecretLookup, { found: false }>;
+type RawSecret = { found: true; type: string; data: Record<string, string> } | Missing;
+
+const pemBlock = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+
 export class SecretCache implements SecretSource {
-  private readonly cache: TtlCache<SecretLookup>;
+  private readonly credentials: TtlCache<SecretLookup>;
+  private readonly cas: TtlCache<CaLookup>;
   private readonly api: CoreV1Api;
 
   constructor(kc: KubeConfig, ttlMs: number, maxEntries = 50_000) {
     this.api = kc.makeApiClient(CoreV1Api);
-    this.cache = new TtlCache(ttlMs, maxEntries);
+    this.credentials = new TtlCache(ttlMs, maxEntries);
+    this.cas = new TtlCache(ttlMs, maxEntries);
   }
 
   credential(namespace: string, name: string): Promise<SecretLookup> {
-    return this.cache.getOrLoad(`${namespace}/${name}`, () => this.fetch(namespace, name));
-  }
-
-  private async fetch(namespace: string, name: string): Promise<SecretLookup> {
-    try {
-      const secret = await this.api.readNamespacedSecret({ namespace, name });
+    return this.credentials.getOrLoad(`${namespace}/${name}`, async () => {
+      const secret = await this.read(namespace, name);
+      if (!secret.found) return secret;
       const data: Record<string, Buffer> = {};
-      for (const [k, v] of Object.entries(secret.data ?? {})) data[k] = Buffer.from(v, 'base64');
-      const type = secret.type ?? 'Opaque';
+      for (const [k, v] of Object.entries(secret.data)) data[k] = Buffer.from(v, 'base64');
       try {
-        return {
-          found: true,
-          type,
-          injector: injectorFor({ namespace, name, type, data }),
-          data: secret.data ?? {},
-        };
+        const injector = injectorFor({ namespace, name, type: secret.type, data });
+        return { found: true, type: secret.type, injector, data: secret.data };
       } catch (err) {
         // A definite answer, cached like the others: the message names the Secret, never a value.
         if (err instanceof ProxyError) return { found: false, reason: 'Invalid', message: err.message };
         throw err;
       }
+    });
+  }
+
+  caBundle(namespace: string, name: string): Promise<CaLookup> {
+    return this.cas.getOrLoad(`${namespace}/${name}`, async () => {
+      const secret = await this.read(namespace, name);
+      if (!secret.found) return { found: false, message: secret.message };
+      // As upstream: keys ending in .crt or .pem, or any value holding a PEM certificate.
+      const blocks: string[] = [];
+      for (const [key, value] of Object.entries(secret.data)) {
+        const text = Buffer.from(value, 'base64').toString('utf8');
+        const found = text.match(pemBlock) ?? [];
+        if (found.length > 0 || /\.(crt|pem)$/.test(key)) blocks.push(...found);
+      }
+      const valid = blocks.filter((b) => {
+        try {
+          new X509Certificate(b);
+          return true;
+        } catch {
+          return false;
+        }
+      });
+      if (valid.length === 0) {
+        return {
+          found: false,
+          message: `Secret ${namespace}/${name} holds no PEM certificate (keys *.crt or *.pem)`,
+        };
+      }
+      return { found: true, pem: valid.join('\n') };
+    });
+  }
+
+  private async read(namespace: string, name: string): Promise<RawSecret> {
+    try {
+      const secret = await this.api.readNamespacedSecret({ namespace, name });
+      return { found: true, type: secret.type ?? 'Opaque', data: secret.data ?? {} };
     } catch (err) {
       if (err instanceof ApiException && (err.code === 404 || err.code === 403)) {
         return {

@@ -3,8 +3,8 @@
 import { expect } from 'chai';
 import { StatusError } from '../../../apiserver/machinery/status.js';
 import type { CredentialInjector } from '../../../proxy/credentials/index.js';
-import { connectorSecret, resolveConnector } from '../../../registry/resolve.js';
-import type { SecretLookup, SecretSource } from '../../../registry/secrets.js';
+import { connectorCa, connectorSecret, resolveConnector } from '../../../registry/resolve.js';
+import type { CaLookup, SecretLookup, SecretSource } from '../../../registry/secrets.js';
 import type { ConnectorLister } from '../../../registry/store.js';
 import type { Connector, ConnectorClass, ConnectorSpec } from '../../../registry/types.js';
 
@@ -111,12 +111,46 @@ describe('registry/resolve resolveConnector', () => {
 
 class FakeSecrets implements SecretSource {
   readonly asked: string[] = [];
-  constructor(private readonly answer: SecretLookup) {}
+  constructor(
+    private readonly answer: SecretLookup,
+    private readonly ca: CaLookup = { found: false, message: 'Secret team-a/ca does not exist' },
+  ) {}
   credential(namespace: string, name: string): Promise<SecretLookup> {
     this.asked.push(`${namespace}/${name}`);
     return Promise.resolve(this.answer);
   }
+  caBundle(namespace: string, name: string): Promise<CaLookup> {
+    this.asked.push(`ca ${namespace}/${name}`);
+    return Promise.resolve(this.ca);
+  }
 }
+
+describe('registry/resolve connectorCa', () => {
+  const none: SecretLookup = { found: false, reason: 'NotFound', message: 'unused' };
+
+  it('is undefined when the Connector names no CA Secret, without reading anything', async () => {
+    const secrets = new FakeSecrets(none);
+    expect(await connectorCa(secrets, connector({}))).to.equal(undefined);
+    expect(secrets.asked).to.deep.equal([]);
+  });
+
+  it('returns the PEM bundle of the named Secret from the Connector’s namespace', async () => {
+    const secrets = new FakeSecrets(none, { found: true, pem: 'PEM' });
+    const c = { ...connector({}), spec: { connectorClassName: 'gitlab', caCertSecretRef: { name: 'ca' } } };
+    expect(await connectorCa(secrets, c)).to.equal('PEM');
+    expect(secrets.asked).to.deep.equal(['ca team-a/ca']);
+  });
+
+  it('is a 400 naming the field and the Secret when the Secret is missing or holds no certificate', async () => {
+    const secrets = new FakeSecrets(none);
+    const c = { ...connector({}), spec: { connectorClassName: 'gitlab', caCertSecretRef: { name: 'ca' } } };
+    const err = await statusOfAsync(() => connectorCa(secrets, c));
+    expect(err.code).to.equal(400);
+    expect(err.status.message).to.equal(
+      'Connector team-a/gitlab: spec.caCertSecretRef: Secret team-a/ca does not exist',
+    );
+  });
+});
 
 describe('registry/resolve connectorSecret', () => {
   const injector: CredentialInjector = { inject: () => undefined };
