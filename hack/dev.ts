@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { repoRoot, resolveBinaries } from './binaries.js';
 import { startLocalSystem } from './localsystem.js';
 import { startEchoTool } from './tools/echo-tool.js';
+import { findBinary, startGitServer, type GitServer } from './tools/gitserver.js';
 
 const root = repoRoot();
 const devDir = join(root, '.dev');
@@ -76,6 +77,62 @@ async function main(): Promise<void> {
     }),
   );
 
+  // With the Git tools installed (hack/test-tools.sh), also show a class-declared API: the shipped
+  // `git` class, the class API backend and a real Git server with a private repository.
+  let git: GitServer | undefined;
+  let gitHint =
+    '\nClass APIs (branches, tags): run hack/test-tools.sh to install nginx and fcgiwrap, then restart.\n';
+  try {
+    findBinary('nginx', 'nginx');
+    findBinary('fcgiwrap', 'fcgiwrap');
+    const gitPassword = randomBytes(12).toString('base64url');
+    git = await startGitServer({ username: 'demo', password: gitPassword });
+    await git.createRepo('team/app.git', {
+      branches: ['main', 'develop', 'feature-login'],
+      tags: ['v1.0.0'],
+    });
+    await sys.installClasses();
+    await kubectl(
+      ['apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'List',
+        items: [
+          {
+            apiVersion: 'v1',
+            kind: 'Secret',
+            metadata: { name: 'demo-git-credentials', namespace: 'demo' },
+            type: 'kubernetes.io/basic-auth',
+            stringData: { username: 'demo', password: gitPassword },
+          },
+          {
+            apiVersion: 'connectors.alauda.io/v1alpha1',
+            kind: 'Connector',
+            metadata: { name: 'demo-git', namespace: 'demo' },
+            spec: {
+              connectorClassName: 'git',
+              address: git.url,
+              auth: {
+                name: 'basicAuth',
+                secretRef: { name: 'demo-git-credentials' },
+                params: [{ name: 'repository', value: 'team/app.git' }],
+              },
+            },
+          },
+        ],
+      }),
+    );
+    const branches = `${gv}/namespaces/demo/connectors/demo-git/branches?repository=team/app.git`;
+    gitHint = `
+A private Git server runs at ${git.url}; the shipped "git" class offers its branches and tags:
+
+  kubectl get --raw "${branches}"
+  kubectl get --raw "${branches}&search=feat"
+`;
+  } catch (err) {
+    if (git) throw err;
+  }
+
   const kubeconfig = join(devDir, 'kubeconfig');
   await copyFile(sys.cp.kubeconfigPath, kubeconfig);
   await sys.cp.writeKubeconfig(
@@ -113,6 +170,7 @@ Writes need "create" on connectors/proxy. alice may only read:
   echo '{"name":"x"}' | KUBECONFIG=.dev/alice.kubeconfig kubectl create --raw ${proxy}/items -f -   # Forbidden
   KUBECONFIG=.dev/alice.kubeconfig kubectl get --raw ${proxy}/hello                                 # allowed
 
+${gitHint}
 Discovery:  kubectl get --raw ${gv}
 Press Ctrl-C to stop everything.
 `);
@@ -122,7 +180,7 @@ Press Ctrl-C to stop everything.
     process.once('SIGTERM', resolve);
   });
   process.stdout.write('\nStopping…\n');
-  await tool.close();
+  await Promise.all([tool.close(), git?.stop()]);
   await sys.stop();
 }
 
