@@ -103,4 +103,29 @@ describe('direct calls to the aggregated server', function () {
     }
     expect((await direct('/apis/subresources.connectors.alauda.io/v1alpha1')).status).to.equal(401);
   });
+
+  it('/metrics is Prometheus text for an authorized reader, labelled by connector class, and 403 otherwise', async function () {
+    await direct(path, {
+      cert: frontProxyCert(),
+      headers: { 'x-remote-user': 'alice', 'x-remote-group': 'dev' },
+    });
+    const admin = {
+      cert: frontProxyCert(),
+      headers: { 'x-remote-user': 'admin', 'x-remote-group': 'system:masters' },
+    };
+    const r = await direct('/metrics', admin);
+    expect(r.status).to.equal(200);
+    expect(r.headers['content-type']).to.match(/^text\/plain/);
+    expect(r.body).to.match(
+      /connectors_apiserver_requests_total\{subresource="proxy",verb="get",code="200",connector_class="http-test"\} \d+/,
+    );
+    expect(r.body).to.contain('connectors_apiserver_request_duration_seconds_bucket');
+    expect(r.body).to.contain('process_resident_memory_bytes');
+    expect(r.body).not.to.contain(ns); // no namespace, Connector or user names as labels
+    const denied = await direct('/metrics', {
+      cert: frontProxyCert(),
+      headers: { 'x-remote-user': 'alice' },
+    });
+    expect(denied.status).to.equal(403);
+  });
 });
