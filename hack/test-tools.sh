@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the integration tests run as real tools (git http-backend behind
-# nginx + fcgiwrap, htpasswd, docker-registry, skopeo) when any is missing. Needs root or sudo;
-# otherwise it prints the command to run.
+# Installs, when any is missing, the Debian packages the integration tests run as real tools (git
+# http-backend behind nginx + fcgiwrap, htpasswd, docker-registry, skopeo) and the benchmarks'
+# load generator (wrk). Needs root or sudo; otherwise it prints the command to run.
 set -euo pipefail
-packages=(git openssl ca-certificates nginx fcgiwrap apache2-utils docker-registry skopeo)
+packages=(git openssl ca-certificates nginx fcgiwrap apache2-utils docker-registry skopeo wrk)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 ((${#missing[@]})) || exit 0

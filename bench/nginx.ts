@@ -1,0 +1,112 @@
+// nginx processes for the benchmarks: one process each (master_process off), so "one worker" is
+// literal and the comparison with our single Node process is at equal cores.
+
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { freePort, ManagedProcess } from '../hack/process.js';
+import { findBinary } from '../hack/tools/gitserver.js';
+
+export interface Nginx {
+  url: string;
+  process: ManagedProcess;
+}
+
+async function start(
+  dir: string,
+  name: string,
+  server: string,
+  port: number,
+  scheme: 'http' | 'https',
+): Promise<Nginx> {
+  const root = join(dir, name);
+  await mkdir(join(root, 'tmp'), { recursive: true });
+  const user = process.getuid?.() === 0 ? 'user root root;' : '';
+  const conf = `${user}
+daemon off;
+master_process off;
+worker_processes 1;
+error_log ${root}/error.log warn;
+pid ${root}/nginx.pid;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${root}/tmp/body;
+  proxy_temp_path ${root}/tmp/proxy;
+  fastcgi_temp_path ${root}/tmp/fastcgi;
+  uwsgi_temp_path ${root}/tmp/uwsgi;
+  scgi_temp_path ${root}/tmp/scgi;
+  keepalive_requests 1000000;
+  ${server}
+}
+`;
+  const confFile = join(root, 'nginx.conf');
+  await writeFile(confFile, conf);
+  const proc = ManagedProcess.start({
+    name: `nginx-${name}`,
+    binary: findBinary('nginx', 'nginx'),
+    args: ['-p', root, '-e', join(root, 'error.log'), '-c', confFile],
+    logFile: join(root, 'stdout.log'),
+    cwd: root,
+  });
+  const url = `${scheme}://127.0.0.1:${port}`;
+  await proc.waitUntil(
+    async () => {
+      try {
+        const { request, Agent } = await import('undici');
+        const agent = new Agent({ connect: { rejectUnauthorized: false } });
+        const r = await request(`${url}/`, { dispatcher: agent });
+        await r.body.dump();
+        await agent.close();
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { timeoutMs: 10_000, what: `nginx ${name}` },
+  );
+  return { url, process: proc };
+}
+
+/** A static tool answering /data.json (about 1 KiB of JSON), as fast as a tool can be. */
+export async function startStaticTool(dir: string): Promise<Nginx> {
+  const port = await freePort();
+  const docroot = join(dir, 'docroot');
+  await mkdir(docroot, { recursive: true });
+  const items = Array.from({ length: 12 }, (_, i) => ({ name: `branch-${i}`, commitID: 'a'.repeat(40) }));
+  await writeFile(join(docroot, 'data.json'), JSON.stringify({ listMeta: { totalItems: 12 }, items }));
+  return start(
+    dir,
+    'tool',
+    `server { listen 127.0.0.1:${port}; root ${docroot}; location / { default_type application/json; } }`,
+    port,
+    'http',
+  );
+}
+
+/** nginx as a TLS reverse proxy injecting the same Basic credential our server injects. */
+export async function startNginxProxy(
+  dir: string,
+  upstream: string,
+  basic: string,
+  tls: { certFile: string; keyFile: string },
+): Promise<Nginx> {
+  const port = await freePort();
+  return start(
+    dir,
+    'proxy',
+    `upstream tool { server ${new URL(upstream).host}; keepalive 64; }
+  server {
+    listen 127.0.0.1:${port} ssl;
+    ssl_certificate ${tls.certFile};
+    ssl_certificate_key ${tls.keyFile};
+    location / {
+      proxy_pass http://tool;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Authorization "Basic ${basic}";
+    }
+  }`,
+    port,
+    'https',
+  );
+}
