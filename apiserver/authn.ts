@@ -21,15 +21,15 @@ export interface UserInfo {
 const clientAuthEku = '1.3.6.1.5.5.7.3.2';
 const anyEku = '2.5.29.37.0';
 
-/** The peer's leaf and the intermediates it sent, as X509Certificate objects. */
-function peerChain(socket: TLSSocket): X509Certificate[] {
-  const chain: X509Certificate[] = [];
+/** The peer's leaf and the intermediates it sent, leaf first (Node's objects, not yet parsed). */
+function peerCertificates(socket: TLSSocket): DetailedPeerCertificate[] {
+  const chain: DetailedPeerCertificate[] = [];
   const seen = new Set<string>();
   let cert: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
   // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- Node's types promise an issuerCertificate, but it is undefined when the issuer is unknown
   while (cert?.raw && !seen.has(cert.fingerprint256) && chain.length < 6) {
     seen.add(cert.fingerprint256);
-    chain.push(new X509Certificate(cert.raw));
+    chain.push(cert);
     cert = cert.issuerCertificate;
   }
   return chain;
@@ -78,6 +78,23 @@ function subjectFields(cert: X509Certificate): { cn: string; orgs: string[] } {
 }
 
 type CertVerdict = { kind: 'front-proxy' } | { kind: 'client'; user: UserInfo } | { kind: 'none' };
+
+/** Who a verified chain makes the caller: the front proxy, a client-CA user, or nobody. */
+function chainVerdict(chain: X509Certificate[], cfg: AuthenticationConfig): CertVerdict {
+  const rh = cfg.requestHeader;
+  const { cn, orgs } = subjectFields(chain[0] as X509Certificate);
+  if (
+    rh &&
+    verifyClientChain(chain, rh.cas) &&
+    (rh.allowedNames.length === 0 || rh.allowedNames.includes(cn))
+  ) {
+    return { kind: 'front-proxy' };
+  }
+  if (verifyClientChain(chain, cfg.clientCAs) && cn !== '') {
+    return { kind: 'client', user: { username: cn, groups: orgs, extra: {} } };
+  }
+  return { kind: 'none' };
+}
 
 function firstNonEmpty(req: IncomingMessage, names: string[]): string {
   for (const name of names) {
@@ -166,6 +183,7 @@ export type AuthnResult = { user: UserInfo; via: 'front-proxy' | 'client-cert' |
 
 export class Authenticator {
   private readonly verdicts = new WeakMap<TLSSocket, { generation: number; verdict: CertVerdict }>();
+  private readonly chains = new Map<string, { generation: number; verdict: CertVerdict; notAfter: number }>();
 
   constructor(
     private readonly config: () => AuthenticationConfig | null,
@@ -175,19 +193,24 @@ export class Authenticator {
   private certVerdict(socket: TLSSocket, cfg: AuthenticationConfig): CertVerdict {
     const cached = this.verdicts.get(socket);
     if (cached?.generation === cfg.generation) return cached.verdict;
+    const peer = typeof socket.getPeerCertificate === 'function' ? peerCertificates(socket) : [];
     let verdict: CertVerdict = { kind: 'none' };
-    const chain = typeof socket.getPeerCertificate === 'function' ? peerChain(socket) : [];
-    if (chain.length > 0) {
-      const rh = cfg.requestHeader;
-      const { cn, orgs } = subjectFields(chain[0] as X509Certificate);
-      if (
-        rh &&
-        verifyClientChain(chain, rh.cas) &&
-        (rh.allowedNames.length === 0 || rh.allowedNames.includes(cn))
-      ) {
-        verdict = { kind: 'front-proxy' };
-      } else if (verifyClientChain(chain, cfg.clientCAs) && cn !== '') {
-        verdict = { kind: 'client', user: { username: cn, groups: orgs, extra: {} } };
+    if (peer.length > 0) {
+      // kube-apiserver opens new connections all the time under load (it keeps 25 idle ones), each
+      // presenting the same certificate: parse and verify a chain once per trust generation.
+      const key = peer.map((c) => c.fingerprint256).join('/');
+      const known = this.chains.get(key);
+      if (known?.generation === cfg.generation && Date.now() <= known.notAfter) {
+        verdict = known.verdict;
+      } else {
+        const chain = peer.map((c) => new X509Certificate(c.raw));
+        verdict = chainVerdict(chain, cfg);
+        if (this.chains.size >= 1000) this.chains.clear();
+        this.chains.set(key, {
+          generation: cfg.generation,
+          verdict,
+          notAfter: Date.parse(chain[0]?.validTo ?? ''),
+        });
       }
     }
     this.verdicts.set(socket, { generation: cfg.generation, verdict });

@@ -1,6 +1,8 @@
 // `npm run bench`: starts everything it needs on loopback and prints ratios measured side by side
 // in one run, each the median of several rounds (BENCH_ROUNDS, default 3; BENCH_SECONDS per
 // round, default 10). Results also go to bench/results/latest.json and latest.svg.
+// BENCH_PROFILE=<dir> writes a CPU profile of the aggregated server there (open it in Chrome
+// DevTools or any .cpuprofile viewer).
 
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
@@ -68,7 +70,12 @@ async function main(): Promise<void> {
   const root = repoRoot();
   const dir = await mkdtemp(join(tmpdir(), 'connectors-bench-'));
   process.stderr.write('starting the control plane, the server, a static tool and nginx…\n');
-  const sys = await startLocalSystem({ logDir: join(dir, 'logs'), serverArgs: ['--log-level=warn'] });
+  const profile = process.env.BENCH_PROFILE;
+  const sys = await startLocalSystem({
+    logDir: join(dir, 'logs'),
+    serverArgs: ['--log-level=warn'],
+    ...(profile ? { serverNodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profile}`] } : {}),
+  });
   const tool = await startStaticTool(dir);
   try {
     const user = 'bench';
@@ -208,6 +215,8 @@ async function main(): Promise<void> {
     await writeFile(join(out, 'latest.svg'), svg(ratios));
     await writeFile(join(out, 'latest.md'), `${lines.join('\n')}\n`);
     await nginx.process.stop();
+    // A profile of a long run takes a while to write on exit; give it time before SIGKILL.
+    if (profile) await sys.stopServer(120_000);
   } finally {
     await tool.process.stop();
     await sys.stop();

@@ -37,7 +37,8 @@ export interface LocalSystem {
   installClasses(): Promise<void>;
   /** Starts the aggregated server again (after stopServer), same port and flags. */
   startServer(): Promise<void>;
-  stopServer(): Promise<void>;
+  /** Stops the aggregated server (SIGTERM, then SIGKILL after `graceMs`). */
+  stopServer(graceMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -45,6 +46,8 @@ export interface LocalSystemOptions {
   logDir: string;
   /** Extra flags for the aggregated server. */
   serverArgs?: string[];
+  /** Node.js flags for the aggregated server process, e.g. ['--cpu-prof', '--cpu-prof-dir=…']. */
+  serverNodeArgs?: string[];
 }
 
 async function must(cp: ControlPlane, args: string[], input?: string): Promise<string> {
@@ -93,6 +96,7 @@ export async function startLocalSystem(opts: LocalSystemOptions): Promise<LocalS
     const serverLog = join(opts.logDir, 'connectors-apiserver.log');
     const tls = new Agent({ connect: { ca: cp.servingCaPem } });
     const args = [
+      ...(opts.serverNodeArgs ?? []),
       join(root, 'dist', 'apiserver', 'main.js'),
       `--secure-port=${port}`,
       '--bind-address=127.0.0.1',
@@ -221,8 +225,8 @@ export async function startLocalSystem(opts: LocalSystemOptions): Promise<LocalS
       servingCaPem: cp.servingCaPem,
       logDir: opts.logDir,
       startServer,
-      stopServer: async () => {
-        await server?.stop();
+      stopServer: async (graceMs?: number) => {
+        await server?.stop(graceMs);
       },
       stop: async () => {
         await Promise.all([server?.stop(), classApi.stop()]);
