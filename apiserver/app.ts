@@ -1,5 +1,6 @@
 // The handler chain, written once:
-//   errors → request info → health (unauthenticated) → authn → authz → routes → subresources.
+//   errors → request info → health and the admission webhook (unauthenticated) → authn → authz
+//   → routes → subresources.
 // Routes and subresources never authenticate or authorize themselves.
 
 import Router from '@koa/router';
@@ -7,6 +8,7 @@ import Koa, { type Context, type Next } from 'koa';
 import { ProxyError } from '../proxy/errors.js';
 import type { SubresourceCatalog } from '../registry/subresource.js';
 import { subresourceGroup, subresourceVersion } from '../registry/types.js';
+import { admissionPath, readJsonBody } from './admission.js';
 import { InvalidCredentialError, type Authenticator, type UserInfo } from './authn.js';
 import type { Authorizer } from './authz.js';
 import {
@@ -24,6 +26,7 @@ import {
   forbidden,
   gatewayTimeout,
   internalError,
+  methodNotAllowed,
   notAcceptable,
   pathNotFound,
   serviceUnavailable,
@@ -39,6 +42,8 @@ export interface AppDeps {
   authenticator: Authenticator;
   authorizer: Authorizer;
   subresources: SubresourceCatalog;
+  /** Answers an AdmissionReview of a Connector (apiserver/admission.ts). */
+  admission: (body: unknown) => object;
   /** Why the server is not ready, or [] when it is. */
   notReady: () => string[];
 }
@@ -167,6 +172,20 @@ export function createApp(deps: AppDeps): Koa<State> {
     ctx.status = problems.length ? 503 : 200;
     ctx.type = 'text/plain';
     ctx.body = problems.length ? `not ready: ${problems.join('; ')}\n` : 'ok\n';
+  });
+
+  // 3b. The validating webhook for Connectors: kube-apiserver calls webhooks without client
+  //     credentials, so this sits before authentication; it has no side effects and only answers
+  //     a verdict about the object it is sent.
+  app.use(async (ctx: Context, next: Next) => {
+    if (ctx.path !== admissionPath) {
+      await next();
+      return;
+    }
+    if (ctx.method !== 'POST') throw methodNotAllowed(`POST an AdmissionReview to ${admissionPath}`);
+    const review = deps.admission(await readJsonBody(ctx.req));
+    ctx.type = 'application/json';
+    ctx.body = JSON.stringify(review);
   });
 
   // 4. Authentication.

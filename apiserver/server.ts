@@ -11,6 +11,7 @@ import { SecretCache } from '../registry/secrets.js';
 import { ConnectorStore } from '../registry/store.js';
 import { classApiHandler } from '../registry/classapis.js';
 import { SubresourceCatalog } from '../registry/subresource.js';
+import { admissionHandler } from './admission.js';
 import { createApp } from './app.js';
 import { AuthConfigWatcher, type AuthenticationConfig } from './authconfig.js';
 import { Authenticator, CachedTokenReviewer, identityHeaders } from './authn.js';
@@ -71,6 +72,7 @@ export async function startServer(config: Config, kc: KubeConfig, log: Logger): 
     ),
     authorizer: new SubjectAccessReviewAuthorizer(kc, config.authorizationCacheMs),
     subresources,
+    admission: admissionHandler(store),
     notReady: () => [
       ...(shuttingDown ? ['shutting down'] : []),
       ...(store.hasSynced ? [] : ['Connector and ConnectorClass informers have not synced']),
