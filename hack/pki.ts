@@ -4,35 +4,7 @@
 // etcd and kube-apiserver accept P-256 everywhere we need a key (TLS, client certs, SA tokens).
 import { randomBytes, webcrypto } from 'node:crypto';
 import type * as X509 from '@peculiar/x509';
-
-/**
- * @peculiar/x509 resolves its algorithm providers through tsyringe, which refuses to load unless
- * `Reflect.getMetadata` exists, and the project does not depend on `reflect-metadata`. The library
- * only registers and resolves classes whose constructors take no parameters, so a minimal
- * metadata store is enough. A real polyfill, if one is loaded first, wins.
- */
-function ensureReflectMetadata(): void {
-  const reflect = Reflect as unknown as Record<string, unknown>;
-  if (typeof reflect['getMetadata'] === 'function') return;
-  const store = new WeakMap<object, Map<unknown, unknown>>();
-  const get = (key: unknown, target: object): unknown => store.get(target)?.get(key);
-  reflect['getMetadata'] = get;
-  reflect['getOwnMetadata'] = get;
-  reflect['defineMetadata'] = (key: unknown, value: unknown, target: object): void => {
-    let entries = store.get(target);
-    if (!entries) {
-      entries = new Map();
-      store.set(target, entries);
-    }
-    entries.set(key, value);
-  };
-}
-
-ensureReflectMetadata();
-// A dynamic import, because static imports are evaluated before this module's body and therefore
-// before the shim above.
-const x509: typeof X509 = await import('@peculiar/x509');
-x509.cryptoProvider.set(webcrypto);
+import { x509 } from '../proxy/x509.js';
 
 const subtle = webcrypto.subtle;
 const KEY_ALGORITHM: webcrypto.EcKeyGenParams = { name: 'ECDSA', namedCurve: 'P-256' };

@@ -1,0 +1,86 @@
+// Every error the Connectors Proxy sends is a metav1.Status, written here and nowhere else. A 401
+// always carries the Basic challenge (so git, skopeo and friends retry with the token), a 407 the
+// proxy challenge. Messages name Connectors, hosts and problems, never a header value.
+
+import type { ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Logger } from '../apiserver/machinery/log.js';
+import {
+  badGateway,
+  badRequest,
+  gatewayTimeout,
+  internalError,
+  serviceUnavailable,
+  StatusError,
+} from '../apiserver/machinery/status.js';
+import { ProxyError } from '../proxy/errors.js';
+
+export const realm = 'connectors-proxy';
+const challenge = `Basic realm="${realm}"`;
+
+/** 401: reverse mode without a usable token. */
+export const unauthenticated = (message: string): StatusError =>
+  new StatusError(401, 'Unauthorized', `Unauthorized: ${message}`);
+
+/** 407: forward mode without usable Proxy-Authorization. */
+export const proxyAuthRequired = (message: string): StatusError =>
+  new StatusError(407, 'Unauthorized', `Proxy authentication required: ${message}`);
+
+const proxyErrorStatus: Record<ProxyError['code'], (m: string) => StatusError> = {
+  InvalidTarget: badRequest,
+  InvalidCredential: badRequest,
+  UpstreamUnreachable: serviceUnavailable,
+  UpstreamTimeout: gatewayTimeout,
+  UpstreamRedirect: badGateway,
+  UpstreamAuth: (m) => new StatusError(403, 'Forbidden', m),
+};
+
+/** Any failure as a Status; `who` ("Connector ns/name: ") prefixes tool-side problems. */
+export function toStatus(err: unknown, who: string, log: Logger): StatusError {
+  if (err instanceof StatusError) return err;
+  if (err instanceof ProxyError) return proxyErrorStatus[err.code](who + err.message);
+  log.error('unhandled error', { error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+  return internalError();
+}
+
+function statusHeaders(err: StatusError, body: string): Record<string, string> {
+  return {
+    'content-type': 'application/json',
+    'content-length': String(Buffer.byteLength(body)),
+    'x-content-type-options': 'nosniff',
+    ...(err.code === 401 ? { 'www-authenticate': challenge } : {}),
+    ...(err.code === 407 ? { 'proxy-authenticate': challenge } : {}),
+  };
+}
+
+/** Writes `err` as the response, or cuts the response if its head has already gone out. */
+export function writeStatus(res: ServerResponse, err: StatusError): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = JSON.stringify(err.status);
+  res.writeHead(err.code, statusHeaders(err, body));
+  res.end(body);
+}
+
+const reasonPhrases: Record<number, string> = {
+  400: 'Bad Request',
+  403: 'Forbidden',
+  404: 'Not Found',
+  407: 'Proxy Authentication Required',
+  500: 'Internal Server Error',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+};
+
+/** Answers a CONNECT with `err` on the raw socket, then closes it. */
+export function writeRawStatus(socket: Duplex, err: StatusError): void {
+  if (socket.destroyed || !socket.writable) return;
+  const body = JSON.stringify(err.status);
+  const head = Object.entries({ ...statusHeaders(err, body), connection: 'close' })
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('');
+  socket.end(`HTTP/1.1 ${err.code} ${reasonPhrases[err.code] ?? 'Error'}\r\n${head}\r\n${body}`);
+}

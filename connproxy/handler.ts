@@ -1,0 +1,545 @@
+// The Connectors Proxy's request handling, in its three entry points:
+//
+//   request       reverse mode (Host or path names the Connector), forward mode for plain HTTP
+//                 (absolute-form target), the registry ping, health
+//   connect       CONNECT host:port: intercepted (TLS terminated with a leaf from the proxy CA,
+//                 requests served as forward requests) when it is a listed Connector's https
+//                 origin; otherwise an opaque tunnel or a 403, by --other-hosts
+//   intercepted   the decrypted requests of an intercepted CONNECT
+//
+// Each request: caller's token → TokenReview → SubjectAccessReviews (`get` on the Connector and on
+// connectors/proxy) → Connector, class and Secret from the shared registry → safe tool path →
+// proxy/forward with the Connector's credential. The caller's token never travels further.
+
+import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
+import { connect as netConnect, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { TLSSocket } from 'node:tls';
+import type { UserInfo } from '../apiserver/authn.js';
+import type { Logger } from '../apiserver/machinery/log.js';
+import { badRequest, pathNotFound, serviceUnavailable, StatusError } from '../apiserver/machinery/status.js';
+import type { DispatcherCache } from '../proxy/dispatchers.js';
+import { forward } from '../proxy/forward.js';
+import { forwardRequestHeaders, noHeaderFilter, type HeaderFilter } from '../proxy/headers.js';
+import { checkQuery, toolPath, type ToolAddress } from '../proxy/target.js';
+import {
+  connectorCa,
+  connectorSecret,
+  resolveConnector,
+  type ResolvedConnector,
+} from '../registry/resolve.js';
+import type { SecretSource } from '../registry/secrets.js';
+import type { ConnectorLister } from '../registry/store.js';
+import type { ProxyCertificateAuthority } from './ca.js';
+import type { CallerChecks } from './caller.js';
+import { proxyAuthRequired, toStatus, unauthenticated, writeRawStatus, writeStatus } from './errors.js';
+import { connectorAddresses, hasOrigin, matchAddress } from './match.js';
+import type { OtherHosts } from './options.js';
+import {
+  callerToken,
+  parseConnectAuthority,
+  parseProxyAuthorization,
+  parseRequestTarget,
+  proxyLocation,
+  type ConnectorRef,
+  type Mount,
+  type ProxyCredentials,
+} from './route.js';
+
+/** The ConnectorClass annotation naming a header that carries the caller's token (e.g. Private-Token). */
+export const tokenHeaderAnnotation = 'connectors.alauda.io/proxy-token-header';
+const headerName = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
+/** What forwardRequestHeaders drops as a credential, kept for hosts that are no Connector's. */
+const callerOwnHeaders = ['authorization', 'cookie', 'private-token'] as const;
+
+export interface HandlerDeps {
+  log: Logger;
+  lister: ConnectorLister;
+  secrets: SecretSource;
+  pools: DispatcherCache;
+  callers: CallerChecks;
+  ca: ProxyCertificateAuthority;
+  /** Extra CAs (PEM) trusted for every tool. */
+  upstreamCaPem: string | undefined;
+  otherHosts: OtherHosts;
+  connectTimeoutMs: number;
+  /** Why the proxy is not ready, or [] when it is. */
+  notReady: () => string[];
+  /** The internal server that parses intercepted TLS connections. */
+  intercept: Server;
+}
+
+/** What one request was, for its access log line. */
+interface Exchange {
+  mode: 'reverse' | 'forward' | 'intercept' | 'connect' | 'tunnel' | 'ping' | 'health' | 'none';
+  connector?: string;
+  target?: string;
+  path?: string;
+  user?: string;
+}
+
+/** An intercepted CONNECT: where its requests go and who asked. */
+interface InterceptSession {
+  origin: string;
+  credentials: ProxyCredentials;
+  inFlight: number;
+}
+
+interface Candidate {
+  owner: ResolvedConnector;
+  addresses: ToolAddress[];
+}
+
+function hasBody(headers: IncomingHttpHeaders): boolean {
+  return headers['transfer-encoding'] !== undefined || Number(headers['content-length'] ?? 0) > 0;
+}
+
+function refName(ref: ConnectorRef): string {
+  return `${ref.namespace}/${ref.name}`;
+}
+
+/** Applies `map` to the Location header of the response head proxy/forward writes. */
+function mapLocation(res: ServerResponse, map: (location: string) => string): void {
+  const writeHead = res.writeHead.bind(res) as (code: number, ...rest: unknown[]) => ServerResponse;
+  const patched = (code: number, ...rest: unknown[]): ServerResponse => {
+    const headers = rest[rest.length - 1];
+    if (typeof headers === 'object' && headers !== null && !Array.isArray(headers)) {
+      const h = headers as Record<string, unknown>;
+      if (typeof h.location === 'string') h.location = map(h.location);
+    }
+    return writeHead(code, ...rest);
+  };
+  res.writeHead = patched;
+}
+
+export class ProxyHandler {
+  private readonly sessions = new WeakMap<Socket, InterceptSession>();
+  /** Raw CONNECT sockets (tunnels and intercepted), for shutdown. */
+  private readonly connectSockets = new Set<Duplex>();
+  private readonly tlsSockets = new Map<TLSSocket, InterceptSession>();
+  private shuttingDown = false;
+
+  constructor(private readonly deps: HandlerDeps) {}
+
+  // --- entry points --------------------------------------------------------------------------
+
+  readonly request = (req: IncomingMessage, res: ServerResponse): void => {
+    const target = parseRequestTarget(req.method ?? 'GET', req.url ?? '/', req.headers.host);
+    void this.serve(req, res, async (ex, signal) => {
+      switch (target.kind) {
+        case 'health':
+          ex.mode = 'health';
+          this.health(target.path, res);
+          return;
+        case 'registry-ping':
+          ex.mode = 'ping';
+          await this.registryPing(req, res, ex);
+          return;
+        case 'connector':
+          ex.mode = 'reverse';
+          ex.connector = refName(target.ref);
+          await this.reverse(req, res, target, ex, signal);
+          return;
+        case 'forward':
+          ex.mode = 'forward';
+          ex.target = target.origin;
+          ex.path = target.path.split('?')[0];
+          await this.forwardTo(
+            req,
+            res,
+            target.origin,
+            target.path,
+            await this.proxyCaller(req, ex),
+            ex,
+            signal,
+          );
+          return;
+        case 'invalid':
+          throw badRequest(target.message);
+        case 'none':
+          throw pathNotFound(
+            'this request names no Connector: use the Host c-<name>.<namespace>, the path ' +
+              '/namespaces/<namespace>/connectors/<name>/…, or this proxy as http_proxy/https_proxy',
+          );
+      }
+    });
+  };
+
+  readonly intercepted = (req: IncomingMessage, res: ServerResponse): void => {
+    const session = this.sessions.get(req.socket);
+    void this.serve(req, res, async (ex, signal) => {
+      ex.mode = 'intercept';
+      if (!session) throw badRequest('not an intercepted connection');
+      session.inFlight++;
+      res.once('close', () => {
+        session.inFlight--;
+      });
+      if (this.shuttingDown) res.setHeader('connection', 'close');
+      let path = req.url ?? '/';
+      if (!path.startsWith('/')) {
+        // An absolute-form target inside the tunnel must name the tunnel's own origin.
+        const abs = parseRequestTarget(req.method ?? 'GET', path, undefined);
+        if (abs.kind !== 'forward' || abs.origin !== session.origin) {
+          throw badRequest(`requests in this tunnel go to ${session.origin} only`);
+        }
+        path = abs.path;
+      }
+      ex.target = session.origin;
+      ex.path = path.split('?')[0];
+      const candidates = await this.checkProxyCaller(session.credentials, ex);
+      await this.forwardTo(req, res, session.origin, path, candidates, ex, signal);
+    });
+  };
+
+  readonly connect = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    this.connectSockets.add(socket);
+    socket.once('close', () => this.connectSockets.delete(socket));
+    socket.on('error', (err) => {
+      this.deps.log.debug('CONNECT socket error', { error: err.message });
+    });
+    void this.handleConnect(req, socket, head);
+  };
+
+  // --- shutdown ------------------------------------------------------------------------------
+
+  /** From now on: new CONNECTs are refused, intercepted connections close once idle. */
+  beginShutdown(): void {
+    this.shuttingDown = true;
+  }
+
+  /** Closes intercepted connections with no request in flight; `all`: every CONNECT socket. */
+  closeConnections(all: boolean): void {
+    for (const [tls, session] of this.tlsSockets) if (all || session.inFlight === 0) tls.destroy();
+    if (all) for (const s of this.connectSockets) s.destroy();
+  }
+
+  get openConnectSockets(): number {
+    return this.connectSockets.size;
+  }
+
+  // --- the request wrapper: errors become Status, one access log line each ----------------------
+
+  private async serve(
+    req: IncomingMessage,
+    res: ServerResponse,
+    handle: (ex: Exchange, signal: AbortSignal) => Promise<void>,
+  ): Promise<void> {
+    const started = process.hrtime.bigint();
+    const ex: Exchange = { mode: 'none' };
+    const abort = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) abort.abort();
+    });
+    try {
+      await handle(ex, abort.signal);
+    } catch (err) {
+      writeStatus(res, toStatus(err, ex.connector ? `Connector ${ex.connector}: ` : '', this.deps.log));
+    }
+    if (ex.mode === 'health') return;
+    this.deps.log.info('request', {
+      mode: ex.mode,
+      method: req.method,
+      connector: ex.connector,
+      target: ex.target,
+      path: ex.path, // never the query: tools take tokens there
+      code: res.statusCode,
+      user: ex.user,
+      ms: Math.round(Number(process.hrtime.bigint() - started) / 1e6),
+    });
+  }
+
+  private health(path: string, res: ServerResponse): void {
+    const problems = path === '/readyz' ? this.deps.notReady() : [];
+    res.writeHead(problems.length ? 503 : 200, { 'content-type': 'text/plain' });
+    res.end(problems.length ? `not ready: ${problems.join('; ')}\n` : 'ok\n');
+  }
+
+  // --- reverse mode --------------------------------------------------------------------------
+
+  /** The header a ConnectorClass declares for the caller's token, if any (read from the informer). */
+  private tokenHeader(ref: ConnectorRef): string | undefined {
+    const className = this.deps.lister.connector(ref.namespace, ref.name)?.spec?.connectorClassName;
+    const cls = className ? this.deps.lister.connectorClass(className) : undefined;
+    const header = cls?.metadata?.annotations?.[tokenHeaderAnnotation]?.trim();
+    return header && headerName.test(header) ? header : undefined;
+  }
+
+  /** The caller of a reverse-mode request, from its token; 401 without a valid one. */
+  private async reverseCaller(req: IncomingMessage, ex: Exchange, tokenHeader?: string): Promise<UserInfo> {
+    const token = callerToken(req.headers, tokenHeader);
+    if (!token) {
+      throw unauthenticated(
+        'present a ServiceAccount token as "Authorization: Bearer <token>" or as the Basic password' +
+          (tokenHeader ? ` or in the ${tokenHeader} header` : ''),
+      );
+    }
+    const user = await this.deps.callers.identify(token);
+    if (!user) throw unauthenticated('the token is invalid or expired');
+    ex.user = user.username;
+    return user;
+  }
+
+  private async registryPing(req: IncomingMessage, res: ServerResponse, ex: Exchange): Promise<void> {
+    await this.reverseCaller(req, ex);
+    const body = '{}';
+    res.writeHead(200, {
+      'content-type': 'application/json',
+      'content-length': String(body.length),
+      'docker-distribution-api-version': 'registry/2.0',
+    });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  }
+
+  private async reverse(
+    req: IncomingMessage,
+    res: ServerResponse,
+    target: { ref: ConnectorRef; segments: string[]; query: string; mount: Mount },
+    ex: Exchange,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const { ref } = target;
+    const tokenHeader = this.tokenHeader(ref);
+    const user = await this.reverseCaller(req, ex, tokenHeader);
+    await this.deps.callers.authorize(user, [ref]);
+
+    const resolved = resolveConnector(this.deps.lister, ref.namespace, ref.name);
+    const address = resolved.address;
+    const path = toolPath(address, target.segments);
+    checkQuery(target.query);
+    const toolPrefix = address.prefix + target.mount.toolBase;
+    mapLocation(res, (location) =>
+      proxyLocation(
+        location,
+        { origin: address.origin, requestPath: path, toolPrefix },
+        target.mount.proxyBase,
+      ),
+    );
+    const filter: HeaderFilter = tokenHeader
+      ? { names: new Set([tokenHeader.toLowerCase()]), prefixes: [] }
+      : noHeaderFilter;
+    ex.target = address.origin;
+    ex.path = path;
+    await this.send(req, res, resolved, address.origin, target.query ? `${path}?${target.query}` : path, {
+      headers: forwardRequestHeaders(req.headers, filter),
+      signal,
+    });
+  }
+
+  // --- forward mode ----------------------------------------------------------------------------
+
+  /** Proxy-Authorization → the caller's Connectors, checked. 407 without it, 403 without RBAC. */
+  private async proxyCaller(req: IncomingMessage, ex: Exchange): Promise<Candidate[]> {
+    const creds = parseProxyAuthorization(req.headers['proxy-authorization']);
+    if (!creds) {
+      throw proxyAuthRequired(
+        'send Proxy-Authorization Basic with "<namespace>/<name>[,…]" as username and a ServiceAccount token ' +
+          'as password, e.g. https_proxy=http://<namespace>%2F<name>:<token>@<proxy>',
+      );
+    }
+    if ('problem' in creds) throw proxyAuthRequired(creds.problem);
+    return this.checkProxyCaller(creds, ex);
+  }
+
+  private async checkProxyCaller(creds: ProxyCredentials, ex: Exchange): Promise<Candidate[]> {
+    ex.connector = creds.connectors.map(refName).join(',');
+    const user = await this.deps.callers.identify(creds.token);
+    if (!user) throw proxyAuthRequired('the token is invalid or expired');
+    ex.user = user.username;
+    await this.deps.callers.authorize(user, creds.connectors);
+    return creds.connectors.map((ref) => {
+      const owner = resolveConnector(this.deps.lister, ref.namespace, ref.name);
+      return { owner, addresses: connectorAddresses(owner) };
+    });
+  }
+
+  /** A forward-mode request to `origin` + `target` (raw path and query). */
+  private async forwardTo(
+    req: IncomingMessage,
+    res: ServerResponse,
+    origin: string,
+    target: string,
+    candidates: Candidate[],
+    ex: Exchange,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const q = target.indexOf('?');
+    const rawPath = q === -1 ? target : target.slice(0, q);
+    const query = q === -1 ? '' : target.slice(q + 1);
+    const match = matchAddress(candidates, origin, rawPath);
+    if (match) {
+      const name = `${match.owner.connector.metadata?.namespace ?? ''}/${match.owner.connector.metadata?.name ?? ''}`;
+      ex.connector = name;
+      const path = toolPath(match.address, match.segments);
+      checkQuery(query);
+      await this.send(req, res, match.owner, origin, query ? `${path}?${query}` : path, {
+        headers: forwardRequestHeaders(req.headers),
+        signal,
+      });
+      return;
+    }
+    if (this.deps.otherHosts === 'refuse') throw otherHostRefused(origin);
+    ex.connector = undefined;
+    // Some other host: passed on as a plain proxy would, with the caller's own credentials for it
+    // (their business; ours travel in Proxy-Authorization), and never a Connector's credential.
+    const headers = forwardRequestHeaders(req.headers);
+    for (const name of callerOwnHeaders) {
+      const value = req.headers[name];
+      if (value !== undefined) headers[name] = value;
+    }
+    await forward(
+      this.deps.pools,
+      {
+        method: req.method ?? 'GET',
+        origin,
+        path: target,
+        headers,
+        body: hasBody(req.headers) ? req : null,
+        injector: null,
+        ca: this.deps.upstreamCaPem,
+        signal,
+      },
+      res,
+    );
+  }
+
+  /** Sends a request to a Connector's tool with its credential and CA. */
+  private async send(
+    req: IncomingMessage,
+    res: ServerResponse,
+    resolved: ResolvedConnector,
+    origin: string,
+    path: string,
+    opts: { headers: ReturnType<typeof forwardRequestHeaders>; signal: AbortSignal },
+  ): Promise<void> {
+    const [secret, connectorCaPem] = await Promise.all([
+      connectorSecret(this.deps.secrets, resolved.connector),
+      connectorCa(this.deps.secrets, resolved.connector),
+    ]);
+    const ca = [this.deps.upstreamCaPem, connectorCaPem].filter(Boolean).join('\n') || undefined;
+    await forward(
+      this.deps.pools,
+      {
+        method: req.method ?? 'GET',
+        origin,
+        path,
+        headers: opts.headers,
+        body: hasBody(req.headers) ? req : null,
+        injector: secret?.injector ?? null,
+        ca,
+        signal: opts.signal,
+      },
+      res,
+    );
+  }
+
+  // --- CONNECT -------------------------------------------------------------------------------
+
+  private async handleConnect(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const started = process.hrtime.bigint();
+    const ex: Exchange = { mode: 'connect' };
+    let code = 200;
+    try {
+      if (this.shuttingDown) throw serviceUnavailable('the proxy is shutting down');
+      const authority = parseConnectAuthority(req.url ?? '');
+      if (!authority) throw badRequest('CONNECT needs a host:port target');
+      ex.target = authority.origin;
+      const creds = parseProxyAuthorization(req.headers['proxy-authorization']);
+      if (!creds) {
+        throw proxyAuthRequired(
+          'send Proxy-Authorization Basic with "<namespace>/<name>[,…]" as username and a ServiceAccount ' +
+            'token as password, e.g. https_proxy=http://<namespace>%2F<name>:<token>@<proxy>',
+        );
+      }
+      if ('problem' in creds) throw proxyAuthRequired(creds.problem);
+      const candidates = await this.checkProxyCaller(creds, ex);
+      if (hasOrigin(candidates, authority.origin)) {
+        ex.mode = 'intercept';
+        await this.interceptTls(socket, head, authority.hostname, {
+          origin: authority.origin,
+          credentials: creds,
+          inFlight: 0,
+        });
+      } else if (this.deps.otherHosts === 'refuse') {
+        throw otherHostRefused(authority.origin);
+      } else {
+        ex.mode = 'tunnel';
+        await this.tunnel(socket, head, authority.hostname, authority.port);
+      }
+    } catch (err) {
+      const status = toStatus(err, '', this.deps.log);
+      code = status.code;
+      writeRawStatus(socket, status);
+    }
+    this.deps.log.info('request', {
+      mode: ex.mode,
+      method: 'CONNECT',
+      connector: ex.connector,
+      target: ex.target,
+      code,
+      user: ex.user,
+      ms: Math.round(Number(process.hrtime.bigint() - started) / 1e6),
+    });
+  }
+
+  private async interceptTls(
+    socket: Duplex,
+    head: Buffer,
+    hostname: string,
+    session: InterceptSession,
+  ): Promise<void> {
+    const context = await this.deps.ca.secureContextFor(hostname);
+    if (socket.destroyed) return;
+    socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+    if (head.length > 0) socket.unshift(head);
+    const tls = new TLSSocket(socket, {
+      isServer: true,
+      secureContext: context,
+      ALPNProtocols: ['http/1.1'],
+    });
+    this.sessions.set(tls, session);
+    this.tlsSockets.set(tls, session);
+    tls.once('close', () => this.tlsSockets.delete(tls));
+    tls.on('error', (err: Error) => {
+      // Typically a client that does not trust the proxy CA: it says so on its side.
+      this.deps.log.debug('intercepted TLS connection failed', {
+        target: session.origin,
+        error: err.message,
+      });
+    });
+    this.deps.intercept.emit('connection', tls);
+  }
+
+  private tunnel(socket: Duplex, head: Buffer, host: string, port: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const upstream = netConnect({ host, port, timeout: this.deps.connectTimeoutMs });
+      const fail = (err: Error & { code?: string }): void => {
+        upstream.destroy();
+        reject(serviceUnavailable(`${host}:${port} cannot be reached (${err.code ?? err.name})`));
+      };
+      upstream.once('timeout', () => {
+        fail(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' }));
+      });
+      upstream.once('error', fail);
+      upstream.once('connect', () => {
+        upstream.off('error', fail);
+        upstream.setTimeout(0);
+        upstream.on('error', () => socket.destroy());
+        socket.on('close', () => upstream.destroy());
+        upstream.on('close', () => socket.destroy());
+        socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        if (head.length > 0) upstream.write(head);
+        socket.pipe(upstream);
+        upstream.pipe(socket);
+        resolve();
+      });
+    });
+  }
+}
+
+function otherHostRefused(origin: string): StatusError {
+  return new StatusError(
+    403,
+    'Forbidden',
+    `${origin} is not the address of a Connector named in Proxy-Authorization, and this proxy refuses other hosts`,
+  );
+}

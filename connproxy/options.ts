@@ -1,0 +1,142 @@
+// Options → validated Config for the Connectors Proxy. Flags are read once at startup; every
+// invalid option is reported together, each with the fix.
+
+import { readFileSync } from 'node:fs';
+import { ConfigError, readFlags, type FlagSpec } from '../apiserver/machinery/flags.js';
+import type { LogLevel } from '../apiserver/machinery/log.js';
+
+export type OtherHosts = 'tunnel' | 'refuse';
+
+export interface Config {
+  bindAddress: string;
+  port: number;
+  kubeconfig: string | undefined;
+  /** PEM of the CA that signs intercepted hosts' certificates; both absent: generate one. */
+  proxyCa: { certPem: string; keyPem: string } | undefined;
+  /** Where to write the CA certificate (PEM) once it is known, or undefined. */
+  proxyCaOut: string | undefined;
+  /** Extra CAs (PEM) trusted for tools, on top of the system's. */
+  upstreamCaPem: string | undefined;
+  otherHosts: OtherHosts;
+  upstream: { connectMs: number; headersMs: number; bodyMs: number };
+  authenticationCacheMs: number;
+  authorizationCacheMs: number;
+  secretCacheMs: number;
+  tokenAudiences: string[];
+  shutdownGraceMs: number;
+  logLevel: LogLevel;
+}
+
+export const usage = `Usage: node dist/connproxy/main.js [flags]
+
+The Connectors Proxy: workloads reach a Connector's tool through it with only a ServiceAccount
+token, as if it were the tool (reverse mode: Host c-<name>.<namespace>, or the path prefix
+/namespaces/<namespace>/connectors/<name>/, or /v2/namespaces/<namespace>/connectors/<name>/ for
+OCI clients) or as http_proxy/https_proxy (forward mode: Proxy-Authorization Basic with
+"<namespace>/<name>[,…]" as username and the token as password). Plain HTTP; it runs behind the
+Service connectors-proxy.
+
+  --port=8080                         HTTP port (0 picks a free one and logs it)
+  --bind-address=0.0.0.0              address to listen on
+  --kubeconfig=PATH                   kubeconfig for kube-apiserver (default: $KUBECONFIG or in-cluster)
+  --proxy-ca-cert-file=PATH           CA certificate (PEM) for intercepted HTTPS in forward mode;
+  --proxy-ca-key-file=PATH            and its key. Neither: a CA is generated at startup (one per
+                                      replica, so give one in production)
+  --proxy-ca-out=PATH                 write the CA certificate (PEM) here at startup
+  --upstream-ca-file=PATH             extra CA certificates (PEM) trusted for tools, besides the system's
+  --other-hosts=tunnel                forward mode, hosts that are no listed Connector's address:
+                                      tunnel (forwarded without credentials) or refuse (403)
+  --upstream-connect-timeout=5s       time to connect to a tool
+  --upstream-response-timeout=30s     time for a tool to send response headers (then 504)
+  --upstream-idle-timeout=5m          longest pause inside a tool's response body
+  --authentication-cache-ttl=10s      how long TokenReview answers are reused
+  --authorization-cache-ttl=10s       how long SubjectAccessReview answers are reused
+  --secret-cache-ttl=10s              how long a Connector's Secret is reused before it is read again
+  --authentication-token-audiences=A,B audiences a token must carry (default: kube-apiserver's)
+  --shutdown-grace-period=30s         how long in-flight requests may finish after SIGTERM
+  --log-level=info                    debug, info, warn or error
+  --help                              this text
+`;
+
+const flags = {
+  port: { type: 'string', default: '8080' },
+  'bind-address': { type: 'string', default: '0.0.0.0' },
+  kubeconfig: { type: 'string' },
+  'proxy-ca-cert-file': { type: 'string' },
+  'proxy-ca-key-file': { type: 'string' },
+  'proxy-ca-out': { type: 'string' },
+  'upstream-ca-file': { type: 'string' },
+  'other-hosts': { type: 'string', default: 'tunnel' },
+  'upstream-connect-timeout': { type: 'string', default: '5s' },
+  'upstream-response-timeout': { type: 'string', default: '30s' },
+  'upstream-idle-timeout': { type: 'string', default: '5m' },
+  'authentication-cache-ttl': { type: 'string', default: '10s' },
+  'authorization-cache-ttl': { type: 'string', default: '10s' },
+  'secret-cache-ttl': { type: 'string', default: '10s' },
+  'authentication-token-audiences': { type: 'string', default: '' },
+  'shutdown-grace-period': { type: 'string', default: '30s' },
+  'log-level': { type: 'string', default: 'info' },
+} satisfies FlagSpec;
+
+const pemCertificate = /-----BEGIN CERTIFICATE-----/;
+
+export function parseConfig(argv: string[]): Config {
+  const f = readFlags(argv, flags, usage);
+  const read = (k: string): string | undefined => {
+    const path = f.str(k);
+    if (!path) return undefined;
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (err) {
+      f.problems.push(
+        `--${k}=${path} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}); check the path`,
+      );
+      return '';
+    }
+  };
+
+  const caCert = read('proxy-ca-cert-file');
+  const caKey = read('proxy-ca-key-file');
+  if ((caCert === undefined) !== (caKey === undefined)) {
+    f.problems.push(
+      '--proxy-ca-cert-file and --proxy-ca-key-file go together: give both, or neither to generate a CA',
+    );
+  }
+  const upstreamCaPem = read('upstream-ca-file');
+  if (upstreamCaPem !== undefined && upstreamCaPem !== '' && !pemCertificate.test(upstreamCaPem)) {
+    f.problems.push(`--upstream-ca-file=${f.str('upstream-ca-file')} holds no PEM certificate`);
+  }
+  const otherHosts = f.str('other-hosts');
+  if (otherHosts !== 'tunnel' && otherHosts !== 'refuse') {
+    f.problems.push(`--other-hosts=${otherHosts} must be tunnel or refuse`);
+  }
+  const bindAddress = f.str('bind-address');
+  if (bindAddress === '') f.problems.push('--bind-address must not be empty; use 0.0.0.0 for all');
+
+  const config: Config = {
+    bindAddress,
+    port: f.port('port'),
+    kubeconfig: f.str('kubeconfig') || undefined,
+    proxyCa: caCert !== undefined && caKey !== undefined ? { certPem: caCert, keyPem: caKey } : undefined,
+    proxyCaOut: f.str('proxy-ca-out') || undefined,
+    upstreamCaPem: upstreamCaPem || undefined,
+    otherHosts: otherHosts as OtherHosts,
+    upstream: {
+      connectMs: f.duration('upstream-connect-timeout'),
+      headersMs: f.duration('upstream-response-timeout'),
+      bodyMs: f.duration('upstream-idle-timeout'),
+    },
+    authenticationCacheMs: f.duration('authentication-cache-ttl'),
+    authorizationCacheMs: f.duration('authorization-cache-ttl'),
+    secretCacheMs: f.duration('secret-cache-ttl'),
+    tokenAudiences: f
+      .str('authentication-token-audiences')
+      .split(',')
+      .map((a) => a.trim())
+      .filter(Boolean),
+    shutdownGraceMs: f.duration('shutdown-grace-period'),
+    logLevel: f.logLevel('log-level'),
+  };
+  if (f.problems.length > 0) throw new ConfigError(f.problems, usage);
+  return config;
+}

@@ -1,0 +1,147 @@
+// Wiring of the Connectors Proxy: informers, the Secret cache, the caller checks, the proxy CA,
+// the plain-HTTP listener (requests and CONNECT) plus the internal server that parses intercepted
+// TLS connections, and graceful shutdown (stop accepting, let in-flight requests finish within
+// the grace period, then cut tunnels).
+
+import { X509Certificate } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { CachedTokenReviewer } from '../apiserver/authn.js';
+import { SubjectAccessReviewAuthorizer } from '../apiserver/authz.js';
+import type { Logger } from '../apiserver/machinery/log.js';
+import { registryTokenStrategy } from '../proxy/credentials/registry-token.js';
+import { DispatcherCache } from '../proxy/dispatchers.js';
+import { SecretCache } from '../registry/secrets.js';
+import { ConnectorStore } from '../registry/store.js';
+import { ProxyCertificateAuthority } from './ca.js';
+import { CallerChecks } from './caller.js';
+import { ProxyHandler } from './handler.js';
+import type { Config } from './options.js';
+
+export interface RunningProxy {
+  port: number;
+  /** Stops accepting, waits up to the grace period for in-flight requests, then closes everything. */
+  shutdown(): Promise<void>;
+}
+
+async function proxyCa(config: Config, log: Logger): Promise<ProxyCertificateAuthority> {
+  let ca: ProxyCertificateAuthority;
+  if (config.proxyCa) {
+    try {
+      ca = await ProxyCertificateAuthority.load(config.proxyCa.certPem, config.proxyCa.keyPem);
+    } catch (err) {
+      throw new Error(`--proxy-ca-cert-file/--proxy-ca-key-file: ${(err as Error).message}`);
+    }
+  } else {
+    ca = await ProxyCertificateAuthority.generate();
+  }
+  const cert = new X509Certificate(ca.certPem);
+  const fields = { subject: cert.subject, fingerprint256: cert.fingerprint256, validTo: cert.validTo };
+  if (config.proxyCa) log.info('proxy CA loaded', fields);
+  else {
+    log.warn(
+      'generated a proxy CA for this process (each replica has its own); give --proxy-ca-cert-file and ' +
+        '--proxy-ca-key-file so that clients can trust one CA',
+      fields,
+    );
+  }
+  if (config.proxyCaOut) {
+    await writeFile(config.proxyCaOut, ca.certPem);
+    log.info('proxy CA certificate written', { path: config.proxyCaOut });
+  }
+  return ca;
+}
+
+export async function startProxy(config: Config, kc: KubeConfig, log: Logger): Promise<RunningProxy> {
+  const ca = await proxyCa(config, log);
+  const store = new ConnectorStore(kc, log);
+  const secrets = new SecretCache(kc, config.secretCacheMs);
+  const pools = new DispatcherCache(config.upstream);
+  const callers = new CallerChecks(
+    new CachedTokenReviewer(kc, config.authenticationCacheMs, config.tokenAudiences),
+    new SubjectAccessReviewAuthorizer(kc, config.authorizationCacheMs),
+  );
+  let shuttingDown = false;
+
+  // Intercepted connections are handed to this server, which never listens itself.
+  const intercept: Server = createServer();
+  intercept.keepAliveTimeout = 95_000;
+  intercept.requestTimeout = 0;
+  const handler = new ProxyHandler({
+    log,
+    lister: store,
+    secrets,
+    pools,
+    callers,
+    ca,
+    upstreamCaPem: config.upstreamCaPem,
+    otherHosts: config.otherHosts,
+    connectTimeoutMs: config.upstream.connectMs,
+    intercept,
+    notReady: () => [
+      ...(shuttingDown ? ['shutting down'] : []),
+      ...(store.hasSynced ? [] : ['Connector and ConnectorClass informers have not synced']),
+    ],
+  });
+  intercept.on('request', handler.intercepted);
+  intercept.on('clientError', (err: Error, socket) => {
+    log.debug('intercepted connection: bad request', { error: err.message });
+    socket.destroy();
+  });
+
+  const http: Server = createServer(handler.request);
+  http.on('connect', handler.connect);
+  // Workloads keep connections to us; ours stay open longer than a client keeps them idle.
+  http.keepAliveTimeout = 95_000;
+  http.headersTimeout = 100_000;
+  // Proxied streams may run for a long time; timeouts live on the upstream side instead.
+  http.requestTimeout = 0;
+
+  store.start();
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(config.port, config.bindAddress, () => {
+      http.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (http.address() as AddressInfo).port;
+  log.info('serving', { address: config.bindAddress, port, otherHosts: config.otherHosts });
+
+  let shutdownPromise: Promise<void> | undefined;
+  const shutdown = (): Promise<void> =>
+    (shutdownPromise ??= (async () => {
+      shuttingDown = true;
+      handler.beginShutdown();
+      log.info('shutting down: draining in-flight requests', { graceMs: config.shutdownGraceMs });
+      // CONNECT sockets count as the listener's connections, so `closed` waits for them too.
+      const closed = new Promise<void>((resolve) => {
+        http.close(() => {
+          resolve();
+        });
+      });
+      const sweep = (): void => {
+        http.closeIdleConnections();
+        handler.closeConnections(false);
+      };
+      sweep();
+      const sweeper = setInterval(sweep, 250);
+      const timer = setTimeout(() => {
+        log.warn('grace period over; closing the remaining connections and tunnels', {
+          connectSockets: handler.openConnectSockets,
+        });
+        handler.closeConnections(true);
+        http.closeAllConnections();
+      }, config.shutdownGraceMs);
+      await closed;
+      clearInterval(sweeper);
+      clearTimeout(timer);
+      log.info('listener closed; stopping informers and upstream pools');
+      await Promise.all([store.stop(), pools.close(), registryTokenStrategy.close()]);
+      log.info('stopped');
+    })());
+
+  return { port, shutdown };
+}
