@@ -567,6 +567,89 @@ describe('Connectors Proxy (dist/connproxy/main.js)', function () {
     });
   });
 
+  describe('a Kubernetes cluster as a tool (k8s class)', function () {
+    it('kubectl with a kubeconfig pointing at the proxy reaches the cluster with the Connector’s bearer token', async function () {
+      // The "other cluster" is the test kube-apiserver itself. The Connector holds a token of a
+      // ServiceAccount that may list namespaces, and trusts the cluster's CA through
+      // caCertSecretRef; kubectl holds only the proxy CA, a caller token and a dummy user token.
+      const cp = env().sys.cp;
+      const clusterToken = await cp.createToken(ns, 'cluster-reader');
+      knownSecrets.push(clusterToken);
+      await apply([
+        {
+          apiVersion: 'rbac.authorization.k8s.io/v1',
+          kind: 'ClusterRole',
+          metadata: { name: 'connproxy-namespace-reader' },
+          rules: [{ apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list'] }],
+        },
+        {
+          apiVersion: 'rbac.authorization.k8s.io/v1',
+          kind: 'ClusterRoleBinding',
+          metadata: { name: `connproxy-namespace-reader-${ns}` },
+          roleRef: {
+            apiGroup: 'rbac.authorization.k8s.io',
+            kind: 'ClusterRole',
+            name: 'connproxy-namespace-reader',
+          },
+          subjects: [{ kind: 'ServiceAccount', name: 'cluster-reader', namespace: ns }],
+        },
+        {
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: { name: 'cluster-token', namespace: ns },
+          type: 'connectors.cpaas.io/bearer-token',
+          stringData: { token: clusterToken },
+        },
+        {
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: { name: 'cluster-ca', namespace: ns },
+          type: 'Opaque',
+          stringData: { 'ca.crt': cp.caCertPem },
+        },
+        {
+          apiVersion: 'connectors.alauda.io/v1alpha1',
+          kind: 'Connector',
+          metadata: { name: 'cluster', namespace: ns },
+          spec: {
+            connectorClassName: 'http-test',
+            address: cp.server,
+            auth: { name: 'bearerTokenAuth', secretRef: { name: 'cluster-token' } },
+            caCertSecretRef: { name: 'cluster-ca' },
+          },
+        },
+      ]);
+      const proxyCa = readFileSync(proxy.caFile, 'utf8');
+      const kubeconfig = join(cp.dir, 'via-connectors-proxy.kubeconfig');
+      writeFileSync(
+        kubeconfig,
+        JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'Config',
+          clusters: [
+            {
+              name: 'other',
+              cluster: {
+                server: cp.server,
+                'proxy-url': `http://${ns}%2Fcluster:${userToken}@127.0.0.1:${proxy.port}`,
+                'certificate-authority-data': Buffer.from(proxyCa).toString('base64'),
+              },
+            },
+          ],
+          users: [{ name: 'nobody', user: { token: 'not-a-real-token' } }],
+          contexts: [{ name: 'other', context: { cluster: 'other', user: 'nobody' } }],
+          'current-context': 'other',
+        }),
+      );
+      let out = { code: -1, stdout: '', stderr: '' };
+      await eventually('kubectl through the proxy', async () => {
+        out = await cp.kubectl(['get', 'namespaces', '-o', 'name'], { kubeconfig });
+        return out.code === 0;
+      });
+      expect(out.stdout).to.contain(`namespace/${ns}`);
+    });
+  });
+
   describe('--other-hosts=refuse and --authentication-token-audiences', function () {
     let audienceToken: string;
 
