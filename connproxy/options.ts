@@ -2,7 +2,7 @@
 // invalid option is reported together, each with the fix.
 
 import { readFileSync } from 'node:fs';
-import { ConfigError, readFlags, type FlagSpec } from '../apiserver/machinery/flags.js';
+import { ConfigError, readFlags, type Flags, type FlagSpec } from '../apiserver/machinery/flags.js';
 import type { LogLevel } from '../apiserver/machinery/log.js';
 
 export type OtherHosts = 'tunnel' | 'refuse';
@@ -15,6 +15,8 @@ export interface Config {
   proxyCa: { certPem: string; keyPem: string } | undefined;
   /** Where to write the CA certificate (PEM) once it is known, or undefined. */
   proxyCaOut: string | undefined;
+  /** Where to publish the proxy CA certificate, or undefined. */
+  publishCa: { namespace: string; name: string } | undefined;
   /** Extra CAs (PEM) trusted for tools, on top of the system's. */
   upstreamCaPem: string | undefined;
   otherHosts: OtherHosts;
@@ -43,6 +45,7 @@ Service connectors-proxy.
   --proxy-ca-key-file=PATH            and its key. Neither: a CA is generated at startup (one per
                                       replica, so give one in production)
   --proxy-ca-out=PATH                 write the CA certificate (PEM) here at startup
+  --publish-ca-configmap=NS/NAME      publish the CA certificate (key ca.crt) in this ConfigMap
   --upstream-ca-file=PATH             extra CA certificates (PEM) trusted for tools, besides the system's
   --other-hosts=tunnel                forward mode, hosts that are no listed Connector's address:
                                       tunnel (forwarded without credentials) or refuse (403)
@@ -65,6 +68,7 @@ const flags = {
   'proxy-ca-cert-file': { type: 'string' },
   'proxy-ca-key-file': { type: 'string' },
   'proxy-ca-out': { type: 'string' },
+  'publish-ca-configmap': { type: 'string' },
   'upstream-ca-file': { type: 'string' },
   'other-hosts': { type: 'string', default: 'tunnel' },
   'upstream-connect-timeout': { type: 'string', default: '5s' },
@@ -119,6 +123,7 @@ export function parseConfig(argv: string[]): Config {
     kubeconfig: f.str('kubeconfig') || undefined,
     proxyCa: caCert !== undefined && caKey !== undefined ? { certPem: caCert, keyPem: caKey } : undefined,
     proxyCaOut: f.str('proxy-ca-out') || undefined,
+    publishCa: parseNamespacedName(f, 'publish-ca-configmap'),
     upstreamCaPem: upstreamCaPem || undefined,
     otherHosts: otherHosts as OtherHosts,
     upstream: {
@@ -139,4 +144,17 @@ export function parseConfig(argv: string[]): Config {
   };
   if (f.problems.length > 0) throw new ConfigError(f.problems, usage);
   return config;
+}
+
+function parseNamespacedName(f: Flags, flag: string): { namespace: string; name: string } | undefined {
+  const value = f.str(flag);
+  if (!value) return undefined;
+  const m = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/([a-z0-9]([-.a-z0-9]*[a-z0-9])?)$/.exec(value);
+  if (!m?.[1] || !m[3]) {
+    f.problems.push(
+      `--${flag}=${value} must be <namespace>/<name> of a ConfigMap, e.g. connectors-system/connectors-proxy-ca`,
+    );
+    return undefined;
+  }
+  return { namespace: m[1], name: m[3] };
 }

@@ -16,6 +16,7 @@ import { DispatcherCache } from '../proxy/dispatchers.js';
 import { SecretCache } from '../registry/secrets.js';
 import { ConnectorStore } from '../registry/store.js';
 import { ProxyCertificateAuthority } from './ca.js';
+import { publishCaConfigMap } from './publish.js';
 import { CallerChecks } from './caller.js';
 import { ProxyHandler } from './handler.js';
 import type { Config } from './options.js';
@@ -56,6 +57,7 @@ async function proxyCa(config: Config, log: Logger): Promise<ProxyCertificateAut
 
 export async function startProxy(config: Config, kc: KubeConfig, log: Logger): Promise<RunningProxy> {
   const ca = await proxyCa(config, log);
+  if (config.publishCa) await publishCaConfigMap(kc, config.publishCa, ca.certPem, log);
   const store = new ConnectorStore(kc, log);
   const secrets = new SecretCache(kc, config.secretCacheMs);
   const pools = new DispatcherCache(config.upstream);

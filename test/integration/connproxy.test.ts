@@ -22,6 +22,7 @@ import {
   env,
   eventually,
   knownSecrets,
+  kubectlOk,
   namespace,
   secretValue,
 } from '../helpers/env.js';
@@ -247,6 +248,7 @@ describe('Connectors Proxy (dist/connproxy/main.js)', function () {
             verbs: ['get', 'list', 'watch'],
           },
           { apiGroups: [''], resources: ['secrets'], verbs: ['get'] },
+          { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'create', 'update'] },
           { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
           { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] },
         ],
@@ -278,6 +280,7 @@ describe('Connectors Proxy (dist/connproxy/main.js)', function () {
     proxy = await startProxy('connectors-proxy', proxyKubeconfig, [
       `--upstream-ca-file=${upstreamCa}`,
       '--shutdown-grace-period=2s',
+      `--publish-ca-configmap=${ns}/connectors-proxy-ca`,
     ]);
     // RBAC and the proxy's informers settle within a moment of the objects being created.
     await eventually('the proxy to serve the echo Connector', async () => {
@@ -298,6 +301,17 @@ describe('Connectors Proxy (dist/connproxy/main.js)', function () {
       registry.stop(),
       other.close(),
     ]);
+  });
+
+  it('publishes its CA certificate (never the key) in the ConfigMap clients read', async function () {
+    const cm = JSON.parse(
+      await kubectlOk(['get', 'configmap', 'connectors-proxy-ca', '-n', ns, '-o', 'json']),
+    ) as {
+      data: Record<string, string>;
+    };
+    expect(Object.keys(cm.data)).to.deep.equal(['ca.crt']);
+    expect(cm.data['ca.crt']).to.equal(readFileSync(proxy.caFile, 'utf8'));
+    expect(cm.data['ca.crt']).not.to.contain('PRIVATE KEY');
   });
 
   it('serves /healthz and /readyz without credentials', async function () {
