@@ -384,6 +384,40 @@ describe('Connectors Proxy (dist/connproxy/main.js)', function () {
       expect(JSON.stringify(echo.headers)).not.to.contain(userToken);
     });
 
+    it('Secret rotation takes effect for the next requests within seconds, without a restart', async function () {
+      this.timeout(60_000);
+      const { tool, toolUser, toolPassword } = env();
+      const rotated = secretValue('rotated-password');
+      const at = (): Promise<{ status: number; body: string }> =>
+        send(proxy.port, `/namespaces/${ns}/connectors/echo/rotation`, {
+          authorization: `Bearer ${userToken}`,
+        });
+      try {
+        // The tool changes its password and the Secret follows; the proxy reads the Secret again
+        // once its short cache (--secret-cache-ttl, 10 s by default) has passed.
+        tool.setCredentials({ username: toolUser, password: rotated });
+        await apply([basicAuthSecret(ns, 'tool-creds', toolUser, rotated)]);
+        const started = Date.now();
+        await eventually(
+          'the rotated credential to be used',
+          async () => (await at()).status === 200,
+          30_000,
+        );
+        this.test!.title += ` (${((Date.now() - started) / 1000).toFixed(1)} s)`;
+        const echo = JSON.parse((await at()).body) as Echo;
+        expect(echo.headers.authorization).to.equal(basic(toolUser, rotated));
+      } finally {
+        tool.setCredentials({ username: toolUser, password: toolPassword });
+        await apply([basicAuthSecret(ns, 'tool-creds', toolUser, toolPassword)]);
+        // Later tests use the original credential: wait until the proxy has it again.
+        await eventually(
+          'the original credential to be back',
+          async () => (await at()).status === 200,
+          30_000,
+        );
+      }
+    });
+
     it('the token header a ConnectorClass declares (Private-Token) is read, and not forwarded', async function () {
       const { toolUser, toolPassword } = env();
       const r = await send(proxy.port, `/namespaces/${ns}/connectors/echo-header/api/v4/user`, {
