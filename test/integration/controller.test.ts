@@ -1,0 +1,490 @@
+// The status controller from its real entry point, under its own ServiceAccount token bound to the
+// shipped RBAC (manifests/controller/rbac.yaml), against the real kube-apiserver and live tools: what
+// `kubectl get connectors` shows, how fast it follows a changed Secret or a stopped tool, that it
+// writes only when something changed, and that of two replicas only the Lease holder writes.
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import { repoRoot } from '../../hack/binaries.js';
+import { ManagedProcess } from '../../hack/process.js';
+import { startEchoTool, type EchoTool } from '../../hack/tools/echo-tool.js';
+import { startGitServer, type GitServer } from '../../hack/tools/gitserver.js';
+import {
+  apply,
+  basicAuthSecret,
+  env,
+  eventually,
+  kubectlOk,
+  knownSecrets,
+  namespace,
+  secretValue,
+} from '../helpers/env.js';
+
+interface Condition {
+  type: string;
+  status: string;
+  reason?: string;
+  message?: string;
+  lastTransitionTime?: string;
+}
+
+interface StatusObject {
+  metadata: { resourceVersion: string; generation?: number };
+  status?: {
+    conditions?: Condition[];
+    observedGeneration?: number;
+    api?: { path?: string; address?: { url?: string } };
+    proxy?: { httpAddress?: { url?: string } };
+  };
+}
+
+const probeInterval = 2000;
+const leaseNamespace = 'connectors-system';
+const root = repoRoot();
+
+const cond = (o: StatusObject, type: string): Condition | undefined =>
+  o.status?.conditions?.find((c) => c.type === type);
+
+async function getConnector(ns: string, name: string): Promise<StatusObject> {
+  return JSON.parse(await kubectlOk(['get', 'connector', name, '-n', ns, '-o', 'json'])) as StatusObject;
+}
+
+/** Polls until the Connector's Ready condition has `status` (and `reason`); returns the object. */
+async function waitForReady(
+  ns: string,
+  name: string,
+  status: string,
+  reason?: string,
+  timeoutMs = 15_000,
+): Promise<StatusObject> {
+  let last: StatusObject | undefined;
+  try {
+    await eventually(
+      `Connector ${ns}/${name} Ready=${status}${reason ? ` (${reason})` : ''}`,
+      async () => {
+        last = await getConnector(ns, name);
+        const ready = cond(last, 'Ready');
+        return ready?.status === status && (reason === undefined || ready.reason === reason);
+      },
+      timeoutMs,
+    );
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; last status: ${JSON.stringify(last?.status)}`);
+  }
+  return last as StatusObject;
+}
+
+async function leaseHolder(): Promise<string> {
+  const out = await kubectlOk([
+    'get',
+    'lease',
+    'connectors-controller',
+    '-n',
+    leaseNamespace,
+    '-o',
+    'jsonpath={.spec.holderIdentity}',
+    '--ignore-not-found',
+  ]);
+  return out.trim();
+}
+
+interface LogLine {
+  msg?: string;
+  name?: string;
+  namespace?: string;
+  identity?: string;
+}
+
+function logLines(file: string, identity?: string): LogLine[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return [];
+  }
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as LogLine)
+    .filter((l) => identity === undefined || l.identity === identity);
+}
+
+/** Status writes of Connectors in `ns` (or of ns/name) that a controller's log records. */
+function writesOf(file: string, identity: string, ns: string, name?: string): number {
+  return logLines(file, identity).filter(
+    (l) => l.msg === 'status updated' && l.namespace === ns && (name === undefined || l.name === name),
+  ).length;
+}
+
+const gitAuthHeader =
+  '{{- if .Secret }}Basic {{ printf "%s:%s" .Secret.StringData.username .Secret.StringData.password | b64enc }}{{ end }}';
+
+describe('status controller', function () {
+  this.timeout(120_000);
+  // Per-run names: logs in .test-logs are appended to across runs (as every log there), so every
+  // assertion on them filters by this run's identities and namespace.
+  const run = Math.random().toString(36).slice(2, 7);
+  const className = `ctl-echo-${run}`;
+  const idA = `ctl-a-${run}`;
+  const idB = `ctl-b-${run}`;
+  let ns: string;
+  let kubeconfig: string;
+  const controllers = new Map<string, ManagedProcess>();
+  const logFile = (identity: string): string =>
+    join(env().sys.logDir, `connectors-controller-${identity}.log`);
+  let spare: EchoTool | undefined;
+  let git: GitServer | undefined;
+
+  function startController(identity: string): ManagedProcess {
+    const proc = ManagedProcess.start({
+      name: `connectors-controller-${identity}`,
+      binary: process.execPath,
+      args: [
+        join(root, 'dist', 'controller', 'main.js'),
+        `--kubeconfig=${kubeconfig}`,
+        `--probe-interval=${probeInterval / 1000}s`,
+        '--leader-elect=true',
+        `--leader-elect-identity=${identity}`,
+        '--leader-elect-lease-duration=6s',
+        '--leader-elect-renew-deadline=4s',
+        '--leader-elect-retry-period=500ms',
+        '--secret-poll-interval=1s',
+        '--bind-address=127.0.0.1',
+        '--health-port=0',
+        // The shipped classes reference the Service connectors-classapi; here it runs on the host.
+        `--service-url-override=connectors-system/connectors-classapi=${env().sys.classApiUrl}`,
+      ],
+      logFile: logFile(identity),
+    });
+    controllers.set(identity, proc);
+    return proc;
+  }
+
+  async function setPassword(secretName: string, username: string, password: string): Promise<void> {
+    await apply([basicAuthSecret(ns, secretName, username, password)]);
+  }
+
+  before(async function () {
+    const { sys, tool, toolUser, toolPassword } = env();
+    await kubectlOk(['apply', '-f', join(root, 'manifests', 'controller', 'serviceaccount.yaml')]);
+    await kubectlOk(['apply', '-f', join(root, 'manifests', 'controller', 'rbac.yaml')]);
+    const token = await sys.cp.createToken(leaseNamespace, 'connectors-controller', {
+      expirationSeconds: 7200,
+    });
+    kubeconfig = await sys.cp.writeKubeconfig(join(sys.cp.dir, 'connectors-controller.kubeconfig'), {
+      token,
+    });
+
+    ns = await namespace('ctl');
+    await apply([
+      {
+        apiVersion: 'connectors.alauda.io/v1alpha1',
+        kind: 'ConnectorClass',
+        metadata: { name: className, annotations: { 'connectors.cpaas.io/proxy-resolver': 'host' } },
+        spec: {
+          address: { name: 'address', type: 'string' },
+          auth: {
+            types: [
+              {
+                name: 'basicAuth',
+                secretType: 'kubernetes.io/basic-auth',
+                optional: true,
+                params: [
+                  { name: 'username', type: 'string' },
+                  { name: 'password', type: 'string' },
+                ],
+              },
+            ],
+          },
+          livenessProbe: { http: { path: '/' } },
+          authProbes: [
+            {
+              authName: 'basicAuth',
+              probe: {
+                http: { path: '/whoami', httpHeaders: [{ name: 'Authorization', value: gitAuthHeader }] },
+              },
+            },
+          ],
+          proxy: { ref: { kind: 'Service', name: 'connectors-proxy', namespace: 'connectors-system' } },
+        },
+      },
+      basicAuthSecret(ns, 'echo-creds', toolUser, toolPassword),
+      {
+        apiVersion: 'connectors.alauda.io/v1alpha1',
+        kind: 'Connector',
+        metadata: { name: 'echo', namespace: ns },
+        spec: {
+          connectorClassName: className,
+          address: `${tool.url}/some/prefix`,
+          auth: { name: 'basicAuth', secretRef: { name: 'echo-creds' } },
+        },
+      },
+    ]);
+
+    const a = startController(idA);
+    await a.waitUntil(async () => (await leaseHolder()) === idA, {
+      timeoutMs: 30_000,
+      what: `controller ${idA} to hold the Lease`,
+    });
+  });
+
+  after(async function () {
+    await Promise.all([...controllers.values()].map((c) => c.stop()));
+    await spare?.close();
+    await git?.stop();
+  });
+
+  it('kubectl get connectors shows Ready True for a Connector to the live basic-auth tool', async () => {
+    const o = await waitForReady(ns, 'echo', 'True');
+    for (const type of [
+      'ConnectorClassReady',
+      'SecretReady',
+      'LivenessReady',
+      'AuthReady',
+      'ProxyServiceReady',
+    ]) {
+      expect(cond(o, type)?.status, type).to.equal('True');
+      expect(cond(o, type)?.lastTransitionTime, type).to.match(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    }
+    expect(o.status?.observedGeneration).to.equal(o.metadata.generation);
+    expect(o.status?.api?.path).to.equal(
+      `/apis/subresources.connectors.alauda.io/v1alpha1/namespaces/${ns}/connectors/echo`,
+    );
+    expect(o.status?.proxy?.httpAddress?.url).to.equal(`http://c-echo.${ns}.svc.cluster.local`);
+
+    const table = await kubectlOk(['get', 'connectors', '-n', ns]);
+    expect(table).to.match(/NAME\s+CLASS\s+ADDRESS\s+READY\s+REASON\s+AGE/);
+    expect(table).to.match(new RegExp(`echo\\s+${className}\\s+\\S+\\s+True\\s`));
+
+    // The probes reached the tool as published: liveness on `/` (the address prefix dropped), the
+    // auth probe with the Basic header rendered from the Secret.
+    const probes = env().tool.requests.filter((r) => r.url === '/whoami');
+    expect(probes.length).to.be.greaterThan(0);
+    const { toolUser, toolPassword } = env();
+    expect(probes.at(-1)?.headers.authorization).to.equal(
+      `Basic ${Buffer.from(`${toolUser}:${toolPassword}`).toString('base64')}`,
+    );
+    expect(env().tool.requests.some((r) => r.url === '/')).to.equal(true);
+
+    const cls = await kubectlOk(['get', 'connectorclass', className]);
+    expect(cls).to.match(new RegExp(`${className}\\s+True\\s`));
+  });
+
+  it('writes status only when it changed: resourceVersion stable across probe periods', async () => {
+    const before = await waitForReady(ns, 'echo', 'True');
+    const writes = writesOf(logFile(idA), idA, ns, 'echo');
+    const probesBefore = env().tool.requests.filter((r) => r.url === '/whoami').length;
+    await new Promise((r) => setTimeout(r, 3 * probeInterval + 500));
+    const after = await getConnector(ns, 'echo');
+    // It kept probing…
+    expect(env().tool.requests.filter((r) => r.url === '/whoami').length).to.be.at.least(probesBefore + 2);
+    // …and wrote nothing.
+    expect(after.metadata.resourceVersion).to.equal(before.metadata.resourceVersion);
+    expect(writesOf(logFile(idA), idA, ns, 'echo')).to.equal(writes);
+  });
+
+  it('flips to AuthenticationFailed within one probe period of a wrong password, and back when fixed', async () => {
+    const { toolUser, toolPassword } = env();
+    const before = await waitForReady(ns, 'echo', 'True');
+    const readySince = cond(before, 'LivenessReady')?.lastTransitionTime;
+
+    const changed = Date.now();
+    await setPassword('echo-creds', toolUser, secretValue('wrong-password'));
+    const failed = await waitForReady(ns, 'echo', 'False', 'AuthenticationFailed', probeInterval * 3);
+    const flipMs = Date.now() - changed;
+    expect(flipMs, `flipped after ${flipMs} ms`).to.be.below(probeInterval + 1000);
+    expect(cond(failed, 'AuthReady')).to.include({
+      status: 'False',
+      reason: 'AuthenticationFailed',
+      message: 'Authentication failed: status code 401',
+    });
+    expect(cond(failed, 'Ready')?.message).to.equal('Authentication failed: status code 401');
+    // Conditions that did not change keep their transition time.
+    expect(cond(failed, 'LivenessReady')?.lastTransitionTime).to.equal(readySince);
+    expect(await kubectlOk(['get', 'connectors', '-n', ns])).to.match(
+      /echo\s+\S+\s+\S+\s+False\s+AuthenticationFailed/,
+    );
+
+    const fixed = Date.now();
+    await setPassword('echo-creds', toolUser, toolPassword);
+    await waitForReady(ns, 'echo', 'True', undefined, probeInterval * 3);
+    expect(Date.now() - fixed).to.be.below(probeInterval + 1000);
+
+    const events = await kubectlOk([
+      'get',
+      'events',
+      '-n',
+      ns,
+      '--field-selector',
+      'involvedObject.name=echo',
+    ]);
+    expect(events).to.contain('AuthenticationFailed');
+  });
+
+  it('reports ConnectionFailed when the tool is stopped', async () => {
+    const password = secretValue('spare-password');
+    spare = await startEchoTool({ username: 'spare', password });
+    await apply([
+      basicAuthSecret(ns, 'spare-creds', 'spare', password),
+      {
+        apiVersion: 'connectors.alauda.io/v1alpha1',
+        kind: 'Connector',
+        metadata: { name: 'spare', namespace: ns },
+        spec: {
+          connectorClassName: className,
+          address: spare.url,
+          auth: { name: 'basicAuth', secretRef: { name: 'spare-creds' } },
+        },
+      },
+    ]);
+    await waitForReady(ns, 'spare', 'True');
+    const url = spare.url;
+    await spare.close();
+    spare = undefined;
+    const down = await waitForReady(ns, 'spare', 'False', 'ConnectionFailed', probeInterval * 3);
+    expect(cond(down, 'LivenessReady')).to.include({ status: 'False', reason: 'ConnectionFailed' });
+    expect(cond(down, 'LivenessReady')?.message).to.match(new RegExp(`^Get "${url}/": .*ECONNREFUSED`));
+    expect(cond(down, 'AuthReady')?.status).to.equal('Unknown');
+
+    // A dead tool is probed once per period, not in a loop: the status settles and is not rewritten.
+    const rv = down.metadata.resourceVersion;
+    await new Promise((r) => setTimeout(r, 2 * probeInterval));
+    expect((await getConnector(ns, 'spare')).metadata.resourceVersion).to.equal(rv);
+  });
+
+  it('reports ConnectorClassNotFound, and recovers within seconds once the class exists', async () => {
+    const missing = `${className}-later`;
+    await apply([
+      {
+        apiVersion: 'connectors.alauda.io/v1alpha1',
+        kind: 'Connector',
+        metadata: { name: 'orphan', namespace: ns },
+        spec: { connectorClassName: missing, address: env().tool.url },
+      },
+    ]);
+    const o = await waitForReady(ns, 'orphan', 'False', 'ConnectorClassNotFound');
+    expect(cond(o, 'ConnectorClassReady')).to.deep.include({
+      status: 'False',
+      reason: 'ConnectorClassNotFound',
+      message: `connectorclass.connectors.alauda.io "${missing}" not found`,
+    });
+    await apply([
+      {
+        apiVersion: 'connectors.alauda.io/v1alpha1',
+        kind: 'ConnectorClass',
+        metadata: { name: missing },
+        spec: { address: { name: 'address', type: 'string' } },
+      },
+    ]);
+    const fixed = await waitForReady(ns, 'orphan', 'True', undefined, 5000);
+    expect(cond(fixed, 'LivenessReady')).to.include({ status: 'True', reason: 'NonLivenessProbe' });
+    expect(cond(fixed, 'AuthReady')).to.include({ status: 'True', reason: 'NonAuthProbe' });
+    expect(cond(fixed, 'ProxyServiceReady')).to.include({ status: 'True', reason: 'NonProxy' });
+    expect(cond(fixed, 'SecretReady')).to.include({ status: 'True', reason: 'SecretOptional' });
+    await kubectlOk(['delete', 'connectorclass', missing]);
+  });
+
+  it('reports SecretNotFound with the published message, and recovers when the Secret appears', async () => {
+    const { tool, toolUser, toolPassword } = env();
+    await apply([
+      {
+        apiVersion: 'connectors.alauda.io/v1alpha1',
+        kind: 'Connector',
+        metadata: { name: 'nosecret', namespace: ns },
+        spec: {
+          connectorClassName: className,
+          address: tool.url,
+          auth: { name: 'basicAuth', secretRef: { name: 'not-yet' } },
+        },
+      },
+    ]);
+    const o = await waitForReady(ns, 'nosecret', 'False', 'SecretNotFound');
+    expect(cond(o, 'SecretReady')).to.deep.include({
+      status: 'False',
+      reason: 'SecretNotFound',
+      message: 'secrets "not-yet" not found',
+    });
+    expect(cond(o, 'Ready')?.message).to.equal('secrets "not-yet" not found');
+    await apply([basicAuthSecret(ns, 'not-yet', toolUser, toolPassword)]);
+    await waitForReady(ns, 'nosecret', 'True', undefined, probeInterval * 3);
+  });
+
+  it('the published git class: Ready against a real Git server, AuthenticationFailed with a wrong password', async function () {
+    const password = secretValue('ctl-git-password');
+    git = await startGitServer({ username: 'ctl-git', password });
+    await git.createRepo('org/app.git', { branches: ['main'], tags: [] });
+    await env().sys.installClasses();
+    await apply([
+      basicAuthSecret(ns, 'git-creds', 'ctl-git', password),
+      {
+        apiVersion: 'connectors.alauda.io/v1alpha1',
+        kind: 'Connector',
+        metadata: { name: 'git', namespace: ns },
+        spec: {
+          connectorClassName: 'git',
+          address: git.url,
+          auth: {
+            name: 'basicAuth',
+            secretRef: { name: 'git-creds' },
+            params: [{ name: 'repository', value: 'org/app.git' }],
+          },
+        },
+      },
+    ]);
+    const o = await waitForReady(ns, 'git', 'True');
+    expect(o.status?.proxy?.httpAddress?.url).to.equal(`http://c-git.${ns}.svc.cluster.local`);
+    const access = readFileSync(git.accessLog, 'utf8');
+    expect(access).to.contain('/org/app.git/info/refs?service=git-upload-pack');
+
+    const cls = JSON.parse(await kubectlOk(['get', 'connectorclass', 'git', '-o', 'json'])) as StatusObject;
+    expect(cond(cls, 'APIReady')?.status).to.equal('True');
+    expect(cls.status?.api?.address?.url).to.equal(`${env().sys.classApiUrl}/git`);
+
+    await setPassword('git-creds', 'ctl-git', secretValue('ctl-git-wrong'));
+    const failed = await waitForReady(ns, 'git', 'False', 'AuthenticationFailed', probeInterval * 3);
+    expect(cond(failed, 'AuthReady')?.message).to.equal('Authentication failed: status code 401');
+  });
+
+  it('two replicas: only the Lease holder writes; stopping it hands over', async () => {
+    const { toolUser, toolPassword } = env();
+    const b = startController(idB);
+    await b.waitUntil(
+      () => Promise.resolve(logLines(logFile(idB), idB).some((l) => l.msg === 'controller started')),
+      {
+        timeoutMs: 20_000,
+        what: `controller ${idB} to start`,
+      },
+    );
+    expect(await leaseHolder()).to.equal(idA);
+
+    // A change while both run: written by the Lease holder only.
+    await setPassword('echo-creds', toolUser, secretValue('wrong-again'));
+    await waitForReady(ns, 'echo', 'False', 'AuthenticationFailed');
+    await new Promise((r) => setTimeout(r, probeInterval));
+    expect(writesOf(logFile(idB), idB, ns)).to.equal(0);
+    expect(logLines(logFile(idB), idB).some((l) => l.msg === 'became leader')).to.equal(false);
+    expect(writesOf(logFile(idA), idA, ns, 'echo')).to.be.greaterThan(0);
+
+    // The leader goes away (SIGTERM: it releases the Lease); the stand-by takes over and writes.
+    await controllers.get(idA)?.stop();
+    await eventually(`${idB} to hold the Lease`, async () => (await leaseHolder()) === idB, 10_000);
+    await setPassword('echo-creds', toolUser, toolPassword);
+    await waitForReady(ns, 'echo', 'True');
+    expect(writesOf(logFile(idB), idB, ns, 'echo')).to.be.greaterThan(0);
+  });
+
+  it('never puts a credential into a condition, an event or its log', async () => {
+    const all = await kubectlOk(['get', 'connectors', '-n', ns, '-o', 'json']);
+    const events = await kubectlOk(['get', 'events', '-n', ns, '-o', 'json']);
+    const logs = [...controllers.keys()].map((id) => readFileSync(logFile(id), 'utf8')).join('\n');
+    expect(logs.length).to.be.greaterThan(0);
+    for (const text of [all, events, logs]) {
+      for (const secret of knownSecrets) {
+        expect(text.includes(secret), 'a known secret leaked').to.equal(false);
+        expect(text.includes(Buffer.from(secret).toString('base64'))).to.equal(false);
+      }
+      expect(text).not.to.match(/Basic [A-Za-z0-9+/=]{8,}/);
+    }
+  });
+});
