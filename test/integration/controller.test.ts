@@ -15,6 +15,7 @@ import {
   basicAuthSecret,
   env,
   eventually,
+  kubectl,
   kubectlOk,
   knownSecrets,
   namespace,
@@ -486,5 +487,57 @@ describe('status controller', function () {
       }
       expect(text).not.to.match(/Basic [A-Za-z0-9+/=]{8,}/);
     }
+  });
+  it('1,000 Connectors reconcile with bounded memory and no status write once nothing changes', async function () {
+    this.timeout(300_000);
+    const leader = await leaseHolder();
+    const proc = controllers.get(leader);
+    if (!proc?.pid) throw new Error(`the Lease holder ${leader} is not one of this suite's controllers`);
+    const scaleNs = await namespace('ctl-scale');
+    const scaleClass = `ctl-scale-${run}`;
+    const count = 1000;
+    const rss = (): number =>
+      Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${String(proc.pid)}/status`, 'utf8'))?.[1] ?? 0) *
+      1024;
+    // A class without probes: this measures the controller, not a tool.
+    await apply([
+      {
+        apiVersion: 'connectors.alauda.io/v1alpha1',
+        kind: 'ConnectorClass',
+        metadata: { name: scaleClass },
+        spec: {
+          address: { name: 'address', type: 'string' },
+          auth: { types: [{ name: 'basicAuth', secretType: 'kubernetes.io/basic-auth', optional: true }] },
+        },
+      },
+    ]);
+    const items = Array.from({ length: count }, (_, n) => ({
+      apiVersion: 'connectors.alauda.io/v1alpha1',
+      kind: 'Connector',
+      metadata: { name: `c-${String(n).padStart(4, '0')}`, namespace: scaleNs },
+      spec: { connectorClassName: scaleClass, address: `https://tool-${n}.example.com` },
+    }));
+    const created = await kubectl(['create', '-f', '-'], {
+      input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items }),
+    });
+    expect(created.code, created.stderr).to.equal(0);
+    const readyCount = async (): Promise<number> => {
+      const list = JSON.parse(await kubectlOk(['get', 'connectors', '-n', scaleNs, '-o', 'json'])) as {
+        items: StatusObject[];
+      };
+      return list.items.filter((o) => cond(o, 'Ready')?.status === 'True').length;
+    };
+    await eventually(`${count} Connectors Ready`, async () => (await readyCount()) === count, 240_000);
+    const settledWrites = writesOf(logFile(leader), leader, scaleNs);
+    const settledRss = rss();
+    expect(settledWrites).to.be.at.least(count); // each was written once when it became Ready
+    // Three more probe periods: every Connector is reconciled again, nothing changes, nothing is written.
+    await new Promise((r) => setTimeout(r, 3 * probeInterval + 500));
+    expect(writesOf(logFile(leader), leader, scaleNs)).to.equal(settledWrites);
+    const laterRss = rss();
+    this.test!.title += ` (RSS ${(settledRss / 2 ** 20).toFixed(0)} → ${(laterRss / 2 ** 20).toFixed(0)} MiB, ${settledWrites} writes)`;
+    expect(laterRss).to.be.below(400 * 2 ** 20);
+    expect(laterRss - settledRss).to.be.below(32 * 2 ** 20);
+    await kubectl(['delete', 'connectorclass', scaleClass, '--wait=false']);
   });
 });
