@@ -5,7 +5,7 @@
 
 import Router from '@koa/router';
 import Koa, { type Context, type Next } from 'koa';
-import { ProxyError } from '../proxy/errors.js';
+import { toStatus } from '../registry/errors.js';
 import type { SubresourceCatalog } from '../registry/subresource.js';
 import { subresourceGroup, subresourceVersion } from '../registry/types.js';
 import { admissionPath, readJsonBody } from './admission.js';
@@ -21,15 +21,11 @@ import {
 import type { Logger } from './machinery/log.js';
 import { parseRequestInfo, type RequestInfo } from './machinery/requestinfo.js';
 import {
-  badGateway,
   badRequest,
   forbidden,
-  gatewayTimeout,
-  internalError,
   methodNotAllowed,
   notAcceptable,
   pathNotFound,
-  serviceUnavailable,
   StatusError,
   unauthorized,
 } from './machinery/status.js';
@@ -57,24 +53,9 @@ interface State {
 const gvPrefix = `/apis/${subresourceGroup}/${subresourceVersion}`;
 const healthPaths = new Set(['/healthz', '/livez', '/readyz']);
 
-const proxyErrorStatus: Record<ProxyError['code'], (m: string) => StatusError> = {
-  InvalidTarget: badRequest,
-  InvalidCredential: badRequest,
-  UpstreamUnreachable: serviceUnavailable,
-  UpstreamTimeout: gatewayTimeout,
-  UpstreamRedirect: badGateway,
-  UpstreamAuth: (m) => new StatusError(403, 'Forbidden', m),
-};
-
 function toStatusError(err: unknown, info: RequestInfo | undefined, log: Logger): StatusError {
-  if (err instanceof StatusError) return err;
   if (err instanceof InvalidCredentialError) return unauthorized(`Unauthorized: ${err.message}`);
-  if (err instanceof ProxyError) {
-    const who = info?.name ? `Connector ${info.namespace}/${info.name}: ` : '';
-    return proxyErrorStatus[err.code](who + err.message);
-  }
-  log.error('unhandled error', { error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
-  return internalError();
+  return toStatus(err, info?.name ? `Connector ${info.namespace}/${info.name}: ` : '', log);
 }
 
 function writeStatus(ctx: Context, err: StatusError): void {

@@ -2,22 +2,22 @@
 // together, each with the fix.
 
 import { readFileSync } from 'node:fs';
-import { ConfigError, readFlags, type FlagSpec } from './machinery/flags.js';
-import type { LogLevel } from './machinery/log.js';
+import {
+  ConfigError,
+  readFlags,
+  readToolCallerConfig,
+  toolCallerFlags,
+  toolCallerUsage,
+  type FlagSpec,
+  type ToolCallerConfig,
+} from './machinery/flags.js';
 
-export interface Config {
+export interface Config extends ToolCallerConfig {
   bindAddress: string;
   securePort: number;
   tlsCertPem: string;
   tlsKeyPem: string;
   kubeconfig: string | undefined;
-  upstream: { connectMs: number; headersMs: number; bodyMs: number };
-  authenticationCacheMs: number;
-  authorizationCacheMs: number;
-  secretCacheMs: number;
-  tokenAudiences: string[];
-  shutdownGraceMs: number;
-  logLevel: LogLevel;
   /** The server's own namespace (POD_NAMESPACE), where class API Services without one are looked up. */
   namespace: string;
 }
@@ -29,16 +29,7 @@ export const usage = `Usage: node dist/apiserver/main.js [flags]
   --tls-cert-file=PATH                serving certificate (PEM); SAN <service>.<namespace>.svc
   --tls-private-key-file=PATH         its private key (PEM)
   --kubeconfig=PATH                   kubeconfig for kube-apiserver (default: $KUBECONFIG or in-cluster)
-  --upstream-connect-timeout=5s       time to connect to a tool
-  --upstream-response-timeout=30s     time for a tool to send response headers (then 504)
-  --upstream-idle-timeout=5m          longest pause inside a tool's response body
-  --authentication-cache-ttl=10s      how long TokenReview answers are reused
-  --authorization-cache-ttl=10s       how long SubjectAccessReview answers are reused
-  --secret-cache-ttl=10s              how long a Connector's Secret is reused before it is read again
-  --authentication-token-audiences=A,B audiences a bearer token must carry (default: kube-apiserver's)
-  --shutdown-grace-period=30s         how long in-flight requests may finish after SIGTERM
-  --log-level=info                    debug, info, warn or error
-  --help                              this text
+${toolCallerUsage}  --help                              this text
 `;
 
 const flags = {
@@ -47,15 +38,7 @@ const flags = {
   'tls-cert-file': { type: 'string' },
   'tls-private-key-file': { type: 'string' },
   kubeconfig: { type: 'string' },
-  'upstream-connect-timeout': { type: 'string', default: '5s' },
-  'upstream-response-timeout': { type: 'string', default: '30s' },
-  'upstream-idle-timeout': { type: 'string', default: '5m' },
-  'authentication-cache-ttl': { type: 'string', default: '10s' },
-  'authorization-cache-ttl': { type: 'string', default: '10s' },
-  'secret-cache-ttl': { type: 'string', default: '10s' },
-  'authentication-token-audiences': { type: 'string', default: '' },
-  'shutdown-grace-period': { type: 'string', default: '30s' },
-  'log-level': { type: 'string', default: 'info' },
+  ...toolCallerFlags,
 } satisfies FlagSpec;
 
 export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): Config {
@@ -81,21 +64,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     tlsCertPem: readPem('tls-cert-file'),
     tlsKeyPem: readPem('tls-private-key-file'),
     kubeconfig: f.str('kubeconfig') || undefined,
-    upstream: {
-      connectMs: f.duration('upstream-connect-timeout'),
-      headersMs: f.duration('upstream-response-timeout'),
-      bodyMs: f.duration('upstream-idle-timeout'),
-    },
-    authenticationCacheMs: f.duration('authentication-cache-ttl'),
-    authorizationCacheMs: f.duration('authorization-cache-ttl'),
-    secretCacheMs: f.duration('secret-cache-ttl'),
-    tokenAudiences: f
-      .str('authentication-token-audiences')
-      .split(',')
-      .map((a) => a.trim())
-      .filter(Boolean),
-    shutdownGraceMs: f.duration('shutdown-grace-period'),
-    logLevel: f.logLevel('log-level'),
+    ...readToolCallerConfig(f),
     namespace: env.POD_NAMESPACE ?? 'connectors-system',
   };
   if (f.problems.length > 0) throw new ConfigError(f.problems, usage);

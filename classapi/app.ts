@@ -6,20 +6,11 @@
 
 import Koa, { type Context, type Next } from 'koa';
 import type { Logger } from '../apiserver/machinery/log.js';
-import {
-  badGateway,
-  badRequest,
-  gatewayTimeout,
-  internalError,
-  methodNotAllowed,
-  pathNotFound,
-  serviceUnavailable,
-  StatusError,
-} from '../apiserver/machinery/status.js';
+import { methodNotAllowed, pathNotFound, StatusError } from '../apiserver/machinery/status.js';
 import type { DispatcherCache } from '../proxy/dispatchers.js';
-import { ProxyError } from '../proxy/errors.js';
 import type { ClassApi, ClassApiRoute } from './api.js';
 import type { PluginDecoder } from './plugin.js';
+import { toStatus } from '../registry/errors.js';
 
 export interface AppDeps {
   log: Logger;
@@ -31,23 +22,6 @@ export interface AppDeps {
 }
 
 const healthPaths = new Set(['/healthz', '/livez', '/readyz']);
-
-const proxyErrorStatus: Record<ProxyError['code'], (m: string) => StatusError> = {
-  InvalidTarget: badRequest,
-  InvalidCredential: badRequest,
-  UpstreamUnreachable: serviceUnavailable,
-  UpstreamTimeout: gatewayTimeout,
-  UpstreamRedirect: badGateway,
-  // A token service refusing the Connector's credential is the Connector's problem, never a 401.
-  UpstreamAuth: (m) => new StatusError(403, 'Forbidden', m),
-};
-
-function toStatusError(err: unknown, log: Logger): StatusError {
-  if (err instanceof StatusError) return err;
-  if (err instanceof ProxyError) return proxyErrorStatus[err.code](err.message);
-  log.error('unhandled error', { error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
-  return internalError();
-}
 
 function writeStatus(ctx: Context, err: StatusError): void {
   if (ctx.res.headersSent) {
@@ -88,7 +62,7 @@ export function createApp(deps: AppDeps): Koa {
     try {
       await next();
     } catch (err) {
-      writeStatus(ctx, toStatusError(err, log));
+      writeStatus(ctx, toStatus(err, '', log));
     }
     const fields = {
       method: ctx.method,

@@ -4,16 +4,7 @@
 
 import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Logger } from '../apiserver/machinery/log.js';
-import {
-  badGateway,
-  badRequest,
-  gatewayTimeout,
-  internalError,
-  serviceUnavailable,
-  StatusError,
-} from '../apiserver/machinery/status.js';
-import { ProxyError } from '../proxy/errors.js';
+import { StatusError } from '../apiserver/machinery/status.js';
 
 export const realm = 'connectors-proxy';
 const challenge = `Basic realm="${realm}"`;
@@ -25,23 +16,6 @@ export const unauthenticated = (message: string): StatusError =>
 /** 407: forward mode without usable Proxy-Authorization. */
 export const proxyAuthRequired = (message: string): StatusError =>
   new StatusError(407, 'Unauthorized', `Proxy authentication required: ${message}`);
-
-const proxyErrorStatus: Record<ProxyError['code'], (m: string) => StatusError> = {
-  InvalidTarget: badRequest,
-  InvalidCredential: badRequest,
-  UpstreamUnreachable: serviceUnavailable,
-  UpstreamTimeout: gatewayTimeout,
-  UpstreamRedirect: badGateway,
-  UpstreamAuth: (m) => new StatusError(403, 'Forbidden', m),
-};
-
-/** Any failure as a Status; `who` ("Connector ns/name: ") prefixes tool-side problems. */
-export function toStatus(err: unknown, who: string, log: Logger): StatusError {
-  if (err instanceof StatusError) return err;
-  if (err instanceof ProxyError) return proxyErrorStatus[err.code](who + err.message);
-  log.error('unhandled error', { error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
-  return internalError();
-}
 
 function statusHeaders(err: StatusError, body: string): Record<string, string> {
   return {

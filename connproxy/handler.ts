@@ -32,7 +32,8 @@ import type { SecretSource } from '../registry/secrets.js';
 import type { ConnectorLister } from '../registry/store.js';
 import type { ProxyCertificateAuthority } from './ca.js';
 import type { CallerChecks } from './caller.js';
-import { proxyAuthRequired, toStatus, unauthenticated, writeRawStatus, writeStatus } from './errors.js';
+import { toStatus } from '../registry/errors.js';
+import { proxyAuthRequired, unauthenticated, writeRawStatus, writeStatus } from './errors.js';
 import { connectorAddresses, hasOrigin, matchAddress } from './match.js';
 import type { OtherHosts } from './options.js';
 import {

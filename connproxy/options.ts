@@ -2,12 +2,20 @@
 // invalid option is reported together, each with the fix.
 
 import { readFileSync } from 'node:fs';
-import { ConfigError, readFlags, type Flags, type FlagSpec } from '../apiserver/machinery/flags.js';
-import type { LogLevel } from '../apiserver/machinery/log.js';
+import {
+  ConfigError,
+  readFlags,
+  readToolCallerConfig,
+  toolCallerFlags,
+  toolCallerUsage,
+  type Flags,
+  type FlagSpec,
+  type ToolCallerConfig,
+} from '../apiserver/machinery/flags.js';
 
 export type OtherHosts = 'tunnel' | 'refuse';
 
-export interface Config {
+export interface Config extends ToolCallerConfig {
   bindAddress: string;
   port: number;
   kubeconfig: string | undefined;
@@ -20,13 +28,6 @@ export interface Config {
   /** Extra CAs (PEM) trusted for tools, on top of the system's. */
   upstreamCaPem: string | undefined;
   otherHosts: OtherHosts;
-  upstream: { connectMs: number; headersMs: number; bodyMs: number };
-  authenticationCacheMs: number;
-  authorizationCacheMs: number;
-  secretCacheMs: number;
-  tokenAudiences: string[];
-  shutdownGraceMs: number;
-  logLevel: LogLevel;
 }
 
 export const usage = `Usage: node dist/connproxy/main.js [flags]
@@ -49,16 +50,7 @@ Service connectors-proxy.
   --upstream-ca-file=PATH             extra CA certificates (PEM) trusted for tools, besides the system's
   --other-hosts=tunnel                forward mode, hosts that are no listed Connector's address:
                                       tunnel (forwarded without credentials) or refuse (403)
-  --upstream-connect-timeout=5s       time to connect to a tool
-  --upstream-response-timeout=30s     time for a tool to send response headers (then 504)
-  --upstream-idle-timeout=5m          longest pause inside a tool's response body
-  --authentication-cache-ttl=10s      how long TokenReview answers are reused
-  --authorization-cache-ttl=10s       how long SubjectAccessReview answers are reused
-  --secret-cache-ttl=10s              how long a Connector's Secret is reused before it is read again
-  --authentication-token-audiences=A,B audiences a token must carry (default: kube-apiserver's)
-  --shutdown-grace-period=30s         how long in-flight requests may finish after SIGTERM
-  --log-level=info                    debug, info, warn or error
-  --help                              this text
+${toolCallerUsage}  --help                              this text
 `;
 
 const flags = {
@@ -71,15 +63,7 @@ const flags = {
   'publish-ca-configmap': { type: 'string' },
   'upstream-ca-file': { type: 'string' },
   'other-hosts': { type: 'string', default: 'tunnel' },
-  'upstream-connect-timeout': { type: 'string', default: '5s' },
-  'upstream-response-timeout': { type: 'string', default: '30s' },
-  'upstream-idle-timeout': { type: 'string', default: '5m' },
-  'authentication-cache-ttl': { type: 'string', default: '10s' },
-  'authorization-cache-ttl': { type: 'string', default: '10s' },
-  'secret-cache-ttl': { type: 'string', default: '10s' },
-  'authentication-token-audiences': { type: 'string', default: '' },
-  'shutdown-grace-period': { type: 'string', default: '30s' },
-  'log-level': { type: 'string', default: 'info' },
+  ...toolCallerFlags,
 } satisfies FlagSpec;
 
 const pemCertificate = /-----BEGIN CERTIFICATE-----/;
@@ -126,21 +110,7 @@ export function parseConfig(argv: string[]): Config {
     publishCa: parseNamespacedName(f, 'publish-ca-configmap'),
     upstreamCaPem: upstreamCaPem || undefined,
     otherHosts: otherHosts as OtherHosts,
-    upstream: {
-      connectMs: f.duration('upstream-connect-timeout'),
-      headersMs: f.duration('upstream-response-timeout'),
-      bodyMs: f.duration('upstream-idle-timeout'),
-    },
-    authenticationCacheMs: f.duration('authentication-cache-ttl'),
-    authorizationCacheMs: f.duration('authorization-cache-ttl'),
-    secretCacheMs: f.duration('secret-cache-ttl'),
-    tokenAudiences: f
-      .str('authentication-token-audiences')
-      .split(',')
-      .map((a) => a.trim())
-      .filter(Boolean),
-    shutdownGraceMs: f.duration('shutdown-grace-period'),
-    logLevel: f.logLevel('log-level'),
+    ...readToolCallerConfig(f),
   };
   if (f.problems.length > 0) throw new ConfigError(f.problems, usage);
   return config;

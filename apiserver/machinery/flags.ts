@@ -81,3 +81,57 @@ export function readFlags(argv: string[], spec: FlagSpec, usage: string): Flags 
     },
   };
 }
+
+/** Flags of every process that calls tools for authenticated callers (API server, Connectors Proxy). */
+export const toolCallerFlags = {
+  'upstream-connect-timeout': { type: 'string', default: '5s' },
+  'upstream-response-timeout': { type: 'string', default: '30s' },
+  'upstream-idle-timeout': { type: 'string', default: '5m' },
+  'authentication-cache-ttl': { type: 'string', default: '10s' },
+  'authorization-cache-ttl': { type: 'string', default: '10s' },
+  'secret-cache-ttl': { type: 'string', default: '10s' },
+  'authentication-token-audiences': { type: 'string', default: '' },
+  'shutdown-grace-period': { type: 'string', default: '30s' },
+  'log-level': { type: 'string', default: 'info' },
+} satisfies FlagSpec;
+
+export const toolCallerUsage = `  --upstream-connect-timeout=5s       time to connect to a tool
+  --upstream-response-timeout=30s     time for a tool to send response headers (then 504)
+  --upstream-idle-timeout=5m          longest pause inside a tool's response body
+  --authentication-cache-ttl=10s      how long TokenReview answers are reused
+  --authorization-cache-ttl=10s       how long SubjectAccessReview answers are reused
+  --secret-cache-ttl=10s              how long a Connector's Secret is reused before it is read again
+  --authentication-token-audiences=A,B audiences a bearer token must carry (default: kube-apiserver's)
+  --shutdown-grace-period=30s         how long in-flight requests may finish after SIGTERM
+  --log-level=info                    debug, info, warn or error
+`;
+
+export interface ToolCallerConfig {
+  upstream: { connectMs: number; headersMs: number; bodyMs: number };
+  authenticationCacheMs: number;
+  authorizationCacheMs: number;
+  secretCacheMs: number;
+  tokenAudiences: string[];
+  shutdownGraceMs: number;
+  logLevel: LogLevel;
+}
+
+export function readToolCallerConfig(f: Flags): ToolCallerConfig {
+  return {
+    upstream: {
+      connectMs: f.duration('upstream-connect-timeout'),
+      headersMs: f.duration('upstream-response-timeout'),
+      bodyMs: f.duration('upstream-idle-timeout'),
+    },
+    authenticationCacheMs: f.duration('authentication-cache-ttl'),
+    authorizationCacheMs: f.duration('authorization-cache-ttl'),
+    secretCacheMs: f.duration('secret-cache-ttl'),
+    tokenAudiences: f
+      .str('authentication-token-audiences')
+      .split(',')
+      .map((a) => a.trim())
+      .filter(Boolean),
+    shutdownGraceMs: f.duration('shutdown-grace-period'),
+    logLevel: f.logLevel('log-level'),
+  };
+}
