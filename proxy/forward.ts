@@ -6,7 +6,6 @@
 
 import type { ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { errors as undiciErrors, type Dispatcher } from 'undici';
 import type { CredentialInjector } from './credentials/index.js';
 import type { DispatcherCache } from './dispatchers.js';
@@ -100,11 +99,19 @@ export async function forward(
   }
 
   res.writeHead(upstream.statusCode, forwardResponseHeaders(upstream.headers));
-  try {
-    await pipeline(upstream.body, res);
-  } catch {
-    // Mid-stream failure (tool reset, caller gone): nothing more can be said on this response.
-    res.destroy();
-  }
+  // pipe() keeps back-pressure; stream/promises' pipeline() would do the same but creates and
+  // aborts an AbortController (and a DOMException) per call, which the profile showed at ~15% of
+  // the proxy's CPU. 'close' comes last on both paths: after 'finish', or after a destroy.
+  const body = upstream.body;
+  await new Promise<void>((resolve) => {
+    body.once('error', () => {
+      res.destroy(); // a tool reset mid-stream: nothing more can be said on this response
+    });
+    res.once('close', () => {
+      if (!body.readableEnded) body.destroy(); // the caller went away: stop reading the tool
+      resolve();
+    });
+    body.pipe(res);
+  });
   return upstream.statusCode;
 }
