@@ -2,7 +2,6 @@
 // graceful shutdown (stop accepting, let in-flight streams finish within the grace period).
 
 import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { DispatcherCache } from '../proxy/dispatchers.js';
 import { noHeaderFilter, type HeaderFilter } from '../proxy/headers.js';
@@ -16,6 +15,7 @@ import { createApp } from './app.js';
 import { AuthConfigWatcher, type AuthenticationConfig } from './authconfig.js';
 import { Authenticator, CachedTokenReviewer, identityHeaders } from './authn.js';
 import { SubjectAccessReviewAuthorizer } from './authz.js';
+import { drain, listen } from './machinery/lifecycle.js';
 import type { Logger } from './machinery/log.js';
 import { Metrics } from './metrics.js';
 import type { Config } from './options.js';
@@ -98,39 +98,14 @@ export async function startServer(config: Config, kc: KubeConfig, log: Logger): 
   store.start();
   trust.start();
 
-  await new Promise<void>((resolve, reject) => {
-    https.once('error', reject);
-    https.listen(config.securePort, config.bindAddress, () => {
-      https.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (https.address() as AddressInfo).port;
+  const port = await listen(https, config.securePort, config.bindAddress);
   log.info('serving', { address: config.bindAddress, port });
 
   let shutdownPromise: Promise<void> | undefined;
   const shutdown = (): Promise<void> =>
     (shutdownPromise ??= (async () => {
       shuttingDown = true;
-      log.info('shutting down: draining in-flight requests', { graceMs: config.shutdownGraceMs });
-      const closed = new Promise<void>((resolve) => {
-        https.close(() => {
-          resolve();
-        });
-      });
-      // kube-apiserver keeps keep-alive connections to us; each becomes idle once its request is
-      // done, so idle connections are swept until none is left, and all are cut after the grace.
-      https.closeIdleConnections();
-      const sweeper = setInterval(() => {
-        https.closeIdleConnections();
-      }, 250);
-      const timer = setTimeout(() => {
-        log.warn('grace period over; closing the remaining connections');
-        https.closeAllConnections();
-      }, config.shutdownGraceMs);
-      await closed;
-      clearInterval(sweeper);
-      clearTimeout(timer);
+      await drain(https, config.shutdownGraceMs, log);
       log.info('listener closed; stopping informers and upstream pools');
       await Promise.all([store.stop(), trust.stop(), pools.close()]);
       log.info('stopped');

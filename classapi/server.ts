@@ -2,7 +2,7 @@
 // graceful shutdown (stop accepting, let in-flight requests finish within the grace period).
 
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { drain, listen } from '../apiserver/machinery/lifecycle.js';
 import type { Logger } from '../apiserver/machinery/log.js';
 import { registryTokenStrategy } from '../proxy/credentials/registry-token.js';
 import { DispatcherCache } from '../proxy/dispatchers.js';
@@ -40,37 +40,14 @@ export async function startBackend(config: Config, log: Logger): Promise<Running
   http.keepAliveTimeout = 95_000;
   http.headersTimeout = 100_000;
 
-  await new Promise<void>((resolve, reject) => {
-    http.once('error', reject);
-    http.listen(config.port, config.bindAddress, () => {
-      http.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (http.address() as AddressInfo).port;
+  const port = await listen(http, config.port, config.bindAddress);
   log.info('serving', { address: config.bindAddress, port });
 
   let shutdownPromise: Promise<void> | undefined;
   const shutdown = (): Promise<void> =>
     (shutdownPromise ??= (async () => {
       shuttingDown = true;
-      log.info('shutting down: draining in-flight requests', { graceMs: config.shutdownGraceMs });
-      const closed = new Promise<void>((resolve) => {
-        http.close(() => {
-          resolve();
-        });
-      });
-      http.closeIdleConnections();
-      const sweeper = setInterval(() => {
-        http.closeIdleConnections();
-      }, 250);
-      const timer = setTimeout(() => {
-        log.warn('grace period over; closing the remaining connections');
-        http.closeAllConnections();
-      }, config.shutdownGraceMs);
-      await closed;
-      clearInterval(sweeper);
-      clearTimeout(timer);
+      await drain(http, config.shutdownGraceMs, log);
       await Promise.all([pools.close(), registryTokenStrategy.close()]);
       log.info('stopped');
     })());

@@ -6,10 +6,10 @@
 import { X509Certificate } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { CachedTokenReviewer } from '../apiserver/authn.js';
 import { SubjectAccessReviewAuthorizer } from '../apiserver/authz.js';
+import { drain, listen } from '../apiserver/machinery/lifecycle.js';
 import type { Logger } from '../apiserver/machinery/log.js';
 import { registryTokenStrategy } from '../proxy/credentials/registry-token.js';
 import { DispatcherCache } from '../proxy/dispatchers.js';
@@ -102,14 +102,7 @@ export async function startProxy(config: Config, kc: KubeConfig, log: Logger): P
   http.requestTimeout = 0;
 
   store.start();
-  await new Promise<void>((resolve, reject) => {
-    http.once('error', reject);
-    http.listen(config.port, config.bindAddress, () => {
-      http.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (http.address() as AddressInfo).port;
+  const port = await listen(http, config.port, config.bindAddress);
   log.info('serving', { address: config.bindAddress, port, otherHosts: config.otherHosts });
 
   let shutdownPromise: Promise<void> | undefined;
@@ -117,29 +110,15 @@ export async function startProxy(config: Config, kc: KubeConfig, log: Logger): P
     (shutdownPromise ??= (async () => {
       shuttingDown = true;
       handler.beginShutdown();
-      log.info('shutting down: draining in-flight requests', { graceMs: config.shutdownGraceMs });
-      // CONNECT sockets count as the listener's connections, so `closed` waits for them too.
-      const closed = new Promise<void>((resolve) => {
-        http.close(() => {
-          resolve();
-        });
+      // CONNECT sockets count as the listener's connections, so the drain waits for them too.
+      await drain(http, config.shutdownGraceMs, log, {
+        sweep: () => {
+          handler.closeConnections(false);
+        },
+        cut: () => {
+          handler.closeConnections(true);
+        },
       });
-      const sweep = (): void => {
-        http.closeIdleConnections();
-        handler.closeConnections(false);
-      };
-      sweep();
-      const sweeper = setInterval(sweep, 250);
-      const timer = setTimeout(() => {
-        log.warn('grace period over; closing the remaining connections and tunnels', {
-          connectSockets: handler.openConnectSockets,
-        });
-        handler.closeConnections(true);
-        http.closeAllConnections();
-      }, config.shutdownGraceMs);
-      await closed;
-      clearInterval(sweeper);
-      clearTimeout(timer);
       log.info('listener closed; stopping informers and upstream pools');
       await Promise.all([store.stop(), pools.close(), registryTokenStrategy.close()]);
       log.info('stopped');
