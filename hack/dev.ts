@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { repoRoot, resolveBinaries } from './binaries.js';
 import { startLocalSystem } from './localsystem.js';
+import { ManagedProcess } from './process.js';
 import { startEchoTool } from './tools/echo-tool.js';
 import { findBinary, startGitServer, type GitServer } from './tools/gitserver.js';
 
@@ -133,6 +134,40 @@ A private Git server runs at ${git.url}; the shipped "git" class offers its bran
     if (git) throw err;
   }
 
+  // The status controller, under its own ServiceAccount and the shipped RBAC, so that
+  // `kubectl get connectors` shows what is Ready and why.
+  await kubectl(['apply', '-f', join(root, 'manifests', 'controller', 'serviceaccount.yaml')]);
+  await kubectl(['apply', '-f', join(root, 'manifests', 'controller', 'rbac.yaml')]);
+  const controllerToken = await sys.cp.createToken('connectors-system', 'connectors-controller', {
+    expirationSeconds: 86_400,
+  });
+  const controller = ManagedProcess.start({
+    name: 'connectors-controller',
+    binary: process.execPath,
+    args: [
+      join(root, 'dist', 'controller', 'main.js'),
+      `--kubeconfig=${await sys.cp.writeKubeconfig(join(devDir, 'controller.kubeconfig'), { token: controllerToken })}`,
+      '--probe-interval=15s',
+      '--bind-address=127.0.0.1',
+      '--health-port=0',
+      `--service-url-override=connectors-system/connectors-classapi=${sys.classApiUrl}`,
+    ],
+    logFile: join(devDir, 'logs', 'connectors-controller.log'),
+  });
+  for (let i = 0; i < 100; i++) {
+    const ready = await sys.cp.kubectl([
+      'get',
+      'connector',
+      'demo-tool',
+      '-n',
+      'demo',
+      '-o',
+      'jsonpath={.status.conditions[?(@.type=="Ready")].status}',
+    ]);
+    if (ready.stdout === 'True') break;
+    await new Promise((res) => setTimeout(res, 200));
+  }
+
   const kubeconfig = join(devDir, 'kubeconfig');
   await copyFile(sys.cp.kubeconfigPath, kubeconfig);
   await sys.cp.writeKubeconfig(
@@ -158,7 +193,7 @@ The demo tool at ${tool.url} wants Basic auth; its credential lives only in the 
 demo/demo-tool-credentials. You reach it through the Kubernetes API, as yourself:
 
   export PATH="$PWD/.dev/bin:$PATH" KUBECONFIG="$PWD/.dev/kubeconfig"
-  kubectl get connectors -A
+  kubectl get connectors -A              # READY comes from the status controller's probes
   kubectl get --raw ${proxy}/hello
 
 The tool just answered that request: it received ${seen.url} with
@@ -180,7 +215,7 @@ Press Ctrl-C to stop everything.
     process.once('SIGTERM', resolve);
   });
   process.stdout.write('\nStopping…\n');
-  await Promise.all([tool.close(), git?.stop()]);
+  await Promise.all([tool.close(), git?.stop(), controller.stop()]);
   await sys.stop();
 }
 
