@@ -55,6 +55,13 @@ export class AddressResolver {
     return base === null ? null : `${base.replace(/\/+$/, '')}/namespaces/${ns}/connectors/${name}`;
   }
 
+  /** The DNS name of the class's proxy Service (spec.proxy.ref), or null when it names none. */
+  connectorProxyServiceTarget(cls: ConnectorClass): string | null {
+    const ref = (cls.spec?.proxy as ServiceRefSpec | undefined)?.ref;
+    if (!ref?.name || (ref.kind ?? 'Service') !== 'Service') return null;
+    return `${ref.name}.${ref.namespace ?? this.defaultNamespace}.svc.cluster.local`;
+  }
+
   private resolve(spec: ServiceRefSpec | undefined): string | null {
     if (!spec) return null;
     const url = classApiAddress({ spec: { api: spec } }, this.defaultNamespace);

@@ -58,6 +58,11 @@ export interface ConnectorDeps {
   caBundle(connector: Connector): Promise<CaRead>;
   probes: ConnectorProbes;
   addresses: AddressResolver;
+  /**
+   * Creates or repairs the per-Connector proxy Service `c-{name}` of the host resolver, pointing at
+   * `target` (the class proxy Service's DNS name); returns the ProxyServiceReady condition.
+   */
+  ensureProxyService(connector: Connector, target: string): Promise<Condition>;
 }
 
 /** An auth type with the Secret keys it declares (`params`: mandatory unless they have a default). */
@@ -305,9 +310,10 @@ export async function connectorStatus(connector: Connector, deps: ConnectorDeps)
       caProblem('AuthReady') ?? authCondition(await runProbe(authProbe, target, authAccepts, deps, cls));
   }
 
-  // The per-Connector proxy Service is not created by this controller (the Connectors Proxy is not
-  // part of it); ProxyServiceReady reports whether the class has a proxy and it resolves.
+  // The host resolver's address c-{name}.{ns}.svc needs a Service of that name, which leads to the
+  // class's proxy Service; the path resolver's address is the class proxy itself.
   const proxyUrl = deps.addresses.connectorProxyUrl(connector, cls);
+  const proxyTarget = deps.addresses.connectorProxyServiceTarget(cls);
   let proxyReady: Condition;
   if (proxyUrl === undefined) proxyReady = condition('ProxyServiceReady', 'True', 'NonProxy');
   else if (proxyUrl === null) {
@@ -317,6 +323,8 @@ export async function connectorStatus(connector: Connector, deps: ConnectorDeps)
       'ProxyAddressNotResolved',
       `spec.proxy of connectorclass "${className}" names neither an absolute uri nor a Service`,
     );
+  } else if (proxyTarget && proxyUrl.startsWith('http://c-')) {
+    proxyReady = await deps.ensureProxyService(connector, proxyTarget);
   } else proxyReady = condition('ProxyServiceReady', 'True');
 
   const conditions = [classReady, secretReady, liveness, authReady, proxyReady];

@@ -39,6 +39,7 @@ import type { Config } from './options.js';
 import { Prober } from './probe.js';
 import { WorkQueue } from './queue.js';
 import { SecretPoller, SecretReader } from './secrets.js';
+import { ensureProxyService } from './proxyservice.js';
 
 export interface RunningController {
   /** Port of /healthz, /readyz and /metrics. */
@@ -159,6 +160,7 @@ export async function startController(
     },
     probes: prober,
     addresses,
+    ensureProxyService: (connector, target) => ensureProxyService(core, connector, target),
   };
 
   let leading = false;

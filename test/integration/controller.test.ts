@@ -447,6 +447,29 @@ describe('status controller', function () {
     expect(cond(failed, 'AuthReady')?.message).to.equal('Authentication failed: status code 401');
   });
 
+  it('the host resolver’s address has its Service: c-<name>, ExternalName to the proxy, owned by the Connector', async () => {
+    // The published git class names the connectors-proxy Service; the git Connector above uses it.
+    let svc:
+      | {
+          spec: { type: string; externalName: string };
+          metadata: { ownerReferences: { kind: string; name: string }[] };
+        }
+      | undefined;
+    await eventually('Service c-git', async () => {
+      const r = await kubectl(['get', 'service', 'c-git', '-n', ns, '-o', 'json']);
+      if (r.code === 0) svc = JSON.parse(r.stdout) as typeof svc;
+      return r.code === 0;
+    });
+    expect(svc?.spec).to.include({
+      type: 'ExternalName',
+      externalName: 'connectors-proxy.connectors-system.svc.cluster.local',
+    });
+    expect(svc?.metadata.ownerReferences[0]).to.include({ kind: 'Connector', name: 'git' });
+    const git = await getConnector(ns, 'git');
+    expect(cond(git, 'ProxyServiceReady')?.status).to.equal('True');
+    expect(git.status?.proxy?.httpAddress?.url).to.equal(`http://c-git.${ns}.svc.cluster.local`);
+  });
+
   it('two replicas: only the Lease holder writes; stopping it hands over', async () => {
     const { toolUser, toolPassword } = env();
     const b = startController(idB);

@@ -66,11 +66,12 @@ interface Fake {
   liveness?: ProbeResult;
   auth?: ProbeResult;
   ca?: { ok: true; pem: string | undefined } | { ok: false; message: string };
+  proxyService?: Condition;
 }
 
 const ok = (code = 200): ProbeResult => ({ kind: 'answered', statusCode: code, accepted: true });
 
-function deps(f: Fake = {}): ConnectorDeps & { calls: string[] } {
+function deps(f: Fake = {}): ConnectorDeps & { calls: string[]; services: string[] } {
   const calls: string[] = [];
   const probes: ConnectorProbes = {
     http: (spec) => {
@@ -83,8 +84,10 @@ function deps(f: Fake = {}): ConnectorDeps & { calls: string[] } {
       return Promise.resolve(f.auth ?? ok());
     },
   };
+  const services: string[] = [];
   return {
     calls,
+    services,
     connectorClass: (name) => (f.classes ?? [gitClass, bareClass]).find((c) => c.metadata?.name === name),
     readSecret: (ns, name) => {
       calls.push(`secret ${ns}/${name}`);
@@ -93,6 +96,10 @@ function deps(f: Fake = {}): ConnectorDeps & { calls: string[] } {
     caBundle: () => Promise.resolve(f.ca ?? { ok: true, pem: undefined }),
     probes,
     addresses: new AddressResolver('connectors-system'),
+    ensureProxyService: (_connector, target) => {
+      services.push(target);
+      return Promise.resolve(f.proxyService ?? { type: 'ProxyServiceReady', status: 'True' });
+    },
   };
 }
 
@@ -318,5 +325,20 @@ describe('controller/connector connectorStatus', () => {
       'ca',
     ]);
     expect(referencedSecrets(connector({ auth: undefined }))).to.deep.equal([]);
+  });
+
+  it('the host resolver gets its c-{name} Service pointing at the class proxy; its failure makes Ready False', async () => {
+    const d = deps();
+    const good = await connectorStatus(connector(), d);
+    expect(d.services).to.deep.equal(['connectors-proxy.connectors-system.svc.cluster.local']);
+    expect(byType(good.conditions).ProxyServiceReady).to.include({ status: 'True' });
+    const conflict: Condition = {
+      type: 'ProxyServiceReady',
+      status: 'False',
+      reason: 'ProxyServiceConflict',
+      message: 'Service team-a/c-my-git exists and does not belong to this Connector; delete or rename it',
+    };
+    const bad = await connectorStatus(connector(), deps({ proxyService: conflict }));
+    expect(byType(bad.conditions).Ready).to.include({ status: 'False', reason: 'ProxyServiceConflict' });
   });
 });
