@@ -31,6 +31,7 @@ import {
 } from './machinery/status.js';
 import type { Metrics } from './metrics.js';
 import { openApiDocuments, type OpenApiDocuments } from './openapi.js';
+import { healthAnswer, healthPaths } from './machinery/health.js';
 
 export interface AppDeps {
   log: Logger;
@@ -51,7 +52,6 @@ interface State {
 }
 
 const gvPrefix = `/apis/${subresourceGroup}/${subresourceVersion}`;
-const healthPaths = new Set(['/healthz', '/livez', '/readyz']);
 
 function toStatusError(err: unknown, info: RequestInfo | undefined, log: Logger): StatusError {
   if (err instanceof InvalidCredentialError) return unauthorized(`Unauthorized: ${err.message}`);
@@ -149,10 +149,10 @@ export function createApp(deps: AppDeps): Koa<State> {
       await next();
       return;
     }
-    const problems = ctx.path === '/readyz' ? deps.notReady() : [];
-    ctx.status = problems.length ? 503 : 200;
+    const answer = healthAnswer(ctx.path, deps.notReady);
+    ctx.status = answer.status;
     ctx.type = 'text/plain';
-    ctx.body = problems.length ? `not ready: ${problems.join('; ')}\n` : 'ok\n';
+    ctx.body = answer.body;
   });
 
   // 3b. The validating webhook for Connectors: kube-apiserver calls webhooks without client

@@ -11,6 +11,7 @@ import type { DispatcherCache } from '../proxy/dispatchers.js';
 import type { ClassApi, ClassApiRoute } from './api.js';
 import type { PluginDecoder } from './plugin.js';
 import { toStatus } from '../registry/errors.js';
+import { healthAnswer, healthPaths } from '../apiserver/machinery/health.js';
 
 export interface AppDeps {
   log: Logger;
@@ -20,8 +21,6 @@ export interface AppDeps {
   /** Why the backend is not ready, or [] when it is. */
   notReady: () => string[];
 }
-
-const healthPaths = new Set(['/healthz', '/livez', '/readyz']);
 
 function writeStatus(ctx: Context, err: StatusError): void {
   if (ctx.res.headersSent) {
@@ -80,10 +79,10 @@ export function createApp(deps: AppDeps): Koa {
       await next();
       return;
     }
-    const problems = ctx.path === '/readyz' ? deps.notReady() : [];
-    ctx.status = problems.length ? 503 : 200;
+    const answer = healthAnswer(ctx.path, deps.notReady);
+    ctx.status = answer.status;
     ctx.type = 'text/plain';
-    ctx.body = problems.length ? `not ready: ${problems.join('; ')}\n` : 'ok\n';
+    ctx.body = answer.body;
   });
 
   // 3. The class APIs.

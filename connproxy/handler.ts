@@ -46,6 +46,7 @@ import {
   type Mount,
   type ProxyCredentials,
 } from './route.js';
+import { healthAnswer } from '../apiserver/machinery/health.js';
 
 /** The ConnectorClass annotation naming a header that carries the caller's token (e.g. Private-Token). */
 export const tokenHeaderAnnotation = 'connectors.alauda.io/proxy-token-header';
@@ -250,9 +251,9 @@ export class ProxyHandler {
   }
 
   private health(path: string, res: ServerResponse): void {
-    const problems = path === '/readyz' ? this.deps.notReady() : [];
-    res.writeHead(problems.length ? 503 : 200, { 'content-type': 'text/plain' });
-    res.end(problems.length ? `not ready: ${problems.join('; ')}\n` : 'ok\n');
+    const answer = healthAnswer(path, this.deps.notReady);
+    res.writeHead(answer.status, { 'content-type': 'text/plain' });
+    res.end(answer.body);
   }
 
   // --- reverse mode --------------------------------------------------------------------------

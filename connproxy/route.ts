@@ -10,6 +10,7 @@
 //             Proxy-Authorization: Basic base64("ns/name[,ns/name…]:<token>")
 
 import type { IncomingHttpHeaders } from 'node:http';
+import { healthPaths } from '../apiserver/machinery/health.js';
 
 export interface ConnectorRef {
   namespace: string;
@@ -23,8 +24,6 @@ const dnsSubdomain = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a
 export function isConnectorRef(namespace: string, name: string): boolean {
   return dnsLabel.test(namespace) && dnsSubdomain.test(name);
 }
-
-export const healthPaths: ReadonlySet<string> = new Set(['/healthz', '/livez', '/readyz']);
 
 /**
  * The tool side and the proxy side of a reverse-mode path: `toolBase` (below the Connector's
