@@ -2,8 +2,9 @@
 // start, then shut down gracefully on SIGTERM or SIGINT; and the listen/drain steps every server
 // shares.
 
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { Server as NetServer, type AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { ConfigError, HelpRequested } from './flags.js';
 import { createLogger, type LogLevel, type Logger } from './log.js';
 
@@ -59,8 +60,48 @@ export function runEntryPoint<C extends { logLevel: LogLevel }>(
   );
 }
 
+/**
+ * Which connections have a response in flight. Node's closeIdleConnections() spares a connection
+ * only until its response is `finished`, which is true as soon as end() is called, while the bytes
+ * may still be buffered for a slow client; so draining tracks responses until their 'close'
+ * (all data flushed) instead. CONNECT and upgraded sockets belong to their handlers.
+ */
+interface Connections {
+  sockets: Set<Duplex>;
+  busy: Map<Duplex, number>;
+}
+
+const tracked = new WeakMap<Server, Connections>();
+
+function track(server: Server): Connections {
+  const c: Connections = { sockets: new Set(), busy: new Map() };
+  const event = 'setSecureContext' in server ? 'secureConnection' : 'connection';
+  server.on(event, (socket: Duplex) => {
+    c.sockets.add(socket);
+    socket.once('close', () => {
+      c.sockets.delete(socket);
+      c.busy.delete(socket);
+    });
+  });
+  for (const handedOff of ['connect', 'upgrade']) {
+    server.on(handedOff, (_req: IncomingMessage, socket: Duplex) => c.sockets.delete(socket));
+  }
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const socket = req.socket;
+    c.busy.set(socket, (c.busy.get(socket) ?? 0) + 1);
+    res.once('close', () => {
+      const left = (c.busy.get(socket) ?? 1) - 1;
+      if (left > 0) c.busy.set(socket, left);
+      else c.busy.delete(socket);
+    });
+  });
+  tracked.set(server, c);
+  return c;
+}
+
 /** Listens on port (0 picks a free one) and resolves with the port actually bound. */
 export function listen(server: Server, port: number, host: string): Promise<number> {
+  track(server);
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -72,9 +113,9 @@ export function listen(server: Server, port: number, host: string): Promise<numb
 
 /**
  * Stops accepting and lets in-flight requests finish. Clients (kube-apiserver above all) keep
- * keep-alive connections; each becomes idle once its request is done, so idle connections are
- * swept until none is left, and whatever remains is cut when the grace period is over. `extra`
- * lets a server sweep and cut connections of its own (e.g. CONNECT tunnels).
+ * keep-alive connections; each is closed once nothing is in flight on it, swept until none is
+ * left, and whatever remains is cut when the grace period is over. `extra` lets a server sweep and
+ * cut connections of its own (e.g. CONNECT tunnels). The server must have been started by listen().
  */
 export async function drain(
   server: Server,
@@ -83,13 +124,16 @@ export async function drain(
   extra: { sweep?: () => void; cut?: () => void } = {},
 ): Promise<void> {
   log.info('shutting down: draining in-flight requests', { graceMs });
+  const connections = tracked.get(server) ?? track(server);
+  // net.Server's close() stops accepting and calls back once every connection has ended; http's
+  // own close() would first run closeIdleConnections(), with the truncation described above.
   const closed = new Promise<void>((resolve) => {
-    server.close(() => {
+    NetServer.prototype.close.call(server, () => {
       resolve();
     });
   });
   const sweep = (): void => {
-    server.closeIdleConnections();
+    for (const socket of connections.sockets) if (!connections.busy.has(socket)) socket.destroy();
     extra.sweep?.();
   };
   sweep();
