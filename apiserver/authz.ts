@@ -50,6 +50,25 @@ export function forbiddenReason(user: UserInfo, info: RequestInfo, why: string):
   return why ? `${base}: ${why}` : base;
 }
 
+/** Everything a SubjectAccessReview is decided on, as a cache key (built without the spec object). */
+function decisionKey(user: UserInfo, info: RequestInfo): string {
+  const who = [user.username, user.uid ?? '', user.groups, user.extra];
+  return JSON.stringify(
+    info.isResourceRequest
+      ? [
+          who,
+          info.verb,
+          info.namespace,
+          info.apiGroup,
+          info.apiVersion,
+          info.resource,
+          info.subresource,
+          info.name,
+        ]
+      : [who, info.verb, info.path],
+  );
+}
+
 export class SubjectAccessReviewAuthorizer implements Authorizer {
   private readonly api: AuthorizationV1Api;
   private readonly cache: TtlCache<Decision>;
@@ -62,9 +81,9 @@ export class SubjectAccessReviewAuthorizer implements Authorizer {
   async authorize(user: UserInfo, info: RequestInfo): Promise<Decision> {
     // kube-apiserver grants system:masters everything before any authorizer runs; so do we.
     if (user.groups.includes('system:masters')) return { allowed: true, reason: '' };
-    const spec = sarSpec(user, info);
     try {
-      return await this.cache.getOrLoad(JSON.stringify(spec), async () => {
+      return await this.cache.getOrLoad(decisionKey(user, info), async () => {
+        const spec = sarSpec(user, info);
         const sar = await this.api.createSubjectAccessReview({
           body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec },
         });

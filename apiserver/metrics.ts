@@ -3,6 +3,8 @@
 
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+type LatencyLabels = 'subresource' | 'connector_class';
+
 export class Metrics {
   readonly registry = new Registry();
   readonly requests = new Counter({
@@ -25,7 +27,37 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  // prom-client hashes a label object on every inc() and observe(); the label sets are few and
+  // bounded, so each one's child series is looked up by a plain string key instead.
+  private readonly children = new Map<
+    string,
+    { requests: Counter.Internal; latency: Histogram.Internal<LatencyLabels> }
+  >();
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Counts one served request and its duration; 502, 503 and 504 also count as upstream errors. */
+  observeRequest(
+    subresource: string,
+    verb: string,
+    code: number,
+    connectorClass: string,
+    seconds: number,
+  ): void {
+    const key = `${subresource} ${verb} ${code} ${connectorClass}`;
+    let child = this.children.get(key);
+    if (!child) {
+      child = {
+        requests: this.requests.labels(subresource, verb, String(code), connectorClass),
+        latency: this.latency.labels(subresource, connectorClass),
+      };
+      this.children.set(key, child);
+    }
+    child.requests.inc();
+    child.latency.observe(seconds);
+    if (code === 502 || code === 503 || code === 504)
+      this.upstreamErrors.inc({ connector_class: connectorClass, kind: String(code) });
   }
 }

@@ -80,14 +80,11 @@ export async function startServer(config: Config, kc: KubeConfig, log: Logger): 
     ],
   });
 
-  const handle = app.callback();
   // requestCert: kube-apiserver proves itself with its front-proxy client certificate. Callers
   // without one (token users, kubelet probes) must still connect, so the handshake never rejects.
   const https: Server = createServer(
     { key: config.tlsKeyPem, cert: config.tlsCertPem, requestCert: true, rejectUnauthorized: false },
-    (req, res) => {
-      void handle(req, res);
-    },
+    app,
   );
   // kube-apiserver keeps idle connections for 90 s; closing them earlier surfaces as sporadic 503s.
   https.keepAliveTimeout = 95_000;

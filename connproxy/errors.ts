@@ -4,7 +4,7 @@
 
 import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { StatusError } from '../apiserver/machinery/status.js';
+import { StatusError, statusHeaders, writeStatus as writeApiStatus } from '../apiserver/machinery/status.js';
 
 export const realm = 'connectors-proxy';
 const challenge = `Basic realm="${realm}"`;
@@ -17,25 +17,15 @@ export const unauthenticated = (message: string): StatusError =>
 export const proxyAuthRequired = (message: string): StatusError =>
   new StatusError(407, 'Unauthorized', `Proxy authentication required: ${message}`);
 
-function statusHeaders(err: StatusError, body: string): Record<string, string> {
-  return {
-    'content-type': 'application/json',
-    'content-length': String(Buffer.byteLength(body)),
-    'x-content-type-options': 'nosniff',
-    ...(err.code === 401 ? { 'www-authenticate': challenge } : {}),
-    ...(err.code === 407 ? { 'proxy-authenticate': challenge } : {}),
-  };
+function challengeHeaders(err: StatusError): Record<string, string> {
+  if (err.code === 401) return { 'www-authenticate': challenge };
+  if (err.code === 407) return { 'proxy-authenticate': challenge };
+  return {};
 }
 
 /** Writes `err` as the response, or cuts the response if its head has already gone out. */
 export function writeStatus(res: ServerResponse, err: StatusError): void {
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  const body = JSON.stringify(err.status);
-  res.writeHead(err.code, statusHeaders(err, body));
-  res.end(body);
+  writeApiStatus(res, err, challengeHeaders(err));
 }
 
 const reasonPhrases: Record<number, string> = {
@@ -53,7 +43,7 @@ const reasonPhrases: Record<number, string> = {
 export function writeRawStatus(socket: Duplex, err: StatusError): void {
   if (socket.destroyed || !socket.writable) return;
   const body = JSON.stringify(err.status);
-  const head = Object.entries({ ...statusHeaders(err, body), connection: 'close' })
+  const head = Object.entries({ ...statusHeaders(body), ...challengeHeaders(err), connection: 'close' })
     .map(([k, v]) => `${k}: ${v}\r\n`)
     .join('');
   socket.end(`HTTP/1.1 ${err.code} ${reasonPhrases[err.code] ?? 'Error'}\r\n${head}\r\n${body}`);

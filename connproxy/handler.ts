@@ -127,7 +127,7 @@ export class ProxyHandler {
 
   readonly request = (req: IncomingMessage, res: ServerResponse): void => {
     const target = parseRequestTarget(req.method ?? 'GET', req.url ?? '/', req.headers.host);
-    void this.serve(req, res, async (ex, signal) => {
+    void this.serve(req, res, async (ex) => {
       switch (target.kind) {
         case 'health':
           ex.mode = 'health';
@@ -140,21 +140,13 @@ export class ProxyHandler {
         case 'connector':
           ex.mode = 'reverse';
           ex.connector = refName(target.ref);
-          await this.reverse(req, res, target, ex, signal);
+          await this.reverse(req, res, target, ex);
           return;
         case 'forward':
           ex.mode = 'forward';
           ex.target = target.origin;
           ex.path = target.path.split('?')[0];
-          await this.forwardTo(
-            req,
-            res,
-            target.origin,
-            target.path,
-            await this.proxyCaller(req, ex),
-            ex,
-            signal,
-          );
+          await this.forwardTo(req, res, target.origin, target.path, await this.proxyCaller(req, ex), ex);
           return;
         case 'invalid':
           throw badRequest(target.message);
@@ -169,7 +161,7 @@ export class ProxyHandler {
 
   readonly intercepted = (req: IncomingMessage, res: ServerResponse): void => {
     const session = this.sessions.get(req.socket);
-    void this.serve(req, res, async (ex, signal) => {
+    void this.serve(req, res, async (ex) => {
       ex.mode = 'intercept';
       if (!session) throw badRequest('not an intercepted connection');
       session.inFlight++;
@@ -189,7 +181,7 @@ export class ProxyHandler {
       ex.target = session.origin;
       ex.path = path.split('?')[0];
       const candidates = await this.checkProxyCaller(session.credentials, ex);
-      await this.forwardTo(req, res, session.origin, path, candidates, ex, signal);
+      await this.forwardTo(req, res, session.origin, path, candidates, ex);
     });
   };
 
@@ -224,16 +216,12 @@ export class ProxyHandler {
   private async serve(
     req: IncomingMessage,
     res: ServerResponse,
-    handle: (ex: Exchange, signal: AbortSignal) => Promise<void>,
+    handle: (ex: Exchange) => Promise<void>,
   ): Promise<void> {
     const started = process.hrtime.bigint();
     const ex: Exchange = { mode: 'none' };
-    const abort = new AbortController();
-    res.once('close', () => {
-      if (!res.writableFinished) abort.abort();
-    });
     try {
-      await handle(ex, abort.signal);
+      await handle(ex);
     } catch (err) {
       writeStatus(res, toStatus(err, ex.connector ? `Connector ${ex.connector}: ` : '', this.deps.log));
     }
@@ -297,7 +285,6 @@ export class ProxyHandler {
     res: ServerResponse,
     target: { ref: ConnectorRef; segments: string[]; query: string; mount: Mount },
     ex: Exchange,
-    signal: AbortSignal,
   ): Promise<void> {
     const { ref } = target;
     const tokenHeader = this.tokenHeader(ref);
@@ -323,7 +310,6 @@ export class ProxyHandler {
     ex.path = path;
     await this.send(req, res, resolved, address.origin, target.query ? `${path}?${target.query}` : path, {
       headers: forwardRequestHeaders(req.headers, filter),
-      signal,
     });
   }
 
@@ -362,7 +348,6 @@ export class ProxyHandler {
     target: string,
     candidates: Candidate[],
     ex: Exchange,
-    signal: AbortSignal,
   ): Promise<void> {
     const q = target.indexOf('?');
     const rawPath = q === -1 ? target : target.slice(0, q);
@@ -375,7 +360,6 @@ export class ProxyHandler {
       checkQuery(query);
       await this.send(req, res, match.owner, origin, query ? `${path}?${query}` : path, {
         headers: forwardRequestHeaders(req.headers),
-        signal,
       });
       return;
     }
@@ -398,7 +382,6 @@ export class ProxyHandler {
         body: hasBody(req.headers) ? req : null,
         injector: null,
         ca: this.deps.upstreamCaPem,
-        signal,
       },
       res,
     );
@@ -411,7 +394,7 @@ export class ProxyHandler {
     resolved: ResolvedConnector,
     origin: string,
     path: string,
-    opts: { headers: ReturnType<typeof forwardRequestHeaders>; signal: AbortSignal },
+    opts: { headers: ReturnType<typeof forwardRequestHeaders> },
   ): Promise<void> {
     const [secret, connectorCaPem] = await Promise.all([
       connectorSecret(this.deps.secrets, resolved.connector),
@@ -428,7 +411,6 @@ export class ProxyHandler {
         body: hasBody(req.headers) ? req : null,
         injector: secret?.injector ?? null,
         ca,
-        signal: opts.signal,
       },
       res,
     );

@@ -77,7 +77,7 @@ function toolAddressFor(target: ResolvedConnector, op: Operation): ToolAddress {
 
 export function classApiHandler(deps: ClassApiDeps): SubresourceHandler {
   return {
-    async serve({ info, req, res, signal }: SubresourceRequest): Promise<ServeResult> {
+    async serve({ info, req, res }: SubresourceRequest): Promise<ServeResult> {
       const target = resolveConnector(deps.lister, info.namespace, info.name);
       const segments = [info.subresource, ...info.rest];
       const method = req.method ?? 'GET';
@@ -135,7 +135,6 @@ export function classApiHandler(deps: ClassApiDeps): SubresourceHandler {
           // The class API backend is ours, reached with the system's trust; the tool's CA applies
           // only where we talk to the tool.
           ca: op.provider === 'proxy' ? await connectorCa(deps.secrets, target.connector) : undefined,
-          signal,
         },
         res,
       );

@@ -24,7 +24,7 @@ export function proxySubresource(deps: ProxyDeps): Subresource {
     name: 'proxy',
     kind: 'ConnectorProxyOptions',
     verbs: ['create', 'delete', 'get', 'patch', 'update'],
-    async serve({ info, req, res, signal }: SubresourceRequest): Promise<ServeResult> {
+    async serve({ info, req, res }: SubresourceRequest): Promise<ServeResult> {
       const target = resolveConnector(deps.lister, info.namespace, info.name);
       const path = toolPath(target.address, info.rest);
       checkQuery(info.query);
@@ -44,7 +44,6 @@ export function proxySubresource(deps: ProxyDeps): Subresource {
           body: hasBody ? req : null,
           injector: secret?.injector ?? null,
           ca,
-          signal,
         },
         res,
       );

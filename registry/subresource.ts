@@ -11,8 +11,6 @@ export interface SubresourceRequest {
   info: RequestInfo;
   req: IncomingMessage;
   res: ServerResponse;
-  /** Aborted when the caller goes away or the server shuts down hard. */
-  signal: AbortSignal;
 }
 
 export interface ServeResult {

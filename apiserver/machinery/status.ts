@@ -2,6 +2,8 @@
 // one outer middleware writes it. Constructors mirror k8s.io/apimachinery/pkg/api/errors so
 // kubectl renders "Error from server (<Reason>): <message>".
 
+import type { ServerResponse } from 'node:http';
+
 export type StatusReason =
   | 'BadRequest'
   | 'Unauthorized'
@@ -107,3 +109,27 @@ export const badGateway = (message: string): StatusError => new StatusError(502,
 
 export const internalError = (message = 'an internal error occurred; see the server log'): StatusError =>
   new StatusError(500, 'InternalError', message);
+
+/** The headers every Status response carries. */
+export function statusHeaders(body: string): Record<string, string> {
+  return {
+    'content-type': 'application/json',
+    'content-length': String(Buffer.byteLength(body)),
+    'x-content-type-options': 'nosniff',
+  };
+}
+
+/** Writes `err` as the response, or cuts the response if its head has already gone out. */
+export function writeStatus(
+  res: ServerResponse,
+  err: StatusError,
+  headers: Record<string, string> = {},
+): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = JSON.stringify(err.status);
+  res.writeHead(err.code, { ...statusHeaders(body), ...headers });
+  res.end(body);
+}
