@@ -83,7 +83,8 @@ describe('class API backend against a real Git server and registry', function ()
   before(async function () {
     const logDir = process.env.CONNECTORS_TEST_LOG_DIR ?? join(repoRoot(), '.test-logs');
     mkdirSync(logDir, { recursive: true });
-    logFile = join(logDir, 'classapi.log');
+    // Not classapi.log: that is the shared backend's (hack/localsystem.ts), which this would empty.
+    logFile = join(logDir, 'classapi-standalone.log');
     writeFileSync(logFile, ''); // this run's lines only: the last test reads it all
 
     [git, htpasswdRegistry, tokenRegistry] = await Promise.all([
