@@ -59,6 +59,12 @@ export interface TokenOptions {
   expirationSeconds?: number;
 }
 
+export interface IssuedToken {
+  /** `<namespace>/<serviceAccount>` */
+  serviceAccount: string;
+  token: string;
+}
+
 export interface StartupTimings {
   binariesMs: number;
   pkiMs: number;
@@ -106,6 +112,8 @@ export interface ControlPlane {
   writeKubeconfig(path: string, credentials: ClientCredentials): Promise<string>;
   /** A ServiceAccount token from the TokenRequest API; creates the ServiceAccount (and namespace). */
   createToken(namespace: string, serviceAccount: string, opts?: TokenOptions): Promise<string>;
+  /** Every token createToken returned, so a test can check that none of them leaks anywhere. */
+  readonly issuedTokens: readonly IssuedToken[];
   /** Restarts kube-apiserver only, same flags and port, and waits until it is ready again. */
   restart(): Promise<void>;
   /** Stops kube-apiserver, then etcd, and removes the temp dir. Idempotent. */
@@ -481,6 +489,7 @@ class LocalControlPlane implements ControlPlane {
   readonly servingCaPem: string;
   readonly etcdUrl: string;
   readonly timings: StartupTimings;
+  readonly issuedTokens: IssuedToken[] = [];
 
   private apiServer: ManagedProcess;
   private stopping: Promise<void> | undefined;
@@ -605,6 +614,7 @@ class LocalControlPlane implements ControlPlane {
     const status = isRecord(res.body) ? res.body['status'] : undefined;
     const token = isRecord(status) ? status['token'] : undefined;
     if (typeof token !== 'string') throw new Error(`TokenRequest answered without status.token: ${res.text}`);
+    this.issuedTokens.push({ serviceAccount: `${namespace}/${serviceAccount}`, token });
     return token;
   }
 

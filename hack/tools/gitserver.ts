@@ -1,7 +1,8 @@
 // A real Git server for tests: nginx (Basic auth, optional TLS) in front of fcgiwrap running
 // git-http-backend, i.e. Git's own smart HTTP protocol, the way many self-hosted Git servers are
-// set up. Everything lives in one temp dir (config, htpasswd, sockets, logs, repositories) that
-// stop() removes; both processes are ManagedProcesses, so none outlives this Node process.
+// set up. Everything lives in one temp dir (config, htpasswd, sockets, logs unless `logDir` puts
+// them elsewhere, repositories) that stop() removes; both processes are ManagedProcesses, so none
+// outlives this Node process.
 //
 //   const git = await startGitServer({ username: 'alice', password: 's3cret' });
 //   await git.createRepo('org/repo.git', { branches: ['main', 'dev'], tags: ['v1'] });
@@ -12,7 +13,7 @@
 import { accessSync, constants as fsConstants, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
+import { basename, delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 import { Agent, request } from 'undici';
 import { createCA, issueCert } from '../pki.js';
 import { freePort, ManagedProcess, registerExitCleanup, type RunResult } from '../process.js';
@@ -38,6 +39,11 @@ export interface GitServerOptions {
   password: string;
   /** Serve HTTPS with a certificate for 127.0.0.1 and localhost from a fresh CA (`caCertPem`). */
   tls?: boolean;
+  /**
+   * Where nginx's and fcgiwrap's logs go, named after the temp dir, so they outlive stop()
+   * (default: the temp dir itself).
+   */
+  logDir?: string;
 }
 
 export interface RepoSpec {
@@ -62,7 +68,7 @@ export interface GitServer {
   readonly port: number;
   /** GIT_PROJECT_ROOT: the directory holding the bare repositories. */
   readonly root: string;
-  /** The temp dir holding everything; removed by stop(). */
+  /** The temp dir holding everything (the logs too, without `logDir`); removed by stop(). */
   readonly dir: string;
   /** nginx's access log (one line per request, with the authenticated user). */
   readonly accessLog: string;
@@ -119,6 +125,9 @@ export async function startGitServer(opts: GitServerOptions): Promise<GitServer>
     await Promise.all([root, temp, home].map((d) => mkdir(d, { recursive: true })));
     const htpasswdFile = join(dir, 'htpasswd');
     await writeHtpasswd(htpasswd, htpasswdFile, opts.username, opts.password);
+    if (opts.logDir !== undefined) await mkdir(opts.logDir, { recursive: true });
+    const logFile = (name: string): string =>
+      opts.logDir === undefined ? join(dir, name) : join(opts.logDir, `${basename(dir)}-${name}`);
 
     let caCertPem: string | undefined;
     let caFile: string | undefined;
@@ -149,7 +158,7 @@ export async function startGitServer(opts: GitServerOptions): Promise<GitServer>
       args: ['-s', `unix:${socket}`],
       env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: home },
       cwd: dir,
-      logFile: join(dir, 'fcgiwrap.log'),
+      logFile: logFile('fcgiwrap.log'),
     });
     started.push(fcgi);
     await fcgi.waitUntil(() => exists(socket), {
@@ -162,8 +171,8 @@ export async function startGitServer(opts: GitServerOptions): Promise<GitServer>
     const scheme = tlsFiles ? 'https' : 'http';
     const url = `${scheme}://127.0.0.1:${port}`;
     const conf = join(dir, 'nginx.conf');
-    const errorLog = join(dir, 'nginx-error.log');
-    const accessLog = join(dir, 'access.log');
+    const errorLog = logFile('nginx-error.log');
+    const accessLog = logFile('access.log');
     await writeFile(
       conf,
       nginxConfig({ dir, temp, port, errorLog, accessLog, htpasswdFile, socket, root, home, tls: tlsFiles }),
@@ -174,7 +183,7 @@ export async function startGitServer(opts: GitServerOptions): Promise<GitServer>
       binary: nginx,
       args: ['-p', `${dir}/`, '-c', conf, '-e', errorLog],
       cwd: dir,
-      logFile: join(dir, 'nginx.out'),
+      logFile: logFile('nginx.out'),
     });
     started.push(server);
     const agent = new Agent(caCertPem ? { connect: { ca: caCertPem } } : {});

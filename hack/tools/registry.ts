@@ -17,7 +17,7 @@ import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { Agent, request, type Dispatcher } from 'undici';
 import { createCA, issueCert } from '../pki.js';
@@ -31,6 +31,9 @@ const SERVICE = 'test-registry';
 const ISSUER = 'test-issuer';
 
 export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+
+/** Every token the token servers of this process issued, so a test can check that none leaks. */
+export const issuedRegistryTokens: string[] = [];
 const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
 const OCI_LAYER = 'application/vnd.oci.image.layer.v1.tar+gzip';
 
@@ -40,6 +43,8 @@ export interface RegistryOptions {
   password: string;
   /** Parent directory for the registry's fresh temp dir (default: the OS temp dir). */
   dir?: string;
+  /** Where the registry's log goes, named after the temp dir, so it outlives stop() (default: the temp dir). */
+  logDir?: string;
 }
 
 export interface RegistryCredentials {
@@ -59,7 +64,7 @@ export interface Registry {
   /** Token mode: the `service` (and JWT audience) the registry expects: 'test-registry'. */
   readonly service?: string;
   readonly username: string;
-  /** The temp dir holding config, storage and logs; removed by stop(). */
+  /** The temp dir holding config, storage and (without `logDir`) the log; removed by stop(). */
   readonly dir: string;
   /** The registry's log (its access log included). */
   readonly logFile: string;
@@ -145,7 +150,9 @@ export async function startRegistry(opts: RegistryOptions): Promise<Registry> {
     };
     const configFile = join(dir, 'config.yml');
     await writeFile(configFile, JSON.stringify(config, null, 2));
-    const logFile = join(dir, 'registry.log');
+    if (opts.logDir !== undefined) await mkdir(opts.logDir, { recursive: true });
+    const logFile =
+      opts.logDir === undefined ? join(dir, 'registry.log') : join(opts.logDir, `${basename(dir)}.log`);
     // A minimal environment: docker-registry lets REGISTRY_* variables override its config.
     proc = ManagedProcess.start({
       name: 'docker-registry',
@@ -500,6 +507,7 @@ async function startTokenServer(
       jti: randomUUID(),
       access,
     });
+    issuedRegistryTokens.push(token);
     sendJson(res, 200, {
       token,
       access_token: token,

@@ -2,7 +2,6 @@
 // aggregated server, APIService), one recording tool, and helpers to create what a test needs.
 // Started by test/integration/fixture.ts before any integration test and stopped after all.
 
-import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { connect } from 'node:tls';
 import { join } from 'node:path';
@@ -11,20 +10,16 @@ import { repoRoot } from '../../hack/binaries.js';
 import type { CertKeyPem } from '../../hack/pki.js';
 import { startLocalSystem, type LocalSystem } from '../../hack/localsystem.js';
 import { startEchoTool, type EchoTool } from '../../hack/tools/echo-tool.js';
+import { recordOutput, recordResponse, registerRecorder, secretValue } from './leaks.js';
+
+export { knownSecrets, registerSecret, secretValue } from './leaks.js';
 
 export const group = 'subresources.connectors.alauda.io';
 export const gvPath = `/apis/${group}/v1alpha1`;
 
-/** Passwords and tokens used anywhere in the suite; none may ever appear in a log. */
-export const knownSecrets: string[] = [];
-
-export function secretValue(label: string): string {
-  const v = `${label}-${Math.random().toString(36).slice(2, 10)}-s3cr3t`;
-  knownSecrets.push(v);
-  return v;
-}
-
 export interface TestEnv {
+  /** Date.now() before anything started: logs written since belong to this run. */
+  startedAt: number;
   sys: LocalSystem;
   tool: EchoTool;
   toolUser: string;
@@ -39,12 +34,14 @@ export function env(): TestEnv {
 }
 
 export async function startEnv(): Promise<void> {
+  const startedAt = Date.now();
   const logDir = process.env.CONNECTORS_TEST_LOG_DIR ?? join(repoRoot(), '.test-logs');
   const sys = await startLocalSystem({ logDir, serverArgs: ['--upstream-response-timeout=3s'] });
   const toolUser = 'tool-user';
   const toolPassword = secretValue('tool-password');
   const tool = await startEchoTool({ username: toolUser, password: toolPassword });
-  current = { sys, tool, toolUser, toolPassword };
+  registerRecorder('the shared echo tool', tool, [toolPassword]);
+  current = { startedAt, sys, tool, toolUser, toolPassword };
 }
 
 export async function stopEnv(): Promise<void> {
@@ -55,8 +52,11 @@ export async function stopEnv(): Promise<void> {
   await e.sys.stop();
 }
 
+/** kubectl as the admin (or `kubeconfig`'s user); its output is recorded for the leak check. */
 export async function kubectl(args: string[], opts: { input?: string; kubeconfig?: string } = {}) {
-  return env().sys.cp.kubectl(args, opts);
+  const r = await env().sys.cp.kubectl(args, opts);
+  recordOutput(`kubectl ${args.join(' ')}`, r);
+  return r;
 }
 
 /** kubectl that must succeed; returns stdout. */
@@ -200,7 +200,9 @@ export async function direct(
       headers: opts.headers ?? {},
       body: opts.body ?? null,
     });
-    return { status: r.statusCode, headers: r.headers, body: await r.body.text() };
+    const body = await r.body.text();
+    recordResponse(`connectors-apiserver ${opts.method ?? 'GET'} ${path}`, r.headers, body);
+    return { status: r.statusCode, headers: r.headers, body };
   } finally {
     await agent.close();
   }
@@ -233,7 +235,9 @@ export async function kubeRequest(
       headers: { ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}), ...opts.headers },
       body: opts.body ?? null,
     });
-    return { status: r.statusCode, headers: r.headers, body: await r.body.text() };
+    const body = await r.body.text();
+    recordResponse(`kube-apiserver ${opts.method ?? 'GET'} ${path}`, r.headers, body);
+    return { status: r.statusCode, headers: r.headers, body };
   } finally {
     await agent.close();
   }
@@ -265,6 +269,7 @@ export async function rawDirect(head: string, cert?: CertKeyPem): Promise<{ stat
     socket.once('error', reject);
   });
   const text = Buffer.concat(chunks).toString('utf8');
+  recordResponse(`connectors-apiserver raw ${head.split('\r\n', 1)[0] ?? ''}`, {}, text);
   return { status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0), text };
 }
 
@@ -272,10 +277,6 @@ export async function rawDirect(head: string, cert?: CertKeyPem): Promise<{ stat
 export function frontProxyCert(): CertKeyPem {
   const fp = env().sys.cp.frontProxy;
   return { certPem: fp.clientCertPem, keyPem: fp.clientKeyPem };
-}
-
-export function serverLogText(): string {
-  return readFileSync(env().sys.serverLog, 'utf8');
 }
 
 export async function eventually(

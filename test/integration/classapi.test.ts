@@ -5,16 +5,17 @@
 // is called the way the Connectors API server calls it, with the X-Plugin-* headers.
 
 import { expect } from 'chai';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { repoRoot } from '../../hack/binaries.js';
 import { freePort, ManagedProcess } from '../../hack/process.js';
 import { startGitServer, type GitServer } from '../../hack/tools/gitserver.js';
 import { startRegistry, type Registry } from '../../hack/tools/registry.js';
+import { env, secretValue } from '../helpers/env.js';
+import { recordResponse } from '../helpers/leaks.js';
 
 const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
-const secretValue = (label: string): string => `${label}-${Math.random().toString(36).slice(2, 10)}-s3cr3t`;
 
 interface SecretSpec {
   type: string;
@@ -71,7 +72,9 @@ describe('class API backend against a real Git server and registry', function ()
     headers: Record<string, string>,
   ): Promise<{ status: number; body: unknown }> {
     const res = await request(`${base}${path}`, { headers, signal: AbortSignal.timeout(30_000) });
-    return { status: res.statusCode, body: await res.body.json() };
+    const text = await res.body.text();
+    recordResponse(`classapi GET ${path}`, res.headers, text);
+    return { status: res.statusCode, body: JSON.parse(text) as unknown };
   }
   /** A list answer. */
   const list = (path: string, headers: Record<string, string>) =>
@@ -81,15 +84,15 @@ describe('class API backend against a real Git server and registry', function ()
     call(path, headers) as Promise<{ status: number; body: StatusBody }>;
 
   before(async function () {
-    const logDir = process.env.CONNECTORS_TEST_LOG_DIR ?? join(repoRoot(), '.test-logs');
-    mkdirSync(logDir, { recursive: true });
-    logFile = join(logDir, 'classapi.log');
+    const logDir = env().sys.logDir;
+    // Not classapi.log: that is the shared backend's (hack/localsystem.ts), which this would empty.
+    logFile = join(logDir, 'classapi-standalone.log');
     writeFileSync(logFile, ''); // this run's lines only: the last test reads it all
 
     [git, htpasswdRegistry, tokenRegistry] = await Promise.all([
-      startGitServer({ username: gitUser, password: gitPassword }),
-      startRegistry({ auth: 'htpasswd', username: regUser, password: regPassword }),
-      startRegistry({ auth: 'token', username: regUser, password: tokenPassword }),
+      startGitServer({ username: gitUser, password: gitPassword, logDir }),
+      startRegistry({ auth: 'htpasswd', username: regUser, password: regPassword, logDir }),
+      startRegistry({ auth: 'token', username: regUser, password: tokenPassword, logDir }),
     ]);
     await git.createRepo('org/app.git', {
       branches: ['main', 'dev', 'feature/login', 'release/1.0', 'release/2.0'],

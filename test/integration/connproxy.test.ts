@@ -21,11 +21,14 @@ import {
   connectorClass,
   env,
   eventually,
-  knownSecrets,
+  kubectl,
   kubectlOk,
+  knownSecrets,
   namespace,
+  registerSecret,
   secretValue,
 } from '../helpers/env.js';
+import { allowSecret, recordOutput, recordResponse, registerRecorder } from '../helpers/leaks.js';
 
 interface Answer {
   status: number;
@@ -41,6 +44,10 @@ interface Echo {
 const basic = (user: string, password: string): string =>
   `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
+/** A real token with its end replaced: invalid, and as secret as the real one. */
+const forge = (token: string): string =>
+  registerSecret('a forged ServiceAccount token', `${token.slice(0, -8)}AAAAAAAA`);
+
 /** One HTTP/1.1 request to the proxy, exactly as given (path may be absolute-form, Host free). */
 function send(
   port: number,
@@ -53,11 +60,9 @@ function send(
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
-        resolve({
-          status: res.statusCode ?? 0,
-          headers: res.headers,
-          body: Buffer.concat(chunks).toString(),
-        });
+        const body = Buffer.concat(chunks).toString();
+        recordResponse(`connectors-proxy :${port} ${method} ${path}`, res.headers, body);
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body });
       });
       res.on('error', reject);
     });
@@ -83,6 +88,7 @@ function raw(port: number, lines: string[], after?: (text: string) => string | n
       }
     });
     socket.once('close', () => {
+      recordResponse(`connectors-proxy :${port} ${lines[0] ?? ''}`, {}, text);
       resolve(text);
     });
     socket.once('error', reject);
@@ -148,12 +154,14 @@ describe('Connectors Proxy (dist/connproxy/main.js)', function () {
     this.timeout(120_000);
     const gitPassword = secretValue('connproxy-git-password');
     regPassword = secretValue('connproxy-registry-password');
+    const logDir = env().sys.logDir;
     [git, tlsGit, registry, other] = await Promise.all([
-      startGitServer({ username: 'git-user', password: gitPassword }),
-      startGitServer({ username: 'tls-git-user', password: gitPassword, tls: true }),
-      startRegistry({ auth: 'token', username: 'reg-user', password: regPassword }),
+      startGitServer({ username: 'git-user', password: gitPassword, logDir }),
+      startGitServer({ username: 'tls-git-user', password: gitPassword, tls: true, logDir }),
+      startRegistry({ auth: 'token', username: 'reg-user', password: regPassword, logDir }),
       startEchoTool(),
     ]);
+    registerRecorder('connproxy: a host that is no Connector’s', other);
     await git.createRepo(repo, { branches: ['main', 'dev'], tags: ['v1'] });
     await tlsGit.createRepo(repo, { branches: ['main'], tags: [] });
     digest = await registry.push('team/app', '1.0');
@@ -271,7 +279,6 @@ describe('Connectors Proxy (dist/connproxy/main.js)', function () {
     halfToken = await cp.createToken(ns, 'half');
     nobodyToken = await cp.createToken(ns, 'nobody');
     tokens.push(proxyToken, userToken, halfToken, nobodyToken);
-    knownSecrets.push(...tokens);
     proxyKubeconfig = await cp.writeKubeconfig(join(cp.dir, 'connectors-proxy-test.kubeconfig'), {
       token: proxyToken,
     });
@@ -326,6 +333,7 @@ describe('Connectors Proxy (dist/connproxy/main.js)', function () {
       const r = await ManagedProcess.run(findBinary('git', 'git'), ['clone', '-q', url, dir], {
         env: git.gitEnv,
       });
+      recordOutput('git clone through connectors-proxy (reverse)', r);
       expect(r.code, r.stderr).to.equal(0);
       expect(readFileSync(join(dir, '.git', 'HEAD'), 'utf8')).to.contain('refs/heads/main');
       // nginx authenticated the Connector's Git user: the credential came from the Secret.
@@ -340,7 +348,7 @@ describe('Connectors Proxy (dist/connproxy/main.js)', function () {
     });
 
     it('an invalid token is a 401', async function () {
-      const forged = `${userToken.slice(0, -8)}AAAAAAAA`;
+      const forged = forge(userToken);
       const r = await send(proxy.port, `/namespaces/${ns}/connectors/echo/x`, {
         authorization: `Bearer ${forged}`,
       });
@@ -388,6 +396,7 @@ describe('Connectors Proxy (dist/connproxy/main.js)', function () {
       this.timeout(60_000);
       const { tool, toolUser, toolPassword } = env();
       const rotated = secretValue('rotated-password');
+      allowSecret(tool, rotated);
       const at = (): Promise<{ status: number; body: string }> =>
         send(proxy.port, `/namespaces/${ns}/connectors/echo/rotation`, {
           authorization: `Bearer ${userToken}`,
@@ -463,6 +472,7 @@ describe('Connectors Proxy (dist/connproxy/main.js)', function () {
         ],
         { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home }, timeoutMs: 60_000 },
       );
+      recordOutput('skopeo inspect through connectors-proxy', r);
       expect(r.code, r.stderr).to.equal(0);
       const out = JSON.parse(r.stdout) as { Digest: string; RepoTags: string[] };
       expect(out.Digest).to.equal(digest);
@@ -486,6 +496,7 @@ describe('Connectors Proxy (dist/connproxy/main.js)', function () {
         ],
         { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home }, timeoutMs: 60_000 },
       );
+      recordOutput('skopeo copy through connectors-proxy', r);
       expect(r.code, r.stderr).to.equal(0);
       expect(await registry.tagsList('team/copied')).to.deep.equal(['2.0']);
     });
@@ -508,7 +519,7 @@ describe('Connectors Proxy (dist/connproxy/main.js)', function () {
     });
 
     it('an invalid token is a 407; a token without RBAC a 403', async function () {
-      const forged = `${userToken.slice(0, -8)}AAAAAAAA`;
+      const forged = forge(userToken);
       const bad = await send(proxy.port, `${env().tool.url}/x`, {
         'proxy-authorization': proxyAuth(`${ns}/echo`, forged),
       });
@@ -560,11 +571,13 @@ describe('Connectors Proxy (dist/connproxy/main.js)', function () {
       expect(echo.headers.authorization).to.equal(undefined);
       expect(echo.headers['proxy-authorization']).to.equal(undefined);
       // The caller's own credential for that host is its business and passes unchanged.
+      const callersOwn = secretValue('callers-own-credential');
+      allowSecret(other, callersOwn, '/own');
       const own = await send(proxy.port, `${other.url}/own`, {
         'proxy-authorization': auth,
-        authorization: 'Bearer callers-own-credential',
+        authorization: `Bearer ${callersOwn}`,
       });
-      expect((JSON.parse(own.body) as Echo).headers.authorization).to.equal('Bearer callers-own-credential');
+      expect((JSON.parse(own.body) as Echo).headers.authorization).to.equal(`Bearer ${callersOwn}`);
 
       const before = other.requests.length;
       const text = await raw(
@@ -597,6 +610,7 @@ describe('Connectors Proxy (dist/connproxy/main.js)', function () {
           },
         },
       );
+      recordOutput('git clone through connectors-proxy (forward, intercepted)', r);
       expect(r.code, r.stderr).to.equal(0);
       expect(readFileSync(join(dir, '.git', 'HEAD'), 'utf8')).to.contain('refs/heads/main');
       expect(readFileSync(tlsGit.accessLog, 'utf8')).to.match(/ tls-git-user \[.*git-upload-pack/);
@@ -610,6 +624,7 @@ describe('Connectors Proxy (dist/connproxy/main.js)', function () {
           no_proxy: '',
         },
       });
+      recordOutput('git ls-remote through connectors-proxy (untrusted CA)', r);
       expect(r.code).to.not.equal(0);
       expect(r.stderr).to.match(/certificate|SSL/i);
     });
@@ -622,7 +637,7 @@ describe('Connectors Proxy (dist/connproxy/main.js)', function () {
       // caCertSecretRef; kubectl holds only the proxy CA, a caller token and a dummy user token.
       const cp = env().sys.cp;
       const clusterToken = await cp.createToken(ns, 'cluster-reader');
-      knownSecrets.push(clusterToken);
+      tokens.push(clusterToken);
       await apply([
         {
           apiVersion: 'rbac.authorization.k8s.io/v1',
@@ -684,14 +699,14 @@ describe('Connectors Proxy (dist/connproxy/main.js)', function () {
               },
             },
           ],
-          users: [{ name: 'nobody', user: { token: 'not-a-real-token' } }],
+          users: [{ name: 'nobody', user: { token: secretValue('dummy-user-token') } }],
           contexts: [{ name: 'other', context: { cluster: 'other', user: 'nobody' } }],
           'current-context': 'other',
         }),
       );
       let out = { code: -1, stdout: '', stderr: '' };
       await eventually('kubectl through the proxy', async () => {
-        out = await cp.kubectl(['get', 'namespaces', '-o', 'name'], { kubeconfig });
+        out = await kubectl(['get', 'namespaces', '-o', 'name'], { kubeconfig });
         return out.code === 0;
       });
       expect(out.stdout).to.contain(`namespace/${ns}`);
@@ -708,7 +723,6 @@ describe('Connectors Proxy (dist/connproxy/main.js)', function () {
       ]);
       audienceToken = await env().sys.cp.createToken(ns, 'user', { audiences: ['connectors-proxy'] });
       tokens.push(audienceToken);
-      knownSecrets.push(audienceToken);
     });
 
     it('accepts only tokens for its audience', async function () {

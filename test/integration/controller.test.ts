@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
+import { request } from 'undici';
 import { repoRoot } from '../../hack/binaries.js';
 import { ManagedProcess } from '../../hack/process.js';
 import { startEchoTool, type EchoTool } from '../../hack/tools/echo-tool.js';
@@ -21,6 +22,7 @@ import {
   namespace,
   secretValue,
 } from '../helpers/env.js';
+import { allowSecret, recordMetrics, registerRecorder } from '../helpers/leaks.js';
 
 interface Condition {
   type: string;
@@ -95,6 +97,7 @@ interface LogLine {
   name?: string;
   namespace?: string;
   identity?: string;
+  healthPort?: number;
 }
 
 function logLines(file: string, identity?: string): LogLine[] {
@@ -153,6 +156,7 @@ describe('status controller', function () {
         '--secret-poll-interval=1s',
         '--bind-address=127.0.0.1',
         '--health-port=0',
+        '--log-level=debug', // the leak check reads every line
         // The shipped classes reference the Service connectors-classapi; here it runs on the host.
         `--service-url-override=connectors-system/connectors-classapi=${env().sys.classApiUrl}`,
       ],
@@ -231,6 +235,15 @@ describe('status controller', function () {
   });
 
   after(async function () {
+    // Their metrics go with them: keep what the running ones expose for the leak check.
+    for (const [identity, proc] of controllers) {
+      const port = logLines(logFile(identity), identity).find(
+        (l) => l.msg === 'controller started',
+      )?.healthPort;
+      if (proc.exitStatus !== undefined || port === undefined) continue;
+      const res = await request(`http://127.0.0.1:${port}/metrics`);
+      recordMetrics(`connectors-controller ${identity} /metrics`, await res.body.text());
+    }
     await Promise.all([...controllers.values()].map((c) => c.stop()));
     await spare?.close();
     await git?.stop();
@@ -291,7 +304,9 @@ describe('status controller', function () {
     const readySince = cond(before, 'LivenessReady')?.lastTransitionTime;
 
     const changed = Date.now();
-    await setPassword('echo-creds', toolUser, secretValue('wrong-password'));
+    const wrong = secretValue('wrong-password');
+    allowSecret(env().tool, wrong); // the auth probe sends the Secret's (wrong) credential to the tool
+    await setPassword('echo-creds', toolUser, wrong);
     const failed = await waitForReady(ns, 'echo', 'False', 'AuthenticationFailed', probeInterval * 3);
     const flipMs = Date.now() - changed;
     expect(flipMs, `flipped after ${flipMs} ms`).to.be.below(probeInterval + 1000);
@@ -326,6 +341,7 @@ describe('status controller', function () {
   it('reports ConnectionFailed when the tool is stopped', async () => {
     const password = secretValue('spare-password');
     spare = await startEchoTool({ username: 'spare', password });
+    registerRecorder('controller: the spare tool', spare, [password]);
     await apply([
       basicAuthSecret(ns, 'spare-creds', 'spare', password),
       {
@@ -413,7 +429,7 @@ describe('status controller', function () {
 
   it('the published git class: Ready against a real Git server, AuthenticationFailed with a wrong password', async function () {
     const password = secretValue('ctl-git-password');
-    git = await startGitServer({ username: 'ctl-git', password });
+    git = await startGitServer({ username: 'ctl-git', password, logDir: env().sys.logDir });
     await git.createRepo('org/app.git', { branches: ['main'], tags: [] });
     await env().sys.installClasses();
     await apply([
@@ -483,7 +499,9 @@ describe('status controller', function () {
     expect(await leaseHolder()).to.equal(idA);
 
     // A change while both run: written by the Lease holder only.
-    await setPassword('echo-creds', toolUser, secretValue('wrong-again'));
+    const wrong = secretValue('wrong-again');
+    allowSecret(env().tool, wrong);
+    await setPassword('echo-creds', toolUser, wrong);
     await waitForReady(ns, 'echo', 'False', 'AuthenticationFailed');
     await new Promise((r) => setTimeout(r, probeInterval));
     expect(writesOf(logFile(idB), idB, ns)).to.equal(0);

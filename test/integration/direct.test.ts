@@ -14,6 +14,8 @@ import {
   grant,
   namespace,
   proxyPath,
+  registerSecret,
+  secretValue,
 } from '../helpers/env.js';
 
 describe('direct calls to the aggregated server', function () {
@@ -90,9 +92,11 @@ describe('direct calls to the aggregated server', function () {
     const token = await env().sys.cp.createToken(ns, 'bot');
     const ok = await direct(path, { headers: { authorization: `Bearer ${token}` } });
     expect(ok.status).to.equal(200);
-    const bad = await direct(path, { headers: { authorization: `Bearer ${token.slice(0, -4)}AAAA` } });
+    const forged = registerSecret('a forged ServiceAccount token', `${token.slice(0, -4)}AAAA`);
+    const bad = await direct(path, { headers: { authorization: `Bearer ${forged}` } });
     expect(bad.status).to.equal(401);
-    const basic = await direct(path, { headers: { authorization: 'Basic YWRtaW46YWRtaW4=' } });
+    const guess = Buffer.from(`admin:${secretValue('guessed-password')}`).toString('base64');
+    const basic = await direct(path, { headers: { authorization: `Basic ${guess}` } });
     expect(basic.status).to.equal(401);
   });
 

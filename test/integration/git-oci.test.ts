@@ -22,6 +22,7 @@ import {
   secretValue,
   userKubeconfig,
 } from '../helpers/env.js';
+import { recordOutput } from '../helpers/leaks.js';
 
 interface Item {
   name: string;
@@ -71,14 +72,20 @@ describe('shipped git and oci classes against real tools', function () {
     this.timeout(120_000);
     const password = secretValue('git-password');
     const regPassword = secretValue('registry-password');
-    git = await startGitServer({ username: 'git-user', password });
+    const logDir = env().sys.logDir;
+    git = await startGitServer({ username: 'git-user', password, logDir });
     await git.createRepo(repo, {
       branches: ['main', 'develop', 'feature-login', 'feature-search'],
       tags: ['v1.0.0', 'v1.1.0'],
       annotatedTags: ['v2.0.0'],
     });
-    registry = await startRegistry({ auth: 'htpasswd', username: 'reg-user', password: regPassword });
-    tokenRegistry = await startRegistry({ auth: 'token', username: 'reg-user', password: regPassword });
+    registry = await startRegistry({ auth: 'htpasswd', username: 'reg-user', password: regPassword, logDir });
+    tokenRegistry = await startRegistry({
+      auth: 'token',
+      username: 'reg-user',
+      password: regPassword,
+      logDir,
+    });
     for (const tag of ['1.0', '1.1', '2.0', 'latest']) {
       await registry.push('team/app', tag);
       await tokenRegistry.push('team/app', tag);
@@ -94,7 +101,7 @@ describe('shipped git and oci classes against real tools', function () {
     });
     await apply([
       basicAuthSecret(ns, 'git-creds', 'git-user', password),
-      basicAuthSecret(ns, 'git-wrong', 'git-user', 'not-the-password'),
+      basicAuthSecret(ns, 'git-wrong', 'git-user', secretValue('git-wrong-password')),
       registrySecret('registry-creds'),
       connector(ns, 'git', 'git', git.url, 'git-creds', 'basicAuth'),
       connector(ns, 'git-wrong', 'git', git.url, 'git-wrong', 'basicAuth'),
@@ -193,6 +200,7 @@ describe('shipped git and oci classes against real tools', function () {
       ['-c', `http.extraHeader=Authorization: Bearer ${token}`, 'clone', '-q', url, dir],
       { env: { ...git.gitEnv, GIT_SSL_CAINFO: caFile } },
     );
+    recordOutput('git clone through kube-apiserver /proxy', r);
     expect(r.code, r.stderr).to.equal(0);
     const head = readFileSync(join(dir, '.git', 'HEAD'), 'utf8');
     expect(head).to.contain('refs/heads/main');

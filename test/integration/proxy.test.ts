@@ -18,6 +18,7 @@ import {
   secretValue,
   userKubeconfig,
 } from '../helpers/env.js';
+import { allowSecret, recordResponse } from '../helpers/leaks.js';
 
 interface Echo {
   method: string;
@@ -92,7 +93,11 @@ describe('connectors/{name}/proxy through kube-apiserver', function () {
     const token = await env().sys.cp.createToken(ns, 'caller');
     const r = await kubeRequest(proxyPath(ns, 'echo', '/hop'), {
       token,
-      headers: { 'x-custom': 'kept', te: 'trailers', 'proxy-authorization': 'Basic Zm9vOmJhcg==' },
+      headers: {
+        'x-custom': 'kept',
+        te: 'trailers',
+        'proxy-authorization': `Basic ${Buffer.from(`foo:${callerPassword}`).toString('base64')}`,
+      },
     });
     const echo = JSON.parse(r.body) as Echo;
     expect(echo.headers['x-custom']).to.equal('kept');
@@ -150,6 +155,7 @@ describe('connectors/{name}/proxy through kube-apiserver', function () {
       plural: 'connectors',
       name: 'echo/proxy/from-client-node',
     })) as Echo;
+    recordResponse('client-node GET …/echo/proxy/from-client-node', {}, JSON.stringify(res));
     expect(res.method).to.equal('GET');
     expect(res.url).to.equal('/base/from-client-node');
     expect(res.headers.authorization).to.match(/^Basic /);
@@ -186,6 +192,7 @@ describe('connectors/{name}/proxy through kube-apiserver', function () {
       { type: 'connectors.cpaas.io/gitlab-pat-auth', data: { token }, header: 'private-token', value: token },
     ];
     before(function () {
+      allowSecret(env().tool, token); // the Secret of the Connectors below
       env().tool.setCredentials(null); // the recording tool accepts any credential in this block
     });
     after(function () {

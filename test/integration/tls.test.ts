@@ -8,6 +8,7 @@ import {
   basicAuthSecret,
   connector,
   connectorClass,
+  env,
   kubeRequest,
   namespace,
   proxyPath,
@@ -21,7 +22,7 @@ describe('tools with a private CA (spec.caCertSecretRef)', function () {
 
   before(async function () {
     const password = secretValue('tls-git-password');
-    git = await startGitServer({ username: 'tls-user', password, tls: true });
+    git = await startGitServer({ username: 'tls-user', password, tls: true, logDir: env().sys.logDir });
     await git.createRepo(repo, { branches: ['main'], tags: [] });
     ns = await namespace('tls');
     await apply([

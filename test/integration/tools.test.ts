@@ -1,7 +1,8 @@
 // The real tools later tests proxy to: a Git server (nginx + git-http-backend) and a container
 // registry (docker-registry), each behind real authentication. These tests check the harnesses
 // themselves against the real clients (git, skopeo), so a failure elsewhere can trust them.
-// They need no Kubernetes; each describe starts its own servers and stops them, leaving nothing.
+// They need no Kubernetes; each describe starts its own servers and stops them, leaving nothing but
+// their logs in the test log dir (for the leak check).
 
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -11,6 +12,7 @@ import { Agent, request } from 'undici';
 import { ManagedProcess } from '../../hack/process.js';
 import { findBinary, startGitServer, type GitServer } from '../../hack/tools/gitserver.js';
 import { RegistryError, startRegistry, type Registry } from '../../hack/tools/registry.js';
+import { env, secretValue } from '../helpers/env.js';
 
 const REPO = 'org/repo.git';
 const SPEC = {
@@ -19,9 +21,12 @@ const SPEC = {
   annotatedTags: ['v2.0.0'],
 };
 
+/** A known secret (test/helpers/leaks.ts) with characters that need encoding in URLs and headers. */
 function password(label: string): string {
-  return `${label}-${Math.random().toString(36).slice(2, 10)}:p@ss/w rd`;
+  return `${secretValue(label)}:p@ss/w rd`;
 }
+
+const wrongPassword = secretValue('wrong-password');
 
 function basic(username: string, pass: string): string {
   return `Basic ${Buffer.from(`${username}:${pass}`).toString('base64')}`;
@@ -89,7 +94,7 @@ for (const tls of [false, true]) {
     };
 
     before(async function () {
-      server = await startGitServer({ username, password: pass, tls });
+      server = await startGitServer({ username, password: pass, tls, logDir: env().sys.logDir });
       agent = new Agent(server.caCertPem ? { connect: { ca: server.caCertPem } } : {});
       await server.createRepo(REPO, SPEC);
     });
@@ -154,7 +159,7 @@ for (const tls of [false, true]) {
       expect(bare.code).to.not.equal(0);
       expect(bare.stderr).to.match(/could not read Username|Authentication failed/);
 
-      const wrong = await git(s(), ['ls-remote', urlWith(`${s().url}/${REPO}`, username, 'wrong')]);
+      const wrong = await git(s(), ['ls-remote', urlWith(`${s().url}/${REPO}`, username, wrongPassword)]);
       expect(wrong.code).to.not.equal(0);
       expect(wrong.stderr).to.contain('Authentication failed');
     });
@@ -168,7 +173,7 @@ for (const tls of [false, true]) {
 
       const wrong = await request(url, {
         dispatcher: agent,
-        headers: { authorization: basic(username, 'no') },
+        headers: { authorization: basic(username, wrongPassword) },
       });
       await wrong.body.dump();
       expect(wrong.statusCode).to.equal(401);
@@ -217,7 +222,7 @@ for (const auth of ['htpasswd', 'token'] as const) {
     const pushed = new Map<string, string>();
 
     before(async function () {
-      registry = await startRegistry({ auth, username, password: pass });
+      registry = await startRegistry({ auth, username, password: pass, logDir: env().sys.logDir });
     });
 
     after(async function () {
@@ -244,7 +249,7 @@ for (const auth of ['htpasswd', 'token'] as const) {
     it('a wrong password is refused with 401', async function () {
       let err: unknown;
       try {
-        await r().tagsList('team/app', { username, password: 'wrong' });
+        await r().tagsList('team/app', { username, password: wrongPassword });
       } catch (e) {
         err = e;
       }
@@ -258,14 +263,14 @@ for (const auth of ['htpasswd', 'token'] as const) {
       if (auth === 'htpasswd') {
         expect(challenge).to.match(/^Basic realm=/);
         const wrong = await request(`${r().url}/v2/`, {
-          headers: { authorization: basic(username, 'wrong') },
+          headers: { authorization: basic(username, wrongPassword) },
         });
         await wrong.body.dump();
         expect(wrong.statusCode).to.equal(401);
       } else {
         expect(challenge).to.equal(`Bearer realm="${r().tokenUrl ?? '?'}",service="test-registry"`);
         const token = `${r().tokenUrl ?? '?'}?service=test-registry&scope=repository:team/app:pull`;
-        const wrong = await request(token, { headers: { authorization: basic(username, 'wrong') } });
+        const wrong = await request(token, { headers: { authorization: basic(username, wrongPassword) } });
         await wrong.body.dump();
         expect(wrong.statusCode).to.equal(401);
         // The registry itself takes no Basic credentials in token mode, not even the right ones.
@@ -300,7 +305,7 @@ for (const auth of ['htpasswd', 'token'] as const) {
 
       const refused = await ManagedProcess.run(
         skopeo,
-        ['inspect', '--tls-verify=false', '--creds', `${username}:wrong`, ref],
+        ['inspect', '--tls-verify=false', '--creds', `${username}:${wrongPassword}`, ref],
         {
           env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: r().dir },
         },
