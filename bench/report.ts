@@ -8,11 +8,17 @@ export interface Check {
   unit: '×' | 'ms' | 'MB' | 'errors';
   /** Met when value ≤ target (latency, memory, errors); otherwise when value ≥ target. */
   atMost?: boolean;
+  /**
+   * Failed requests (non-2xx, socket errors) in the wrk rows the value comes from. A quick error
+   * is no measurement of the path, so any makes the check not met.
+   */
+  failedRequests?: number;
 }
 
 export const MB = 1_000_000;
 
 export function met(c: Check): boolean {
+  if (c.failedRequests) return false;
   return c.atMost ? c.value <= c.target : c.value >= c.target;
 }
 
@@ -30,8 +36,9 @@ function format(value: number, unit: Check['unit']): string {
 }
 
 function targetText(c: Check): string {
-  if (c.unit === 'errors') return `target ${c.target}`;
-  return `target ${c.atMost ? '≤' : '≥'} ${format(c.target, c.unit)}`;
+  const failed = c.failedRequests ? `; ${c.failedRequests} failed requests` : '';
+  if (c.unit === 'errors') return `target ${c.target}${failed}`;
+  return `target ${c.atMost ? '≤' : '≥'} ${format(c.target, c.unit)}${failed}`;
 }
 
 export function checkLines(checks: Check[]): string[] {

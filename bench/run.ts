@@ -17,7 +17,7 @@
 // Numbers are medians of BENCH_ROUNDS rounds (default 3; a wrk round lasts BENCH_SECONDS, default
 // 10); peak RSS is the highest of all rounds, errors their sum. The sections that report the
 // server's RSS start a fresh server process first, so that it is theirs and not what an earlier
-// section left. The defaults take about 10 minutes on 2 cores. BENCH_PROFILE=<dir> writes CPU
+// section left. The defaults take under 10 minutes on 2 cores. BENCH_PROFILE=<dir> writes CPU
 // profiles of the aggregated server there, one per server process (open them in Chrome DevTools or
 // any .cpuprofile viewer).
 
@@ -99,6 +99,7 @@ const connectorSpec = (address: string): Record<string, unknown> => ({
   address,
   auth: { name: 'basicAuth', secretRef: { name: 'tool' } },
 });
+const failed = (...results: LoadResult[]): number => results.reduce((a, r) => a + r.errors, 0);
 const progress = (line: string): void => {
   process.stderr.write(`  ${line}\n`);
 };
@@ -134,7 +135,7 @@ async function measure(
     requestsPerSec: median(results.map((r) => r.requestsPerSec)),
     p50Ms: median(results.map((r) => r.p50Ms)),
     p99Ms: median(results.map((r) => r.p99Ms)),
-    errors: results.reduce((a, r) => a + r.errors, 0),
+    errors: failed(...results),
   };
   progress(`${name}: ${result.requestsPerSec.toFixed(0)} req/s, p50 ${result.p50Ms.toFixed(2)} ms`);
   b.rows.set(name, { name, result });
@@ -229,6 +230,7 @@ async function httpSection(b: Bench): Promise<void> {
       value: ours.requestsPerSec / viaNginx.requestsPerSec,
       target: 0.5,
       unit: '×',
+      failedRequests: failed(ours, viaNginx),
     },
     {
       label: '/proxy added p50 over the tool directly',
@@ -236,6 +238,7 @@ async function httpSection(b: Bench): Promise<void> {
       target: 1,
       unit: 'ms',
       atMost: true,
+      failedRequests: failed(ours, direct),
     },
     {
       label: 'through kube-apiserver, p50 ours / do-nothing',
@@ -243,6 +246,7 @@ async function httpSection(b: Bench): Promise<void> {
       target: 1.1,
       unit: '×',
       atMost: true,
+      failedRequests: failed(kubeOurs, kubeBaseline),
     },
   );
 }
@@ -283,6 +287,7 @@ async function connproxySection(b: Bench): Promise<void> {
         value: r.requestsPerSec / viaNginx.requestsPerSec,
         target: 0.5,
         unit: '×',
+        failedRequests: failed(r, viaNginx),
       });
     }
   } finally {
@@ -432,12 +437,13 @@ async function scaleSection(b: Bench): Promise<void> {
       target: 1.1,
       unit: '×',
       atMost: true,
+      failedRequests: failed(r, before),
     });
   }
   b.checks.push(
     {
       label: `${many} Connectors: /proxy errors under wrk`,
-      value: one.errors + spread.errors,
+      value: failed(one, spread),
       target: 0,
       unit: 'errors',
       atMost: true,
