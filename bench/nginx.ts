@@ -67,8 +67,12 @@ http {
   return { url, process: proc };
 }
 
-/** A static tool answering /data.json (about 1 KiB of JSON), as fast as a tool can be. */
-export async function startStaticTool(dir: string): Promise<Nginx> {
+/**
+ * A static tool answering /data.json (about 1 KiB of JSON), as fast as a tool can be. It answers
+ * 401 unless the request carries `basic` (base64 of user:password), so a row whose proxy failed to
+ * inject the credential counts errors instead of measuring something else.
+ */
+export async function startStaticTool(dir: string, basic: string): Promise<Nginx> {
   const port = await freePort();
   const docroot = join(dir, 'docroot');
   await mkdir(docroot, { recursive: true });
@@ -77,21 +81,37 @@ export async function startStaticTool(dir: string): Promise<Nginx> {
   return start(
     dir,
     'tool',
-    `server { listen 127.0.0.1:${port}; root ${docroot}; location / { default_type application/json; } }`,
+    `server {
+    listen 127.0.0.1:${port};
+    root ${docroot};
+    location / {
+      if ($http_authorization != "Basic ${basic}") { return 401; }
+      default_type application/json;
+    }
+  }`,
     port,
     'http',
   );
 }
 
-/** nginx as a TLS reverse proxy injecting the same Basic credential our server injects. */
+/**
+ * nginx as a reverse proxy injecting the same Basic credential our servers inject: on TLS at `url`
+ * (against our /proxy) and on plain HTTP at `httpUrl` (against the Connectors Proxy), one process.
+ */
 export async function startNginxProxy(
   dir: string,
   upstream: string,
   basic: string,
   tls: { certFile: string; keyFile: string },
-): Promise<Nginx> {
-  const port = await freePort();
-  return start(
+): Promise<Nginx & { httpUrl: string }> {
+  const [port, httpPort] = [await freePort(), await freePort()];
+  const location = `location / {
+      proxy_pass http://tool;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Authorization "Basic ${basic}";
+    }`;
+  const nginx = await start(
     dir,
     'proxy',
     `upstream tool { server ${new URL(upstream).host}; keepalive 64; }
@@ -99,14 +119,14 @@ export async function startNginxProxy(
     listen 127.0.0.1:${port} ssl;
     ssl_certificate ${tls.certFile};
     ssl_certificate_key ${tls.keyFile};
-    location / {
-      proxy_pass http://tool;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Authorization "Basic ${basic}";
-    }
+    ${location}
+  }
+  server {
+    listen 127.0.0.1:${httpPort};
+    ${location}
   }`,
     port,
     'https',
   );
+  return { ...nginx, httpUrl: `http://127.0.0.1:${httpPort}` };
 }

@@ -1,5 +1,8 @@
 // Runs wrk (Debian's, a C load generator on its own core budget) and reads its summary.
 
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ManagedProcess } from '../hack/process.js';
 import { findBinary } from '../hack/tools/gitserver.js';
 
@@ -8,6 +11,17 @@ export interface LoadResult {
   p50Ms: number;
   p99Ms: number;
   errors: number;
+}
+
+export interface WrkOptions {
+  connections: number;
+  seconds: number;
+  headers?: Record<string, string>;
+  /**
+   * Request targets sent instead of the URL's path, in turn: several spread the load (one wrk
+   * request each, round robin), and an absolute URL makes a forward-proxy request.
+   */
+  targets?: string[];
 }
 
 function toMs(value: string, unit: string): number {
@@ -31,16 +45,48 @@ export function parseWrk(out: string): LoadResult {
   };
 }
 
-export async function wrk(
-  url: string,
-  opts: { connections: number; seconds: number; headers?: Record<string, string> },
-): Promise<LoadResult> {
+/**
+ * A wrk Lua script sending `targets`. One target is a static request (as fast as no script); more
+ * are formatted once per thread and then sent round robin.
+ */
+function luaScript(targets: string[]): string {
+  for (const t of targets) {
+    if (!/^[\x21-\x7e]+$/.test(t)) throw new Error(`wrk target must be printable ASCII: ${t}`);
+  }
+  const list = targets.map((t) => JSON.stringify(t)).join(',\n');
+  if (targets.length === 1) return `wrk.path = ${list}\n`;
+  return `local targets = {
+${list}
+}
+local requests = {}
+local n = 0
+function init(args)
+  for i, t in ipairs(targets) do requests[i] = wrk.format(nil, t) end
+end
+function request()
+  n = n % #requests + 1
+  return requests[n]
+end
+`;
+}
+
+export async function wrk(url: string, opts: WrkOptions): Promise<LoadResult> {
   const args = ['-t1', `-c${opts.connections}`, `-d${opts.seconds}s`, '--latency'];
   for (const [k, v] of Object.entries(opts.headers ?? {})) args.push('-H', `${k}: ${v}`);
-  args.push(url);
-  const r = await ManagedProcess.run(findBinary('wrk', 'wrk'), args, {
-    timeoutMs: (opts.seconds + 30) * 1000,
-  });
-  if (r.code !== 0) throw new Error(`wrk failed (${String(r.code)}): ${r.stderr}`);
-  return parseWrk(r.stdout);
+  const dir = opts.targets ? await mkdtemp(join(tmpdir(), 'wrk-')) : undefined;
+  try {
+    if (dir && opts.targets) {
+      const script = join(dir, 'targets.lua');
+      await writeFile(script, luaScript(opts.targets));
+      args.push('-s', script);
+    }
+    args.push(url);
+    const r = await ManagedProcess.run(findBinary('wrk', 'wrk'), args, {
+      timeoutMs: (opts.seconds + 30) * 1000,
+    });
+    if (r.code !== 0) throw new Error(`wrk failed (${String(r.code)}): ${r.stderr}`);
+    return parseWrk(r.stdout);
+  } finally {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  }
 }

@@ -1,0 +1,109 @@
+// What `npm run bench` prints and writes: the checks against the spec's targets (§8), each line
+// saying its target and whether it is met, and the SVG chart of them.
+
+export interface Check {
+  label: string;
+  value: number;
+  target: number;
+  unit: '×' | 'ms' | 'MB' | 'errors';
+  /** Met when value ≤ target (latency, memory, errors); otherwise when value ≥ target. */
+  atMost?: boolean;
+  /**
+   * Failed requests (non-2xx, socket errors) in the wrk rows the value comes from. A quick error
+   * is no measurement of the path, so any makes the check not met.
+   */
+  failedRequests?: number;
+}
+
+export const MB = 1_000_000;
+
+export function met(c: Check): boolean {
+  if (c.failedRequests) return false;
+  return c.atMost ? c.value <= c.target : c.value >= c.target;
+}
+
+function format(value: number, unit: Check['unit']): string {
+  switch (unit) {
+    case '×':
+      return `${value.toFixed(2)}×`;
+    case 'ms':
+      return `${value.toFixed(2)} ms`;
+    case 'MB':
+      return `${value.toFixed(0)} MB`;
+    case 'errors':
+      return String(value);
+  }
+}
+
+function targetText(c: Check): string {
+  const failed = c.failedRequests ? `; ${c.failedRequests} failed requests` : '';
+  if (c.unit === 'errors') return `target ${c.target}${failed}`;
+  return `target ${c.atMost ? '≤' : '≥'} ${format(c.target, c.unit)}${failed}`;
+}
+
+export function checkLines(checks: Check[]): string[] {
+  const width = Math.max(...checks.map((c) => c.label.length)) + 1;
+  return checks.map(
+    (c) =>
+      `${`${c.label}:`.padEnd(width + 1)} ${format(c.value, c.unit)} (${targetText(c)}) — ${met(c) ? 'met' : 'NOT met'}`,
+  );
+}
+
+/** A Markdown table; numbers are right-aligned. */
+export function table(head: string[], body: (string | number)[][]): string[] {
+  const align = head.map((_, i) => (i === 0 ? '---' : '---:'));
+  return [head, align, ...body].map((cells) => `| ${cells.join(' | ')} |`);
+}
+
+const barWidth = 300;
+const bar = 26;
+const gap = 12;
+const charWidth = 7.2; // of a 13 px sans-serif character, about
+
+/**
+ * One panel of bars from `x0`: `max` is the value drawn full width; the dashed line is the
+ * target.
+ */
+function panel(
+  title: string,
+  checks: Check[],
+  max: number,
+  x0: number,
+  top: number,
+): { svg: string; height: number } {
+  const rows = checks.map((c, i) => {
+    const y = top + 30 + i * (bar + gap);
+    const w = (Math.min(max, c.value) / max) * barWidth;
+    const t = x0 + (Math.min(max, c.target) / max) * barWidth;
+    return `<text x="10" y="${y + 18}" font-size="13">${c.label}</text>
+<rect x="${x0}" y="${y}" width="${w.toFixed(1)}" height="${bar}" fill="${met(c) ? '#2e7d32' : '#c62828'}"/>
+<line x1="${t.toFixed(1)}" x2="${t.toFixed(1)}" y1="${y - 4}" y2="${y + bar + 4}" stroke="#000" stroke-dasharray="3,2"/>
+<text x="${(x0 + 5 + w).toFixed(1)}" y="${y + 18}" font-size="13">${format(c.value, c.unit)} (${targetText(c)})</text>`;
+  });
+  const svg = `<text x="10" y="${top + 18}" font-size="14" font-weight="bold">${title}</text>\n${rows.join('\n')}`;
+  return { svg, height: 40 + checks.length * (bar + gap) };
+}
+
+/** Ratios (full width 2×) and memory (full width 300 MB) against their targets. */
+export function svg(checks: Check[]): string {
+  const panels = [
+    { title: 'Ratios (green: target met; dashed line: target)', unit: '×', max: 2 },
+    { title: 'Server peak RSS, MB (green: target met; dashed line: target)', unit: 'MB', max: 300 },
+  ];
+  const drawn = checks.filter((c) => panels.some((p) => p.unit === c.unit));
+  const x0 = Math.round(20 + Math.max(0, ...drawn.map((c) => c.label.length)) * charWidth);
+  let height = 36;
+  const parts: string[] = [];
+  for (const p of panels) {
+    const these = checks.filter((c) => c.unit === p.unit);
+    if (these.length === 0) continue;
+    const one = panel(p.title, these, p.max, x0, height);
+    parts.push(one.svg);
+    height += one.height;
+  }
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${x0 + barWidth + 200}" height="${height}" font-family="sans-serif">
+<text x="10" y="22" font-size="15" font-weight="bold">Connectors benchmarks (npm run bench)</text>
+${parts.join('\n')}
+</svg>
+`;
+}
