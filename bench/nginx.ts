@@ -103,17 +103,24 @@ export async function startNginxProxy(
   upstream: string,
   basic: string,
   tls: { certFile: string; keyFile: string },
+  opts: { name?: string; streaming?: boolean } = {},
 ): Promise<Nginx & { httpUrl: string }> {
   const [port, httpPort] = [await freePort(), await freePort()];
+  // streaming: bodies pass through as they come, as ours do (by default nginx spools a large
+  // request body to disk before sending it on, and buffers responses).
+  const streaming = opts.streaming
+    ? 'proxy_buffering off; proxy_request_buffering off; client_max_body_size 0;'
+    : '';
   const location = `location / {
       proxy_pass http://tool;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_set_header Authorization "Basic ${basic}";
+      ${streaming}
     }`;
   const nginx = await start(
     dir,
-    'proxy',
+    opts.name ?? 'proxy',
     `upstream tool { server ${new URL(upstream).host}; keepalive 64; }
   server {
     listen 127.0.0.1:${port} ssl;

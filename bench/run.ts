@@ -21,6 +21,7 @@
 // profiles of the aggregated server there, one per server process (open them in Chrome DevTools or
 // any .cpuprofile viewer).
 
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -173,15 +174,20 @@ async function freshServer(b: Bench, connector: string, path: string): Promise<n
   return b.sys.server.pid as number;
 }
 
+/** A serving certificate for nginx, written once. */
+async function nginxTls(b: Bench): Promise<{ certFile: string; keyFile: string }> {
+  const tls = { certFile: join(b.dir, 'tls.crt'), keyFile: join(b.dir, 'tls.key') };
+  if (!existsSync(tls.certFile)) {
+    const serving = await b.sys.cp.issueServingCert(['localhost'], ['127.0.0.1']);
+    await writeFile(tls.certFile, serving.certPem);
+    await writeFile(tls.keyFile, serving.keyPem);
+  }
+  return tls;
+}
+
 async function nginxProxy(b: Bench): Promise<Nginx & { httpUrl: string }> {
   if (b.nginx) return b.nginx;
-  const serving = await b.sys.cp.issueServingCert(['localhost'], ['127.0.0.1']);
-  await writeFile(join(b.dir, 'tls.crt'), serving.certPem);
-  await writeFile(join(b.dir, 'tls.key'), serving.keyPem);
-  const nginx = await startNginxProxy(b.dir, b.tool.url, userPassword(user, password), {
-    certFile: join(b.dir, 'tls.crt'),
-    keyFile: join(b.dir, 'tls.key'),
-  });
+  const nginx = await startNginxProxy(b.dir, b.tool.url, userPassword(user, password), await nginxTls(b));
   b.stops.push(() => nginx.process.stop());
   b.nginx = nginx;
   return nginx;
@@ -300,6 +306,11 @@ async function streamingSection(b: Bench): Promise<void> {
   const through = `${b.sys.serverUrl}${proxyPath('echo', '')}`;
   const plain = new Agent();
   const pid = await freshServer(b, 'echo', '/bytes/1');
+  // The reference: what nginx, TLS in front and streaming, makes of the same transfers here.
+  const nginx = await startNginxProxy(b.dir, echoUrl, userPassword(user, password), await nginxTls(b), {
+    name: 'stream-proxy',
+    streaming: true,
+  });
   let peak = 0;
   try {
     for (const [direction, transfer] of [
@@ -307,10 +318,12 @@ async function streamingSection(b: Bench): Promise<void> {
       ['upload', upload],
     ] as const) {
       const direct: number[] = [];
+      const viaNginx: number[] = [];
       const ours: number[] = [];
       const rss = { before: rssBytes(pid) / MB, peak: 0 };
       for (let i = 0; i < rounds; i++) {
         direct.push(await transfer(echoUrl, GiB, { Authorization: basic(user, password) }, plain));
+        viaNginx.push(await transfer(nginx.url, GiB, {}, b.tls));
         const watch = watchPeakRss(pid);
         try {
           ours.push(await transfer(through, GiB, bearer(b), b.tls));
@@ -322,6 +335,10 @@ async function streamingSection(b: Bench): Promise<void> {
       b.transfers.push(
         { name: `${direction} 1 GiB, echo tool directly (HTTP)`, mibPerSec: median(direct) },
         {
+          name: `${direction} 1 GiB through nginx (TLS, Basic injected, unbuffered)`,
+          mibPerSec: median(viaNginx),
+        },
+        {
           name: `${direction} 1 GiB through our /proxy (TLS, bearer token)`,
           mibPerSec: median(ours),
           rssMB: rss,
@@ -329,7 +346,7 @@ async function streamingSection(b: Bench): Promise<void> {
       );
       progress(
         `1 GiB ${direction}: ${median(ours).toFixed(0)} MiB/s through /proxy, ` +
-          `${median(direct).toFixed(0)} MiB/s directly, server RSS ${rss.before.toFixed(0)} → ${rss.peak.toFixed(0)} MB`,
+          `${median(direct).toFixed(0)} MiB/s directly, ${median(viaNginx).toFixed(0)} MiB/s through nginx, server RSS ${rss.before.toFixed(0)} → ${rss.peak.toFixed(0)} MB`,
       );
       b.checks.push({
         label: `1 GiB ${direction}: /proxy (TLS) / echo tool directly (HTTP)`,
@@ -340,6 +357,7 @@ async function streamingSection(b: Bench): Promise<void> {
     }
   } finally {
     await plain.close();
+    await nginx.process.stop();
   }
   b.checks.push({
     label: 'server peak RSS during the 1 GiB transfers',
@@ -507,7 +525,10 @@ async function main(): Promise<void> {
   const sys = await startLocalSystem({
     logDir: join(dir, 'logs'),
     serverArgs: ['--log-level=warn'],
-    ...(profile ? { serverNodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profile}`] } : {}),
+    serverNodeArgs: [
+      ...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean),
+      ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []),
+    ],
   });
   const tool = await startStaticTool(dir, userPassword(user, password));
   const tls = new Agent({ connect: { ca: sys.servingCaPem } });
