@@ -4,7 +4,7 @@
 
 import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { StatusError } from '../apiserver/machinery/status.js';
+import { rawStatusResponse, statusResponseHeaders, StatusError } from '../apiserver/machinery/status.js';
 
 export const realm = 'connectors-proxy';
 const challenge = `Basic realm="${realm}"`;
@@ -17,14 +17,11 @@ export const unauthenticated = (message: string): StatusError =>
 export const proxyAuthRequired = (message: string): StatusError =>
   new StatusError(407, 'Unauthorized', `Proxy authentication required: ${message}`);
 
-function statusHeaders(err: StatusError, body: string): Record<string, string> {
-  return {
-    'content-type': 'application/json',
-    'content-length': String(Buffer.byteLength(body)),
-    'x-content-type-options': 'nosniff',
-    ...(err.code === 401 ? { 'www-authenticate': challenge } : {}),
-    ...(err.code === 407 ? { 'proxy-authenticate': challenge } : {}),
-  };
+/** The challenge a 401 or 407 carries, so that clients retry with the token. */
+function challengeHeaders(err: StatusError): Record<string, string> {
+  if (err.code === 401) return { 'www-authenticate': challenge };
+  if (err.code === 407) return { 'proxy-authenticate': challenge };
+  return {};
 }
 
 /** Writes `err` as the response, or cuts the response if its head has already gone out. */
@@ -34,27 +31,12 @@ export function writeStatus(res: ServerResponse, err: StatusError): void {
     return;
   }
   const body = JSON.stringify(err.status);
-  res.writeHead(err.code, statusHeaders(err, body));
+  res.writeHead(err.code, statusResponseHeaders(body, challengeHeaders(err)));
   res.end(body);
 }
-
-const reasonPhrases: Record<number, string> = {
-  400: 'Bad Request',
-  403: 'Forbidden',
-  404: 'Not Found',
-  407: 'Proxy Authentication Required',
-  500: 'Internal Server Error',
-  502: 'Bad Gateway',
-  503: 'Service Unavailable',
-  504: 'Gateway Timeout',
-};
 
 /** Answers a CONNECT with `err` on the raw socket, then closes it. */
 export function writeRawStatus(socket: Duplex, err: StatusError): void {
   if (socket.destroyed || !socket.writable) return;
-  const body = JSON.stringify(err.status);
-  const head = Object.entries({ ...statusHeaders(err, body), connection: 'close' })
-    .map(([k, v]) => `${k}: ${v}\r\n`)
-    .join('');
-  socket.end(`HTTP/1.1 ${err.code} ${reasonPhrases[err.code] ?? 'Error'}\r\n${head}\r\n${body}`);
+  socket.end(rawStatusResponse(err, challengeHeaders(err)));
 }

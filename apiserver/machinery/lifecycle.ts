@@ -83,7 +83,12 @@ function track(server: Server): Connections {
       c.busy.delete(socket);
     });
   });
+  // A socket handed to a 'connect' or 'upgrade' handler is that handler's to close. Only servers
+  // that attach such a handler (before listen()) get this bookkeeping: any listener makes Node hand
+  // the socket over, where it would otherwise close a CONNECT and serve an Upgrade request as an
+  // ordinary one, so a listener here alone would leave those sockets unanswered and open forever.
   for (const handedOff of ['connect', 'upgrade']) {
+    if (server.listenerCount(handedOff) === 0) continue;
     server.on(handedOff, (_req: IncomingMessage, socket: Duplex) => c.sockets.delete(socket));
   }
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {

@@ -2,6 +2,8 @@
 // one outer middleware writes it. Constructors mirror k8s.io/apimachinery/pkg/api/errors so
 // kubectl renders "Error from server (<Reason>): <message>".
 
+import { STATUS_CODES } from 'node:http';
+
 export type StatusReason =
   | 'BadRequest'
   | 'Unauthorized'
@@ -107,3 +109,28 @@ export const badGateway = (message: string): StatusError => new StatusError(502,
 
 export const internalError = (message = 'an internal error occurred; see the server log'): StatusError =>
   new StatusError(500, 'InternalError', message);
+
+/** The headers of a response whose body is a Status, plus `extra` (e.g. a challenge). */
+export function statusResponseHeaders(
+  body: string,
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  return {
+    'content-type': 'application/json',
+    'content-length': String(Buffer.byteLength(body)),
+    'x-content-type-options': 'nosniff',
+    ...extra,
+  };
+}
+
+/**
+ * A whole HTTP/1.1 response carrying `err`, ending the connection: for a socket that no
+ * ServerResponse owns, such as one a CONNECT request handed over.
+ */
+export function rawStatusResponse(err: StatusError, extra: Record<string, string> = {}): string {
+  const body = JSON.stringify(err.status);
+  const head = Object.entries({ ...statusResponseHeaders(body, extra), connection: 'close' })
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('');
+  return `HTTP/1.1 ${err.code} ${STATUS_CODES[err.code] ?? 'Error'}\r\n${head}\r\n${body}`;
+}
