@@ -38,6 +38,7 @@ import { connectorAddresses, hasOrigin, matchAddress } from './match.js';
 import type { OtherHosts } from './options.js';
 import {
   callerToken,
+  hostHeaderProblem,
   parseConnectAuthority,
   parseProxyAuthorization,
   parseRequestTarget,
@@ -233,6 +234,8 @@ export class ProxyHandler {
       if (!res.writableFinished) abort.abort();
     });
     try {
+      const hostProblem = hostHeaderProblem(req.rawHeaders);
+      if (hostProblem) throw badRequest(hostProblem);
       await handle(ex, abort.signal);
     } catch (err) {
       writeStatus(res, toStatus(err, ex.connector ? `Connector ${ex.connector}: ` : '', this.deps.log));
