@@ -104,8 +104,19 @@ function track(server: Server): Connections {
   return c;
 }
 
+/**
+ * Node keeps the first maxHeadersCount (2000) header lines of a request and drops the rest without
+ * a word, so authentication and header hygiene would judge a head other than the one kube-apiserver
+ * (which has no such count) saw and forwarded. With no count, every line is kept; the head stays
+ * bounded by its size (--max-http-header-size, 16 KiB), past which Node answers 431.
+ */
+export function keepEveryHeaderLine(server: Server): void {
+  server.maxHeadersCount = 0;
+}
+
 /** Listens on port (0 picks a free one) and resolves with the port actually bound. */
 export function listen(server: Server, port: number, host: string): Promise<number> {
+  keepEveryHeaderLine(server);
   track(server);
   return new Promise((resolve, reject) => {
     server.once('error', reject);
