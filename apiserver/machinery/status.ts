@@ -2,7 +2,8 @@
 // one outer middleware writes it. Constructors mirror k8s.io/apimachinery/pkg/api/errors so
 // kubectl renders "Error from server (<Reason>): <message>".
 
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 
 export type StatusReason =
   | 'BadRequest'
@@ -133,4 +134,12 @@ export function rawStatusResponse(err: StatusError, extra: Record<string, string
     .map(([k, v]) => `${k}: ${v}\r\n`)
     .join('');
   return `HTTP/1.1 ${err.code} ${STATUS_CODES[err.code] ?? 'Error'}\r\n${head}\r\n${body}`;
+}
+
+/** A 'connect' or 'upgrade' listener that answers `err` on the socket handed over, and closes it. */
+export function refuseHandOff(err: StatusError): (req: IncomingMessage, socket: Duplex) => void {
+  return (_req, socket) => {
+    socket.on('error', () => socket.destroy());
+    socket.end(rawStatusResponse(err));
+  };
 }
