@@ -2,8 +2,9 @@
 // always carries the Basic challenge (so git, skopeo and friends retry with the token), a 407 the
 // proxy challenge. Messages name Connectors, hosts and problems, never a header value.
 
-import type { ServerResponse } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { Logger } from '../apiserver/machinery/log.js';
 import { rawStatusResponse, statusResponseHeaders, StatusError } from '../apiserver/machinery/status.js';
 
 export const realm = 'connectors-proxy';
@@ -39,4 +40,23 @@ export function writeStatus(res: ServerResponse, err: StatusError): void {
 export function writeRawStatus(socket: Duplex, err: StatusError): void {
   if (socket.destroyed || !socket.writable) return;
   socket.end(rawStatusResponse(err, challengeHeaders(err)));
+}
+
+/**
+ * The 'clientError' listener of the server that parses intercepted connections: a request no
+ * parser accepts is answered as Node answers it on a listening server (431 for an oversized head,
+ * 400 otherwise), so a client in the tunnel learns why instead of seeing the connection drop.
+ */
+export function answerClientError(log: Logger): (err: NodeJS.ErrnoException, socket: Duplex) => void {
+  return (err, socket) => {
+    log.debug('intercepted connection: bad request', { error: err.message });
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const code = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+    socket.end(`HTTP/1.1 ${code} ${STATUS_CODES[code] ?? ''}\r\nConnection: close\r\n\r\n`, () =>
+      socket.destroy(),
+    );
+  };
 }

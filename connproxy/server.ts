@@ -18,6 +18,7 @@ import { ConnectorStore } from '../registry/store.js';
 import { ProxyCertificateAuthority } from './ca.js';
 import { publishCaConfigMap } from './publish.js';
 import { CallerChecks } from './caller.js';
+import { answerClientError } from './errors.js';
 import { ProxyHandler } from './handler.js';
 import type { Config } from './options.js';
 
@@ -89,10 +90,7 @@ export async function startProxy(config: Config, kc: KubeConfig, log: Logger): P
     ],
   });
   intercept.on('request', handler.intercepted);
-  intercept.on('clientError', (err: Error, socket) => {
-    log.debug('intercepted connection: bad request', { error: err.message });
-    socket.destroy();
-  });
+  intercept.on('clientError', answerClientError(log));
 
   const http: Server = createServer(handler.request);
   http.on('connect', handler.connect);
