@@ -24,6 +24,7 @@ import {
   grant,
   gvPath,
   knownSecrets,
+  kubectlOk,
   namespace,
   secretValue,
 } from '../../helpers/env.js';
@@ -362,6 +363,8 @@ export async function startHostileSystem(): Promise<HostileSystem> {
     tokens,
     surfaces,
     stop: async () => {
+      // The class is cluster-wide: later tests' discovery must not list its subresources.
+      await kubectlOk(['delete', 'connectorclass', 'hostile-forge']);
       await proxy.proc.stop();
       await Promise.all([tool, tlsTool, backend, far, near].map((t) => t.close()));
     },

@@ -45,7 +45,7 @@ function chunkedBody(data: Buffer, start: number): { body: Buffer; end: number }
 }
 
 /** Parses as many responses as `data` holds (Content-Length, chunked, or up to the end). */
-export function parseResponses(data: Buffer): WireResponse[] {
+function parseResponses(data: Buffer): WireResponse[] {
   const out: WireResponse[] = [];
   let at = 0;
   while (at < data.length) {
