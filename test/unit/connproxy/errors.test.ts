@@ -2,22 +2,14 @@
 // 'clientError' itself: a malformed request there must still get the answer Node gives on the
 // listening server, not a dropped connection.
 import { createServer, type Server } from 'node:http';
-import { connect, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { createLogger } from '../../../apiserver/machinery/log.js';
 import { answerClientError } from '../../../connproxy/errors.js';
+import { rawRequest } from '../helpers/raw.js';
 
 function send(server: Server, head: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const { port } = server.address() as AddressInfo;
-    const socket = connect({ port, host: '127.0.0.1' }, () => socket.write(head));
-    let read = '';
-    socket.on('data', (c: Buffer) => (read += c.toString()));
-    socket.once('close', () => {
-      resolve(read);
-    });
-    socket.once('error', reject);
-  });
+  return rawRequest((server.address() as AddressInfo).port, head);
 }
 
 describe('connproxy/errors answerClientError', () => {

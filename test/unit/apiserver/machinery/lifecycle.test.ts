@@ -7,6 +7,7 @@ import { connect } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { expect } from 'chai';
 import { drain, listen } from '../../../../apiserver/machinery/lifecycle.js';
+import { rawRequest } from '../../helpers/raw.js';
 import { createLogger } from '../../../../apiserver/machinery/log.js';
 
 const quiet = createLogger({ level: 'error', write: () => undefined });
@@ -59,22 +60,6 @@ describe('apiserver/machinery/lifecycle drain', () => {
     agent.destroy();
   });
 });
-
-/** Writes `head` on a fresh connection and resolves with all it reads until the server closes. */
-function rawRequest(port: number, head: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ port, host: '127.0.0.1' }, () => socket.write(head));
-    let text = '';
-    socket.on('data', (c: Buffer) => (text += c.toString()));
-    socket.once('close', () => {
-      resolve(text);
-    });
-    socket.once('error', reject);
-    socket.setTimeout(3_000, () =>
-      socket.destroy(new Error(`no close within 3 s; read: ${JSON.stringify(text)}`)),
-    );
-  });
-}
 
 describe('apiserver/machinery/lifecycle listen', () => {
   // Tracking used to listen for 'upgrade' and 'connect' on every server. A listener is what makes

@@ -1,7 +1,6 @@
 // A Status written straight to a socket (a CONNECT or an Upgrade request nobody serves) must
 // still be one well-framed HTTP/1.1 response that ends the connection.
 import { createServer } from 'node:http';
-import { connect } from 'node:net';
 import { expect } from 'chai';
 import { drain, listen } from '../../../../apiserver/machinery/lifecycle.js';
 import { createLogger } from '../../../../apiserver/machinery/log.js';
@@ -11,6 +10,7 @@ import {
   rawStatusResponse,
   refuseHandOff,
 } from '../../../../apiserver/machinery/status.js';
+import { rawRequest } from '../../helpers/raw.js';
 
 describe('apiserver/machinery/status rawStatusResponse', () => {
   it('frames the Status body with its byte length and closes the connection', () => {
@@ -36,17 +36,10 @@ describe('apiserver/machinery/status refuseHandOff', () => {
     server.on('upgrade', refuseHandOff(badRequest('upgrading the connection is not supported')));
     const port = await listen(server, 0, '127.0.0.1');
     try {
-      const text = await new Promise<string>((resolve, reject) => {
-        const socket = connect({ port, host: '127.0.0.1' }, () =>
-          socket.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n'),
-        );
-        let read = '';
-        socket.on('data', (c: Buffer) => (read += c.toString()));
-        socket.once('close', () => {
-          resolve(read);
-        });
-        socket.once('error', reject);
-      });
+      const text = await rawRequest(
+        port,
+        'GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n',
+      );
       expect(text).to.match(/^HTTP\/1\.1 400 Bad Request\r\n/);
       expect(JSON.parse(text.split('\r\n\r\n')[1] ?? '')).to.include({
         kind: 'Status',
