@@ -17,6 +17,7 @@ import { Authenticator, CachedTokenReviewer, identityHeaders } from './authn.js'
 import { SubjectAccessReviewAuthorizer } from './authz.js';
 import { drain, listen } from './machinery/lifecycle.js';
 import type { Logger } from './machinery/log.js';
+import { badRequest, methodNotAllowed, refuseHandOff } from './machinery/status.js';
 import { Metrics } from './metrics.js';
 import type { Config } from './options.js';
 
@@ -85,6 +86,20 @@ export async function startServer(config: Config, kc: KubeConfig, log: Logger): 
   const https: Server = createServer(
     { key: config.tlsKeyPem, cert: config.tlsCertPem, requestCert: true, rejectUnauthorized: false },
     app,
+  );
+  // kube-apiserver never sends CONNECT to an aggregated server: answer one, rather than drop it.
+  https.on(
+    'connect',
+    refuseHandOff(
+      methodNotAllowed('CONNECT is not served here; this server answers Kubernetes API paths only'),
+    ),
+  );
+  // Nothing here upgrades a connection, and kube-apiserver turns any answer to an Upgrade request
+  // other than 101 or an error into a 503: served as an ordinary request, it would reach the tool
+  // and act there while the caller saw a failure. Refused before anything is sent.
+  https.on(
+    'upgrade',
+    refuseHandOff(badRequest('upgrading the connection is not supported; send the request without Upgrade')),
   );
   // kube-apiserver keeps idle connections for 90 s; closing them earlier surfaces as sporadic 503s.
   https.keepAliveTimeout = 95_000;

@@ -2,9 +2,14 @@
 // always carries the Basic challenge (so git, skopeo and friends retry with the token), a 407 the
 // proxy challenge. Messages name Connectors, hosts and problems, never a header value.
 
-import type { ServerResponse } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { StatusError, statusHeaders, writeStatus as writeApiStatus } from '../apiserver/machinery/status.js';
+import type { Logger } from '../apiserver/machinery/log.js';
+import {
+  rawStatusResponse,
+  StatusError,
+  writeStatus as writeApiStatus,
+} from '../apiserver/machinery/status.js';
 
 export const realm = 'connectors-proxy';
 const challenge = `Basic realm="${realm}"`;
@@ -17,6 +22,7 @@ export const unauthenticated = (message: string): StatusError =>
 export const proxyAuthRequired = (message: string): StatusError =>
   new StatusError(407, 'Unauthorized', `Proxy authentication required: ${message}`);
 
+/** The challenge a 401 or 407 carries, so that clients retry with the token. */
 function challengeHeaders(err: StatusError): Record<string, string> {
   if (err.code === 401) return { 'www-authenticate': challenge };
   if (err.code === 407) return { 'proxy-authenticate': challenge };
@@ -28,23 +34,27 @@ export function writeStatus(res: ServerResponse, err: StatusError): void {
   writeApiStatus(res, err, challengeHeaders(err));
 }
 
-const reasonPhrases: Record<number, string> = {
-  400: 'Bad Request',
-  403: 'Forbidden',
-  404: 'Not Found',
-  407: 'Proxy Authentication Required',
-  500: 'Internal Server Error',
-  502: 'Bad Gateway',
-  503: 'Service Unavailable',
-  504: 'Gateway Timeout',
-};
-
 /** Answers a CONNECT with `err` on the raw socket, then closes it. */
 export function writeRawStatus(socket: Duplex, err: StatusError): void {
   if (socket.destroyed || !socket.writable) return;
-  const body = JSON.stringify(err.status);
-  const head = Object.entries({ ...statusHeaders(body), ...challengeHeaders(err), connection: 'close' })
-    .map(([k, v]) => `${k}: ${v}\r\n`)
-    .join('');
-  socket.end(`HTTP/1.1 ${err.code} ${reasonPhrases[err.code] ?? 'Error'}\r\n${head}\r\n${body}`);
+  socket.end(rawStatusResponse(err, challengeHeaders(err)));
+}
+
+/**
+ * The 'clientError' listener of the server that parses intercepted connections: a request no
+ * parser accepts is answered as Node answers it on a listening server (431 for an oversized head,
+ * 400 otherwise), so a client in the tunnel learns why instead of seeing the connection drop.
+ */
+export function answerClientError(log: Logger): (err: NodeJS.ErrnoException, socket: Duplex) => void {
+  return (err, socket) => {
+    log.debug('intercepted connection: bad request', { error: err.message });
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const code = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+    socket.end(`HTTP/1.1 ${code} ${STATUS_CODES[code] ?? ''}\r\nConnection: close\r\n\r\n`, () =>
+      socket.destroy(),
+    );
+  };
 }

@@ -38,6 +38,7 @@ import { connectorAddresses, hasOrigin, matchAddress } from './match.js';
 import type { OtherHosts } from './options.js';
 import {
   callerToken,
+  hostHeaderProblem,
   parseConnectAuthority,
   parseProxyAuthorization,
   parseRequestTarget,
@@ -221,6 +222,8 @@ export class ProxyHandler {
     const started = process.hrtime.bigint();
     const ex: Exchange = { mode: 'none' };
     try {
+      const hostProblem = hostHeaderProblem(req.rawHeaders);
+      if (hostProblem) throw badRequest(hostProblem);
       await handle(ex);
     } catch (err) {
       writeStatus(res, toStatus(err, ex.connector ? `Connector ${ex.connector}: ` : '', this.deps.log));

@@ -9,7 +9,7 @@ import { createServer, type Server } from 'node:http';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { CachedTokenReviewer } from '../apiserver/authn.js';
 import { SubjectAccessReviewAuthorizer } from '../apiserver/authz.js';
-import { drain, listen } from '../apiserver/machinery/lifecycle.js';
+import { drain, keepEveryHeaderLine, listen } from '../apiserver/machinery/lifecycle.js';
 import type { Logger } from '../apiserver/machinery/log.js';
 import { registryTokenStrategy } from '../proxy/credentials/registry-token.js';
 import { DispatcherCache } from '../proxy/dispatchers.js';
@@ -18,6 +18,7 @@ import { ConnectorStore } from '../registry/store.js';
 import { ProxyCertificateAuthority } from './ca.js';
 import { publishCaConfigMap } from './publish.js';
 import { CallerChecks } from './caller.js';
+import { answerClientError } from './errors.js';
 import { ProxyHandler } from './handler.js';
 import type { Config } from './options.js';
 
@@ -69,6 +70,7 @@ export async function startProxy(config: Config, kc: KubeConfig, log: Logger): P
 
   // Intercepted connections are handed to this server, which never listens itself.
   const intercept: Server = createServer();
+  keepEveryHeaderLine(intercept); // listen() does this for the listening server
   intercept.keepAliveTimeout = 95_000;
   intercept.requestTimeout = 0;
   const handler = new ProxyHandler({
@@ -88,10 +90,7 @@ export async function startProxy(config: Config, kc: KubeConfig, log: Logger): P
     ],
   });
   intercept.on('request', handler.intercepted);
-  intercept.on('clientError', (err: Error, socket) => {
-    log.debug('intercepted connection: bad request', { error: err.message });
-    socket.destroy();
-  });
+  intercept.on('clientError', answerClientError(log));
 
   const http: Server = createServer(handler.request);
   http.on('connect', handler.connect);

@@ -83,7 +83,12 @@ function track(server: Server): Connections {
       c.busy.delete(socket);
     });
   });
+  // A socket handed to a 'connect' or 'upgrade' handler is that handler's to close. Only servers
+  // that attach such a handler (before listen()) get this bookkeeping: any listener makes Node hand
+  // the socket over, where it would otherwise close a CONNECT and serve an Upgrade request as an
+  // ordinary one, so a listener here alone would leave those sockets unanswered and open forever.
   for (const handedOff of ['connect', 'upgrade']) {
+    if (server.listenerCount(handedOff) === 0) continue;
     server.on(handedOff, (_req: IncomingMessage, socket: Duplex) => c.sockets.delete(socket));
   }
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
@@ -99,8 +104,19 @@ function track(server: Server): Connections {
   return c;
 }
 
+/**
+ * Node keeps the first maxHeadersCount (2000) header lines of a request and drops the rest without
+ * a word, so authentication and header hygiene would judge a head other than the one kube-apiserver
+ * (which has no such count) saw and forwarded. With no count, every line is kept; the head stays
+ * bounded by its size (--max-http-header-size, 16 KiB), past which Node answers 431.
+ */
+export function keepEveryHeaderLine(server: Server): void {
+  server.maxHeadersCount = 0;
+}
+
 /** Listens on port (0 picks a free one) and resolves with the port actually bound. */
 export function listen(server: Server, port: number, host: string): Promise<number> {
+  keepEveryHeaderLine(server);
   track(server);
   return new Promise((resolve, reject) => {
     server.once('error', reject);

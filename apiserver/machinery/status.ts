@@ -2,7 +2,8 @@
 // one outer middleware writes it. Constructors mirror k8s.io/apimachinery/pkg/api/errors so
 // kubectl renders "Error from server (<Reason>): <message>".
 
-import type { ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 
 export type StatusReason =
   | 'BadRequest'
@@ -110,26 +111,46 @@ export const badGateway = (message: string): StatusError => new StatusError(502,
 export const internalError = (message = 'an internal error occurred; see the server log'): StatusError =>
   new StatusError(500, 'InternalError', message);
 
-/** The headers every Status response carries. */
-export function statusHeaders(body: string): Record<string, string> {
+/** The headers of a response whose body is a Status, plus `extra` (e.g. a challenge). */
+export function statusResponseHeaders(
+  body: string,
+  extra: Record<string, string> = {},
+): Record<string, string> {
   return {
     'content-type': 'application/json',
     'content-length': String(Buffer.byteLength(body)),
     'x-content-type-options': 'nosniff',
+    ...extra,
   };
 }
 
 /** Writes `err` as the response, or cuts the response if its head has already gone out. */
-export function writeStatus(
-  res: ServerResponse,
-  err: StatusError,
-  headers: Record<string, string> = {},
-): void {
+export function writeStatus(res: ServerResponse, err: StatusError, extra: Record<string, string> = {}): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
   const body = JSON.stringify(err.status);
-  res.writeHead(err.code, { ...statusHeaders(body), ...headers });
+  res.writeHead(err.code, statusResponseHeaders(body, extra));
   res.end(body);
+}
+
+/**
+ * A whole HTTP/1.1 response carrying `err`, ending the connection: for a socket that no
+ * ServerResponse owns, such as one a CONNECT request handed over.
+ */
+export function rawStatusResponse(err: StatusError, extra: Record<string, string> = {}): string {
+  const body = JSON.stringify(err.status);
+  const head = Object.entries({ ...statusResponseHeaders(body, extra), connection: 'close' })
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('');
+  return `HTTP/1.1 ${err.code} ${STATUS_CODES[err.code] ?? 'Error'}\r\n${head}\r\n${body}`;
+}
+
+/** A 'connect' or 'upgrade' listener that answers `err` on the socket handed over, and closes it. */
+export function refuseHandOff(err: StatusError): (req: IncomingMessage, socket: Duplex) => void {
+  return (_req, socket) => {
+    socket.on('error', () => socket.destroy());
+    socket.end(rawStatusResponse(err));
+  };
 }

@@ -6,11 +6,14 @@
 //   /bytes/{n}      → streams n bytes, generated chunk by chunk (download tests)
 //   /sink           → consumes the body, answers {bytes, sha256} (upload tests)
 //   /redirect?to=U  → 302 to U (redirect tests)
-// With credentials set, every request must carry them as Basic auth, or it gets a 401.
+// With credentials set, every request must carry them as Basic auth, or it gets a 401. Serves HTTP,
+// or HTTPS with a given certificate.
 
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { CertKeyPem } from '../pki.js';
 
 export interface RecordedRequest {
   method: string;
@@ -48,7 +51,14 @@ function streamBytes(res: ServerResponse, total: number): void {
 }
 
 export async function startEchoTool(
-  opts: { username?: string; password?: string; port?: number; host?: string } = {},
+  opts: {
+    username?: string;
+    password?: string;
+    port?: number;
+    host?: string;
+    /** Serve HTTPS with this certificate (its SANs must cover `host`). */
+    tls?: CertKeyPem;
+  } = {},
 ): Promise<EchoTool> {
   let expected =
     opts.username !== undefined && opts.password !== undefined
@@ -99,7 +109,9 @@ export async function startEchoTool(
     });
   };
 
-  const server = createServer(handle);
+  const server = opts.tls
+    ? createHttpsServer({ cert: opts.tls.certPem, key: opts.tls.keyPem }, handle)
+    : createServer(handle);
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -109,7 +121,7 @@ export async function startEchoTool(
   });
   const port = (server.address() as AddressInfo).port;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${opts.tls ? 'https' : 'http'}://${opts.host ?? '127.0.0.1'}:${port}`,
     port,
     requests,
     setCredentials(creds) {

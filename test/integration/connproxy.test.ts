@@ -5,12 +5,10 @@
 // which credential arrived where.
 
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { repoRoot } from '../../hack/binaries.js';
-import { freePort, ManagedProcess } from '../../hack/process.js';
+import { ManagedProcess } from '../../hack/process.js';
 import { startEchoTool, type EchoTool } from '../../hack/tools/echo-tool.js';
 import { findBinary, startGitServer, type GitServer } from '../../hack/tools/gitserver.js';
 import { startRegistry, type Registry } from '../../hack/tools/registry.js';
@@ -29,12 +27,7 @@ import {
   secretValue,
 } from '../helpers/env.js';
 import { allowSecret, recordOutput, recordResponse, registerRecorder } from '../helpers/leaks.js';
-
-interface Answer {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
+import { proxyRbac, send, startProxy } from '../helpers/connproxy.js';
 
 interface Echo {
   url: string;
@@ -47,29 +40,6 @@ const basic = (user: string, password: string): string =>
 /** A real token with its end replaced: invalid, and as secret as the real one. */
 const forge = (token: string): string =>
   registerSecret('a forged ServiceAccount token', `${token.slice(0, -8)}AAAAAAAA`);
-
-/** One HTTP/1.1 request to the proxy, exactly as given (path may be absolute-form, Host free). */
-function send(
-  port: number,
-  path: string,
-  headers: Record<string, string> = {},
-  method = 'GET',
-): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path, method, headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const body = Buffer.concat(chunks).toString();
-        recordResponse(`connectors-proxy :${port} ${method} ${path}`, res.headers, body);
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body });
-      });
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 /** Writes raw bytes to the proxy and reads until it closes (or `until` matches): for CONNECT. */
 function raw(port: number, lines: string[], after?: (text: string) => string | null): Promise<string> {
@@ -98,39 +68,6 @@ function raw(port: number, lines: string[], after?: (text: string) => string | n
 }
 
 const statusOf = (text: string): number => Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0);
-
-/** Starts the proxy from its real entry point and waits until /readyz answers 200. */
-async function startProxy(
-  name: string,
-  kubeconfig: string,
-  extra: string[],
-): Promise<{ proc: ManagedProcess; port: number; log: string; caFile: string }> {
-  const port = await freePort();
-  const log = join(env().sys.logDir, `${name}.log`);
-  const caFile = join(env().sys.cp.dir, `${name}-ca.crt`);
-  const proc = ManagedProcess.start({
-    name,
-    binary: process.execPath,
-    args: [
-      join(repoRoot(), 'dist', 'connproxy', 'main.js'),
-      `--port=${port}`,
-      '--bind-address=127.0.0.1',
-      `--kubeconfig=${kubeconfig}`,
-      `--proxy-ca-out=${caFile}`,
-      '--upstream-response-timeout=10s',
-      ...extra,
-    ],
-    logFile: log,
-  });
-  await proc.waitUntil(
-    async () => {
-      const r = await send(port, '/readyz');
-      return r.status === 200;
-    },
-    { timeoutMs: 30_000, what: `${name} /readyz` },
-  );
-  return { proc, port, log, caFile };
-}
 
 describe('Connectors Proxy (dist/connproxy/main.js)', function () {
   this.timeout(60_000);
@@ -244,34 +181,8 @@ describe('Connectors Proxy (dist/connproxy/main.js)', function () {
         roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'connector-reader' },
         subjects: [{ kind: 'ServiceAccount', name: 'half', namespace: ns }],
       },
-      // The proxy's own RBAC: read Connectors and classes, get Secrets, review tokens and access.
-      {
-        apiVersion: 'rbac.authorization.k8s.io/v1',
-        kind: 'ClusterRole',
-        metadata: { name: 'connectors-proxy-test' },
-        rules: [
-          {
-            apiGroups: [group],
-            resources: ['connectors', 'connectorclasses'],
-            verbs: ['get', 'list', 'watch'],
-          },
-          { apiGroups: [''], resources: ['secrets'], verbs: ['get'] },
-          { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'create', 'update'] },
-          { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
-          { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] },
-        ],
-      },
-      {
-        apiVersion: 'rbac.authorization.k8s.io/v1',
-        kind: 'ClusterRoleBinding',
-        metadata: { name: 'connectors-proxy-test' },
-        roleRef: {
-          apiGroup: 'rbac.authorization.k8s.io',
-          kind: 'ClusterRole',
-          name: 'connectors-proxy-test',
-        },
-        subjects: [{ kind: 'ServiceAccount', name: 'connectors-proxy-test', namespace: ns }],
-      },
+      // The proxy's own RBAC.
+      ...proxyRbac('connectors-proxy-test', ns, 'connectors-proxy-test'),
     ]);
     const cp = env().sys.cp;
     const proxyToken = await cp.createToken(ns, 'connectors-proxy-test', { expirationSeconds: 86_400 });
