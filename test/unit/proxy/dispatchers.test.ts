@@ -45,7 +45,9 @@ describe('proxy/dispatchers: a tool closing while the body is held back', () => 
     process.off('uncaughtException', record);
     for (const h of mochaHandlers) process.on('uncaughtException', h);
     await pools.close();
-    await new Promise((resolve) => server?.close(resolve));
+    const s = server;
+    server = undefined;
+    if (s) await new Promise((resolve) => s.close(resolve));
   });
 
   async function fetchHeldBack(declared: number): Promise<{ bytes: number; error?: string }> {
