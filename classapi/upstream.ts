@@ -10,7 +10,7 @@ import { errors as undiciErrors, type Dispatcher } from 'undici';
 import { badGateway, notFound, serviceUnavailable, StatusError } from '../apiserver/machinery/status.js';
 import type { CredentialInjector } from '../proxy/credentials/index.js';
 import type { DispatcherCache } from '../proxy/dispatchers.js';
-import { ProxyError } from '../proxy/errors.js';
+import { brokenExchange, ProxyError } from '../proxy/errors.js';
 import type { OutgoingHeaders } from '../proxy/headers.js';
 
 export interface ToolRequest {
@@ -48,6 +48,8 @@ function failure(err: unknown, req: ToolRequest): Error {
   if (err instanceof undiciErrors.ConnectTimeoutError) {
     return new ProxyError('UpstreamTimeout', `${where} did not accept a connection in time`, { cause: err });
   }
+  const broken = brokenExchange(err, where);
+  if (broken) return broken;
   const e = err as { code?: string };
   const detail = e.code ?? (err instanceof Error ? err.name : 'error');
   return new ProxyError('UpstreamUnreachable', `${where} cannot be reached (${detail})`, { cause: err });

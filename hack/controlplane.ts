@@ -114,8 +114,12 @@ export interface ControlPlane {
   createToken(namespace: string, serviceAccount: string, opts?: TokenOptions): Promise<string>;
   /** Every token createToken returned, so a test can check that none of them leaks anywhere. */
   readonly issuedTokens: readonly IssuedToken[];
-  /** Restarts kube-apiserver only, same flags and port, and waits until it is ready again. */
-  restart(): Promise<void>;
+  /**
+   * Restarts kube-apiserver only, same flags and port, and waits until it is ready again.
+   * `whileDown` runs once it has exited and before it starts again (e.g. to write to etcd, as
+   * another kube-apiserver replica would, or to see that calls fail meanwhile).
+   */
+  restart(whileDown?: () => Promise<void>): Promise<void>;
   /** Stops kube-apiserver, then etcd, and removes the temp dir. Idempotent. */
   stop(): Promise<void>;
 }
@@ -618,13 +622,18 @@ class LocalControlPlane implements ControlPlane {
     return token;
   }
 
-  async restart(): Promise<void> {
+  async restart(whileDown?: () => Promise<void>): Promise<void> {
     if (this.stopping) throw new Error('restart() after stop()');
     await this.apiServer.stop(APISERVER_STOP_GRACE_MS);
-    appendFileSync(this.state.apiServerLog, `\n===== restart at ${new Date().toISOString()} =====\n`);
-    this.apiServer = this.state.startApiServer();
-    await this.state.client.reset();
-    await waitForReady(this.apiServer, this.state.client);
+    try {
+      await whileDown?.();
+    } finally {
+      // Started again even when `whileDown` failed: later tests share this control plane.
+      appendFileSync(this.state.apiServerLog, `\n===== restart at ${new Date().toISOString()} =====\n`);
+      this.apiServer = this.state.startApiServer();
+      await this.state.client.reset();
+      await waitForReady(this.apiServer, this.state.client);
+    }
   }
 
   stop(): Promise<void> {

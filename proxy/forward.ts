@@ -14,7 +14,7 @@ import type { Readable } from 'node:stream';
 import { errors as undiciErrors, type Dispatcher } from 'undici';
 import type { CredentialInjector } from './credentials/index.js';
 import type { DispatcherCache } from './dispatchers.js';
-import { ProxyError } from './errors.js';
+import { brokenExchange, ProxyError } from './errors.js';
 import { forwardResponseHeaders, type OutgoingHeaders } from './headers.js';
 
 export interface ForwardRequest {
@@ -42,6 +42,8 @@ export function upstreamError(err: unknown, origin: string): ProxyError {
   if (err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError) {
     return new ProxyError('UpstreamTimeout', `the tool at ${origin} did not answer in time`, { cause: err });
   }
+  const broken = brokenExchange(err, `the tool at ${origin}`);
+  if (broken) return broken;
   const detail = e.code ?? (err instanceof Error ? err.name : 'error');
   return new ProxyError('UpstreamUnreachable', `the tool at ${origin} cannot be reached (${detail})`, {
     cause: err,

@@ -17,6 +17,7 @@ const proxyErrorStatus: Record<ProxyError['code'], (m: string) => StatusError> =
   InvalidCredential: badRequest,
   UpstreamUnreachable: serviceUnavailable,
   UpstreamTimeout: gatewayTimeout,
+  UpstreamBroken: badGateway,
   UpstreamRedirect: badGateway,
   // A token service refusing the Connector's credential is the Connector's problem, never a 401
   // (kubectl would tell the caller to log in).

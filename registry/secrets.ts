@@ -5,6 +5,7 @@
 
 import { X509Certificate } from 'node:crypto';
 import { ApiException, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { serviceUnavailable } from '../apiserver/machinery/status.js';
 import { TtlCache } from '../apiserver/machinery/ttlcache.js';
 import { injectorFor, type CredentialInjector } from '../proxy/credentials/index.js';
 import { ProxyError } from '../proxy/errors.js';
@@ -104,7 +105,12 @@ export class SecretCache implements SecretSource {
               : `the server may not read Secret ${namespace}/${name}; grant it "get" on that Secret`,
         };
       }
-      throw err;
+      // kube-apiserver down or failing: a passing state, said as one (not cached, see TtlCache).
+      const code = (err as { code?: unknown }).code;
+      const detail = typeof code === 'number' ? `HTTP ${code}` : typeof code === 'string' ? code : 'error';
+      throw serviceUnavailable(
+        `Secret ${namespace}/${name} cannot be read from kube-apiserver right now (${detail}); try again`,
+      );
     }
   }
 }

@@ -17,11 +17,19 @@ import { crdGroup, crdVersion, type Connector, type ConnectorClass } from './typ
 
 type CachedInformer<T extends KubernetesObject> = Informer<T> & ObjectCache<T>;
 
-/** Starts an informer that keeps retrying (1 s doubling to 30 s) after any watch or list error. */
+const minRetryMs = 1000;
+const maxRetryMs = 30_000;
+
+/**
+ * Starts an informer that keeps retrying (1 s doubling to 30 s) after any watch or list error. It
+ * has synced once a list has succeeded: client-node's start() resolves after a failed list too.
+ */
 export class ResilientInformer<T extends KubernetesObject> {
+  private listed = false;
   private synced = false;
   private stopped = false;
-  private retryMs = 1000;
+  private retryMs = minRetryMs;
+  private attemptStarted = 0;
   private timer: NodeJS.Timeout | undefined;
   readonly informer: CachedInformer<T>;
 
@@ -33,32 +41,46 @@ export class ResilientInformer<T extends KubernetesObject> {
     private readonly log: Logger,
     fieldSelector?: string,
   ) {
-    this.informer = new ListWatch<T>(path, new Watch(kc), list, false, undefined, fieldSelector);
+    const listed = async (): Promise<KubernetesListObject<T>> => {
+      const result = await list();
+      this.listed = true;
+      return result;
+    };
+    this.informer = new ListWatch<T>(path, new Watch(kc), listed, false, undefined, fieldSelector);
     this.informer.on('error', (err: unknown) => {
-      if (this.stopped) return;
-      this.log.warn('watch failed; restarting', {
-        informer: what,
-        error: String(err),
-        retryMs: this.retryMs,
-      });
-      this.timer = setTimeout(() => {
-        this.run();
-      }, this.retryMs);
-      this.retryMs = Math.min(this.retryMs * 2, 30_000);
-    });
-    this.informer.on('connect', () => {
-      this.retryMs = 1000;
+      this.retry(err);
     });
   }
 
+  private retry(err: unknown): void {
+    if (this.stopped) return;
+    // client-node announces 'connect' before it even tries, so success is judged by time: an
+    // attempt that held longer than the longest pause was a working watch, and the pauses start
+    // over. Failures in a row back off.
+    if (Date.now() - this.attemptStarted >= maxRetryMs) this.retryMs = minRetryMs;
+    this.log.warn('watch failed; restarting', {
+      informer: this.what,
+      error: String(err),
+      retryMs: this.retryMs,
+    });
+    this.timer = setTimeout(() => {
+      this.run();
+    }, this.retryMs);
+    this.retryMs = Math.min(this.retryMs * 2, maxRetryMs);
+  }
+
   private run(): void {
+    this.attemptStarted = Date.now();
     this.informer.start().then(
       () => {
-        if (!this.synced) this.log.info('informer synced', { informer: this.what });
+        if (this.synced || !this.listed) return;
+        this.log.info('informer synced', { informer: this.what });
         this.synced = true;
       },
-      () => {
-        // The 'error' handler schedules the retry.
+      (err: unknown) => {
+        // A failed list or watch is an 'error' event and start() resolves; it rejects only when
+        // the request could not even be made (credentials not at hand), with no event.
+        this.retry(err);
       },
     );
   }

@@ -36,7 +36,11 @@ export function env(): TestEnv {
 export async function startEnv(): Promise<void> {
   const startedAt = Date.now();
   const logDir = process.env.CONNECTORS_TEST_LOG_DIR ?? join(repoRoot(), '.test-logs');
-  const sys = await startLocalSystem({ logDir, serverArgs: ['--upstream-response-timeout=3s'] });
+  // Short tool timeouts, so that tests of a tool that never answers, or stalls mid-body, end soon.
+  const sys = await startLocalSystem({
+    logDir,
+    serverArgs: ['--upstream-response-timeout=3s', '--upstream-idle-timeout=10s'],
+  });
   const toolUser = 'tool-user';
   const toolPassword = secretValue('tool-password');
   const tool = await startEchoTool({ username: toolUser, password: toolPassword });

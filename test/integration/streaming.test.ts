@@ -2,7 +2,6 @@
 // growing with the body: 100 MiB each way while the server's RSS is sampled from /proc.
 
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { expect } from 'chai';
 import { Agent } from 'undici';
@@ -16,26 +15,10 @@ import {
   namespace,
   proxyPath,
 } from '../helpers/env.js';
+import { mib, rssBytes, sampleRss } from '../helpers/memory.js';
 
 const size = 100 * 1024 * 1024;
 const chunk = Buffer.alloc(64 * 1024, 'c');
-
-function rssBytes(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(m?.[1] ?? 0) * 1024;
-}
-
-/** Samples the server's RSS until stopped; returns the peak. */
-function sampleRss(pid: number): () => number {
-  let peak = rssBytes(pid);
-  const timer = setInterval(() => {
-    peak = Math.max(peak, rssBytes(pid));
-  }, 20);
-  return () => {
-    clearInterval(timer);
-    return Math.max(peak, rssBytes(pid));
-  };
-}
 
 function generated(total: number, hash: ReturnType<typeof createHash>): Readable {
   let sent = 0;
@@ -57,7 +40,6 @@ function generated(total: number, hash: ReturnType<typeof createHash>): Readable
 describe('streaming through /proxy', function () {
   let ns: string;
   let pid: number;
-  const mib = (n: number): string => `${(n / 1024 / 1024).toFixed(1)} MiB`;
 
   before(async function () {
     ns = await namespace('stream');
