@@ -41,6 +41,20 @@ export class GoMap {
   ) {}
 }
 
+/**
+ * Unstructured JSON as Go's text/template sees a map[string]interface{} (a Kubernetes object read
+ * without a typed struct): a missing key reads as nil and prints "<no value>".
+ */
+export function unstructured(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(unstructured);
+  if (value === null || typeof value !== 'object') return value ?? null;
+  const entries = Object.entries(value as Record<string, unknown>).map(([k, v]): [string, unknown] => [
+    k,
+    unstructured(v),
+  ]);
+  return new GoMap('map[string]interface {}', new Map(entries), null);
+}
+
 export const supportedFunctions = [
   'b64enc',
   'eq',

@@ -3,8 +3,12 @@
 // for an inline ephemeral volume.
 
 import { createHash } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { join } from 'node:path';
 import { credentials, type Client, type ServiceClientConstructor, type ServiceError } from '@grpc/grpc-js';
 import { csiPackage } from '../../csi/proto.js';
+import { repoRoot } from '../../hack/binaries.js';
+import { ManagedProcess } from '../../hack/process.js';
 
 type Callback = (err: ServiceError | null, response: unknown) => void;
 type UnaryMethod = (request: unknown, options: { deadline: number }, callback: Callback) => void;
@@ -102,6 +106,65 @@ export function kubeletPublishRequest(opts: {
       'csi.storage.k8s.io/serviceAccount.name': pod.serviceAccount,
       'csi.storage.k8s.io/ephemeral': 'true',
       ...(opts.tokens ? { 'csi.storage.k8s.io/serviceAccount.tokens': JSON.stringify(opts.tokens) } : {}),
+    },
+  };
+}
+
+export interface RunningDriver {
+  proc: ManagedProcess;
+  endpoint: string;
+  /** The directory holding the socket. */
+  dir: string;
+  log: string;
+  client: CsiClient;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the driver from its real entry point (dist/csi/main.js) on a socket in a fresh directory
+ * under /tmp (a unix socket path has at most 107 bytes) and waits until GetPluginInfo answers.
+ */
+export async function startCsiDriver(opts: {
+  name: string;
+  logDir: string;
+  kubeconfig: string;
+  args?: string[];
+}): Promise<RunningDriver> {
+  const dir = mkdtempSync('/tmp/connectors-csi-');
+  const endpoint = `unix://${join(dir, 'csi.sock')}`;
+  const log = join(opts.logDir, `${opts.name}.log`);
+  const proc = ManagedProcess.start({
+    name: opts.name,
+    binary: process.execPath,
+    args: [
+      join(repoRoot(), 'dist', 'csi', 'main.js'),
+      `--kubeconfig=${opts.kubeconfig}`,
+      ...(opts.args ?? []),
+    ],
+    env: { ...process.env, CSI_ENDPOINT: endpoint, NODE_NAME: 'test-node' },
+    logFile: log,
+  });
+  const client = csiClient(endpoint);
+  await proc.waitUntil(
+    async () => {
+      try {
+        await client.call('Identity', 'GetPluginInfo', {});
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { timeoutMs: 30_000, what: `${opts.name} GetPluginInfo` },
+  );
+  return {
+    proc,
+    endpoint,
+    dir,
+    log,
+    client,
+    stop: async () => {
+      client.close();
+      await proc.stop();
     },
   };
 }
