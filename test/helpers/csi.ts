@@ -3,7 +3,7 @@
 // for an inline ephemeral volume.
 
 import { createHash } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { credentials, type Client, type ServiceClientConstructor, type ServiceError } from '@grpc/grpc-js';
 import { csiPackage } from '../../csi/proto.js';
@@ -165,6 +165,7 @@ export async function startCsiDriver(opts: {
     stop: async () => {
       client.close();
       await proc.stop();
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -5,15 +5,14 @@
 // which credential arrived where.
 
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { repoRoot } from '../../hack/binaries.js';
-import { freePort, ManagedProcess } from '../../hack/process.js';
+import { ManagedProcess } from '../../hack/process.js';
 import { startEchoTool, type EchoTool } from '../../hack/tools/echo-tool.js';
 import { findBinary, startGitServer, type GitServer } from '../../hack/tools/gitserver.js';
 import { startRegistry, type Registry } from '../../hack/tools/registry.js';
+import { send, startConnectorsProxy } from '../helpers/connproxy.js';
 import {
   apply,
   basicAuthSecret,
@@ -27,12 +26,6 @@ import {
   secretValue,
 } from '../helpers/env.js';
 
-interface Answer {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
 interface Echo {
   url: string;
   headers: Record<string, string | undefined>;
@@ -40,31 +33,6 @@ interface Echo {
 
 const basic = (user: string, password: string): string =>
   `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
-
-/** One HTTP/1.1 request to the proxy, exactly as given (path may be absolute-form, Host free). */
-function send(
-  port: number,
-  path: string,
-  headers: Record<string, string> = {},
-  method = 'GET',
-): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path, method, headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        resolve({
-          status: res.statusCode ?? 0,
-          headers: res.headers,
-          body: Buffer.concat(chunks).toString(),
-        });
-      });
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 /** Writes raw bytes to the proxy and reads until it closes (or `until` matches): for CONNECT. */
 function raw(port: number, lines: string[], after?: (text: string) => string | null): Promise<string> {
@@ -93,39 +61,6 @@ function raw(port: number, lines: string[], after?: (text: string) => string | n
 
 const statusOf = (text: string): number => Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0);
 
-/** Starts the proxy from its real entry point and waits until /readyz answers 200. */
-async function startProxy(
-  name: string,
-  kubeconfig: string,
-  extra: string[],
-): Promise<{ proc: ManagedProcess; port: number; log: string; caFile: string }> {
-  const port = await freePort();
-  const log = join(env().sys.logDir, `${name}.log`);
-  const caFile = join(env().sys.cp.dir, `${name}-ca.crt`);
-  const proc = ManagedProcess.start({
-    name,
-    binary: process.execPath,
-    args: [
-      join(repoRoot(), 'dist', 'connproxy', 'main.js'),
-      `--port=${port}`,
-      '--bind-address=127.0.0.1',
-      `--kubeconfig=${kubeconfig}`,
-      `--proxy-ca-out=${caFile}`,
-      '--upstream-response-timeout=10s',
-      ...extra,
-    ],
-    logFile: log,
-  });
-  await proc.waitUntil(
-    async () => {
-      const r = await send(port, '/readyz');
-      return r.status === 200;
-    },
-    { timeoutMs: 30_000, what: `${name} /readyz` },
-  );
-  return { proc, port, log, caFile };
-}
-
 describe('Connectors Proxy (dist/connproxy/main.js)', function () {
   this.timeout(60_000);
   let ns: string;
@@ -135,8 +70,8 @@ describe('Connectors Proxy (dist/connproxy/main.js)', function () {
   let other: EchoTool; // a host that is no Connector's address
   let digest: string;
   let regPassword: string;
-  let proxy: Awaited<ReturnType<typeof startProxy>>;
-  let strict: Awaited<ReturnType<typeof startProxy>> | undefined;
+  let proxy: Awaited<ReturnType<typeof startConnectorsProxy>>;
+  let strict: Awaited<ReturnType<typeof startConnectorsProxy>> | undefined;
   let userToken: string; // RBAC: get on connectors and connectors/proxy
   let halfToken: string; // RBAC: get on connectors only
   let nobodyToken: string; // no RBAC at all
@@ -277,7 +212,7 @@ describe('Connectors Proxy (dist/connproxy/main.js)', function () {
     });
     const upstreamCa = join(cp.dir, 'connproxy-upstream-ca.crt');
     writeFileSync(upstreamCa, tlsGit.caCertPem ?? '');
-    proxy = await startProxy('connectors-proxy', proxyKubeconfig, [
+    proxy = await startConnectorsProxy('connectors-proxy', proxyKubeconfig, [
       `--upstream-ca-file=${upstreamCa}`,
       '--shutdown-grace-period=2s',
       `--publish-ca-configmap=${ns}/connectors-proxy-ca`,
@@ -702,7 +637,7 @@ describe('Connectors Proxy (dist/connproxy/main.js)', function () {
     let audienceToken: string;
 
     before(async function () {
-      strict = await startProxy('connectors-proxy-strict', proxyKubeconfig, [
+      strict = await startConnectorsProxy('connectors-proxy-strict', proxyKubeconfig, [
         '--other-hosts=refuse',
         '--authentication-token-audiences=connectors-proxy',
       ]);

@@ -5,7 +5,7 @@
 // capabilities the driver reports. The specs a node plugin must pass are listed, so that a run
 // which silently skips them fails here.
 
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { resolveCsiSanity } from '../../hack/binaries.js';
@@ -70,6 +70,7 @@ describe('csi-sanity against the connectors-csi driver', function () {
       const testcase = report.slice(at, report.indexOf('</testcase>', at));
       expect(testcase, `${spec} did not pass`).to.contain('status="passed"');
     }
+    rmSync(work, { recursive: true, force: true });
     this.test!.title += ` (${/\d+ Passed \| \d+ Failed \| \d+ Pending \| \d+ Skipped/.exec(summary)?.[0] ?? ''})`;
   });
 });
