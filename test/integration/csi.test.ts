@@ -28,9 +28,11 @@ import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { parseMountInfo } from '../../csi/medium.js';
-import { repoRoot } from '../../hack/binaries.js';
+import { repoRoot, resolveBinaries } from '../../hack/binaries.js';
 import { ManagedProcess, registerExitCleanup, type RunResult } from '../../hack/process.js';
 import { findBinary, startGitServer, type GitServer } from '../../hack/tools/gitserver.js';
+import { startPackageRepository, type PackageRepository } from '../../hack/tools/package-repository.js';
+import { startRegistry, type Registry } from '../../hack/tools/registry.js';
 import {
   callError,
   kubeletPublishRequest,
@@ -43,6 +45,7 @@ import { startConnectorsProxy } from '../helpers/connproxy.js';
 import {
   apply,
   basicAuthSecret,
+  clusterConnector,
   connector,
   env,
   eventually,
@@ -75,7 +78,7 @@ function kubeletTokens(token: string): Record<string, { token: string; expiratio
 function runAsPodUser(
   binary: string,
   args: string[],
-  opts: { env: NodeJS.ProcessEnv; timeoutMs?: number },
+  opts: { env: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number },
 ): Promise<RunResult> {
   if (!asRoot) return ManagedProcess.run(binary, args, opts);
   return ManagedProcess.run(
@@ -84,6 +87,17 @@ function runAsPodUser(
     opts,
   );
 }
+
+/** A parent POM in the private Maven repository: resolving it is Maven's first download. */
+const parentPom = `<?xml version="1.0" encoding="UTF-8"?>
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>com.example</groupId>
+  <artifactId>connectors-parent</artifactId>
+  <version>1.0.0</version>
+  <packaging>pom</packaging>
+</project>
+`;
 
 /** A container's environment: HOME is the volume; no credential, no CA of any tool, no prompts. */
 function podEnv(home: string): NodeJS.ProcessEnv {
@@ -108,6 +122,11 @@ describe(`connectors-csi driver (dist/csi/main.js, ${medium} volumes)`, function
   let ns: string;
   let git: GitServer;
   let gitPassword: string;
+  let packages: PackageRepository;
+  let packagesPassword: string;
+  let registry: Registry;
+  let registryPassword: string;
+  let digest: string;
   let proxy: Awaited<ReturnType<typeof startConnectorsProxy>>;
   let driver: RunningDriver;
   let kubeletRoot: string;
@@ -169,9 +188,18 @@ describe(`connectors-csi driver (dist/csi/main.js, ${medium} volumes)`, function
   before(async function () {
     this.timeout(180_000);
     gitPassword = secretValue('csi-git-password');
+    packagesPassword = secretValue('csi-packages-password');
+    registryPassword = secretValue('csi-registry-password');
     git = await startGitServer({ username: 'git-user', password: gitPassword, tls: true });
     cleanups.push(() => git.stop());
     await git.createRepo(repo, { branches: ['main'], tags: [] });
+    packages = await startPackageRepository({ username: 'deployer', password: packagesPassword });
+    cleanups.push(() => packages.stop());
+    await packages.addNpmPackage('connectors-demo', '1.0.0');
+    packages.addMavenPom('com.example', 'connectors-parent', '1.0.0', parentPom);
+    registry = await startRegistry({ auth: 'token', username: 'reg-user', password: registryPassword });
+    cleanups.push(() => registry.stop());
+    digest = await registry.push('team/app', '1.0');
     await env().sys.installClasses();
     ns = await namespace('csi');
     for (const pod of Object.values(pods)) pod.namespace = ns;
@@ -192,9 +220,57 @@ describe(`connectors-csi driver (dist/csi/main.js, ${medium} volumes)`, function
         containers: [{ name: 'tool', image: 'tool.invalid/tool' }],
       },
     });
+    // The "other cluster" of the k8s class is this kube-apiserver, read by a ServiceAccount that may
+    // list the pods of the namespace; the Connector trusts its CA.
+    const clusterToken = await cp.createToken(ns, 'cluster-reader');
+    knownSecrets.push(clusterToken);
     await apply([
       basicAuthSecret(ns, 'git-creds', 'git-user', gitPassword),
       connector(ns, 'git', { connectorClassName: 'git', address: git.url, secret: 'git-creds' }),
+      basicAuthSecret(ns, 'packages-creds', 'deployer', packagesPassword),
+      connector(ns, 'npm', {
+        connectorClassName: 'npm',
+        address: packages.npmRegistry,
+        secret: 'packages-creds',
+      }),
+      {
+        apiVersion: 'connectors.alauda.io/v1alpha1',
+        kind: 'Connector',
+        metadata: { name: 'maven', namespace: ns },
+        spec: {
+          connectorClassName: 'maven',
+          address: packages.mavenRepository,
+          params: [{ name: 'useAsMirror', value: 'true' }],
+          auth: { name: 'basicAuth', secretRef: { name: 'packages-creds' } },
+        },
+      },
+      {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'registry-creds', namespace: ns },
+        type: 'cpaas.io/distribution-registry-token',
+        stringData: { username: 'reg-user', password: registryPassword },
+      },
+      connector(ns, 'registry', {
+        connectorClassName: 'oci',
+        address: registry.url,
+        secret: 'registry-creds',
+        authName: 'tokenAuth',
+      }),
+      ...clusterConnector(ns, 'k8s', clusterToken),
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'Role',
+        metadata: { name: 'pod-reader', namespace: ns },
+        rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] }],
+      },
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'RoleBinding',
+        metadata: { name: 'cluster-reader-reads-pods', namespace: ns },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'pod-reader' },
+        subjects: [{ kind: 'ServiceAccount', name: 'cluster-reader', namespace: ns }],
+      },
       // A class whose configuration has a required param, for the refusal.
       {
         apiVersion: 'connectors.alauda.io/v1alpha1',
@@ -241,7 +317,7 @@ describe(`connectors-csi driver (dist/csi/main.js, ${medium} volumes)`, function
       token: await cp.createToken('connectors-system', 'connectors-proxy', { expirationSeconds: 86_400 }),
     });
     const upstreamCa = join(cp.dir, 'csi-git-ca.crt');
-    writeFileSync(upstreamCa, git.caCertPem ?? '');
+    writeFileSync(upstreamCa, [git.caCertPem ?? '', packages.caCertPem].join('\n'));
     proxy = await startConnectorsProxy('connectors-proxy-csi', proxyKubeconfig, [
       `--upstream-ca-file=${upstreamCa}`,
       '--publish-ca-configmap=connectors-system/connectors-proxy-ca',
@@ -251,7 +327,7 @@ describe(`connectors-csi driver (dist/csi/main.js, ${medium} volumes)`, function
     // Standing in for the status controller: in a cluster it writes the Connector's own proxy host
     // (http://c-git.<ns>.svc.cluster.local, a Service to the proxy); here the proxy runs on the host,
     // so the address is its path form.
-    for (const name of ['git', 'params']) {
+    for (const name of ['git', 'params', 'npm', 'maven', 'registry', 'cluster']) {
       await kubectlOk([
         'patch',
         'connector',
@@ -426,6 +502,145 @@ describe(`connectors-csi driver (dist/csi/main.js, ${medium} volumes)`, function
     });
   });
 
+  describe('the shipped configurations with the tools’ own clients (HOME=<volume>)', function () {
+    /** Publishes a volume of `connector` with `configuration`, and a writable work dir for the tool. */
+    async function volume(name: string, configuration: string): Promise<{ home: string; work: string }> {
+      await publish(
+        pods.app,
+        name,
+        { connectors: name, 'configuration.names': configuration },
+        await podToken(pods.app),
+      );
+      const work = mkdtempSync(join(kubeletRoot, `${name}-work-`));
+      chmodSync(work, 0o755);
+      if (asRoot) chownSync(work, nobody, nobody);
+      return { home: targetPath(pods.app, name), work };
+    }
+
+    /** What the repository saw: each request authenticated as its own user, none with another. */
+    function repositorySaw(path: string): void {
+      const seen = packages.requests.filter((r) => r.url.startsWith(path));
+      expect(seen.map((r) => [r.user, r.status])).to.deep.include(['deployer', 200]);
+    }
+
+    /** The volume holds the token and the proxy CA, never the tool's password. */
+    function holdsNoPassword(home: string, password: string): void {
+      for (const file of readdirSync(home)) {
+        if (file.startsWith('..')) continue;
+        const text = readFileSync(join(home, file), 'utf8');
+        expect(text, file).not.to.contain(password);
+        expect(text, file).not.to.contain(Buffer.from(`deployer:${password}`).toString('base64'));
+      }
+    }
+
+    it('npm install from a private registry (.npmrc: https-proxy with the token, the proxy CA)', async function () {
+      const { home, work } = await volume('npm', 'npmrc');
+      writeFileSync(
+        join(work, 'package.json'),
+        JSON.stringify({ name: 'app', version: '1.0.0', dependencies: { 'connectors-demo': '1.0.0' } }),
+      );
+      const r = await runAsPodUser(findBinary('npm', 'npm'), ['install', '--no-audit', '--no-fund'], {
+        // The volume is read-only for the pod: npm's cache goes elsewhere.
+        env: { ...podEnv(home), npm_config_cache: join(work, '.npm'), npm_config_update_notifier: 'false' },
+        cwd: work,
+        timeoutMs: 120_000,
+      });
+      expect(r.code, r.stderr).to.equal(0);
+      expect(readFileSync(join(work, 'node_modules', 'connectors-demo', 'index.js'), 'utf8')).to.contain(
+        'connectors-demo',
+      );
+      repositorySaw('/npm/connectors-demo');
+      repositorySaw('/npm/connectors-demo/-/connectors-demo-1.0.0.tgz');
+      holdsNoPassword(home, packagesPassword);
+    });
+
+    it('mvn resolves a parent POM from a private repository (settings.xml: proxy, mirror)', async function () {
+      const { home, work } = await volume('maven', 'settings');
+      writeFileSync(
+        join(work, 'pom.xml'),
+        `<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <parent><groupId>com.example</groupId><artifactId>connectors-parent</artifactId><version>1.0.0</version></parent>
+  <artifactId>app</artifactId>
+</project>
+`,
+      );
+      // The JVM trusts the proxy's CA from the volume (upstream: keytool import of ca.crt).
+      const truststore = join(work, 'truststore.p12');
+      const keytool = await runAsPodUser(
+        findBinary('keytool', 'default-jre-headless'),
+        [
+          '-importcert',
+          '-noprompt',
+          '-alias',
+          'connectors-proxy',
+          '-file',
+          join(home, 'ca.crt'),
+          '-keystore',
+          truststore,
+          '-storetype',
+          'PKCS12',
+          '-storepass',
+          'changeit',
+        ],
+        { env: podEnv(home) },
+      );
+      expect(keytool.code, keytool.stderr).to.equal(0);
+      const r = await runAsPodUser(
+        findBinary('mvn', 'maven'),
+        ['-B', '-s', join(home, 'settings.xml'), 'validate'],
+        {
+          env: {
+            ...podEnv(home),
+            MAVEN_OPTS: `-Djavax.net.ssl.trustStore=${truststore} -Djavax.net.ssl.trustStorePassword=changeit -Dmaven.repo.local=${join(work, 'm2')}`,
+          },
+          cwd: work,
+          timeoutMs: 180_000,
+        },
+      );
+      expect(r.code, r.stdout.slice(-3000)).to.equal(0);
+      expect(
+        existsSync(
+          join(work, 'm2', 'com', 'example', 'connectors-parent', '1.0.0', 'connectors-parent-1.0.0.pom'),
+        ),
+      ).to.equal(true);
+      repositorySaw('/maven/com/example/connectors-parent/1.0.0/connectors-parent-1.0.0.pom');
+      holdsNoPassword(home, packagesPassword);
+    });
+
+    it('skopeo inspect of a private image (config.json: the proxy host with the token)', async function () {
+      const { home } = await volume('registry', 'registry-config');
+      const r = await runAsPodUser(
+        findBinary('skopeo', 'skopeo'),
+        [
+          'inspect',
+          // The Connectors Proxy speaks plain HTTP (buildkitd.toml says the same to BuildKit).
+          '--tls-verify=false',
+          `docker://127.0.0.1:${proxy.port}/namespaces/${ns}/connectors/registry/team/app:1.0`,
+        ],
+        { env: { ...podEnv(home), DOCKER_CONFIG: home }, timeoutMs: 60_000 },
+      );
+      expect(r.code, r.stderr).to.equal(0);
+      expect((JSON.parse(r.stdout) as { Digest: string }).Digest).to.equal(digest);
+      holdsNoPassword(home, registryPassword);
+    });
+
+    it('kubectl against another cluster (kubeconfig: proxy-url with the token, the proxy CA)', async function () {
+      const { home, work } = await volume('cluster', 'kubeconfig');
+      const { kubectl } = await resolveBinaries();
+      const r = await runAsPodUser(kubectl, ['get', 'pods', '-n', ns, '-o', 'name'], {
+        env: {
+          ...podEnv(home),
+          KUBECONFIG: join(home, 'kubeconfig'),
+          KUBECACHEDIR: join(work, 'kube-cache'),
+        },
+      });
+      expect(r.code, r.stderr).to.equal(0);
+      // Listed with the Connector's token (cluster-reader's), not the pod's, which may not.
+      expect(r.stdout.split('\n').sort()).to.deep.equal(['', 'pod/app', 'pod/stranger']);
+    });
+  });
+
   describe('refusals: a gRPC error naming the problem, nothing at target_path', function () {
     const refused = async (
       pod: KubeletPod,
@@ -559,7 +774,7 @@ describe(`connectors-csi driver (dist/csi/main.js, ${medium} volumes)`, function
       for (const file of [driver.log, join(env().sys.logDir, 'connectors-csi-request.log')]) {
         const log = readFileSync(file, 'utf8');
         expect(log).to.contain('"msg":"serving"');
-        for (const s of [...tokens, gitPassword]) {
+        for (const s of [...tokens, gitPassword, packagesPassword, registryPassword]) {
           expect(log.includes(s), `a secret leaked into ${file}`).to.equal(false);
           expect(log.includes(Buffer.from(`:${s}`).toString('base64'))).to.equal(false);
         }

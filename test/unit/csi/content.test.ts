@@ -233,6 +233,18 @@ describe('csi/content', function () {
     expect(xml).to.contain('<username>team-a/maven</username>');
     expect(xml).to.contain(`<password>${token}</password>`);
     expect(xml).to.contain('<mirrorOf>*</mirrorOf>');
+    // A proxy address with a port (e.g. a NodePort) keeps it.
+    cluster.add(
+      connector('team-a', 'maven-port', 'maven', 'https://nexus.example.com/repository/maven-public/', {
+        proxy: 'http://10.0.0.5:31080/namespaces/team-a/connectors/maven-port',
+      }),
+    );
+    rbac.allowed.add('team-a/maven-port');
+    const ported = await content.render(
+      request({ connectors: 'maven-port', 'configuration.names': 'settings' }),
+    );
+    expect(ported.get('settings.xml')).to.contain('<host>10.0.0.5</host>').and.contain('<port>31080</port>');
+    expect(ported.get('settings.xml')).to.contain('<repository>').and.not.contain('<mirrorOf>');
   });
 
   it('.npmrc: registry, proxies with the token, the proxy CA on one line', async function () {
