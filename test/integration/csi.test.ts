@@ -209,6 +209,8 @@ describe(`connectors-csi driver (dist/csi/main.js, ${medium} volumes)`, function
       '-f',
       join(repoRoot(), 'manifests', 'connproxy', 'rbac.yaml'),
       '-f',
+      join(repoRoot(), 'manifests', 'csi', 'namespace.yaml'),
+      '-f',
       join(repoRoot(), 'manifests', 'csi', 'rbac.yaml'),
     ]);
     const pod = (p: KubeletPod): object => ({
@@ -359,7 +361,7 @@ describe(`connectors-csi driver (dist/csi/main.js, ${medium} volumes)`, function
       return undefined;
     });
     const driverKubeconfig = await cp.writeKubeconfig(join(cp.dir, 'connectors-csi.kubeconfig'), {
-      token: await cp.createToken('connectors-system', 'connectors-csi', { expirationSeconds: 86_400 }),
+      token: await cp.createToken('connectors-csi', 'connectors-csi', { expirationSeconds: 86_400 }),
     });
     driver = await startCsiDriver({
       name: 'connectors-csi',
