@@ -56,6 +56,7 @@ export async function startDriver(config: Config, kc: KubeConfig, log: Logger): 
   }
   const services = new DriverServices({
     nodeId: config.nodeId,
+    operationTimeoutMs: config.operationTimeoutMs,
     vendorVersion: packageVersion(),
     medium,
     content,

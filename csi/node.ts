@@ -44,6 +44,8 @@ export interface VolumeContent {
 
 export interface NodeDeps {
   nodeId: string;
+  /** How long a NodePublishVolume or NodeUnpublishVolume may take before DEADLINE_EXCEEDED. */
+  operationTimeoutMs: number;
   vendorVersion: string;
   medium: VolumeMedium;
   content: VolumeContent;
@@ -99,17 +101,23 @@ export class DriverServices {
         'NodePublishVolume',
         (req: NodePublishVolumeRequest) => this.publish(req),
         log,
-        (req) => ({
-          volumeId: req.volume_id,
-          targetPath: req.target_path,
-          pod: `${req.volume_context[podNamespaceKey] ?? ''}/${req.volume_context[podNameKey] ?? ''}`,
-        }),
+        {
+          describe: (req) => ({
+            volumeId: req.volume_id,
+            targetPath: req.target_path,
+            pod: `${req.volume_context[podNamespaceKey] ?? ''}/${req.volume_context[podNameKey] ?? ''}`,
+          }),
+          deadlineMs: this.deps.operationTimeoutMs,
+        },
       ),
       NodeUnpublishVolume: unary(
         'NodeUnpublishVolume',
         (req: NodeUnpublishVolumeRequest) => this.unpublish(req),
         log,
-        (req) => ({ volumeId: req.volume_id, targetPath: req.target_path }),
+        {
+          describe: (req) => ({ volumeId: req.volume_id, targetPath: req.target_path }),
+          deadlineMs: this.deps.operationTimeoutMs,
+        },
       ),
     };
   }

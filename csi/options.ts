@@ -28,6 +28,7 @@ export interface Config {
   noProxy: string;
   authenticationCacheMs: number;
   authorizationCacheMs: number;
+  operationTimeoutMs: number;
   shutdownGraceMs: number;
   logLevel: LogLevel;
 }
@@ -55,6 +56,8 @@ tool's own client goes through the Connectors Proxy. Runs on every node (DaemonS
   --no-proxy=localhost,127.0.0.1      the no_proxy value written to .env
   --authentication-cache-ttl=10s      how long TokenReview answers are reused
   --authorization-cache-ttl=10s       how long SubjectAccessReview answers are reused
+  --operation-timeout=60s             how long a publish or unpublish may take before kubelet is told
+                                      to retry (kubelet itself gives up after 2m)
   --shutdown-grace-period=10s         how long running calls may finish after SIGTERM
   --log-level=info                    debug, info, warn or error
   --help                              this text
@@ -73,6 +76,7 @@ const flags = {
   'no-proxy': { type: 'string', default: 'localhost,127.0.0.1' },
   'authentication-cache-ttl': { type: 'string', default: '10s' },
   'authorization-cache-ttl': { type: 'string', default: '10s' },
+  'operation-timeout': { type: 'string', default: '60s' },
   'shutdown-grace-period': { type: 'string', default: '10s' },
   'log-level': { type: 'string', default: 'info' },
 } satisfies FlagSpec;
@@ -122,6 +126,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     noProxy: f.str('no-proxy'),
     authenticationCacheMs: f.duration('authentication-cache-ttl'),
     authorizationCacheMs: f.duration('authorization-cache-ttl'),
+    operationTimeoutMs: f.duration('operation-timeout'),
     shutdownGraceMs: f.duration('shutdown-grace-period'),
     logLevel: f.logLevel('log-level'),
   };

@@ -22,12 +22,21 @@ export type UnaryHandler<Req, Res> = (request: Req) => Promise<Res>;
 /** Log fields describing a request; never its secrets or volume context values. */
 export type Describe<Req> = (request: Req) => LogFields;
 
+export interface UnaryOptions<Req> {
+  describe?: Describe<Req>;
+  /**
+   * Answer DEADLINE_EXCEEDED (which kubelet retries) after this long, well before kubelet's own
+   * 2-minute deadline; the work itself goes on, and a retry meanwhile is ABORTED.
+   */
+  deadlineMs?: number;
+}
+
 /** `fn` as a grpc-js unary handler that always answers: a response, or a status with a message. */
 export function unary<Req, Res>(
   method: string,
   fn: UnaryHandler<Req, Res>,
   log: Logger,
-  describe?: Describe<Req>,
+  opts: UnaryOptions<Req> = {},
 ): handleUnaryCall<Req, Res> {
   // Probe is called every few seconds by the liveness sidecar; it only clutters the info level.
   const level = method === 'Probe' ? 'debug' : 'info';
@@ -36,27 +45,46 @@ export function unary<Req, Res>(
     let fields: LogFields = { method };
     let result: Promise<Res>;
     try {
-      fields = { method, ...describe?.(call.request) };
+      fields = { method, ...opts.describe?.(call.request) };
       result = fn(call.request);
     } catch (err) {
       result = Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
-    result.then(
-      (response) => {
-        log[level]('answered', { ...fields, code: 'OK', ms: Math.round(performance.now() - started) });
-        callback(null, response);
-      },
-      (err: unknown) => {
-        const answer = toStatus(err);
-        const ms = Math.round(performance.now() - started);
-        if (err instanceof CsiError) {
-          log.info('refused', { ...fields, code: status[answer.code], message: answer.details, ms });
-        } else {
-          log.error('failed', { ...fields, code: status[answer.code], error: err, ms });
-        }
-        callback(answer);
-      },
-    );
+    const { deadlineMs } = opts;
+    let timer: NodeJS.Timeout | undefined;
+    if (deadlineMs !== undefined) {
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          reject(
+            new CsiError(
+              status.DEADLINE_EXCEEDED,
+              `${method} did not finish within ${Math.round(deadlineMs / 1000)}s; kubelet will retry`,
+            ),
+          );
+        }, deadlineMs);
+      });
+      result = Promise.race([result, late]);
+    }
+    result
+      .finally(() => {
+        clearTimeout(timer);
+      })
+      .then(
+        (response) => {
+          log[level]('answered', { ...fields, code: 'OK', ms: Math.round(performance.now() - started) });
+          callback(null, response);
+        },
+        (err: unknown) => {
+          const answer = toStatus(err);
+          const ms = Math.round(performance.now() - started);
+          if (err instanceof CsiError) {
+            log.info('refused', { ...fields, code: status[answer.code], message: answer.details, ms });
+          } else {
+            log.error('failed', { ...fields, code: status[answer.code], error: err, ms });
+          }
+          callback(answer);
+        },
+      );
   };
 }
 

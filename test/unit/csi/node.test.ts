@@ -43,6 +43,13 @@ class TableContent implements VolumeContent {
   forget(volumeId: string): void {
     this.forgotten.push(volumeId);
   }
+
+  /** Lets the slow render in progress finish. */
+  releaseSlow(): void {
+    if (!this.release) throw new Error('no slow render is waiting');
+    this.release();
+    this.release = undefined;
+  }
 }
 
 const pod = { namespace: 'team-a', name: 'app', uid: 'uid-1', serviceAccount: 'default' };
@@ -70,6 +77,7 @@ describe('csi/node: the gRPC services', function () {
     const log = createLogger({ level: 'debug', write: (l) => logs.push(l) });
     const services = new DriverServices({
       nodeId: 'node-1',
+      operationTimeoutMs: 1000,
       vendorVersion: '1.2.3',
       medium: new DirectoryMedium(),
       content,
@@ -215,9 +223,20 @@ describe('csi/node: the gRPC services', function () {
     while (!content.release) await new Promise((r) => setTimeout(r, 10));
     const err = await callError(publish('vol-slow', { test: 'slow' }));
     expect(err.code).to.equal(status.ABORTED);
-    content.release();
+    content.releaseSlow();
     await first;
     expect(readFileSync(join(dir, 'vol-slow', 'mount', 'slow'), 'utf8')).to.equal('done');
+  });
+
+  it('a publish that outlasts --operation-timeout is DEADLINE_EXCEEDED; the work goes on', async function () {
+    const late = await callError(publish('vol-late', { test: 'slow' }));
+    expect(late.code).to.equal(status.DEADLINE_EXCEEDED);
+    expect(late.details).to.equal('NodePublishVolume did not finish within 1s; kubelet will retry');
+    // kubelet's retry while the first one still runs
+    expect((await callError(publish('vol-late', { test: 'slow' }))).code).to.equal(status.ABORTED);
+    content.releaseSlow();
+    while (!existsSync(join(dir, 'vol-late', 'mount', 'slow'))) await new Promise((r) => setTimeout(r, 10));
+    expect(readFileSync(join(dir, 'vol-late', 'mount', 'slow'), 'utf8')).to.equal('done');
   });
 
   it('unary answers a handler that throws synchronously (no hung call)', async function () {
