@@ -8,6 +8,7 @@
 // kubernetes/kubernetes#139045.
 
 import type { Logger } from '../apiserver/machinery/log.js';
+import { podInfoKeys } from './attributes.js';
 import { aborted, invalidArgument } from './errors.js';
 import type { VolumeMedium } from './medium.js';
 import type {
@@ -51,10 +52,6 @@ export interface NodeDeps {
   content: VolumeContent;
   log: Logger;
 }
-
-/** Pod fields kubelet adds to volume_context (podInfoOnMount), safe to log. */
-const podNamespaceKey = 'csi.storage.k8s.io/pod.namespace';
-const podNameKey = 'csi.storage.k8s.io/pod.name';
 
 export class DriverServices {
   /** Volumes with an operation in progress: a second call for one of them is ABORTED (retried). */
@@ -105,7 +102,8 @@ export class DriverServices {
           describe: (req) => ({
             volumeId: req.volume_id,
             targetPath: req.target_path,
-            pod: `${req.volume_context[podNamespaceKey] ?? ''}/${req.volume_context[podNameKey] ?? ''}`,
+            // kubelet's pod keys (podInfoOnMount) are safe to log; the rest of the context is not.
+            pod: `${req.volume_context[podInfoKeys.namespace] ?? ''}/${req.volume_context[podInfoKeys.name] ?? ''}`,
           }),
           deadlineMs: this.deps.operationTimeoutMs,
         },

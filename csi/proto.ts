@@ -228,7 +228,7 @@ export interface GetPluginInfoResponse {
 }
 
 export interface GetPluginCapabilitiesResponse {
-  capabilities: { service: { type: 'CONTROLLER_SERVICE' } }[];
+  capabilities: { service: { type: string } }[];
 }
 
 export interface ProbeResponse {
@@ -236,7 +236,7 @@ export interface ProbeResponse {
 }
 
 export interface NodeGetCapabilitiesResponse {
-  capabilities: { rpc: { type: 'VOLUME_MOUNT_GROUP' } }[];
+  capabilities: { rpc: { type: string } }[];
 }
 
 export interface NodeGetInfoResponse {
