@@ -1,14 +1,8 @@
 // Entry point of the Connectors Proxy:
 //   node dist/connproxy/main.js --port=8080 [--proxy-ca-cert-file=… --proxy-ca-key-file=…] …
 
-import { KubeConfig } from '@kubernetes/client-node';
-import { runEntryPoint } from '../apiserver/machinery/lifecycle.js';
-import { parseConfig } from './options.js';
+import { runKubeEntryPoint } from '../apiserver/machinery/lifecycle.js';
 import { startProxy } from './server.js';
+import { parseConfig } from './options.js';
 
-runEntryPoint('connectors-proxy', parseConfig, (config, log) => {
-  const kc = new KubeConfig();
-  if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
-  else kc.loadFromDefault();
-  return startProxy(config, kc, log);
-});
+runKubeEntryPoint('connectors-proxy', parseConfig, startProxy);

@@ -4,11 +4,11 @@
 import { readFileSync } from 'node:fs';
 import {
   ConfigError,
+  parseNamespacedName,
   readFlags,
   readToolCallerConfig,
   toolCallerFlags,
   toolCallerUsage,
-  type Flags,
   type FlagSpec,
   type ToolCallerConfig,
 } from '../apiserver/machinery/flags.js';
@@ -114,17 +114,4 @@ export function parseConfig(argv: string[]): Config {
   };
   if (f.problems.length > 0) throw new ConfigError(f.problems, usage);
   return config;
-}
-
-function parseNamespacedName(f: Flags, flag: string): { namespace: string; name: string } | undefined {
-  const value = f.str(flag);
-  if (!value) return undefined;
-  const m = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/([a-z0-9]([-.a-z0-9]*[a-z0-9])?)$/.exec(value);
-  if (!m?.[1] || !m[3]) {
-    f.problems.push(
-      `--${flag}=${value} must be <namespace>/<name> of a ConfigMap, e.g. connectors-system/connectors-proxy-ca`,
-    );
-    return undefined;
-  }
-  return { namespace: m[1], name: m[3] };
 }

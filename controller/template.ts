@@ -1,17 +1,21 @@
-// The Go text/template subset that ConnectorClass probe templates use, and nothing more: upstream
-// renders `probe.http.path`, `httpHeaders[].value` and `probe.api.path` with Go's text/template plus
-// sprig, over `.Connector` (the Go struct, so `.Connector.Spec.Auth.Params`, `.Value.StringVal`) and
-// `.Secret` (nil without a Secret). No maintained JavaScript library evaluates Go templates with Go's
-// semantics (nil pointers, typed-map zero values, `eq` on basic kinds), so this is a small tokenizer,
-// parser and evaluator for exactly the constructs the published and shipped classes use:
+// The Go text/template subset that ConnectorClass templates use, and nothing more. Upstream renders
+// probe templates (`probe.http.path`, `httpHeaders[].value`, `probe.api.path`) over `.Connector` (the
+// Go struct, so `.Connector.Spec.Auth.Params`, `.Value.StringVal`) and `.Secret` (nil without a
+// Secret), and the CSI driver renders `configurations[].data` over `.connector`, `.connectors`,
+// `.context` and `.configurations` (unstructured maps: csi/content.ts), both with Go's text/template
+// plus sprig. No maintained JavaScript library evaluates Go templates with Go's semantics (nil
+// pointers, typed-map zero values, `eq` on basic kinds, variable scopes), so this is a small
+// tokenizer, parser and evaluator for exactly the constructs the published and shipped classes use:
 //
 //   text, {{ pipeline }}, {{- … -}} whitespace trimming, {{ if }} / {{ else }} / {{ end }},
-//   {{ range }} / {{ else }} / {{ end }} over a list, field chains (.A.B, (pipeline).field),
+//   {{ range }} / {{ else }} / {{ end }} over a list or map, field chains (.A.B, (pipeline).field),
+//   variables ($ for the data, {{ $x := … }}, {{ $x = … }}, {{ range $i, $e := … }}, $x.field),
 //   pipes, string and integer literals, true/false/nil, and the functions
-//   eq, printf (%s %v %d %q %%), b64enc, trimSuffix, urlParse, urlquery.
+//   eq, ne, not, printf (%s %v %d %q %%), b64enc, trim, trimPrefix, trimSuffix, replace, urlParse,
+//   urlquery.
 //
-// Anything else (variables, `with`, comments, other functions…) fails at compile time with an error
-// that names the construct. Errors never include an evaluated value: templates see Secrets.
+// Anything else (`with`, comments, other functions…) fails at compile time with an error that names
+// the construct. Errors never include an evaluated value: templates see Secrets and tokens.
 
 export class TemplateError extends Error {
   constructor(message: string) {
@@ -37,7 +41,33 @@ export class GoMap {
   ) {}
 }
 
-export const supportedFunctions = ['b64enc', 'eq', 'printf', 'trimSuffix', 'urlParse', 'urlquery'] as const;
+/**
+ * Unstructured JSON as Go's text/template sees a map[string]interface{} (a Kubernetes object read
+ * without a typed struct): a missing key reads as nil and prints "<no value>".
+ */
+export function unstructured(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(unstructured);
+  if (value === null || typeof value !== 'object') return value ?? null;
+  const entries = Object.entries(value as Record<string, unknown>).map(([k, v]): [string, unknown] => [
+    k,
+    unstructured(v),
+  ]);
+  return new GoMap('map[string]interface {}', new Map(entries), null);
+}
+
+export const supportedFunctions = [
+  'b64enc',
+  'eq',
+  'ne',
+  'not',
+  'printf',
+  'replace',
+  'trim',
+  'trimPrefix',
+  'trimSuffix',
+  'urlParse',
+  'urlquery',
+] as const;
 
 // --- lexer ---------------------------------------------------------------------------------------
 
@@ -45,9 +75,10 @@ type Token =
   | { k: 'field'; name: string; pos: number; space: boolean }
   | { k: 'dot'; pos: number; space: boolean }
   | { k: 'ident'; name: string; pos: number; space: boolean }
+  | { k: 'variable'; name: string; pos: number; space: boolean }
   | { k: 'string'; value: string; pos: number; space: boolean }
   | { k: 'number'; value: number; pos: number; space: boolean }
-  | { k: 'pipe' | 'lparen' | 'rparen'; pos: number; space: boolean };
+  | { k: Punctuation[1]; pos: number; space: boolean };
 
 type Item =
   | { kind: 'text'; text: string }
@@ -85,8 +116,7 @@ function readString(src: string, start: number): { value: string; end: number } 
     if (c === '\\') {
       const e = src[i + 1];
       const mapped = e === undefined ? undefined : escapes[e];
-      if (mapped === undefined)
-        fail(src, i, `escape sequence "\\${e ?? ''}" is not supported in probe templates`);
+      if (mapped === undefined) fail(src, i, `escape sequence "\\${e ?? ''}" is not supported in templates`);
       out += mapped;
       i += 2;
       continue;
@@ -95,6 +125,17 @@ function readString(src: string, start: number): { value: string; end: number } 
     i++;
   }
 }
+
+type Punctuation = [text: string, k: 'pipe' | 'lparen' | 'rparen' | 'declare' | 'assign' | 'comma'];
+/** Longest first: ":=" before "=". */
+const punctuation: Punctuation[] = [
+  [':=', 'declare'],
+  ['|', 'pipe'],
+  ['(', 'lparen'],
+  [')', 'rparen'],
+  ['=', 'assign'],
+  [',', 'comma'],
+];
 
 function lex(src: string): Item[] {
   const items: Item[] = [];
@@ -136,10 +177,14 @@ function lex(src: string): Item[] {
         break;
       }
       const pos = j;
-      if (src.startsWith('/*', j))
-        fail(src, pos, 'comments ({{/* … */}}) are not supported in probe templates');
-      if (c === '$') fail(src, pos, 'variables ($…) are not supported in probe templates');
-      if (c === '.') {
+      if (src.startsWith('/*', j)) fail(src, pos, 'comments ({{/* … */}}) are not supported in templates');
+      const punct = punctuation.find(([text]) => src.startsWith(text, j));
+      if (c === '$') {
+        let k = j + 1;
+        while (identChar.test(src[k] ?? '')) k++;
+        toks.push({ k: 'variable', name: src.slice(j, k), pos, space });
+        j = k;
+      } else if (c === '.') {
         let k = j + 1;
         if (identStart.test(src[k] ?? '')) {
           while (identChar.test(src[k] ?? '')) k++;
@@ -161,20 +206,12 @@ function lex(src: string): Item[] {
         let k = j + 1;
         while (/[0-9]/.test(src[k] ?? '')) k++;
         if (/[.xXeE_]/.test(src[k] ?? ''))
-          fail(src, pos, 'only decimal integer numbers are supported in probe templates');
+          fail(src, pos, 'only decimal integer numbers are supported in templates');
         toks.push({ k: 'number', value: Number(src.slice(j, k)), pos, space });
         j = k;
-      } else if (c === '|') {
-        toks.push({ k: 'pipe', pos, space });
-        j++;
-      } else if (c === '(') {
-        toks.push({ k: 'lparen', pos, space });
-        j++;
-      } else if (c === ')') {
-        toks.push({ k: 'rparen', pos, space });
-        j++;
-      } else if (c === ':' || c === '=') {
-        fail(src, pos, 'variable assignment is not supported in probe templates');
+      } else if (punct) {
+        toks.push({ k: punct[1], pos, space });
+        j += punct[0].length;
       } else {
         fail(src, pos, `unexpected character "${c}" in action`);
       }
@@ -198,6 +235,7 @@ function lex(src: string): Item[] {
 
 type Operand =
   | { k: 'field'; chain: string[]; pos: number }
+  | { k: 'variable'; name: string; chain: string[]; pos: number }
   | { k: 'literal'; value: unknown; pos: number }
   | { k: 'func'; name: string; pos: number }
   | { k: 'paren'; pipe: Pipeline; chain: string[]; pos: number };
@@ -208,9 +246,15 @@ interface Command {
 }
 
 interface Pipeline {
+  /** `$x :=` declares (`$i, $e :=` in range), `$x =` assigns; the pipeline then prints nothing. */
+  decl?: { names: string[]; assign: boolean };
   cmds: Command[];
   pos: number;
 }
+
+const tokenText: Partial<Record<Token['k'], string>> = Object.fromEntries(
+  punctuation.map(([text, k]) => [k, text]),
+);
 
 type Node =
   | { k: 'text'; text: string }
@@ -223,6 +267,8 @@ const structuralKeywords = new Set(['if', 'range', 'else', 'end', ...unsupported
 
 class Parser {
   private n = 0;
+  /** Variables in scope, innermost last; `$` (the data) always is. */
+  private readonly vars: string[] = ['$'];
 
   constructor(
     private readonly src: string,
@@ -249,7 +295,7 @@ class Parser {
       if (first.k === 'ident' && structuralKeywords.has(first.name)) {
         const word = first.name;
         if (unsupportedKeywords.has(word)) {
-          fail(this.src, first.pos, `"${word}" is not supported in probe templates`);
+          fail(this.src, first.pos, `"${word}" is not supported in templates`);
         }
         if (word === 'else' || word === 'end') {
           if (item.toks.length > 1) {
@@ -258,13 +304,15 @@ class Parser {
               this.src,
               first.pos,
               word === 'else' && second?.k === 'ident' && second.name === 'if'
-                ? '"else if" is not supported in probe templates; nest an {{ if }} inside {{ else }}'
+                ? '"else if" is not supported in templates; nest an {{ if }} inside {{ else }}'
                 : `{{ ${word} }} takes no arguments`,
             );
           }
           return { nodes, stop: { word, pos: first.pos } };
         }
-        const pipe = this.pipeline(item.toks, 1, item.pos);
+        // As in Go, variables declared in the pipeline or the body end with the {{ end }}.
+        const mark = this.vars.length;
+        const pipe = this.pipeline(item.toks, 1, item.pos, word === 'range' ? 2 : 1);
         const body = this.list();
         if (!body.stop) fail(this.src, item.pos, `{{ ${word} }} without {{ end }}`);
         let otherwise: Node[] = [];
@@ -274,6 +322,7 @@ class Parser {
             fail(this.src, item.pos, `{{ ${word} }} … {{ else }} without {{ end }}`);
           otherwise = rest.nodes;
         }
+        this.vars.length = mark;
         nodes.push(
           word === 'if'
             ? { k: 'if', pipe, then: body.nodes, otherwise }
@@ -281,12 +330,33 @@ class Parser {
         );
         continue;
       }
-      nodes.push({ k: 'print', pipe: this.pipeline(item.toks, 0, item.pos) });
+      nodes.push({ k: 'print', pipe: this.pipeline(item.toks, 0, item.pos, 1) });
     }
     return { nodes };
   }
 
-  private pipeline(toks: Token[], start: number, pos: number): Pipeline {
+  /** A pipeline, optionally after a declaration of up to `maxVars` variables (or an assignment). */
+  private pipeline(toks: Token[], start: number, pos: number, maxVars: number): Pipeline {
+    const names: string[] = [];
+    let i = start;
+    for (let t = toks[i]; t?.k === 'variable'; t = toks[i]) {
+      const after = toks[i + 1];
+      if (after?.k !== 'declare' && after?.k !== 'assign' && after?.k !== 'comma') break;
+      names.push(t.name);
+      i += 2;
+      if (after.k === 'comma') continue;
+      if (names.length > maxVars) fail(this.src, t.pos, 'too many declarations in pipeline');
+      if (after.k === 'assign' && names.length > 1)
+        fail(this.src, t.pos, 'only one variable can be assigned');
+      if (after.k === 'assign' && !this.vars.includes(t.name)) {
+        fail(this.src, t.pos, `undefined variable "${t.name}"`);
+      }
+      const { pipe, next } = this.pipelineUntil(toks, i, pos, false);
+      if (next < toks.length) fail(this.src, (toks[next] as Token).pos, 'unexpected ")"');
+      if (after.k === 'declare') this.vars.push(...names);
+      return { ...pipe, decl: { names, assign: after.k === 'assign' } };
+    }
+    if (names.length > 0) fail(this.src, pos, 'missing ":=" after the variables');
     const { pipe, next } = this.pipelineUntil(toks, start, pos, false);
     if (next < toks.length) fail(this.src, (toks[next] as Token).pos, 'unexpected ")"');
     return pipe;
@@ -345,6 +415,11 @@ class Parser {
       }
       case 'dot':
         return { operand: { k: 'field', chain: [], pos: t.pos }, next: i + 1 };
+      case 'variable': {
+        if (!this.vars.includes(t.name)) fail(this.src, t.pos, `undefined variable "${t.name}"`);
+        const { chain, next } = chainAfter(i + 1);
+        return { operand: { k: 'variable', name: t.name, chain, pos: t.pos }, next };
+      }
       case 'string':
       case 'number':
         return { operand: { k: 'literal', value: t.value, pos: t.pos }, next: i + 1 };
@@ -358,7 +433,7 @@ class Parser {
           fail(
             this.src,
             t.pos,
-            `function "${t.name}" is not supported in probe templates (supported: ${supportedFunctions.join(', ')})`,
+            `function "${t.name}" is not supported in templates (supported: ${supportedFunctions.join(', ')})`,
           );
         }
         return { operand: { k: 'func', name: t.name, pos: t.pos }, next: i + 1 };
@@ -369,7 +444,7 @@ class Parser {
         return { operand: { k: 'paren', pipe, chain: after.chain, pos: t.pos }, next: after.next };
       }
       default:
-        return fail(this.src, t.pos, `unexpected "${t.k === 'pipe' ? '|' : ')'}"`);
+        return fail(this.src, t.pos, `unexpected "${tokenText[t.k] ?? t.k}"`);
     }
   }
 }
@@ -425,9 +500,7 @@ function sprintf(format: string, args: unknown[]): string {
       break;
     }
     if (!'svdq'.includes(verb)) {
-      throw new TemplateError(
-        `printf: verb "%${verb}" is not supported in probe templates (use %s, %v, %d, %q)`,
-      );
+      throw new TemplateError(`printf: verb "%${verb}" is not supported in templates (use %s, %v, %d, %q)`);
     }
     if (argi >= args.length) {
       out += `%!${verb}(MISSING)`;
@@ -507,6 +580,12 @@ function callFunction(name: string, args: unknown[]): unknown {
         return first === other;
       });
     }
+    case 'ne':
+      if (args.length !== 2) throw new TemplateError(`ne: wants 2 arguments, got ${args.length}`);
+      return !callFunction('eq', args);
+    case 'not':
+      if (args.length !== 1) throw new TemplateError(`not: wants 1 argument, got ${args.length}`);
+      return !truthy(args[0]);
     case 'printf': {
       if (args.length < 1) throw new TemplateError('printf: missing format');
       return sprintf(expectString('printf', args[0], 'the format'), args.slice(1));
@@ -520,13 +599,30 @@ function callFunction(name: string, args: unknown[]): unknown {
       const s = expectString('trimSuffix', args[1], 'the string');
       return suffix && s.endsWith(suffix) ? s.slice(0, -suffix.length) : s;
     }
+    case 'trimPrefix': {
+      if (args.length !== 2) throw new TemplateError(`trimPrefix: wants 2 arguments, got ${args.length}`);
+      const prefix = expectString('trimPrefix', args[0], 'the prefix');
+      const s = expectString('trimPrefix', args[1], 'the string');
+      return prefix && s.startsWith(prefix) ? s.slice(prefix.length) : s;
+    }
+    case 'trim':
+      // sprig's trim is Go's strings.TrimSpace.
+      if (args.length !== 1) throw new TemplateError(`trim: wants 1 argument, got ${args.length}`);
+      return expectString('trim', args[0], 'the argument').trim();
+    case 'replace': {
+      // sprig: replace OLD NEW SRC, every occurrence.
+      if (args.length !== 3) throw new TemplateError(`replace: wants 3 arguments, got ${args.length}`);
+      const from = expectString('replace', args[0], 'the text to replace');
+      const to = expectString('replace', args[1], 'the replacement');
+      return expectString('replace', args[2], 'the string').split(from).join(to);
+    }
     case 'urlParse':
       if (args.length !== 1) throw new TemplateError(`urlParse: wants 1 argument, got ${args.length}`);
       return urlParse(expectString('urlParse', args[0], 'the argument'));
     case 'urlquery':
       return queryEscape(args.map((a) => formatValue(a)).join(''));
     default:
-      throw new TemplateError(`function "${name}" is not supported in probe templates`);
+      throw new TemplateError(`function "${name}" is not supported in templates`);
   }
 }
 
@@ -534,11 +630,15 @@ const maxOutput = 1 << 20;
 
 class Evaluator {
   private out = '';
+  /** Variables in scope, innermost last: `$` is the data (Go's state.vars). */
+  private readonly vars: { name: string; value: unknown }[];
 
   constructor(
     private readonly src: string,
     private readonly root: unknown,
-  ) {}
+  ) {
+    this.vars = [{ name: '$', value: root }];
+  }
 
   run(nodes: Node[]): string {
     this.walk(nodes, this.root);
@@ -553,25 +653,53 @@ class Evaluator {
           break;
         case 'print': {
           const v = this.pipeline(node.pipe, dot);
-          this.emit(v === null || v === undefined ? '<no value>' : formatValue(v));
+          if (node.pipe.decl) this.bind(node.pipe.decl, [v]);
+          else this.emit(v === null || v === undefined ? '<no value>' : formatValue(v));
           break;
         }
-        case 'if':
-          this.walk(truthy(this.pipeline(node.pipe, dot)) ? node.then : node.otherwise, dot);
-          break;
-        case 'range': {
+        case 'if': {
+          const mark = this.vars.length;
           const v = this.pipeline(node.pipe, dot);
-          let elements: unknown[];
-          if (v === null || v === undefined) elements = [];
-          else if (Array.isArray(v)) elements = v;
-          else if (v instanceof GoMap) elements = [...v.entries.keys()].sort().map((k) => v.entries.get(k));
+          if (node.pipe.decl) this.bind(node.pipe.decl, [v]);
+          this.walk(truthy(v) ? node.then : node.otherwise, dot);
+          this.vars.length = mark;
+          break;
+        }
+        case 'range': {
+          const mark = this.vars.length;
+          const v = this.pipeline(node.pipe, dot);
+          let entries: [unknown, unknown][];
+          if (v === null || v === undefined) entries = [];
+          else if (Array.isArray(v)) entries = v.map((e, i) => [i, e]);
+          else if (v instanceof GoMap)
+            entries = [...v.entries.keys()].sort().map((k) => [k, v.entries.get(k)]);
           else fail(this.src, node.pipe.pos, `range can't iterate over ${goTypeName(v)}`);
-          if (elements.length === 0) this.walk(node.otherwise, dot);
-          for (const e of elements) this.walk(node.body, e);
+          if (entries.length === 0) this.walk(node.otherwise, dot);
+          const decl = node.pipe.decl;
+          for (const [key, element] of entries) {
+            // One variable is the element; two are the index (or key) and the element.
+            if (decl) this.bind(decl, decl.names.length === 2 ? [key, element] : [element]);
+            this.walk(node.body, element);
+            this.vars.length = mark;
+          }
+          this.vars.length = mark;
           break;
         }
       }
     }
+  }
+
+  private bind(decl: NonNullable<Pipeline['decl']>, values: unknown[]): void {
+    decl.names.forEach((name, i) => {
+      const value = values[i];
+      if (!decl.assign) {
+        this.vars.push({ name, value });
+        return;
+      }
+      // The parser has checked the variable is in scope.
+      const v = this.vars.findLast((candidate) => candidate.name === name);
+      if (v) v.value = value;
+    });
   }
 
   private emit(s: string): void {
@@ -616,6 +744,8 @@ class Evaluator {
         return this.command({ args: [op], pos: op.pos }, dot, undefined);
       case 'field':
         return this.chain(dot, op.chain, '', op.pos);
+      case 'variable':
+        return this.chain(this.vars.findLast((v) => v.name === op.name)?.value, op.chain, op.name, op.pos);
       case 'paren':
         return this.chain(this.pipeline(op.pipe, dot), op.chain, '(…)', op.pos);
     }
@@ -647,6 +777,8 @@ function describe(op: Operand): string {
   switch (op.k) {
     case 'field':
       return op.chain.length ? `.${op.chain.join('.')}` : '.';
+    case 'variable':
+      return [op.name, ...op.chain].join('.');
     case 'literal':
       return 'a literal';
     case 'paren':

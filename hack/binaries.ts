@@ -1,6 +1,7 @@
-// Locates etcd, kube-apiserver and kubectl. hack/build-k8s.sh is the single source of truth for
-// where they live (its cache directory, or KUBEBUILDER_ASSETS), so this module only runs it and
-// reads the directory it prints; the script builds nothing when the cache is already filled.
+// Locates etcd, kube-apiserver and kubectl, and csi-sanity. hack/build-k8s.sh and
+// hack/build-csi-sanity.sh are the single source of truth for where they live (their cache, or
+// KUBEBUILDER_ASSETS / CSI_SANITY), so this module only runs them and reads the path they print;
+// the scripts build nothing when the cache is already filled.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -47,7 +48,7 @@ export function repoRoot(): string {
 
 async function resolveUncached(): Promise<Binaries> {
   const script = join(repoRoot(), 'hack', 'build-k8s.sh');
-  const dir = await runBuildScript(script);
+  const dir = await runBuildScript(script, 'etcd/kube-apiserver/kubectl');
   const binaries: Binaries = {
     etcd: join(dir, 'etcd'),
     kubeApiserver: join(dir, 'kube-apiserver'),
@@ -58,7 +59,14 @@ async function resolveUncached(): Promise<Binaries> {
   return binaries;
 }
 
-function runBuildScript(script: string): Promise<string> {
+/** The csi-sanity binary (kubernetes-csi/csi-test), built on first use (a few minutes). */
+export async function resolveCsiSanity(): Promise<string> {
+  const path = await runBuildScript(join(repoRoot(), 'hack', 'build-csi-sanity.sh'), 'csi-sanity');
+  assertExecutable(path);
+  return path;
+}
+
+function runBuildScript(script: string, what: string): Promise<string> {
   return new Promise((resolve, reject) => {
     // stderr is inherited so that a first-time build shows its progress instead of seeming to hang;
     // stdout carries only the directory.
@@ -73,11 +81,9 @@ function runBuildScript(script: string): Promise<string> {
       const last = lines[lines.length - 1]?.trim() ?? '';
       if (code !== 0) {
         const how = signal === null ? `exited with code ${code ?? '?'}` : `was killed by ${signal}`;
-        reject(
-          new Error(`${script} ${how} (its stderr is above); cannot locate etcd/kube-apiserver/kubectl`),
-        );
+        reject(new Error(`${script} ${how} (its stderr is above); cannot locate ${what}`));
       } else if (!last.startsWith('/')) {
-        reject(new Error(`${script} printed no directory on its last stdout line (got '${last}')`));
+        reject(new Error(`${script} printed no path on its last stdout line (got '${last}')`));
       } else {
         resolve(last);
       }

@@ -11,7 +11,7 @@ set -euo pipefail
 
 K8S_VERSION="${K8S_VERSION:-1.34.4}"
 ETCD_VERSION="${ETCD_VERSION:-3.6.5}"   # the etcd that Kubernetes ${K8S_VERSION%.*} is tested with
-CACHE_ROOT="${CONNECTORS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/connectors}"
+source "$(dirname "$0")/go-build-env.sh"
 OUT="$CACHE_ROOT/k8s-v${K8S_VERSION}-etcd-v${ETCD_VERSION}"
 
 if [[ -n "${KUBEBUILDER_ASSETS:-}" ]]; then
@@ -27,9 +27,7 @@ if [[ -x "$OUT/etcd" && -x "$OUT/kube-apiserver" && -x "$OUT/kubectl" ]]; then
   exit 0
 fi
 
-GO="$(command -v go || true)"
-[[ -n "$GO" ]] || GO=/usr/local/go/bin/go
-[[ -x "$GO" ]] || { echo "Go is needed to build kube-apiserver/etcd/kubectl (or set KUBEBUILDER_ASSETS to a folder holding them)" >&2; exit 1; }
+require_go kube-apiserver/etcd/kubectl KUBEBUILDER_ASSETS
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

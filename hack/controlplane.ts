@@ -57,6 +57,8 @@ export interface TokenOptions {
   audiences?: string[];
   /** Default 3600; the API enforces at least 600. */
   expirationSeconds?: number;
+  /** Binds the token to this Pod (which must exist and run as the ServiceAccount), as kubelet's are. */
+  boundPod?: { name: string; uid: string };
 }
 
 export interface IssuedToken {
@@ -609,6 +611,7 @@ class LocalControlPlane implements ControlPlane {
 
     const spec: Record<string, unknown> = { expirationSeconds: opts.expirationSeconds ?? 3600 };
     if (opts.audiences) spec['audiences'] = opts.audiences;
+    if (opts.boundPod) spec['boundObjectRef'] = { apiVersion: 'v1', kind: 'Pod', ...opts.boundPod };
     const res = await client.call('POST', `/api/v1/namespaces/${ns}/serviceaccounts/${sa}/token`, {
       apiVersion: 'authentication.k8s.io/v1',
       kind: 'TokenRequest',

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs, when any is missing, the Debian packages the integration tests run as real tools (git
-# http-backend behind nginx + fcgiwrap, htpasswd, docker-registry, skopeo) and the benchmarks'
-# load generator (wrk). Needs root or sudo; otherwise it prints the command to run.
+# http-backend behind nginx + fcgiwrap, htpasswd, docker-registry, skopeo, maven and its JRE's
+# keytool for the CSI driver's settings.xml) and the benchmarks' load generator (wrk). Needs root
+# or sudo; otherwise it prints the command to run.
 set -euo pipefail
-packages=(git openssl ca-certificates nginx fcgiwrap apache2-utils docker-registry skopeo wrk)
+packages=(git openssl ca-certificates nginx fcgiwrap apache2-utils docker-registry skopeo maven wrk)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 ((${#missing[@]})) || exit 0

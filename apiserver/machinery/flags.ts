@@ -135,3 +135,17 @@ export function readToolCallerConfig(f: Flags): ToolCallerConfig {
     logLevel: f.logLevel('log-level'),
   };
 }
+
+/** The value of --flag=<namespace>/<name> of a ConfigMap, or undefined when the flag is not given. */
+export function parseNamespacedName(f: Flags, flag: string): { namespace: string; name: string } | undefined {
+  const value = f.str(flag);
+  if (!value) return undefined;
+  const m = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/([a-z0-9]([-.a-z0-9]*[a-z0-9])?)$/.exec(value);
+  if (!m?.[1] || !m[3]) {
+    f.problems.push(
+      `--${flag}=${value} must be <namespace>/<name> of a ConfigMap, e.g. connectors-system/connectors-proxy-ca`,
+    );
+    return undefined;
+  }
+  return { namespace: m[1], name: m[3] };
+}

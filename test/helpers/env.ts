@@ -115,6 +115,40 @@ export function connector(
   };
 }
 
+/**
+ * A Connector whose tool is the test kube-apiserver itself ("another cluster"): a bearer-token
+ * Secret with `token`, and the cluster's CA trusted through caCertSecretRef.
+ */
+export function clusterConnector(ns: string, className: string, token: string): object[] {
+  return [
+    {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'cluster-token', namespace: ns },
+      type: 'connectors.cpaas.io/bearer-token',
+      stringData: { token },
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'cluster-ca', namespace: ns },
+      type: 'Opaque',
+      stringData: { 'ca.crt': env().sys.cp.caCertPem },
+    },
+    {
+      apiVersion: 'connectors.alauda.io/v1alpha1',
+      kind: 'Connector',
+      metadata: { name: 'cluster', namespace: ns },
+      spec: {
+        connectorClassName: className,
+        address: env().sys.cp.server,
+        auth: { name: 'bearerTokenAuth', secretRef: { name: 'cluster-token' } },
+        caCertSecretRef: { name: 'cluster-ca' },
+      },
+    },
+  ];
+}
+
 export function connectorClass(name: string): object {
   return {
     apiVersion: 'connectors.alauda.io/v1alpha1',

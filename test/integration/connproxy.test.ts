@@ -15,6 +15,7 @@ import { startRegistry, type Registry } from '../../hack/tools/registry.js';
 import {
   apply,
   basicAuthSecret,
+  clusterConnector,
   connector,
   connectorClass,
   env,
@@ -567,31 +568,7 @@ describe('Connectors Proxy (dist/connproxy/main.js)', function () {
           },
           subjects: [{ kind: 'ServiceAccount', name: 'cluster-reader', namespace: ns }],
         },
-        {
-          apiVersion: 'v1',
-          kind: 'Secret',
-          metadata: { name: 'cluster-token', namespace: ns },
-          type: 'connectors.cpaas.io/bearer-token',
-          stringData: { token: clusterToken },
-        },
-        {
-          apiVersion: 'v1',
-          kind: 'Secret',
-          metadata: { name: 'cluster-ca', namespace: ns },
-          type: 'Opaque',
-          stringData: { 'ca.crt': cp.caCertPem },
-        },
-        {
-          apiVersion: 'connectors.alauda.io/v1alpha1',
-          kind: 'Connector',
-          metadata: { name: 'cluster', namespace: ns },
-          spec: {
-            connectorClassName: 'http-test',
-            address: cp.server,
-            auth: { name: 'bearerTokenAuth', secretRef: { name: 'cluster-token' } },
-            caCertSecretRef: { name: 'cluster-ca' },
-          },
-        },
+        ...clusterConnector(ns, 'http-test', clusterToken),
       ]);
       const proxyCa = readFileSync(proxy.caFile, 'utf8');
       const kubeconfig = join(cp.dir, 'via-connectors-proxy.kubeconfig');

@@ -14,6 +14,8 @@ describe('manifests', function () {
       'apiservice.apiregistration.k8s.io',
       'deployment.apps',
       'service/connectors-apiserver',
+      'csidriver.storage.k8s.io/connectors-csi',
+      'daemonset.apps/connectors-csi',
     ]) {
       expect(r.stdout).to.contain(kind);
     }

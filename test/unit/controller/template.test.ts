@@ -131,6 +131,59 @@ describe('controller/template: constructs', () => {
     { name: 'booleans', tpl: '{{ if true }}t{{ end }}{{ if false }}f{{ end }}', want: 't' },
     { name: 'multi-line template', tpl: '{{ if .Secret }}\n  line\n{{- end }}', want: '\n  line' },
     {
+      name: 'a variable, printed and in a chain',
+      tpl: '{{ $c := .Connector }}{{ $c.Name }}',
+      want: 'git-github',
+    },
+    { name: 'a declaration prints nothing', tpl: 'a{{ $x := "b" }}c{{ $x }}', want: 'acb' },
+    {
+      name: '$ is the data inside a range',
+      tpl: '{{ range .Connector.Spec.Params }}{{ $.Connector.Name }}{{ end }}',
+      want: 'git-github',
+    },
+    {
+      name: 'range $i, $e := over a list',
+      tpl: '{{ range $i, $p := .Connector.Spec.Auth.Params }}{{ $i }}={{ $p.Name }};{{ end }}',
+      want: '0=other;1=repository;',
+    },
+    {
+      name: 'range $e := over a list',
+      tpl: '{{ range $p := .Connector.Spec.Auth.Params }}{{ $p.Name }},{{ end }}',
+      want: 'other,repository,',
+    },
+    {
+      name: 'range $k, $v := over a map, in key order',
+      tpl: '{{ range $k, $v := .Secret.StringData }}{{ $k }};{{ end }}',
+      want: 'password;token;username;',
+    },
+    {
+      name: 'assignment inside a range changes the outer variable',
+      tpl: '{{ $repo := "none" }}{{ range .Connector.Spec.Auth.Params }}{{ if eq .Name "repository" }}{{ $repo = .Value.StringVal }}{{ end }}{{ end }}{{ $repo }}',
+      want: 'org/repo name.git',
+    },
+    {
+      name: 'a variable declared in a range body ends with each iteration',
+      tpl: '{{ range .Connector.Spec.Auth.Params }}{{ $n := .Name }}{{ $n }}{{ end }}',
+      want: 'otherrepository',
+    },
+    {
+      name: 'if with a declaration',
+      tpl: '{{ if $n := .Connector.Name }}{{ $n }}{{ end }}',
+      want: 'git-github',
+    },
+    { name: '(urlParse $x).host', tpl: '{{ $u := "https://h:1/p" }}{{ (urlParse $u).host }}', want: 'h:1' },
+    {
+      name: 'ne and not',
+      tpl: '{{ if ne .Connector.Name "x" }}ne{{ end }}{{ if not "" }}!{{ end }}',
+      want: 'ne!',
+    },
+    {
+      name: 'trim, trimPrefix',
+      tpl: '[{{ trim "  a b \\n" }}]{{ trimPrefix "c-" "c-git" }}',
+      want: '[a b]git',
+    },
+    { name: 'replace every occurrence', tpl: '{{ "a\\nb\\nc" | replace "\\n" "\\\\n" }}', want: 'a\\nb\\nc' },
+    {
       name: 'dot inside range',
       tpl: '{{ range .Connector.Spec.Params }}{{ .Name }}={{ .Value.StringVal }}{{ end }}',
       want: 'sslVerify=false',
@@ -170,9 +223,17 @@ describe('controller/template: errors name the construct', () => {
     {
       tpl: '{{ lower .Connector.Name }}',
       error:
-        /function "lower" is not supported in probe templates \(supported: b64enc, eq, printf, trimSuffix, urlParse, urlquery\)/,
+        /function "lower" is not supported in templates \(supported: b64enc, eq, ne, not, printf, replace, trim, trimPrefix, trimSuffix, urlParse, urlquery\)/,
     },
-    { tpl: '{{ $x := 1 }}', error: /variables \(\$…\) are not supported/ },
+    { tpl: '{{ $x }}', error: /1:4: undefined variable "\$x"/ },
+    { tpl: '{{ $x = 1 }}', error: /undefined variable "\$x"/ },
+    { tpl: '{{ if true }}{{ $x := 1 }}{{ end }}{{ $x }}', error: /undefined variable "\$x"/ },
+    { tpl: '{{ $a, $b := 1 }}', error: /too many declarations/ },
+    { tpl: '{{ $a, $b }}', error: /missing ":=" after the variables/ },
+    { tpl: '{{ $x := 1 := 2 }}', error: /unexpected ":="/ },
+    { tpl: '{{ ne 1 }}', error: /ne: wants 2 arguments, got 1/ },
+    { tpl: '{{ replace "a" "b" }}', error: /replace: wants 3 arguments, got 2/ },
+    { tpl: '{{ trim 3 }}', error: /trim: the argument must be a string, not int/ },
     { tpl: '{{ with .Secret }}x{{ end }}', error: /"with" is not supported/ },
     { tpl: '{{ template "x" }}', error: /"template" is not supported/ },
     { tpl: '{{/* note */}}', error: /comments .* are not supported/ },
@@ -205,7 +266,8 @@ describe('controller/template: errors name the construct', () => {
     { tpl: '{{ ( .Connector.Name }}', error: /unclosed "\("/ },
     { tpl: '{{ | b64enc }}', error: /missing command in pipeline/ },
     { tpl: '{{ }}', error: /empty action/ },
-    { tpl: '{{ .A, .B }}', error: /unexpected character ","/ },
+    { tpl: '{{ .A, .B }}', error: /unexpected ","/ },
+    { tpl: '{{ .A ; }}', error: /unexpected character ";"/ },
   ];
   for (const c of cases) {
     it(`${c.tpl} → ${c.error.source}`, () => {

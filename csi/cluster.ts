@@ -1,0 +1,113 @@
+// What the driver reads from kube-apiserver for a publish: the Connectors, their classes, the
+// labels of namespaces (scope rules) and the Connectors Proxy's CA certificate. Each is one `get`
+// when a volume is published or republished (about once a minute per volume), not an informer: a
+// node plugin on every node would otherwise watch every Connector of the cluster, and with `get`
+// only, its RBAC names exactly what it reads. Namespace labels change rarely and are kept briefly.
+// Not found is undefined; any other failure is UNAVAILABLE, which kubelet retries.
+
+import { ApiException, CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { TtlCache } from '../apiserver/machinery/ttlcache.js';
+import { caConfigMapKey } from '../connproxy/publish.js';
+import { crdGroup, crdVersion, type Connector, type ConnectorClass } from '../registry/types.js';
+import { unavailable } from './errors.js';
+
+/** A ParamSpec as ConnectorClass configurations declare their params. */
+export interface ParamSpec {
+  name: string;
+  type?: 'string' | 'array' | 'object';
+  default?: unknown;
+  enum?: unknown[];
+}
+
+export interface ClassConfiguration {
+  name: string;
+  data?: Record<string, string>;
+  params?: ParamSpec[];
+}
+
+/** The parts of a ConnectorClass the driver reads, beyond the server's. */
+export interface ConfiguredClass extends ConnectorClass {
+  spec?: ConnectorClass['spec'] & { configurations?: ClassConfiguration[] };
+  status?: ConnectorClass['status'] & { proxy?: { httpAddress?: { url?: string } } };
+}
+
+export interface ProxiedConnector extends Connector {
+  status?: Record<string, unknown> & { proxy?: { httpAddress?: { url?: string } } };
+}
+
+export interface ClusterReader {
+  connector(namespace: string, name: string): Promise<ProxiedConnector | undefined>;
+  connectorClass(name: string): Promise<ConfiguredClass | undefined>;
+  namespaceLabels(name: string): Promise<Record<string, string> | undefined>;
+  /** The Connectors Proxy's CA certificate (PEM), or undefined when it is not published. */
+  proxyCaCert(): Promise<string | undefined>;
+}
+
+async function orUndefined<T>(what: string, read: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await read();
+  } catch (err) {
+    if (err instanceof ApiException && err.code === 404) return undefined;
+    const why = err instanceof ApiException ? `HTTP ${err.code}` : (err as Error).message;
+    throw unavailable(`cannot read ${what} from kube-apiserver (${why}); kubelet will retry`);
+  }
+}
+
+export class KubeClusterReader implements ClusterReader {
+  private readonly objects: CustomObjectsApi;
+  private readonly core: CoreV1Api;
+  private readonly namespaces = new TtlCache<Record<string, string> | undefined>(30_000);
+
+  constructor(
+    kc: KubeConfig,
+    /** Where the Connectors Proxy publishes its CA certificate (connproxy --publish-ca-configmap). */
+    private readonly caConfigMap: { namespace: string; name: string },
+  ) {
+    this.objects = kc.makeApiClient(CustomObjectsApi);
+    this.core = kc.makeApiClient(CoreV1Api);
+  }
+
+  connector(namespace: string, name: string): Promise<ProxiedConnector | undefined> {
+    return orUndefined(
+      `connector "${namespace}/${name}"`,
+      () =>
+        this.objects.getNamespacedCustomObject({
+          group: crdGroup,
+          version: crdVersion,
+          namespace,
+          plural: 'connectors',
+          name,
+        }) as Promise<ProxiedConnector>,
+    );
+  }
+
+  connectorClass(name: string): Promise<ConfiguredClass | undefined> {
+    return orUndefined(
+      `connectorclass "${name}"`,
+      () =>
+        this.objects.getClusterCustomObject({
+          group: crdGroup,
+          version: crdVersion,
+          plural: 'connectorclasses',
+          name,
+        }) as Promise<ConfiguredClass>,
+    );
+  }
+
+  namespaceLabels(name: string): Promise<Record<string, string> | undefined> {
+    return this.namespaces.getOrLoad(name, () =>
+      orUndefined(
+        `namespace "${name}"`,
+        async () => (await this.core.readNamespace({ name })).metadata?.labels ?? {},
+      ),
+    );
+  }
+
+  async proxyCaCert(): Promise<string | undefined> {
+    const { namespace, name } = this.caConfigMap;
+    const cm = await orUndefined(`configmap "${namespace}/${name}"`, () =>
+      this.core.readNamespacedConfigMap({ namespace, name }),
+    );
+    return cm?.data?.[caConfigMapKey];
+  }
+}

@@ -1,0 +1,83 @@
+// Wiring of the driver: the Kubernetes clients, the token source, the access checks, the volume
+// content and medium, the gRPC server; and shutdown. Volumes stay mounted across a restart: running
+// pods keep their files, and the next republish writes into the same tmpfs.
+
+import { readFileSync } from 'node:fs';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { CachedTokenReviewer } from '../apiserver/authn.js';
+import { SubjectAccessReviewAuthorizer } from '../apiserver/authz.js';
+import type { Stoppable } from '../apiserver/machinery/lifecycle.js';
+import type { Logger } from '../apiserver/machinery/log.js';
+import { CallerChecks } from '../connproxy/caller.js';
+import { ConnectorAccess } from './access.js';
+import { KubeClusterReader } from './cluster.js';
+import { ConnectorVolumeContent } from './content.js';
+import { DirectoryMedium, TmpfsMedium, type VolumeMedium } from './medium.js';
+import { DriverServices } from './node.js';
+import type { Config } from './options.js';
+import { startCsiServer } from './server.js';
+import { KubeletTokenSource, RequestedTokenSource, type TokenSource } from './tokens.js';
+
+/** The package version, reported as the plugin's vendor_version. */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version?: string;
+  };
+  return pkg.version ?? 'unknown';
+}
+
+export async function startDriver(config: Config, kc: KubeConfig, log: Logger): Promise<Stoppable> {
+  const reviewer = new CachedTokenReviewer(kc, config.authenticationCacheMs, [config.tokenAudience]);
+  const tokens: TokenSource =
+    config.tokenSource === 'kubelet'
+      ? new KubeletTokenSource(config.tokenAudience, reviewer)
+      : new RequestedTokenSource(kc, config.tokenAudience);
+  const cluster = new KubeClusterReader(kc, config.proxyCaConfigMap);
+  const callers = new CallerChecks(
+    reviewer,
+    new SubjectAccessReviewAuthorizer(kc, config.authorizationCacheMs),
+  );
+  const content = new ConnectorVolumeContent({
+    cluster,
+    access: new ConnectorAccess(cluster, callers),
+    tokens,
+    multiConnector: config.multiConnector,
+    noProxy: config.noProxy,
+  });
+  let medium: VolumeMedium;
+  if (config.medium === 'tmpfs') {
+    medium = new TmpfsMedium(config.tmpfsSize);
+  } else {
+    medium = new DirectoryMedium();
+    log.warn(
+      '--volume-medium=directory: volumes are plain directories, tokens are written to the node disk; ' +
+        'for development and unprivileged tests only',
+    );
+  }
+  const services = new DriverServices({
+    nodeId: config.nodeId,
+    operationTimeoutMs: config.operationTimeoutMs,
+    vendorVersion: packageVersion(),
+    medium,
+    content,
+    log,
+  });
+  const server = await startCsiServer(config.socketPath, {
+    identity: services.identityHandlers(),
+    node: services.nodeHandlers(),
+  });
+  log.info('serving', {
+    endpoint: server.endpoint,
+    nodeId: config.nodeId,
+    // (Field names without "token": the logger redacts those.)
+    podIdentity: config.tokenSource,
+    audience: config.tokenAudience,
+    medium: medium.kind,
+  });
+  return {
+    shutdown: async () => {
+      await server.shutdown(config.shutdownGraceMs);
+      log.info('stopped');
+    },
+  };
+}

@@ -1,0 +1,158 @@
+// A private package repository for tests of real npm and Maven clients: HTTPS with a certificate from
+// a fresh CA, Basic auth on every request, static files (an npm registry under /npm/, a Maven
+// repository under /maven/), and a record of every request with the user it authenticated, so a test
+// can show which credential the client's requests arrived with.
+//
+//   const repo = await startPackageRepository({ username: 'deployer', password: 's3cret' });
+//   await repo.addNpmPackage('connectors-demo', '1.0.0');   // npm install connectors-demo
+//   repo.addMavenPom('com.example', 'parent', '1.0.0', pomXml); // a parent POM Maven resolves
+//   await repo.stop();
+
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createCA, issueCert } from '../pki.js';
+import { ManagedProcess } from '../process.js';
+import { findBinary } from './gitserver.js';
+
+export interface RepositoryRequest {
+  method: string;
+  url: string;
+  /** The user whose credentials the request carried, or null when they were missing or wrong. */
+  user: string | null;
+  status: number;
+}
+
+export interface PackageRepository {
+  /** https://localhost:<port> (listening on 127.0.0.1), no trailing slash. */
+  readonly url: string;
+  /** The npm registry: `${url}/npm/`. */
+  readonly npmRegistry: string;
+  /** The Maven repository: `${url}/maven/`. */
+  readonly mavenRepository: string;
+  /** The CA of the serving certificate. */
+  readonly caCertPem: string;
+  readonly requests: RepositoryRequest[];
+  /** Publishes an npm package (one index.js exporting its name) built with `npm pack`. */
+  addNpmPackage(name: string, version: string): Promise<void>;
+  /** Publishes a POM (with its .sha1) as groupId:artifactId:version. */
+  addMavenPom(groupId: string, artifactId: string, version: string, pom: string): void;
+  stop(): Promise<void>;
+}
+
+interface StoredFile {
+  type: string;
+  body: Buffer;
+}
+
+export async function startPackageRepository(opts: {
+  username: string;
+  password: string;
+}): Promise<PackageRepository> {
+  const ca = await createCA('connectors-test-package-repository-ca');
+  const serving = await issueCert(ca, {
+    commonName: '127.0.0.1',
+    ipAddresses: ['127.0.0.1'],
+    dnsNames: ['localhost'],
+    server: true,
+  });
+  const files = new Map<string, StoredFile>();
+  const requests: RepositoryRequest[] = [];
+  const expected = `Basic ${Buffer.from(`${opts.username}:${opts.password}`).toString('base64')}`;
+
+  const server: Server = createServer({ cert: serving.certPem, key: serving.keyPem }, (req, res) => {
+    req.resume();
+    const path = decodeURIComponent((req.url ?? '/').split('?')[0] ?? '/');
+    const authorized = req.headers.authorization === expected;
+    const file = authorized ? files.get(path) : undefined;
+    const status = !authorized ? 401 : file ? 200 : 404;
+    requests.push({
+      method: req.method ?? '',
+      url: req.url ?? '',
+      user: authorized ? opts.username : null,
+      status,
+    });
+    if (status === 401) {
+      res.writeHead(401, { 'www-authenticate': 'Basic realm="package-repository"' });
+      res.end();
+      return;
+    }
+    if (!file) {
+      res.writeHead(404, { 'content-type': 'text/plain' });
+      res.end('not found\n');
+      return;
+    }
+    res.writeHead(200, { 'content-type': file.type, 'content-length': String(file.body.length) });
+    res.end(req.method === 'HEAD' ? undefined : file.body);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      resolve();
+    });
+  });
+  // By name, not 127.0.0.1: npm's https-proxy-agent checks an IP target's certificate against
+  // "localhost" (it omits the host when it cannot send SNI), so IP URLs fail through a proxy.
+  const url = `https://localhost:${(server.address() as AddressInfo).port}`;
+
+  const put = (path: string, type: string, body: Buffer | string): void => {
+    files.set(path, { type, body: Buffer.isBuffer(body) ? body : Buffer.from(body) });
+  };
+
+  return {
+    url,
+    npmRegistry: `${url}/npm/`,
+    mavenRepository: `${url}/maven/`,
+    caCertPem: ca.certPem,
+    requests,
+    async addNpmPackage(name, version) {
+      const dir = await mkdtemp(join(tmpdir(), 'connectors-npm-pack-'));
+      try {
+        await writeFile(join(dir, 'package.json'), JSON.stringify({ name, version, main: 'index.js' }));
+        await writeFile(join(dir, 'index.js'), `module.exports = ${JSON.stringify(name)};\n`);
+        const r = await ManagedProcess.run(findBinary('npm', 'npm'), ['pack', '--silent', dir], {
+          cwd: dir,
+          env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, npm_config_cache: join(dir, 'cache') },
+        });
+        if (r.code !== 0) throw new Error(`npm pack failed: ${r.stderr}`);
+        const tarball = await readFile(join(dir, r.stdout.trim().split('\n').at(-1) ?? ''));
+        const tarballPath = `/npm/${name}/-/${name}-${version}.tgz`;
+        put(tarballPath, 'application/octet-stream', tarball);
+        const packument = {
+          name,
+          'dist-tags': { latest: version },
+          versions: {
+            [version]: {
+              name,
+              version,
+              main: 'index.js',
+              dist: {
+                tarball: `${url}${tarballPath}`,
+                shasum: createHash('sha1').update(tarball).digest('hex'),
+                integrity: `sha512-${createHash('sha512').update(tarball).digest('base64')}`,
+              },
+            },
+          },
+        };
+        put(`/npm/${name}`, 'application/json', JSON.stringify(packument));
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+    addMavenPom(groupId, artifactId, version, pom) {
+      const path = `/maven/${groupId.replace(/\./g, '/')}/${artifactId}/${version}/${artifactId}-${version}.pom`;
+      put(path, 'application/xml', pom);
+      put(`${path}.sha1`, 'text/plain', createHash('sha1').update(pom).digest('hex'));
+    },
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => {
+          resolve();
+        });
+      }),
+  };
+}

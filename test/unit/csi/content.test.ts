@@ -1,0 +1,466 @@
+// The files of a volume: built-in files, the shipped classes' configurations rendered with the
+// published variables, exclusions, configuration params (validated, defaults), several Connectors,
+// and every refusal (missing Connector, class, configuration, param, proxy address or CA; scope;
+// RBAC) with the gRPC code and a message naming the problem and never the token.
+
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { status } from '@grpc/grpc-js';
+import { loadAllYaml } from '@kubernetes/client-node';
+import { expect } from 'chai';
+import type { UserInfo } from '../../../apiserver/authn.js';
+import { forbidden } from '../../../apiserver/machinery/status.js';
+import type { ConnectorRef } from '../../../connproxy/route.js';
+import { ConnectorAccess, serviceAccountUser } from '../../../csi/access.js';
+import type { ClusterReader, ConfiguredClass, ProxiedConnector } from '../../../csi/cluster.js';
+import { ConnectorVolumeContent } from '../../../csi/content.js';
+import { CsiError } from '../../../csi/errors.js';
+import type { PublishRequest } from '../../../csi/node.js';
+import type { TokenSource } from '../../../csi/tokens.js';
+import { repoRoot } from '../../../hack/binaries.js';
+
+const token = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ0ZXN0In0.c2lnbmF0dXJl-unit-token';
+const caCert = '-----BEGIN CERTIFICATE-----\nMIIBproxyca\n-----END CERTIFICATE-----\n';
+const b64 = (s: string): string => Buffer.from(s).toString('base64');
+
+const shipped = new Map<string, ConfiguredClass>();
+for (const file of readdirSync(join(repoRoot(), 'manifests', 'classes'))) {
+  for (const doc of loadAllYaml(readFileSync(join(repoRoot(), 'manifests', 'classes', file), 'utf8'))) {
+    const obj = doc as ConfiguredClass;
+    if (obj.kind === 'ConnectorClass' && obj.metadata?.name) shipped.set(obj.metadata.name, obj);
+  }
+}
+
+function connector(
+  namespace: string,
+  name: string,
+  className: string,
+  address: string,
+  extra: { params?: { name: string; value: string }[]; proxy?: string } = {},
+): ProxiedConnector {
+  return {
+    apiVersion: 'connectors.alauda.io/v1alpha1',
+    kind: 'Connector',
+    metadata: { name, namespace, uid: `uid-${name}` },
+    spec: { connectorClassName: className, address, ...(extra.params ? { params: extra.params } : {}) },
+    status: {
+      proxy: { httpAddress: { url: extra.proxy ?? `http://c-${name}.${namespace}.svc.cluster.local` } },
+    },
+  };
+}
+
+class FakeCluster implements ClusterReader {
+  connectors = new Map<string, ProxiedConnector>();
+  classes = new Map<string, ConfiguredClass>(shipped);
+  labels = new Map<string, Record<string, string>>();
+  ca: string | undefined = caCert;
+
+  add(...cs: ProxiedConnector[]): void {
+    for (const c of cs) this.connectors.set(`${c.metadata?.namespace ?? ''}/${c.metadata?.name ?? ''}`, c);
+  }
+  connector(namespace: string, name: string): Promise<ProxiedConnector | undefined> {
+    return Promise.resolve(this.connectors.get(`${namespace}/${name}`));
+  }
+  connectorClass(name: string): Promise<ConfiguredClass | undefined> {
+    return Promise.resolve(this.classes.get(name));
+  }
+  namespaceLabels(name: string): Promise<Record<string, string> | undefined> {
+    return Promise.resolve(this.labels.get(name) ?? {});
+  }
+  proxyCaCert(): Promise<string | undefined> {
+    return Promise.resolve(this.ca);
+  }
+}
+
+/** RBAC as a set of `namespace/name` the pod's ServiceAccount may use. */
+class FakeRbac {
+  allowed = new Set<string>();
+  authorize(user: UserInfo, refs: readonly ConnectorRef[]): Promise<void> {
+    for (const r of refs) {
+      if (!this.allowed.has(`${r.namespace}/${r.name}`)) {
+        return Promise.reject(
+          forbidden(
+            { group: 'connectors.alauda.io', resource: 'connectors' },
+            r.name,
+            `User "${user.username}" cannot get resource "connectors" in API group "connectors.alauda.io" in the namespace "${r.namespace}"`,
+          ),
+        );
+      }
+    }
+    return Promise.resolve();
+  }
+}
+
+const fixedToken: TokenSource = {
+  token: (_req, attrs) => Promise.resolve({ token, user: serviceAccountUser(attrs.pod) }),
+  forget: () => undefined,
+};
+
+const podKeys = {
+  'csi.storage.k8s.io/pod.name': 'app',
+  'csi.storage.k8s.io/pod.namespace': 'team-a',
+  'csi.storage.k8s.io/pod.uid': 'uid-pod',
+  'csi.storage.k8s.io/serviceAccount.name': 'builder',
+  'csi.storage.k8s.io/ephemeral': 'true',
+};
+
+const request = (attributes: Record<string, string>): PublishRequest => ({
+  volumeId: 'vol-1',
+  targetPath: '/var/lib/kubelet/pods/uid-pod/volumes/kubernetes.io~csi/connectors/mount',
+  volumeContext: { ...podKeys, ...attributes },
+  secrets: {},
+  republish: false,
+});
+
+async function refusal(p: Promise<unknown>): Promise<CsiError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).to.be.instanceOf(CsiError);
+    expect((err as CsiError).message).not.to.contain(token);
+    return err as CsiError;
+  }
+  throw new Error('expected a refusal');
+}
+
+describe('csi/content', function () {
+  let cluster: FakeCluster;
+  let rbac: FakeRbac;
+  let content: ConnectorVolumeContent;
+  const make = (multiConnector = false): ConnectorVolumeContent =>
+    new ConnectorVolumeContent({
+      cluster,
+      access: new ConnectorAccess(cluster, rbac),
+      tokens: fixedToken,
+      multiConnector,
+      noProxy: 'localhost,127.0.0.1',
+    });
+
+  beforeEach(function () {
+    cluster = new FakeCluster();
+    rbac = new FakeRbac();
+    cluster.add(
+      connector('team-a', 'git', 'git', 'https://git.example.com/scm'),
+      connector('team-a', 'gitlab', 'gitlab', 'https://gitlab.example.com'),
+      connector('team-a', 'registry', 'oci', 'https://registry.example.com', {
+        proxy: 'http://connectors-proxy.connectors-system.svc/namespaces/team-a/connectors/registry',
+      }),
+      connector('team-a', 'cluster', 'k8s', 'https://10.0.0.1:6443'),
+      connector('team-a', 'maven', 'maven', 'https://nexus.example.com/repository/maven-public/', {
+        params: [{ name: 'useAsMirror', value: 'true' }],
+      }),
+      connector('team-a', 'npm', 'npm', 'https://nexus.example.com/repository/npm-group/'),
+      connector('kube-public', 'shared', 'git', 'https://shared.example.com'),
+      connector('tools', 'project-git', 'git', 'https://project.example.com'),
+      connector('other', 'private', 'git', 'https://private.example.com'),
+    );
+    for (const c of cluster.connectors.keys()) rbac.allowed.add(c);
+    content = make();
+  });
+
+  it('built-in files: .env, forward-proxy URLs, token, CA, proxy address', async function () {
+    const files = await content.render(request({ connectors: 'git' }));
+    const proxy = `http://team-a%2Fgit:${token}@c-git.team-a.svc.cluster.local`;
+    expect(Object.fromEntries(files)).to.deep.equal({
+      '.env': `http_proxy=${proxy}\nhttps_proxy=${proxy}\nno_proxy=localhost,127.0.0.1\n`,
+      'http.proxy': proxy,
+      'https.proxy': proxy,
+      'context.token': token,
+      'context.proxy.caCert': caCert,
+      'ca.crt': caCert,
+      'ca.cert': caCert,
+      'connector.status.proxyAddress': 'http://c-git.team-a.svc.cluster.local',
+    });
+  });
+
+  it('gitconfig: the address goes to the proxy address, which gets the token as Basic', async function () {
+    const files = await content.render(request({ connectors: 'git', 'configuration.names': 'gitconfig' }));
+    const gitconfig = files.get('.gitconfig') ?? '';
+    expect(gitconfig).to.contain(
+      '[url "http://c-git.team-a.svc.cluster.local/"]\n    insteadOf = https://git.example.com/scm/',
+    );
+    expect(gitconfig).to.contain(
+      `[http "http://c-git.team-a.svc.cluster.local/"]\n    extraHeader = Authorization: Basic ${b64(`:${token}`)}`,
+    );
+  });
+
+  it('!name excludes built-in and rendered files', async function () {
+    const files = await content.render(
+      request({ connectors: 'git', 'configuration.names': 'gitconfig,!context.token,!.gitconfig,!ca.cert' }),
+    );
+    expect([...files.keys()].sort()).to.deep.equal(
+      [
+        '.env',
+        'ca.crt',
+        'connector.status.proxyAddress',
+        'context.proxy.caCert',
+        'http.proxy',
+        'https.proxy',
+      ].sort(),
+    );
+  });
+
+  it('registry-config: docker config.json logging in to the proxy host with the token', async function () {
+    const files = await content.render(
+      request({ connectors: 'registry', 'configuration.names': 'registry-config,buildkitd' }),
+    );
+    const config = JSON.parse(files.get('config.json') ?? '') as { auths: Record<string, { auth: string }> };
+    expect(config).to.deep.equal({
+      auths: { 'connectors-proxy.connectors-system.svc': { auth: b64(`connectors:${token}`) } },
+    });
+    expect(files.get('buildkitd.toml')).to.contain('[registry."connectors-proxy.connectors-system.svc"]');
+  });
+
+  it('kubeconfig: the real server, the proxy as proxy-url with the token, the proxy CA', async function () {
+    const files = await content.render(
+      request({ connectors: 'cluster', 'configuration.names': 'kubeconfig' }),
+    );
+    const kubeconfig = files.get('kubeconfig') ?? '';
+    expect(kubeconfig).to.contain('server: https://10.0.0.1:6443');
+    expect(kubeconfig).to.contain(
+      `proxy-url: http://team-a%2Fcluster:${token}@c-cluster.team-a.svc.cluster.local`,
+    );
+    expect(kubeconfig).to.contain(`certificate-authority-data: ${b64(caCert)}`);
+    expect(kubeconfig).to.contain('token: fake-token');
+  });
+
+  it('settings.xml: the proxy with the Connector as user and the token as password; the mirror', async function () {
+    const files = await content.render(request({ connectors: 'maven', 'configuration.names': 'settings' }));
+    const xml = files.get('settings.xml') ?? '';
+    expect(xml).to.match(/^<\?xml version="1.0"/);
+    expect(xml).to.contain('<host>c-maven.team-a.svc.cluster.local</host>');
+    expect(xml).to.contain('<port>80</port>');
+    expect(xml).to.contain('<username>team-a/maven</username>');
+    expect(xml).to.contain(`<password>${token}</password>`);
+    expect(xml).to.contain('<mirrorOf>*</mirrorOf>');
+    // A proxy address with a port (e.g. a NodePort) keeps it.
+    cluster.add(
+      connector('team-a', 'maven-port', 'maven', 'https://nexus.example.com/repository/maven-public/', {
+        proxy: 'http://10.0.0.5:31080/namespaces/team-a/connectors/maven-port',
+      }),
+    );
+    rbac.allowed.add('team-a/maven-port');
+    const ported = await content.render(
+      request({ connectors: 'maven-port', 'configuration.names': 'settings' }),
+    );
+    expect(ported.get('settings.xml')).to.contain('<host>10.0.0.5</host>').and.contain('<port>31080</port>');
+    expect(ported.get('settings.xml')).to.contain('<repository>').and.not.contain('<mirrorOf>');
+  });
+
+  it('.npmrc: registry, proxies with the token, the proxy CA on one line', async function () {
+    const files = await content.render(request({ connectors: 'npm', 'configuration.names': 'npmrc' }));
+    const npmrc = files.get('.npmrc') ?? '';
+    const proxy = `http://team-a%2Fnpm:${token}@c-npm.team-a.svc.cluster.local`;
+    expect(npmrc).to.contain('registry=https://nexus.example.com/repository/npm-group/\n');
+    expect(npmrc).to.contain(`proxy=${proxy}\nhttps-proxy=${proxy}\n`);
+    expect(npmrc).to.contain('ca="-----BEGIN CERTIFICATE-----\\nMIIBproxyca\\n-----END CERTIFICATE-----"');
+  });
+
+  it('renders every configuration of every shipped class', async function () {
+    for (const [className, cls] of shipped) {
+      const name = `any-${className}`;
+      cluster.add(connector('team-a', name, className, 'https://tool.example.com/base/'));
+      rbac.allowed.add(`team-a/${name}`);
+      for (const configuration of cls.spec?.configurations ?? []) {
+        const files = await content.render(
+          request({ connectors: name, 'configuration.names': configuration.name }),
+        );
+        for (const file of Object.keys(configuration.data ?? {})) {
+          expect(files.get(file), `${className}/${configuration.name}/${file}`).to.be.a('string').that.is.not
+            .empty;
+          expect(files.get(file)).not.to.contain('<no value>');
+        }
+      }
+    }
+  });
+
+  it('several Connectors: one .gitconfig over git and gitlab; the proxy username lists both', async function () {
+    const files = await make(true).render(
+      request({ connectors: 'git,gitlab', 'configuration.names': 'gitconfig' }),
+    );
+    const gitconfig = files.get('.gitconfig') ?? '';
+    expect(gitconfig).to.contain('insteadOf = https://git.example.com/scm/');
+    expect(gitconfig).to.contain('insteadOf = https://gitlab.example.com/');
+    expect(files.get('http.proxy')).to.equal(
+      `http://team-a%2Fgit,team-a%2Fgitlab:${token}@c-gitlab.team-a.svc.cluster.local`,
+    );
+    expect(files.get('connector.status.proxyAddress')).to.equal('http://c-gitlab.team-a.svc.cluster.local');
+  });
+
+  describe('configuration params', function () {
+    beforeEach(function () {
+      cluster.classes.set('params-test', {
+        metadata: { name: 'params-test' },
+        spec: {
+          configurations: [
+            {
+              name: 'conf',
+              params: [
+                { name: 'repository' },
+                { name: 'strictSSL', default: 'true', enum: ['true', 'false'] },
+                { name: 'list', type: 'array', default: ['a', 'b'] },
+              ],
+              data: {
+                'conf.txt':
+                  'repo={{ .configurations.repository }} ssl={{ .configurations.strictSSL }} list={{ range .configurations.list }}{{ . }}{{ end }} class={{ .connectorclass.name }}',
+              },
+            },
+          ],
+        },
+      });
+      cluster.add(connector('team-a', 'p', 'params-test', 'https://p.example.com'));
+      rbac.allowed.add('team-a/p');
+    });
+
+    const conf = (params?: object): PublishRequest =>
+      request({
+        connectors: 'p',
+        'configuration.names': 'conf',
+        ...(params ? { 'configuration.params': JSON.stringify({ conf: params }) } : {}),
+      });
+
+    it('given values and defaults become .configurations', async function () {
+      const files = await content.render(conf({ repository: 'maven-public' }));
+      expect(files.get('conf.txt')).to.equal('repo=maven-public ssl=true list=ab class=params-test');
+      const all = await content.render(conf({ repository: 'r', strictSSL: 'false', list: ['x'] }));
+      expect(all.get('conf.txt')).to.equal('repo=r ssl=false list=x class=params-test');
+    });
+
+    const refusals: { name: string; params?: object; message: RegExp }[] = [
+      {
+        name: 'a required param missing',
+        message:
+          /configuration "conf" of ConnectorClass "params-test" needs the param "repository": set it in configuration.params/,
+      },
+      {
+        name: 'an undeclared param',
+        params: { repository: 'r', nope: 'x' },
+        message: /has no param "nope" \(it declares "repository", "strictSSL", "list"\)/,
+      },
+      {
+        name: 'a value outside the enum',
+        params: { repository: 'r', strictSSL: 'maybe' },
+        message: /param "strictSSL" must be one of "true", "false"/,
+      },
+      {
+        name: 'a value of the wrong type',
+        params: { repository: ['r'] },
+        message: /param "repository" must be of type string, not array/,
+      },
+    ];
+    for (const c of refusals) {
+      it(`INVALID_ARGUMENT: ${c.name}`, async function () {
+        const err = await refusal(content.render(conf(c.params)));
+        expect(err.code).to.equal(status.INVALID_ARGUMENT);
+        expect(err.message).to.match(c.message);
+      });
+    }
+  });
+
+  describe('refusals name the problem', function () {
+    it('a Connector that does not exist: NOT_FOUND (once RBAC allows it)', async function () {
+      rbac.allowed.add('team-a/ghost'); // e.g. a Role granting every Connector of the namespace
+      const err = await refusal(content.render(request({ connectors: 'ghost' })));
+      expect(err.code).to.equal(status.NOT_FOUND);
+      expect(err.message).to.equal('connector "team-a/ghost" not found');
+    });
+
+    it('a class that is not installed: NOT_FOUND', async function () {
+      cluster.add(connector('team-a', 'orphan', 'nope', 'https://x.example.com'));
+      rbac.allowed.add('team-a/orphan');
+      const err = await refusal(content.render(request({ connectors: 'orphan' })));
+      expect(err.code).to.equal(status.NOT_FOUND);
+      expect(err.message).to.equal('connectorclass "nope" of connector "team-a/orphan" not found');
+    });
+
+    it('an unknown configuration name: NOT_FOUND with what the class offers', async function () {
+      const err = await refusal(
+        content.render(request({ connectors: 'git', 'configuration.names': 'npmrc' })),
+      );
+      expect(err.code).to.equal(status.NOT_FOUND);
+      expect(err.message).to.equal(
+        'configuration "npmrc" not found: ConnectorClass "git" declares gitconfig',
+      );
+    });
+
+    it('no proxy address yet: UNAVAILABLE (kubelet retries)', async function () {
+      const c = connector('team-a', 'fresh', 'git', 'https://x.example.com');
+      delete c.status;
+      cluster.add(c);
+      rbac.allowed.add('team-a/fresh');
+      const err = await refusal(content.render(request({ connectors: 'fresh' })));
+      expect(err.code).to.equal(status.UNAVAILABLE);
+      expect(err.message).to.contain('connector "team-a/fresh" has no proxy address yet');
+    });
+
+    it('no published proxy CA: UNAVAILABLE', async function () {
+      cluster.ca = undefined;
+      const err = await refusal(content.render(request({ connectors: 'git' })));
+      expect(err.code).to.equal(status.UNAVAILABLE);
+      expect(err.message).to.contain('CA certificate is not published yet');
+    });
+
+    it('RBAC refuses: PERMISSION_DENIED naming the Connector, before it is read', async function () {
+      rbac.allowed.delete('team-a/git');
+      const err = await refusal(content.render(request({ connectors: 'git' })));
+      expect(err.code).to.equal(status.PERMISSION_DENIED);
+      expect(err.message).to.equal(
+        'connectors.connectors.alauda.io "git" is forbidden: User "system:serviceaccount:team-a:builder" cannot get resource "connectors" in API group "connectors.alauda.io" in the namespace "team-a"',
+      );
+      const ghost = await refusal(content.render(request({ connectors: 'ghost-without-rbac' })));
+      expect(ghost.code).to.equal(status.PERMISSION_DENIED);
+    });
+
+    it('a template that fails: INTERNAL naming the configuration, class and file', async function () {
+      cluster.classes.set('broken', {
+        metadata: { name: 'broken' },
+        spec: {
+          configurations: [{ name: 'b', data: { 'b.txt': '{{ .context.token.nope }}{{ urlParse "x" }}' } }],
+        },
+      });
+      cluster.add(connector('team-a', 'b', 'broken', 'https://b.example.com'));
+      rbac.allowed.add('team-a/b');
+      const err = await refusal(content.render(request({ connectors: 'b', 'configuration.names': 'b' })));
+      expect(err.code).to.equal(status.INTERNAL);
+      expect(err.message).to.match(
+        /^failed to generate configuration "b" of ConnectorClass "broken" \(b.txt\): template: 1:/,
+      );
+    });
+
+    it('a configuration naming a file that is not a plain name: FAILED_PRECONDITION', async function () {
+      cluster.classes.set('escape', {
+        metadata: { name: 'escape' },
+        spec: { configurations: [{ name: 'e', data: { '../evil': 'x' } }] },
+      });
+      cluster.add(connector('team-a', 'e', 'escape', 'https://e.example.com'));
+      rbac.allowed.add('team-a/e');
+      const err = await refusal(content.render(request({ connectors: 'e', 'configuration.names': 'e' })));
+      expect(err.code).to.equal(status.FAILED_PRECONDITION);
+      expect(err.message).to.contain('names the file "../evil"');
+    });
+  });
+
+  describe('scope: which namespaces a pod may use Connectors of', function () {
+    it('kube-public: from every namespace', async function () {
+      const files = await content.render(request({ connectors: 'kube-public/shared' }));
+      expect(files.get('connector.status.proxyAddress')).to.equal(
+        'http://c-shared.kube-public.svc.cluster.local',
+      );
+    });
+
+    it('a project namespace: from the namespaces of that project only', async function () {
+      cluster.labels.set('tools', { 'cpaas.io/inner-namespace': 'proj' });
+      const outside = await refusal(content.render(request({ connectors: 'tools/project-git' })));
+      expect(outside.code).to.equal(status.PERMISSION_DENIED);
+      cluster.labels.set('team-a', { 'cpaas.io/project': 'proj' });
+      const files = await content.render(request({ connectors: 'tools/project-git' }));
+      expect(files.has('context.token')).to.equal(true);
+    });
+
+    it('any other namespace: PERMISSION_DENIED naming the Connector, even with RBAC', async function () {
+      const err = await refusal(content.render(request({ connectors: 'other/private' })));
+      expect(err.code).to.equal(status.PERMISSION_DENIED);
+      expect(err.message).to.match(/^connector "other\/private" cannot be used from namespace "team-a"/);
+    });
+  });
+});
