@@ -51,8 +51,14 @@ export function forbiddenReason(user: UserInfo, info: RequestInfo, why: string):
 }
 
 /** Everything a SubjectAccessReview is decided on, as a cache key (built without the spec object). */
+const userKeys = new WeakMap<UserInfo, string>();
+
 function decisionKey(user: UserInfo, info: RequestInfo): string {
-  const who = [user.username, user.uid ?? '', user.groups, user.extra];
+  let who = userKeys.get(user);
+  if (who === undefined) {
+    who = JSON.stringify([user.username, user.uid ?? '', user.groups, user.extra]);
+    userKeys.set(user, who);
+  }
   return JSON.stringify(
     info.isResourceRequest
       ? [

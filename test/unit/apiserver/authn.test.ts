@@ -270,6 +270,26 @@ describe('apiserver/authn Authenticator', () => {
   });
 
   const authn = (): Authenticator => new Authenticator(() => config, reviewer);
+
+  it('reviews a token once per connection per second; another token on it is reviewed afresh', async () => {
+    const a = authn();
+    const req = fakeRequest({ authorization: 'Bearer good-token' });
+    const before = reviewer.seen.length;
+    const first = await a.authenticate(req);
+    const again = await a.authenticate(req);
+    expect(reviewer.seen.length - before).to.equal(1);
+    expect(again?.user).to.equal(first?.user);
+    const other = fakeRequest({ authorization: 'Bearer bad-token' });
+    (other as { socket: unknown }).socket = req.socket;
+    let refused: unknown;
+    try {
+      await a.authenticate(other);
+    } catch (err) {
+      refused = err;
+    }
+    expect(refused).to.be.instanceOf(InvalidCredentialError);
+    expect(reviewer.seen.slice(before)).to.deep.equal(['good-token', 'bad-token']);
+  });
   const asserted = {
     'x-remote-user': 'alice',
     'x-remote-group': ['dev', 'ops'],
