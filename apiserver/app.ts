@@ -127,10 +127,7 @@ function documentRoutes(deps: AppDeps): (req: IncomingMessage, res: ServerRespon
   app.use(() => {
     throw pathNotFound();
   });
-  const handle = app.callback();
-  return async (req, res) => {
-    await handle(req, res);
-  };
+  return app.callback();
 }
 
 /** The subresource a request is for, or undefined when it is no Connector subresource. */

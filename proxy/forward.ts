@@ -151,7 +151,7 @@ class Relay implements Dispatcher.DispatchHandler {
       this.res.destroy(); // a tool reset mid-stream: nothing more can be said on this response
       return;
     }
-    this.settle(upstreamError(err === callerGone ? callerGone : err, this.origin));
+    this.settle(upstreamError(err, this.origin));
   }
 }
 
