@@ -101,20 +101,6 @@ function refName(ref: ConnectorRef): string {
   return `${ref.namespace}/${ref.name}`;
 }
 
-/** Applies `map` to the Location header of the response head proxy/forward writes. */
-function mapLocation(res: ServerResponse, map: (location: string) => string): void {
-  const writeHead = res.writeHead.bind(res) as (code: number, ...rest: unknown[]) => ServerResponse;
-  const patched = (code: number, ...rest: unknown[]): ServerResponse => {
-    const headers = rest[rest.length - 1];
-    if (typeof headers === 'object' && headers !== null && !Array.isArray(headers)) {
-      const h = headers as Record<string, unknown>;
-      if (typeof h.location === 'string') h.location = map(h.location);
-    }
-    return writeHead(code, ...rest);
-  };
-  res.writeHead = patched;
-}
-
 export class ProxyHandler {
   private readonly sessions = new WeakMap<Socket, InterceptSession>();
   /** Raw CONNECT sockets (tunnels and intercepted), for shutdown. */
@@ -299,13 +285,6 @@ export class ProxyHandler {
     const path = toolPath(address, target.segments);
     checkQuery(target.query);
     const toolPrefix = address.prefix + target.mount.toolBase;
-    mapLocation(res, (location) =>
-      proxyLocation(
-        location,
-        { origin: address.origin, requestPath: path, toolPrefix },
-        target.mount.proxyBase,
-      ),
-    );
     const filter: HeaderFilter = tokenHeader
       ? { names: new Set([tokenHeader.toLowerCase()]), prefixes: [] }
       : noHeaderFilter;
@@ -313,6 +292,12 @@ export class ProxyHandler {
     ex.path = path;
     await this.send(req, res, resolved, address.origin, target.query ? `${path}?${target.query}` : path, {
       headers: forwardRequestHeaders(req.headers, filter),
+      mapLocation: (location) =>
+        proxyLocation(
+          location,
+          { origin: address.origin, requestPath: path, toolPrefix },
+          target.mount.proxyBase,
+        ),
     });
   }
 
@@ -397,7 +382,7 @@ export class ProxyHandler {
     resolved: ResolvedConnector,
     origin: string,
     path: string,
-    opts: { headers: ReturnType<typeof forwardRequestHeaders> },
+    opts: { headers: ReturnType<typeof forwardRequestHeaders>; mapLocation?: (location: string) => string },
   ): Promise<void> {
     const [secret, connectorCaPem] = await Promise.all([
       connectorSecret(this.deps.secrets, resolved.connector),
@@ -414,6 +399,7 @@ export class ProxyHandler {
         body: hasBody(req.headers) ? req : null,
         injector: secret?.injector ?? null,
         ca,
+        mapLocation: opts.mapLocation,
       },
       res,
     );

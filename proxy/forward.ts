@@ -9,13 +9,13 @@
 // piped into the ServerResponse; on small responses that wrapping, the pipe and the AbortSignal
 // were a third of the proxy's CPU. The relay below writes each chunk the moment undici parses it.
 
-import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { errors as undiciErrors, type Dispatcher } from 'undici';
 import type { CredentialInjector } from './credentials/index.js';
 import type { DispatcherCache } from './dispatchers.js';
 import { brokenExchange, ProxyError } from './errors.js';
-import { forwardResponseHeaders, type OutgoingHeaders } from './headers.js';
+import { forwardResponseHeaders, headerValue, type OutgoingHeaders } from './headers.js';
 
 export interface ForwardRequest {
   method: string;
@@ -27,6 +27,8 @@ export interface ForwardRequest {
   injector: CredentialInjector | null;
   /** Extra CA bundle (PEM) the tool's certificate may chain to. */
   ca?: string | undefined;
+  /** Rewrites the Location header of the response relayed to the caller. */
+  mapLocation?: ((location: string) => string) | undefined;
 }
 
 const maxRedirects = 5;
@@ -61,9 +63,15 @@ const callerGone = new Error('the caller closed the connection');
  * nothing has been written to the caller, so the API layer can still answer with a Status; a
  * failure after the head was sent destroys the caller's response instead (the caller sees a cut
  * stream, as it would from the tool itself).
+ *
+ * It speaks undici's original handler interface (onConnect/onHeaders/onData/onComplete), which
+ * undici's own request() and stream() still use: the newer one wraps each handler and parses every
+ * response head into an object, which cost a sixth of a bare relay's CPU per small response; the
+ * raw header list goes to writeHead as it is, filtered.
  */
 class Relay implements Dispatcher.DispatchHandler {
-  private controller: Dispatcher.DispatchController | undefined;
+  private abort: ((err?: Error) => void) | undefined;
+  private resume: (() => void) | undefined;
   private status = 0;
   private location: string | undefined;
   private started = false;
@@ -71,7 +79,7 @@ class Relay implements Dispatcher.DispatchHandler {
 
   constructor(
     private readonly res: ServerResponse,
-    private readonly origin: string,
+    private readonly req: ForwardRequest,
     private readonly followRedirects: boolean,
     private readonly resolve: (o: Outcome) => void,
     private readonly reject: (e: ProxyError) => void,
@@ -81,11 +89,11 @@ class Relay implements Dispatcher.DispatchHandler {
 
   private readonly onCallerClose = (): void => {
     if (this.started) this.settle({ relayed: true, status: this.status });
-    this.controller?.abort(callerGone);
+    this.abort?.(callerGone);
   };
 
   private readonly onDrain = (): void => {
-    this.controller?.resume();
+    this.resume?.();
   };
 
   private settle(outcome: Outcome | ProxyError): void {
@@ -102,43 +110,40 @@ class Relay implements Dispatcher.DispatchHandler {
     }
   }
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.controller = controller;
-    if (this.res.closed) controller.abort(callerGone);
+  onConnect(abort: (err?: Error) => void): void {
+    this.abort = abort;
+    if (this.res.closed) abort(callerGone);
   }
 
-  onResponseStart(
-    controller: Dispatcher.DispatchController,
-    status: number,
-    headers: IncomingHttpHeaders,
-  ): void {
-    if (status < 200) return; // an informational answer; the real one follows
+  onHeaders(status: number, raw: Buffer[], resume: () => void): boolean {
+    if (status < 200) return true; // an informational answer; the real one follows
     this.status = status;
-    const location = headers.location;
-    if (this.followRedirects && isRedirect(status) && typeof location === 'string') {
-      this.location = location; // its body is read and dropped, keeping the connection reusable
-      return;
+    if (this.followRedirects && isRedirect(status)) {
+      this.location = headerValue(raw, 'location');
+      if (this.location !== undefined) return true; // its body is read and dropped
     }
     try {
-      this.res.writeHead(status, forwardResponseHeaders(headers));
+      this.res.writeHead(status, forwardResponseHeaders(raw, this.req.mapLocation));
     } catch {
       // Node refuses a header value it cannot send (it checks what undici's parser let through).
-      this.settle(new ProxyError('UpstreamUnreachable', `the tool at ${this.origin} sent an invalid header`));
-      controller.abort(callerGone);
-      return;
+      this.settle(
+        new ProxyError('UpstreamUnreachable', `the tool at ${this.req.origin} sent an invalid header`),
+      );
+      this.abort?.(callerGone);
+      return false;
     }
+    this.resume = resume;
     this.started = true;
+    return true;
   }
 
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (!this.started) return;
-    if (!this.res.write(chunk)) {
-      controller.pause();
-      this.res.once('drain', this.onDrain);
-    }
+  onData(chunk: Buffer): boolean {
+    if (!this.started || this.res.write(chunk)) return true;
+    this.res.once('drain', this.onDrain); // undici pauses until resume()
+    return false;
   }
 
-  onResponseEnd(): void {
+  onComplete(): void {
     if (this.location !== undefined) {
       this.settle({ relayed: false, status: this.status, location: this.location });
     } else if (this.started) {
@@ -146,12 +151,12 @@ class Relay implements Dispatcher.DispatchHandler {
     }
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
+  onError(err: Error): void {
     if (this.started) {
       this.res.destroy(); // a tool reset mid-stream: nothing more can be said on this response
       return;
     }
-    this.settle(upstreamError(err, this.origin));
+    this.settle(upstreamError(err, this.req.origin));
   }
 }
 
@@ -166,7 +171,7 @@ async function exchange(
     await req.injector.inject(headers, { method: opts.method, origin: req.origin, path: opts.path });
   const pool = pools.get(req.origin, req.ca);
   return new Promise<Outcome>((resolve, reject) => {
-    const relay = new Relay(res, req.origin, opts.followRedirects, resolve, reject);
+    const relay = new Relay(res, req, opts.followRedirects, resolve, reject);
     pool.dispatch(
       {
         origin: req.origin,

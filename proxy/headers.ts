@@ -32,17 +32,18 @@ const droppedRequest = new Set([
 // x-plugin-* is the class API backend contract: only the server sets those headers.
 const droppedRequestPrefixes = ['x-remote-', 'impersonate-', 'x-forwarded-', 'x-plugin-'];
 
-function connectionListed(headers: IncomingHttpHeaders | Record<string, unknown>): Set<string> {
+/** Adds the header names a Connection header value lists (comma separated) to `listed`. */
+function addConnectionTokens(listed: Set<string>, value: string): void {
+  for (const token of value.split(',')) {
+    const t = token.trim().toLowerCase();
+    if (t) listed.add(t);
+  }
+}
+
+function connectionListed(headers: IncomingHttpHeaders): Set<string> {
   const value = headers.connection;
   const listed = new Set<string>();
-  const add = (v: string): void => {
-    for (const token of v.split(',')) {
-      const t = token.trim().toLowerCase();
-      if (t) listed.add(t);
-    }
-  };
-  if (typeof value === 'string') add(value);
-  else if (Array.isArray(value)) for (const v of value) if (typeof v === 'string') add(v);
+  if (typeof value === 'string') addConnectionTokens(listed, value);
   return listed;
 }
 
@@ -78,16 +79,42 @@ export function forwardRequestHeaders(
   return out;
 }
 
-/** Headers to return to the caller from a tool response (undici gives lower-case names). */
+/** A response head as undici reads it: name, value, name, value…, in the order received. */
+export type RawHeaders = readonly (Buffer | string)[];
+
+const text = (v: Buffer | string | undefined): string =>
+  v === undefined ? '' : typeof v === 'string' ? v : v.toString('latin1');
+
+/** The first value of header `name` (lower case) in `raw`, if any. */
+export function headerValue(raw: RawHeaders, name: string): string | undefined {
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if (text(raw[i]).toLowerCase() === name) return text(raw[i + 1]);
+  }
+  return undefined;
+}
+
+/**
+ * Headers to return to the caller from a tool response, as the flat [name, value, …] list
+ * writeHead takes: names in lower case, values byte for byte, hop-by-hop headers (and those the
+ * Connection header names) and the tool's session cookies dropped; `mapLocation` rewrites Location.
+ */
 export function forwardResponseHeaders(
-  incoming: Record<string, string | string[] | undefined>,
-): OutgoingHeaders {
-  const listed = connectionListed(incoming);
-  const out: OutgoingHeaders = {};
-  for (const [name, value] of Object.entries(incoming)) {
-    if (value === undefined) continue;
-    if (hopByHop.has(name) || listed.has(name) || name === 'set-cookie') continue;
-    out[name] = value;
+  raw: RawHeaders,
+  mapLocation?: (location: string) => string,
+): string[] {
+  const names: string[] = [];
+  let listed: Set<string> | undefined;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = text(raw[i]).toLowerCase();
+    names.push(name);
+    if (name === 'connection') addConnectionTokens((listed ??= new Set()), text(raw[i + 1]));
+  }
+  const out: string[] = [];
+  for (let n = 0; n < names.length; n++) {
+    const name = names[n] ?? '';
+    if (hopByHop.has(name) || name === 'set-cookie' || listed?.has(name)) continue;
+    const value = text(raw[2 * n + 1]);
+    out.push(name, mapLocation && name === 'location' ? mapLocation(value) : value);
   }
   return out;
 }

@@ -2,7 +2,7 @@
 // receives must never carry a session minted for the Connector's credential.
 import type { IncomingHttpHeaders } from 'node:http';
 import { expect } from 'chai';
-import { forwardRequestHeaders, forwardResponseHeaders } from '../../../proxy/headers.js';
+import { forwardRequestHeaders, forwardResponseHeaders, headerValue } from '../../../proxy/headers.js';
 
 describe('proxy/headers forwardRequestHeaders', () => {
   const dropped: { title: string; headers: IncomingHttpHeaders }[] = [
@@ -76,6 +76,16 @@ describe('proxy/headers forwardRequestHeaders', () => {
   });
 });
 
+/** A raw header list as undici reads it (Buffers, the tool's own case) from name → value(s). */
+function raw(headers: Record<string, string | string[]>): Buffer[] {
+  return Object.entries(headers).flatMap(([name, value]) =>
+    (Array.isArray(value) ? value : [value]).flatMap((v) => [
+      Buffer.from(name.toUpperCase()),
+      Buffer.from(v, 'latin1'),
+    ]),
+  );
+}
+
 describe('proxy/headers forwardResponseHeaders', () => {
   const dropped: { title: string; headers: Record<string, string | string[]> }[] = [
     { title: 'Set-Cookie', headers: { 'set-cookie': ['_gitlab_session=abc; HttpOnly', 'x=y'] } },
@@ -86,15 +96,19 @@ describe('proxy/headers forwardResponseHeaders', () => {
     { title: 'Upgrade', headers: { upgrade: 'h2c' } },
     { title: 'Proxy-Authenticate', headers: { 'proxy-authenticate': 'Basic' } },
     { title: 'a header named in Connection', headers: { connection: 'x-hop', 'x-hop': '1' } },
+    {
+      title: 'a header named in a second Connection',
+      headers: { connection: ['close', 'X-Hop'], 'x-hop': '1' },
+    },
   ];
   for (const c of dropped) {
     it(`does not return ${c.title}`, () => {
-      const out = forwardResponseHeaders({ ...c.headers, 'content-type': 'application/json' });
-      expect(out).to.deep.equal({ 'content-type': 'application/json' });
+      const out = forwardResponseHeaders(raw({ ...c.headers, 'content-type': 'application/json' }));
+      expect(out).to.deep.equal(['content-type', 'application/json']);
     });
   }
 
-  it('keeps the rest, including the tool’s auth challenge and pagination', () => {
+  it('keeps the rest in order, names in lower case, values byte for byte', () => {
     const incoming = {
       'content-type': 'application/json',
       'content-length': '2',
@@ -106,7 +120,24 @@ describe('proxy/headers forwardResponseHeaders', () => {
       'x-total': '240',
       location: '/api/v4/projects/1',
       vary: ['Accept', 'Origin'],
+      'x-latin1': 'caf\u00e9',
     };
-    expect(forwardResponseHeaders({ ...incoming, 'x-undefined': undefined })).to.deep.equal(incoming);
+    expect(forwardResponseHeaders(raw(incoming))).to.deep.equal(
+      Object.entries(incoming).flatMap(([n, v]) => (Array.isArray(v) ? v : [v]).flatMap((x) => [n, x])),
+    );
+  });
+
+  it('rewrites Location, and only Location, when asked to', () => {
+    const out = forwardResponseHeaders(
+      raw({ location: '/v2/x/blobs/uploads/1', link: '/v2/y' }),
+      (l) => `/p${l}`,
+    );
+    expect(out).to.deep.equal(['location', '/p/v2/x/blobs/uploads/1', 'link', '/v2/y']);
+  });
+
+  it('reads the first value of a header whatever its case', () => {
+    const list = raw({ location: ['/a', '/b'], 'content-type': 'text/plain' });
+    expect(headerValue(list, 'location')).to.equal('/a');
+    expect(headerValue(list, 'etag')).to.equal(undefined);
   });
 });
