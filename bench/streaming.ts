@@ -12,23 +12,31 @@ import { freePort, ManagedProcess } from '../hack/process.js';
 const MiB = 1024 * 1024;
 const chunk = Buffer.alloc(256 * 1024, 's');
 
-/** Starts bench/echo-tool-main.js, requiring `creds` as Basic auth. */
+/**
+ * Starts bench/echo-tool-main.js, requiring `creds` as Basic auth; over HTTPS when given the files
+ * of a certificate for 127.0.0.1 (and then `ca` must trust it).
+ */
 export async function startEchoToolProcess(
   logDir: string,
   creds: { username: string; password: string },
+  tls?: { certFile: string; keyFile: string; ca: Dispatcher },
 ): Promise<{ url: string; process: ManagedProcess }> {
   const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
+  const url = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   const proc = ManagedProcess.start({
-    name: 'echo-tool',
+    name: tls ? 'echo-tool-tls' : 'echo-tool',
     binary: process.execPath,
-    args: [join(repoRoot(), 'dist', 'bench', 'echo-tool-main.js'), String(port)],
+    args: [
+      join(repoRoot(), 'dist', 'bench', 'echo-tool-main.js'),
+      String(port),
+      ...(tls ? [tls.certFile, tls.keyFile] : []),
+    ],
     env: { ...process.env, BENCH_TOOL_USER: creds.username, BENCH_TOOL_PASSWORD: creds.password },
-    logFile: join(logDir, 'echo-tool.log'),
+    logFile: join(logDir, tls ? 'echo-tool-tls.log' : 'echo-tool.log'),
   });
   await proc.waitUntil(
     async () => {
-      const r = await request(`${url}/`);
+      const r = await request(`${url}/`, tls ? { dispatcher: tls.ca } : {});
       await r.body.dump();
       return true; // any answer (a 401 without credentials) means it listens
     },
