@@ -1,8 +1,10 @@
 // Entry point of the Connectors Proxy:
 //   node dist/connproxy/main.js --port=8080 [--proxy-ca-cert-file=… --proxy-ca-key-file=…] …
 
+import { tuneHeapForStreaming } from '../apiserver/machinery/heap.js';
 import { runKubeEntryPoint } from '../apiserver/machinery/lifecycle.js';
 import { startProxy } from './server.js';
 import { parseConfig } from './options.js';
 
+tuneHeapForStreaming();
 runKubeEntryPoint('connectors-proxy', parseConfig, startProxy);
