@@ -1,7 +1,7 @@
 // Entry point of the Connectors Proxy:
 //   node dist/connproxy/main.js --port=8080 [--proxy-ca-cert-file=… --proxy-ca-key-file=…] …
 
-import { runKubeEntryPoint } from '../apiserver/machinery/lifecycle.js';
+import { runKubeEntryPoint } from '../kube/entrypoint.js';
 import { startProxy } from './server.js';
 import { parseConfig } from './options.js';
 
