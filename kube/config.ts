@@ -94,6 +94,11 @@ export function accessSource(opts: LoadOptions = {}): AccessSource {
   if (existsSync(join(dir, 'token'))) {
     const host = env['KUBERNETES_SERVICE_HOST'] ?? '';
     const port = env['KUBERNETES_SERVICE_PORT'] ?? '';
+    if (!host || !port) {
+      throw new KubeConfigError(
+        `a ServiceAccount token is mounted at ${dir} but KUBERNETES_SERVICE_HOST/PORT are not set; give --kubeconfig`,
+      );
+    }
     // As client-node: the well-known plain-HTTP ports mean plain HTTP.
     const scheme = ['80', '8080', '8001'].includes(port) ? 'http' : 'https';
     return { kind: 'in-cluster', server: `${scheme}://${isIPv6(host) ? `[${host}]` : host}:${port}`, dir };

@@ -6,7 +6,7 @@
 import { once } from 'node:events';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo, Server } from 'node:net';
+import { connect, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { expect } from 'chai';
 import { createCA, issueCert } from '../../../hack/pki.js';
@@ -217,6 +217,36 @@ describe('kube/client KubeClient', function () {
       expect((err as { code?: string }).code).to.equal('ECONNREFUSED');
     } finally {
       await down.close();
+    }
+  });
+
+  it('through the cluster’s proxy-url: the request is tunnelled by the proxy', async () => {
+    handler = json(200, { through: 'proxy' });
+    const tunnels: string[] = [];
+    const proxy = createHttpServer();
+    proxy.on('connect', (req: IncomingMessage, socket: Socket) => {
+      tunnels.push(req.url ?? '');
+      const [host = '', port = ''] = (req.url ?? '').split(':');
+      const upstream = connect(Number(port), host, () => {
+        socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        upstream.pipe(socket);
+        socket.pipe(upstream);
+      });
+      upstream.on('error', () => socket.destroy());
+      socket.on('error', () => upstream.destroy());
+    });
+    proxy.listen(0, '127.0.0.1');
+    await once(proxy, 'listening');
+    const proxied = new KubeClient(
+      staticAccess(url, { proxyUrl: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}` }),
+    );
+    try {
+      expect(await proxied.get('/api')).to.deep.equal({ through: 'proxy' });
+      expect(tunnels).to.deep.equal([url.replace('http://', '')]);
+    } finally {
+      await proxied.close();
+      proxy.closeAllConnections();
+      proxy.close();
     }
   });
 

@@ -307,6 +307,13 @@ describe('kube/config', () => {
       });
     }
 
+    it('a mounted token without KUBERNETES_SERVICE_HOST/PORT is a KubeConfigError saying what to do', () => {
+      expect(() => accessSource({ env: {}, home: join(dir, 'nohome'), serviceAccountDir: sa() })).to.throw(
+        KubeConfigError,
+        'give --kubeconfig',
+      );
+    });
+
     it('in-cluster: the mounted CA and ServiceAccount token', async () => {
       const access = await loadClusterAccess({
         env: { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' },
