@@ -3,8 +3,8 @@
 // header names). Watched, so CA rotation needs no restart.
 
 import { X509Certificate } from 'node:crypto';
-import { CoreV1Api, type KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
-import { ResilientInformer } from '../registry/store.js';
+import type { KubeClient } from '../kube/client.js';
+import { Informer } from '../kube/informer.js';
 import type { Logger } from './machinery/log.js';
 
 export interface RequestHeaderConfig {
@@ -65,28 +65,30 @@ export function parseAuthConfigMap(data: Record<string, string>, generation: num
   return { clientCAs: parsePemBundle(clientPem), clientCaPem: clientPem, requestHeader, generation };
 }
 
+interface ConfigMap {
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string };
+  data?: Record<string, string>;
+}
+
 /** Watches the configmap and calls `onChange` with each new parsed configuration. */
 export class AuthConfigWatcher {
   private current: AuthenticationConfig | null = null;
-  private readonly informer: ResilientInformer<V1ConfigMap>;
+  private readonly informer: Informer<ConfigMap>;
   private generation = 0;
 
   constructor(
-    kc: KubeConfig,
+    kube: KubeClient,
     private readonly log: Logger,
     private readonly onChange: (cfg: AuthenticationConfig) => void,
   ) {
-    const api = kc.makeApiClient(CoreV1Api);
-    const fieldSelector = `metadata.name=${authConfigMapName}`;
-    this.informer = new ResilientInformer<V1ConfigMap>(
-      'extension-apiserver-authentication',
-      kc,
-      `/api/v1/namespaces/${authConfigMapNamespace}/configmaps`,
-      () => api.listNamespacedConfigMap({ namespace: authConfigMapNamespace, fieldSelector }),
+    this.informer = new Informer<ConfigMap>({
+      what: 'extension-apiserver-authentication',
+      client: kube,
+      path: `/api/v1/namespaces/${authConfigMapNamespace}/configmaps`,
+      fieldSelector: `metadata.name=${authConfigMapName}`,
       log,
-      fieldSelector,
-    );
-    const apply = (cm: V1ConfigMap): void => {
+    });
+    const apply = (cm: ConfigMap): void => {
       try {
         const cfg = parseAuthConfigMap(cm.data ?? {}, ++this.generation);
         this.current = cfg;
@@ -100,8 +102,8 @@ export class AuthConfigWatcher {
         this.log.error('cannot parse the authentication configmap; keeping the previous one', { error: err });
       }
     };
-    this.informer.informer.on('add', apply);
-    this.informer.informer.on('update', apply);
+    this.informer.on('add', apply);
+    this.informer.on('update', apply);
   }
 
   start(): void {

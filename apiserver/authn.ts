@@ -6,7 +6,8 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
-import { AuthenticationV1Api, type KubeConfig } from '@kubernetes/client-node';
+import type { V1TokenReview } from '@kubernetes/client-node';
+import type { KubeClient } from '../kube/client.js';
 import { noHeaderFilter, type HeaderFilter } from '../proxy/headers.js';
 import type { AuthenticationConfig } from './authconfig.js';
 import { TtlCache } from './machinery/ttlcache.js';
@@ -143,27 +144,23 @@ export interface TokenReviewer {
 
 /** TokenReview against kube-apiserver, cached (both answers) for `ttlMs` by the token's hash. */
 export class CachedTokenReviewer implements TokenReviewer {
-  private readonly api: AuthenticationV1Api;
   private readonly cache: TtlCache<UserInfo | null>;
 
   constructor(
-    kc: KubeConfig,
+    private readonly kube: KubeClient,
     ttlMs: number,
     private readonly audiences: string[],
   ) {
-    this.api = kc.makeApiClient(AuthenticationV1Api);
     this.cache = new TtlCache(ttlMs);
   }
 
   review(token: string): Promise<UserInfo | null> {
     const key = createHash('sha256').update(token).digest('base64');
     return this.cache.getOrLoad(key, async () => {
-      const tr = await this.api.createTokenReview({
-        body: {
-          apiVersion: 'authentication.k8s.io/v1',
-          kind: 'TokenReview',
-          spec: { token, audiences: this.audiences },
-        },
+      const tr = await this.kube.post<V1TokenReview>('/apis/authentication.k8s.io/v1/tokenreviews', {
+        apiVersion: 'authentication.k8s.io/v1',
+        kind: 'TokenReview',
+        spec: { token, audiences: this.audiences },
       });
       const st = tr.status;
       if (!st?.authenticated || !st.user?.username) return null;

@@ -2,7 +2,8 @@
 // attributes kube-apiserver itself authorized, so RBAC alone decides (and a caller that reaches
 // us directly meets the same rules). Decisions are cached for seconds; any error denies.
 
-import { AuthorizationV1Api, type KubeConfig, type V1SubjectAccessReviewSpec } from '@kubernetes/client-node';
+import type { V1SubjectAccessReview, V1SubjectAccessReviewSpec } from '@kubernetes/client-node';
+import type { KubeClient } from '../kube/client.js';
 import type { UserInfo } from './authn.js';
 import type { RequestInfo } from './machinery/requestinfo.js';
 import { TtlCache } from './machinery/ttlcache.js';
@@ -76,11 +77,12 @@ function decisionKey(user: UserInfo, info: RequestInfo): string {
 }
 
 export class SubjectAccessReviewAuthorizer implements Authorizer {
-  private readonly api: AuthorizationV1Api;
   private readonly cache: TtlCache<Decision>;
 
-  constructor(kc: KubeConfig, ttlMs: number) {
-    this.api = kc.makeApiClient(AuthorizationV1Api);
+  constructor(
+    private readonly kube: KubeClient,
+    ttlMs: number,
+  ) {
     this.cache = new TtlCache(ttlMs);
   }
 
@@ -90,9 +92,10 @@ export class SubjectAccessReviewAuthorizer implements Authorizer {
     try {
       return await this.cache.getOrLoad(decisionKey(user, info), async () => {
         const spec = sarSpec(user, info);
-        const sar = await this.api.createSubjectAccessReview({
-          body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec },
-        });
+        const sar = await this.kube.post<V1SubjectAccessReview>(
+          '/apis/authorization.k8s.io/v1/subjectaccessreviews',
+          { apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec },
+        );
         const allowed = sar.status?.allowed === true && sar.status.denied !== true;
         return { allowed, reason: allowed ? '' : forbiddenReason(user, info, sar.status?.reason ?? '') };
       });

@@ -2,7 +2,7 @@
 // graceful shutdown (stop accepting, let in-flight streams finish within the grace period).
 
 import { createServer, type Server } from 'node:https';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeClient } from '../kube/client.js';
 import { DispatcherCache } from '../proxy/dispatchers.js';
 import { noHeaderFilter, type HeaderFilter } from '../proxy/headers.js';
 import { proxySubresource } from '../registry/proxy.js';
@@ -27,9 +27,9 @@ export interface RunningServer {
   shutdown(): Promise<void>;
 }
 
-export async function startServer(config: Config, kc: KubeConfig, log: Logger): Promise<RunningServer> {
-  const store = new ConnectorStore(kc, log);
-  const secrets = new SecretCache(kc, config.secretCacheMs);
+export async function startServer(config: Config, kube: KubeClient, log: Logger): Promise<RunningServer> {
+  const store = new ConnectorStore(kube, log);
+  const secrets = new SecretCache(kube, config.secretCacheMs);
   const pools = new DispatcherCache(config.upstream);
   const metrics = new Metrics();
   let shuttingDown = false;
@@ -47,7 +47,7 @@ export async function startServer(config: Config, kc: KubeConfig, log: Logger): 
         : {}),
     });
   };
-  const trust = new AuthConfigWatcher(kc, log, applyTrust);
+  const trust = new AuthConfigWatcher(kube, log, applyTrust);
 
   const subresources = new SubresourceCatalog(
     [proxySubresource({ lister: store, secrets, pools, droppedHeaders: () => droppedHeaders })],
@@ -69,9 +69,9 @@ export async function startServer(config: Config, kc: KubeConfig, log: Logger): 
     metrics,
     authenticator: new Authenticator(
       () => trust.config,
-      new CachedTokenReviewer(kc, config.authenticationCacheMs, config.tokenAudiences),
+      new CachedTokenReviewer(kube, config.authenticationCacheMs, config.tokenAudiences),
     ),
-    authorizer: new SubjectAccessReviewAuthorizer(kc, config.authorizationCacheMs),
+    authorizer: new SubjectAccessReviewAuthorizer(kube, config.authorizationCacheMs),
     subresources,
     admission: admissionHandler(store),
     notReady: () => [

@@ -2,18 +2,23 @@
 // driver can read what to trust without access to the CA Secret. Created if missing, replaced
 // when it differs, left alone when it already holds this certificate.
 
-import { ApiException, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../apiserver/machinery/log.js';
+import { KubeApiError, type KubeClient } from '../kube/client.js';
 
 export const caConfigMapKey = 'ca.crt';
 
+interface ConfigMap {
+  metadata?: { resourceVersion?: string };
+  data?: Record<string, string>;
+}
+
 export async function publishCaConfigMap(
-  kc: KubeConfig,
+  kube: KubeClient,
   target: { namespace: string; name: string },
   certPem: string,
   log: Logger,
 ): Promise<void> {
-  const api = kc.makeApiClient(CoreV1Api);
+  const collection = `/api/v1/namespaces/${encodeURIComponent(target.namespace)}/configmaps`;
   const body = {
     apiVersion: 'v1',
     kind: 'ConfigMap',
@@ -25,20 +30,17 @@ export async function publishCaConfigMap(
     data: { [caConfigMapKey]: certPem },
   };
   try {
-    let existing;
+    let existing: ConfigMap | undefined;
     try {
-      existing = await api.readNamespacedConfigMap(target);
+      existing = await kube.get<ConfigMap>(`${collection}/${encodeURIComponent(target.name)}`);
     } catch (err) {
-      if (!(err instanceof ApiException && err.code === 404)) throw err;
+      if (!(err instanceof KubeApiError && err.status === 404)) throw err;
     }
-    if (!existing) await api.createNamespacedConfigMap({ namespace: target.namespace, body });
+    if (!existing) await kube.post(collection, body);
     else if (existing.data?.[caConfigMapKey] !== certPem) {
-      await api.replaceNamespacedConfigMap({
-        ...target,
-        body: {
-          ...body,
-          metadata: { ...body.metadata, resourceVersion: existing.metadata?.resourceVersion },
-        },
+      await kube.put(`${collection}/${encodeURIComponent(target.name)}`, {
+        ...body,
+        metadata: { ...body.metadata, resourceVersion: existing.metadata?.resourceVersion },
       });
     }
     log.info('proxy CA published', { configMap: `${target.namespace}/${target.name}`, key: caConfigMapKey });
@@ -46,7 +48,7 @@ export async function publishCaConfigMap(
     // Serving does not depend on it; say what is missing and carry on.
     log.warn('cannot publish the proxy CA; grant get/create/update on that ConfigMap', {
       configMap: `${target.namespace}/${target.name}`,
-      error: err instanceof ApiException ? `HTTP ${err.code}` : String(err),
+      error: err instanceof KubeApiError ? `HTTP ${err.status}` : String(err),
     });
   }
 }

@@ -6,11 +6,11 @@
 import { X509Certificate } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import type { KubeConfig } from '@kubernetes/client-node';
 import { CachedTokenReviewer } from '../apiserver/authn.js';
 import { SubjectAccessReviewAuthorizer } from '../apiserver/authz.js';
 import { drain, keepEveryHeaderLine, listen } from '../apiserver/machinery/lifecycle.js';
 import type { Logger } from '../apiserver/machinery/log.js';
+import type { KubeClient } from '../kube/client.js';
 import { registryTokenStrategy } from '../proxy/credentials/registry-token.js';
 import { DispatcherCache } from '../proxy/dispatchers.js';
 import { SecretCache } from '../registry/secrets.js';
@@ -56,15 +56,15 @@ async function proxyCa(config: Config, log: Logger): Promise<ProxyCertificateAut
   return ca;
 }
 
-export async function startProxy(config: Config, kc: KubeConfig, log: Logger): Promise<RunningProxy> {
+export async function startProxy(config: Config, kube: KubeClient, log: Logger): Promise<RunningProxy> {
   const ca = await proxyCa(config, log);
-  if (config.publishCa) await publishCaConfigMap(kc, config.publishCa, ca.certPem, log);
-  const store = new ConnectorStore(kc, log);
-  const secrets = new SecretCache(kc, config.secretCacheMs);
+  if (config.publishCa) await publishCaConfigMap(kube, config.publishCa, ca.certPem, log);
+  const store = new ConnectorStore(kube, log);
+  const secrets = new SecretCache(kube, config.secretCacheMs);
   const pools = new DispatcherCache(config.upstream);
   const callers = new CallerChecks(
-    new CachedTokenReviewer(kc, config.authenticationCacheMs, config.tokenAudiences),
-    new SubjectAccessReviewAuthorizer(kc, config.authorizationCacheMs),
+    new CachedTokenReviewer(kube, config.authenticationCacheMs, config.tokenAudiences),
+    new SubjectAccessReviewAuthorizer(kube, config.authorizationCacheMs),
   );
   let shuttingDown = false;
 

@@ -11,18 +11,13 @@
 
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import {
-  ApiException,
-  CoreV1Api,
-  CustomObjectsApi,
-  type KubeConfig,
-  type KubernetesListObject,
-} from '@kubernetes/client-node';
+import { ApiException, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from '../apiserver/machinery/log.js';
 import { DispatcherCache } from '../proxy/dispatchers.js';
 import { SecretCache } from '../registry/secrets.js';
-import { ResilientInformer } from '../registry/store.js';
+import type { KubeClient } from '../kube/client.js';
+import { connectorInformers } from '../registry/store.js';
 import { crdGroup, crdVersion, type Connector, type ConnectorClass } from '../registry/types.js';
 import { AddressResolver, proxyResolverAnnotation } from './addresses.js';
 import { nextStatus, type Condition, type StatusWithConditions } from './conditions.js';
@@ -87,37 +82,17 @@ class ControllerMetrics {
 
 export async function startController(
   config: Config,
-  kc: KubeConfig,
+  kube: KubeClient,
   log: Logger,
 ): Promise<RunningController> {
+  // Its writes (status, Events, the Lease, proxy Services) and the Secret poller still go through
+  // client-node; the informers and the CA bundle lookup use the lean client, as the server does.
+  const kc = await kube.access.clientNodeConfig();
   const custom = kc.makeApiClient(CustomObjectsApi);
   const core = kc.makeApiClient(CoreV1Api);
   const metrics = new ControllerMetrics();
 
-  const connectors = new ResilientInformer<Connector>(
-    'connectors',
-    kc,
-    `/apis/${crdGroup}/${crdVersion}/connectors`,
-    () =>
-      custom.listClusterCustomObject({
-        group: crdGroup,
-        version: crdVersion,
-        plural: 'connectors',
-      }) as Promise<KubernetesListObject<Connector>>,
-    log,
-  );
-  const classes = new ResilientInformer<ConnectorClass>(
-    'connectorclasses',
-    kc,
-    `/apis/${crdGroup}/${crdVersion}/connectorclasses`,
-    () =>
-      custom.listClusterCustomObject({
-        group: crdGroup,
-        version: crdVersion,
-        plural: 'connectorclasses',
-      }) as Promise<KubernetesListObject<ConnectorClass>>,
-    log,
-  );
+  const { connectors, classes } = connectorInformers(kube, log);
   const synced = (): boolean => connectors.hasSynced && classes.hasSynced;
 
   const queue = new WorkQueue();
@@ -132,7 +107,7 @@ export async function startController(
   );
   // The CA bundle lookup is the server's (registry/secrets.ts); a 1 s TTL only merges the reads of
   // one reconcile round, so a fixed CA shows at the next probe.
-  const cas = new SecretCache(kc, 1000);
+  const cas = new SecretCache(kube, 1000);
   const pools = new DispatcherCache(
     {
       connectMs: Math.min(5000, config.probeTimeoutMs),
@@ -145,7 +120,7 @@ export async function startController(
   const addresses = new AddressResolver(config.namespace, config.serviceUrlOverrides);
 
   const deps: ConnectorDeps = {
-    connectorClass: (name) => classes.informer.get(name),
+    connectorClass: (name) => classes.get(name),
     readSecret: async (namespace, name): Promise<SecretRead> => {
       const read = await reader.read(namespace, name);
       if (read.found) poller.noteVersion(`${namespace}/${name}`, read.resourceVersion ?? '');
@@ -185,8 +160,8 @@ export async function startController(
   const isLeader = (): boolean => leading && elector.isLeader();
 
   function enqueueAll(): void {
-    for (const c of classes.informer.list()) queue.add(classKey(c.metadata?.name ?? ''));
-    for (const c of connectors.informer.list()) {
+    for (const c of classes.list()) queue.add(classKey(c.metadata?.name ?? ''));
+    for (const c of connectors.list()) {
       queue.add(connectorKey(c.metadata?.namespace ?? '', c.metadata?.name ?? ''));
     }
   }
@@ -237,27 +212,27 @@ export async function startController(
       if (leading) queue.add(key);
     }
     if (!leading) return;
-    for (const c of connectors.informer.list()) {
+    for (const c of connectors.list()) {
       if (c.spec?.connectorClassName === name)
         queue.add(connectorKey(c.metadata?.namespace ?? '', c.metadata?.name ?? ''));
     }
   };
-  connectors.informer.on('add', (c) => {
+  connectors.on('add', (c) => {
     onConnector(c);
   });
-  connectors.informer.on('update', (c) => {
+  connectors.on('update', (c) => {
     onConnector(c);
   });
-  connectors.informer.on('delete', (c) => {
+  connectors.on('delete', (c) => {
     onConnector(c, true);
   });
-  classes.informer.on('add', (c) => {
+  classes.on('add', (c) => {
     onClass(c);
   });
-  classes.informer.on('update', (c) => {
+  classes.on('update', (c) => {
     onClass(c);
   });
-  classes.informer.on('delete', (c) => {
+  classes.on('delete', (c) => {
     onClass(c, true);
   });
 
@@ -354,7 +329,7 @@ export async function startController(
   async function reconcile(key: string): Promise<void> {
     const [kind, a = '', b = ''] = key.split('/');
     if (kind === 'connector') {
-      const c = connectors.informer.get(b, a);
+      const c = connectors.get(b, a);
       if (!c) {
         queue.remove(key);
         poller.track(key, []);
@@ -368,7 +343,7 @@ export async function startController(
       const desired = await connectorStatus(c, deps);
       await writeStatus(c, desired, 'Connector');
     } else {
-      const cls = classes.informer.get(a);
+      const cls = classes.get(a);
       if (!cls) {
         queue.remove(key);
         return;

@@ -1,7 +1,7 @@
 // Entry point of the status controller:
 //   node dist/controller/main.js [--kubeconfig=…] [--probe-interval=60s] [--leader-elect=true] …
 
-import { runKubeEntryPoint } from '../apiserver/machinery/lifecycle.js';
+import { runKubeEntryPoint } from '../kube/entrypoint.js';
 import { startController } from './controller.js';
 import { parseConfig } from './options.js';
 

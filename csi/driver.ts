@@ -3,12 +3,12 @@
 // pods keep their files, and the next republish writes into the same tmpfs.
 
 import { readFileSync } from 'node:fs';
-import type { KubeConfig } from '@kubernetes/client-node';
 import { CachedTokenReviewer } from '../apiserver/authn.js';
 import { SubjectAccessReviewAuthorizer } from '../apiserver/authz.js';
 import type { Stoppable } from '../apiserver/machinery/lifecycle.js';
 import type { Logger } from '../apiserver/machinery/log.js';
 import { CallerChecks } from '../connproxy/caller.js';
+import type { KubeClient } from '../kube/client.js';
 import { ConnectorAccess } from './access.js';
 import { KubeClusterReader } from './cluster.js';
 import { ConnectorVolumeContent } from './content.js';
@@ -26,8 +26,10 @@ function packageVersion(): string {
   return pkg.version ?? 'unknown';
 }
 
-export async function startDriver(config: Config, kc: KubeConfig, log: Logger): Promise<Stoppable> {
-  const reviewer = new CachedTokenReviewer(kc, config.authenticationCacheMs, [config.tokenAudience]);
+export async function startDriver(config: Config, kube: KubeClient, log: Logger): Promise<Stoppable> {
+  // TokenRequest and the Connector, class and ConfigMap reads still go through client-node.
+  const kc = await kube.access.clientNodeConfig();
+  const reviewer = new CachedTokenReviewer(kube, config.authenticationCacheMs, [config.tokenAudience]);
   const tokens: TokenSource =
     config.tokenSource === 'kubelet'
       ? new KubeletTokenSource(config.tokenAudience, reviewer)
@@ -35,7 +37,7 @@ export async function startDriver(config: Config, kc: KubeConfig, log: Logger): 
   const cluster = new KubeClusterReader(kc, config.proxyCaConfigMap);
   const callers = new CallerChecks(
     reviewer,
-    new SubjectAccessReviewAuthorizer(kc, config.authorizationCacheMs),
+    new SubjectAccessReviewAuthorizer(kube, config.authorizationCacheMs),
   );
   const content = new ConnectorVolumeContent({
     cluster,

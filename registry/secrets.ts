@@ -4,9 +4,9 @@
 // Concurrent misses for the same Secret share one request; a failed read is not cached.
 
 import { X509Certificate } from 'node:crypto';
-import { ApiException, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { serviceUnavailable } from '../apiserver/machinery/status.js';
 import { TtlCache } from '../apiserver/machinery/ttlcache.js';
+import { KubeApiError, type KubeClient } from '../kube/client.js';
 import { injectorFor, type CredentialInjector } from '../proxy/credentials/index.js';
 import { ProxyError } from '../proxy/errors.js';
 
@@ -36,10 +36,11 @@ const pemBlock = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g
 export class SecretCache implements SecretSource {
   private readonly credentials: TtlCache<SecretLookup>;
   private readonly cas: TtlCache<CaLookup>;
-  private readonly api: CoreV1Api;
-
-  constructor(kc: KubeConfig, ttlMs: number, maxEntries = 50_000) {
-    this.api = kc.makeApiClient(CoreV1Api);
+  constructor(
+    private readonly kube: KubeClient,
+    ttlMs: number,
+    maxEntries = 50_000,
+  ) {
     this.credentials = new TtlCache(ttlMs, maxEntries);
     this.cas = new TtlCache(ttlMs, maxEntries);
   }
@@ -92,22 +93,25 @@ export class SecretCache implements SecretSource {
 
   private async read(namespace: string, name: string): Promise<RawSecret> {
     try {
-      const secret = await this.api.readNamespacedSecret({ namespace, name });
+      const secret = await this.kube.get<{ type?: string; data?: Record<string, string> }>(
+        `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets/${encodeURIComponent(name)}`,
+      );
       return { found: true, type: secret.type ?? 'Opaque', data: secret.data ?? {} };
     } catch (err) {
-      if (err instanceof ApiException && (err.code === 404 || err.code === 403)) {
+      if (err instanceof KubeApiError && (err.status === 404 || err.status === 403)) {
         return {
           found: false,
-          reason: err.code === 404 ? 'NotFound' : 'Forbidden',
+          reason: err.status === 404 ? 'NotFound' : 'Forbidden',
           message:
-            err.code === 404
+            err.status === 404
               ? `Secret ${namespace}/${name} does not exist`
               : `the server may not read Secret ${namespace}/${name}; grant it "get" on that Secret`,
         };
       }
       // kube-apiserver down or failing: a passing state, said as one (not cached, see TtlCache).
       const code = (err as { code?: unknown }).code;
-      const detail = typeof code === 'number' ? `HTTP ${code}` : typeof code === 'string' ? code : 'error';
+      const detail =
+        err instanceof KubeApiError ? `HTTP ${err.status}` : typeof code === 'string' ? code : 'error';
       throw serviceUnavailable(
         `Secret ${namespace}/${name} cannot be read from kube-apiserver right now (${detail}); try again`,
       );

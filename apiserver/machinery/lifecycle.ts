@@ -4,7 +4,6 @@
 
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Server as NetServer, type AddressInfo } from 'node:net';
-import { KubeConfig } from '@kubernetes/client-node';
 import type { Duplex } from 'node:stream';
 import { ConfigError, HelpRequested } from './flags.js';
 import { createLogger, type LogLevel, type Logger } from './log.js';
@@ -59,20 +58,6 @@ export function runEntryPoint<C extends { logLevel: LogLevel }>(
       process.exit(1);
     },
   );
-}
-
-/** runEntryPoint for a process that talks to kube-apiserver: --kubeconfig, else $KUBECONFIG or in-cluster. */
-export function runKubeEntryPoint<C extends { logLevel: LogLevel; kubeconfig: string | undefined }>(
-  component: string,
-  parse: (argv: string[]) => C,
-  start: (config: C, kc: KubeConfig, log: Logger) => Promise<Stoppable>,
-): void {
-  runEntryPoint(component, parse, (config, log) => {
-    const kc = new KubeConfig();
-    if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
-    else kc.loadFromDefault();
-    return start(config, kc, log);
-  });
 }
 
 /**

@@ -9,7 +9,7 @@
 //   await repo.stop();
 
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -111,11 +111,21 @@ export async function startPackageRepository(opts: {
     async addNpmPackage(name, version) {
       const dir = await mkdtemp(join(tmpdir(), 'connectors-npm-pack-'));
       try {
-        await writeFile(join(dir, 'package.json'), JSON.stringify({ name, version, main: 'index.js' }));
-        await writeFile(join(dir, 'index.js'), `module.exports = ${JSON.stringify(name)};\n`);
-        const r = await ManagedProcess.run(findBinary('npm', 'npm'), ['pack', '--silent', dir], {
+        // The package apart from npm's cache: npm writes its debug log into the cache while it
+        // packs, and a growing file inside the package fails the pack ("did not encounter
+        // expected EOF"). No update check either: it is a request to the public registry.
+        const pkg = join(dir, 'package');
+        await mkdir(pkg);
+        await writeFile(join(pkg, 'package.json'), JSON.stringify({ name, version, main: 'index.js' }));
+        await writeFile(join(pkg, 'index.js'), `module.exports = ${JSON.stringify(name)};\n`);
+        const r = await ManagedProcess.run(findBinary('npm', 'npm'), ['pack', '--silent', pkg], {
           cwd: dir,
-          env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, npm_config_cache: join(dir, 'cache') },
+          env: {
+            PATH: process.env.PATH ?? '/usr/bin:/bin',
+            HOME: dir,
+            npm_config_cache: join(dir, 'cache'),
+            npm_config_update_notifier: 'false',
+          },
         });
         if (r.code !== 0) throw new Error(`npm pack failed: ${r.stderr}`);
         const tarball = await readFile(join(dir, r.stdout.trim().split('\n').at(-1) ?? ''));

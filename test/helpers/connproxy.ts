@@ -44,11 +44,12 @@ export interface RunningConnectorsProxy {
   caFile: string;
 }
 
-/** Starts the proxy from its real entry point and waits until /readyz answers 200. */
+/** Starts the proxy from its real entry point (`nodeArgs` go to node) and waits until /readyz answers 200. */
 export async function startProxy(
   name: string,
   kubeconfig: string,
   extra: string[],
+  nodeArgs: string[] = [],
 ): Promise<RunningConnectorsProxy> {
   const port = await freePort();
   const log = join(env().sys.logDir, `${name}.log`);
@@ -57,6 +58,7 @@ export async function startProxy(
     name,
     binary: process.execPath,
     args: [
+      ...nodeArgs,
       join(repoRoot(), 'dist', 'connproxy', 'main.js'),
       `--port=${port}`,
       '--bind-address=127.0.0.1',
@@ -105,6 +107,25 @@ export function proxyRbac(name: string, ns: string, serviceAccount: string): obj
       kind: 'ClusterRoleBinding',
       metadata: { name },
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name },
+      subjects: [{ kind: 'ServiceAccount', name: serviceAccount, namespace: ns }],
+    },
+  ];
+}
+
+/** RBAC: `get` on the Connectors themselves, which the Connectors Proxy checks besides connectors/proxy. */
+export function connectorReader(ns: string, serviceAccount: string): object[] {
+  return [
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: { name: 'connector-reader', namespace: ns },
+      rules: [{ apiGroups: ['connectors.alauda.io'], resources: ['connectors'], verbs: ['get'] }],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: 'connector-reader', namespace: ns },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'connector-reader' },
       subjects: [{ kind: 'ServiceAccount', name: serviceAccount, namespace: ns }],
     },
   ];

@@ -12,7 +12,12 @@ import { join } from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
 import { createCA, issueCert } from '../../../hack/pki.js';
 import { startEchoTool, type EchoTool } from '../../../hack/tools/echo-tool.js';
-import { proxyRbac, startProxy, type RunningConnectorsProxy } from '../../helpers/connproxy.js';
+import {
+  connectorReader,
+  proxyRbac,
+  startProxy,
+  type RunningConnectorsProxy,
+} from '../../helpers/connproxy.js';
 import {
   apply,
   basicAuthSecret,
@@ -116,25 +121,6 @@ function hostileClass(backendUrl: string): object {
       },
     },
   };
-}
-
-/** RBAC: `get` on the Connectors themselves, which the Connectors Proxy checks besides connectors/proxy. */
-function connectorReader(ns: string, serviceAccount: string): object[] {
-  return [
-    {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'Role',
-      metadata: { name: 'connector-reader', namespace: ns },
-      rules: [{ apiGroups: ['connectors.alauda.io'], resources: ['connectors'], verbs: ['get'] }],
-    },
-    {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'RoleBinding',
-      metadata: { name: 'connector-reader', namespace: ns },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'connector-reader' },
-      subjects: [{ kind: 'ServiceAccount', name: serviceAccount, namespace: ns }],
-    },
-  ];
 }
 
 export async function startHostileSystem(): Promise<HostileSystem> {

@@ -1,10 +1,11 @@
 // The SubjectAccessReview must ask about exactly the attributes kube-apiserver authorized, and a
 // denial must read like kube-apiserver's own so that users recognise the RBAC rule they lack.
 import { expect } from 'chai';
-import { KubeConfig } from '@kubernetes/client-node';
 import { forbiddenReason, sarSpec, SubjectAccessReviewAuthorizer } from '../../../apiserver/authz.js';
 import type { UserInfo } from '../../../apiserver/authn.js';
 import { parseRequestInfo, type RequestInfo } from '../../../apiserver/machinery/requestinfo.js';
+import { KubeClient } from '../../../kube/client.js';
+import { staticAccess } from '../../../kube/config.js';
 
 const G = 'subresources.connectors.alauda.io';
 const GV = `/apis/${G}/v1alpha1`;
@@ -125,16 +126,8 @@ describe('apiserver/authz forbiddenReason', () => {
 
 describe('SubjectAccessReviewAuthorizer', () => {
   const proxyGet = info('GET', `${GV}/namespaces/team-a/connectors/gitlab/proxy/x`);
-  const unreachable = (): KubeConfig => {
-    const kc = new KubeConfig();
-    kc.loadFromOptions({
-      clusters: [{ name: 'c', server: 'https://127.0.0.1:1', skipTLSVerify: true }],
-      users: [{ name: 'u', token: 'not-used' }],
-      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-      currentContext: 'x',
-    });
-    return kc;
-  };
+  const unreachable = (): KubeClient =>
+    new KubeClient(staticAccess('https://127.0.0.1:1', { token: 'not-used' }));
 
   it('denies when kube-apiserver cannot be asked (fails closed), saying why', async () => {
     const authz = new SubjectAccessReviewAuthorizer(unreachable(), 10_000);

@@ -1,23 +1,22 @@
 // A Secret that cannot be read because kube-apiserver is down is a passing state: 503 naming the
 // Secret, not a 500 InternalError (and a stack trace in the log) for every request meanwhile.
 
-import { KubeConfig } from '@kubernetes/client-node';
 import { expect } from 'chai';
 import { StatusError } from '../../../apiserver/machinery/status.js';
 import { freePort } from '../../../hack/process.js';
+import { KubeClient } from '../../../kube/client.js';
+import { staticAccess } from '../../../kube/config.js';
 import { SecretCache } from '../../../registry/secrets.js';
 
 describe('registry/secrets SecretCache with kube-apiserver unreachable', () => {
-  let kc: KubeConfig;
+  let kube: KubeClient;
 
   before(async () => {
-    kc = new KubeConfig();
-    kc.loadFromOptions({
-      clusters: [{ name: 'c', server: `https://127.0.0.1:${await freePort()}`, skipTLSVerify: true }],
-      users: [{ name: 'u', token: 'not-used' }],
-      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-      currentContext: 'x',
-    });
+    kube = new KubeClient(staticAccess(`https://127.0.0.1:${await freePort()}`, { token: 'not-used' }));
+  });
+
+  after(async () => {
+    await kube.close();
   });
 
   async function failure(read: () => Promise<unknown>): Promise<StatusError> {
@@ -35,7 +34,7 @@ describe('registry/secrets SecretCache with kube-apiserver unreachable', () => {
     ['a CA bundle', (c: SecretCache) => c.caBundle('team-a', 'creds')],
   ] as const) {
     it(`reading ${what} → 503 ServiceUnavailable naming the Secret, and not cached`, async () => {
-      const cache = new SecretCache(kc, 60_000);
+      const cache = new SecretCache(kube, 60_000);
       const err = await failure(() => read(cache));
       expect(err.status).to.include({ code: 503, reason: 'ServiceUnavailable' });
       expect(err.message).to.equal(

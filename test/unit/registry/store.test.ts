@@ -1,105 +1,112 @@
-// ResilientInformer: ready only once a list has succeeded (client-node's start() resolves after a
-// failed list too, which made /readyz say yes with an empty cache); retries that back off while
-// failures go on (client-node announces 'connect' before every attempt, which used to reset the
-// pause to 1 s each time, so a down kube-apiserver was asked every second forever); and a retry
-// even when the request could not be made at all (start() rejects then, without an 'error' event,
-// and the informer used to stop for good).
+// ConnectorStore over the lean client and a stand-in for kube-apiserver: not ready until both
+// lists have succeeded (a failed list is retried, it does not count as synced), lookups served
+// from the cache, and a watch event for a ConnectorClass reaching the cache and onClassChange.
+// (The informer's own rules, backoff and relisting: test/unit/kube/informer.test.ts.)
 
-import { createServer, type Server } from 'node:http';
+import { once } from 'node:events';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { KubeConfig, type KubernetesListObject, type V1ConfigMap } from '@kubernetes/client-node';
 import { expect } from 'chai';
 import { createLogger } from '../../../apiserver/machinery/log.js';
-import { ResilientInformer } from '../../../registry/store.js';
+import { KubeClient } from '../../../kube/client.js';
+import { staticAccess } from '../../../kube/config.js';
+import { ConnectorStore } from '../../../registry/store.js';
 
-describe('registry/store ResilientInformer', function () {
-  this.timeout(20_000);
+const gv = '/apis/connectors.alauda.io/v1alpha1';
+const line = (ev: unknown): string => `${JSON.stringify(ev)}\n`;
+
+describe('registry/store ConnectorStore', function () {
+  this.timeout(10_000);
   let server: Server;
-  let url: string;
-  let warnings: number[];
-  let informer: ResilientInformer<V1ConfigMap> | undefined;
+  let kube: KubeClient;
+  let store: ConnectorStore | undefined;
+  let failConnectorLists: number;
+  const requests: string[] = [];
+  const watches = new Map<string, ServerResponse>();
 
-  const log = createLogger({
-    level: 'warn',
-    write: (line) => {
-      const record = JSON.parse(line) as { msg: string; retryMs?: number };
-      if (record.msg === 'watch failed; restarting') warnings.push(record.retryMs ?? -1);
-    },
+  const connector = { metadata: { name: 'git', namespace: 'team-a', resourceVersion: '5' }, spec: {} };
+  const gitlab = (rv: string, uri: string) => ({
+    metadata: { name: 'gitlab', resourceVersion: rv },
+    spec: { api: { uri } },
   });
 
   before(async () => {
-    // Stands in for kube-apiserver's watch: 200, then nothing until the informer lets go.
-    server = createServer((_req, res) => {
-      res.writeHead(200, { 'content-type': 'application/json' }).flushHeaders();
+    server = createServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      requests.push(`${url.pathname}${url.search}`);
+      const plural = url.pathname.split('/').at(-1) ?? '';
+      if (url.searchParams.get('watch') === 'true') {
+        res.writeHead(200, { 'content-type': 'application/json' }).flushHeaders();
+        watches.set(plural, res);
+        return;
+      }
+      if (plural === 'connectors' && failConnectorLists-- > 0) {
+        res.writeHead(503, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ kind: 'Status', code: 503, reason: 'ServiceUnavailable', message: 'etcd' }));
+        return;
+      }
+      const items = plural === 'connectors' ? [connector] : [gitlab('6', '/v1')];
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ metadata: { resourceVersion: '10' }, items }));
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  });
-
-  /** A client of the stand-in; client-node refuses plain HTTP unless TLS checks are off. */
-  function kubeConfig(skipTLSVerify: boolean): KubeConfig {
-    const kc = new KubeConfig();
-    kc.loadFromOptions({
-      clusters: [{ name: 'c', server: url, skipTLSVerify }],
-      users: [{ name: 'u' }],
-      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-      currentContext: 'x',
-    });
-    return kc;
-  }
-
-  after(async () => {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
   });
 
   beforeEach(() => {
-    warnings = [];
+    requests.length = 0;
+    watches.clear();
+    failConnectorLists = 0;
+    kube = new KubeClient(staticAccess(`http://127.0.0.1:${(server.address() as AddressInfo).port}`));
   });
 
   afterEach(async () => {
-    await informer?.stop();
-    informer = undefined;
+    await store?.stop();
+    store = undefined;
+    await kube.close();
   });
 
+  after(async () => {
+    server.closeAllConnections();
+    server.close();
+    await once(server, 'close');
+  });
+
+  const log = createLogger({ level: 'error', write: () => undefined });
   const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-  const emptyList: KubernetesListObject<V1ConfigMap> = { metadata: { resourceVersion: '1' }, items: [] };
+  async function until(what: string, check: () => boolean): Promise<void> {
+    for (let waited = 0; !check(); waited += 20) {
+      if (waited > 5_000) throw new Error(`timed out waiting for ${what}`);
+      await sleep(20);
+    }
+  }
 
-  it('has not synced while the list fails, and has once it succeeds', async () => {
-    let lists = 0;
-    const list = (): Promise<KubernetesListObject<V1ConfigMap>> =>
-      ++lists === 1 ? Promise.reject(new Error('connect ECONNREFUSED')) : Promise.resolve(emptyList);
-    informer = new ResilientInformer('configmaps', kubeConfig(true), '/api/v1/configmaps', list, log);
-    informer.start();
-    await sleep(500);
-    expect(lists).to.equal(1);
-    expect(informer.hasSynced).to.equal(false);
-    for (let waited = 0; !informer.hasSynced && waited < 5_000; waited += 100) await sleep(100);
-    expect(informer.hasSynced).to.equal(true);
-    expect(lists).to.equal(2); // the retry after 1 s
+  it('has not synced while a list fails, and has once both lists succeeded', async () => {
+    failConnectorLists = 1;
+    store = new ConnectorStore(kube, log);
+    store.start();
+    await until('the class watch', () => watches.has('connectorclasses'));
+    expect(store.hasSynced).to.equal(false);
+    expect(store.connectorClass('gitlab')?.spec?.api?.uri).to.equal('/v1');
+    await until('the sync', () => store?.hasSynced === true); // the retry after 1 s
+    expect(store.connector('team-a', 'git')?.metadata?.resourceVersion).to.equal('5');
+    expect(store.connector('team-b', 'git')).to.equal(undefined);
+    expect(requests.filter((r) => r.startsWith(`${gv}/connectors?limit=500`))).to.have.length(2);
   });
 
-  it('waits twice as long after each failure in a row: 1 s, 2 s, 4 s', async () => {
-    const list = (): Promise<KubernetesListObject<V1ConfigMap>> =>
-      Promise.reject(new Error('connect ECONNREFUSED'));
-    informer = new ResilientInformer('configmaps', kubeConfig(true), '/api/v1/configmaps', list, log);
-    informer.start();
-    await sleep(5_000); // failures at about 0 s, 1 s and 3 s; the next is due at 7 s
-    expect(warnings).to.deep.equal([1_000, 2_000, 4_000]);
-    expect(informer.hasSynced).to.equal(false);
-  });
-
-  it('retries, backing off, when the watch request cannot even be made', async () => {
-    let lists = 0;
-    const list = (): Promise<KubernetesListObject<V1ConfigMap>> => {
-      lists++;
-      return Promise.resolve(emptyList);
-    };
-    // Plain HTTP with TLS checks on: client-node throws while preparing each watch request.
-    informer = new ResilientInformer('configmaps', kubeConfig(false), '/api/v1/configmaps', list, log);
-    informer.start();
-    await sleep(5_000);
-    expect(warnings).to.deep.equal([1_000, 2_000, 4_000]);
-    expect(lists).to.equal(1); // the list held; each retry resumes the watch from it
+  it('watches from the list’s resourceVersion; a class change reaches the cache and onClassChange', async () => {
+    store = new ConnectorStore(kube, log);
+    let changes = 0;
+    store.onClassChange(() => changes++);
+    store.start();
+    await until('both watches', () => watches.size === 2);
+    expect(store.hasSynced).to.equal(true);
+    const watch = requests.find((r) => r.startsWith(`${gv}/connectorclasses?watch=true`));
+    expect(watch).to.match(/&resourceVersion=10&allowWatchBookmarks=true&timeoutSeconds=\d+$/);
+    expect(changes).to.equal(1); // the listed class
+    watches.get('connectorclasses')?.write(line({ type: 'MODIFIED', object: gitlab('11', '/v2') }));
+    await until('the change', () => changes === 2);
+    expect(store.connectorClass('gitlab')?.spec?.api?.uri).to.equal('/v2');
+    expect(store.connectorClasses()).to.have.length(1);
   });
 });

@@ -1,0 +1,32 @@
+// The life of an entry point that talks to kube-apiserver: runEntryPoint, with the cluster access
+// read (--kubeconfig, else $KUBECONFIG, ~/.kube/config or in-cluster) and one lean client for the
+// whole process, closed after the process's own shutdown.
+
+import { runEntryPoint, type Stoppable } from '../apiserver/machinery/lifecycle.js';
+import type { LogLevel, Logger } from '../apiserver/machinery/log.js';
+import { KubeClient } from './client.js';
+import { loadClusterAccess } from './config.js';
+
+export function runKubeEntryPoint<C extends { logLevel: LogLevel; kubeconfig: string | undefined }>(
+  component: string,
+  parse: (argv: string[]) => C,
+  start: (config: C, kube: KubeClient, log: Logger) => Promise<Stoppable>,
+): void {
+  runEntryPoint(component, parse, async (config, log) => {
+    const access = await loadClusterAccess({ kubeconfig: config.kubeconfig });
+    if (access.fallbackReason) {
+      log.info('kube-apiserver credentials come from client-node', {
+        kubeconfig: access.source,
+        reason: access.fallbackReason,
+      });
+    }
+    const kube = new KubeClient(access, { userAgent: component });
+    const running = await start(config, kube, log);
+    return {
+      shutdown: async () => {
+        await running.shutdown();
+        await kube.close();
+      },
+    };
+  });
+}
