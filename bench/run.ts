@@ -5,7 +5,8 @@
 // Sections, in this order (BENCH_ONLY=<comma list> runs only those named, e.g.
 // BENCH_ONLY=connproxy,streaming):
 //   http       wrk against the tool directly, nginx (TLS, Basic injected, one worker), our /proxy
-//              called directly (TLS), each at 50 connections and at 1 (the added latency), and
+//              called directly (TLS), each at 50 connections and at 1 (the added latency), a bare
+//              Node TLS relay (bench/bare-relay-main.ts: the floor of Node's stack here), and
 //              through kube-apiserver against a do-nothing endpoint
 //   connproxy  wrk against the Connectors Proxy in reverse (Host c-tool.bench) and forward
 //              (http_proxy) mode, and nginx injecting the same credential over plain HTTP
@@ -28,6 +29,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { repoRoot } from '../hack/binaries.js';
+import { freePort, ManagedProcess } from '../hack/process.js';
 import { startLocalSystem, type LocalSystem } from '../hack/localsystem.js';
 import { startConnectorsProxy } from './connproxy.js';
 import { startNginxProxy, startStaticTool, type Nginx } from './nginx.js';
@@ -101,6 +103,8 @@ const connectorSpec = (address: string): Record<string, unknown> => ({
   address,
   auth: { name: 'basicAuth', secretRef: { name: 'tool' } },
 });
+const ratio = (a: LoadResult, b: LoadResult): string =>
+  `${(a.requestsPerSec / b.requestsPerSec).toFixed(2)}×`;
 const failed = (...results: LoadResult[]): number => results.reduce((a, r) => a + r.errors, 0);
 const progress = (line: string): void => {
   process.stderr.write(`  ${line}\n`);
@@ -198,6 +202,35 @@ async function nginxProxy(b: Bench): Promise<Nginx & { httpUrl: string }> {
   return nginx;
 }
 
+/** bench/bare-relay-main.ts in its own process, relaying to the static tool over TLS. */
+async function startBareRelay(b: Bench): Promise<{ url: string; process: ManagedProcess }> {
+  const { certFile, keyFile } = await nginxTls(b);
+  const port = await freePort();
+  const url = `https://127.0.0.1:${port}`;
+  const proc = ManagedProcess.start({
+    name: 'bare-relay',
+    binary: process.execPath,
+    args: [
+      join(repoRoot(), 'dist', 'bench', 'bare-relay-main.js'),
+      String(port),
+      b.tool.url,
+      certFile,
+      keyFile,
+    ],
+    env: { ...process.env, BENCH_TOOL_AUTHORIZATION: basic(user, password) },
+    logFile: join(b.sys.logDir, 'bare-relay.log'),
+  });
+  await proc.waitUntil(
+    async () => {
+      const r = await request(`${url}/data.json`, { dispatcher: b.tls });
+      await r.body.dump();
+      return r.statusCode === 200;
+    },
+    { timeoutMs: 10_000, what: 'the bare relay' },
+  );
+  return { url, process: proc };
+}
+
 /** The echo tool in its own process, behind Connector bench/echo. */
 async function echoTool(b: Bench): Promise<string> {
   if (b.echoUrl) return b.echoUrl;
@@ -223,6 +256,21 @@ async function httpSection(b: Bench): Promise<void> {
   const nginx = await nginxProxy(b);
   const viaNginx = await measure(b, 'nginx TLS proxy, Basic injected (1 worker)', `${nginx.url}/data.json`);
   const ours = await measureOurs(b);
+  const bare = await startBareRelay(b);
+  let floor: LoadResult;
+  try {
+    floor = await measure(
+      b,
+      'bare Node TLS relay: https + undici, Basic injected, nothing else',
+      `${bare.url}/data.json`,
+    );
+  } finally {
+    await bare.process.stop();
+  }
+  b.facts.push(
+    ['bare Node TLS relay / nginx TLS proxy (req/s): what Node can reach here', ratio(floor, viaNginx)],
+    ['our /proxy / bare Node TLS relay (req/s): what our handler chain leaves', ratio(ours, floor)],
+  );
   // Added latency is measured unloaded, one request at a time: at 50 connections every p50 above is
   // mostly the time a request waits behind the others (Little's law), not what a hop adds.
   const directAlone = await measure(

@@ -1,0 +1,63 @@
+// The floor of Node's stack on this machine, for the http section: an HTTPS server that relays
+// every request to the tool with undici, injecting the Basic credential as nginx does, and does
+// nothing else (no authentication, authorization, routing, metrics or logs). It uses the same
+// undici dispatch interface as proxy/forward.ts. Our /proxy can only approach this; the ratio of
+// the two is what our handler chain costs.
+//   BENCH_TOOL_AUTHORIZATION='Basic …' node dist/bench/bare-relay-main.js <port> <tool url> <cert.pem> <key.pem>
+
+import { readFileSync } from 'node:fs';
+import type { ServerResponse } from 'node:http';
+import { createServer } from 'node:https';
+import { Pool, type Dispatcher } from 'undici';
+
+const [port, toolUrl, certFile, keyFile] = process.argv.slice(2);
+if (!port || !toolUrl || !certFile || !keyFile) {
+  process.stderr.write('usage: bare-relay-main.js <port> <tool url> <cert.pem> <key.pem>\n');
+  process.exit(2);
+}
+const authorization = process.env.BENCH_TOOL_AUTHORIZATION ?? '';
+const pool = new Pool(toolUrl, { connections: 256 });
+const hopByHop = new Set(['connection', 'keep-alive', 'transfer-encoding']);
+
+/** Relays one answer as proxy/forward.ts does, minus everything but the headers' hop-by-hop filter. */
+class Relay implements Dispatcher.DispatchHandler {
+  private resume = (): void => {};
+
+  constructor(private readonly res: ServerResponse) {}
+
+  onConnect(): void {}
+
+  onError(): void {
+    if (this.res.headersSent) this.res.destroy();
+    else this.res.writeHead(502).end();
+  }
+
+  onHeaders(status: number, raw: Buffer[], resume: () => void): boolean {
+    this.resume = resume;
+    const headers: string[] = [];
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const name = String(raw[i]);
+      if (!hopByHop.has(name.toLowerCase())) headers.push(name, String(raw[i + 1]));
+    }
+    this.res.writeHead(status, headers);
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.res.write(chunk)) return true;
+    this.res.once('drain', this.resume);
+    return false;
+  }
+
+  onComplete(): void {
+    this.res.end();
+  }
+}
+
+const server = createServer({ cert: readFileSync(certFile), key: readFileSync(keyFile) }, (req, res) => {
+  pool.dispatch(
+    { path: req.url ?? '/', method: req.method ?? 'GET', headers: { authorization }, body: null },
+    new Relay(res),
+  );
+});
+server.listen(Number(port), '127.0.0.1');
