@@ -37,7 +37,7 @@ import { checkLines, MB, met, svg, table, type Check } from './report.js';
 import { rssBytes, watchPeakRss } from './rss.js';
 import { createConnectors } from './scale.js';
 import { concurrentDownloads, download, startEchoToolProcess, upload } from './streaming.js';
-import { wrk, type LoadResult } from './wrk.js';
+import { wrk, type LoadResult, type WrkOptions } from './wrk.js';
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
@@ -123,42 +123,76 @@ function selectedSections(): Section[] {
   return sectionNames.filter((s) => names.includes(s));
 }
 
-/**
- * wrk on `url`: a warm-up, then `rounds` rounds, medians. Measured once per name. `load` is the
- * number of connections (each sends its next request when the answer arrives).
- */
-async function measure(
-  b: Bench,
-  name: string,
-  url: string,
-  headers: Record<string, string> = {},
-  targets?: string[],
-  load = connections,
-): Promise<LoadResult> {
-  const known = b.rows.get(name);
-  if (known) return known.result;
-  const opts = { connections: load, headers, targets };
-  await wrk(url, { ...opts, seconds: 2 }); // warm-up: pools, caches, JIT
-  const results: LoadResult[] = [];
-  for (let i = 0; i < rounds; i++) results.push(await wrk(url, { ...opts, seconds }));
-  const result = {
-    requestsPerSec: median(results.map((r) => r.requestsPerSec)),
-    p50Ms: median(results.map((r) => r.p50Ms)),
-    p99Ms: median(results.map((r) => r.p99Ms)),
-    errors: failed(...results),
-  };
-  progress(`${name}: ${result.requestsPerSec.toFixed(0)} req/s, p50 ${result.p50Ms.toFixed(2)} ms`);
-  b.rows.set(name, { name, result });
-  return result;
+/** One wrk row: what it is called and what wrk sends. */
+interface Load {
+  name: string;
+  url: string;
+  headers?: Record<string, string>;
+  targets?: string[];
+  /** Connections (each sends its next request when the answer arrives). */
+  load?: number;
+  /** Count the non-2xx answers by status (wrk.ts), for rows through kube-apiserver. */
+  statuses?: boolean;
 }
 
-const measureOurs = (b: Bench): Promise<LoadResult> =>
-  measure(
-    b,
-    'our /proxy, called directly (TLS, bearer token)',
-    `${b.sys.serverUrl}${proxyPath('tool', '/data.json')}`,
-    bearer(b),
-  );
+/**
+ * wrk on each of `loads`, side by side: a warm-up each (pools, caches, JIT), then `rounds` rounds
+ * in which every load takes its turn, and the medians. Interleaving the rounds puts any drift of a
+ * shared VM (a noisy neighbour, a background compaction) on every row alike instead of on
+ * whichever row ran during it, so the ratios between the rows hold. Each name is measured once.
+ */
+async function measureSideBySide(b: Bench, loads: Load[]): Promise<LoadResult[]> {
+  const todo = loads.filter((l) => !b.rows.has(l.name));
+  const options = (l: Load): Omit<WrkOptions, 'seconds'> => ({
+    connections: l.load ?? connections,
+    headers: l.headers ?? {},
+    targets: l.targets,
+    statuses: l.statuses,
+  });
+  for (const l of todo) await wrk(l.url, { ...options(l), seconds: 2 });
+  const results = new Map<string, LoadResult[]>(todo.map((l) => [l.name, []]));
+  for (let i = 0; i < rounds; i++) {
+    for (const l of todo) results.get(l.name)?.push(await wrk(l.url, { ...options(l), seconds }));
+  }
+  for (const l of todo) {
+    const all = results.get(l.name) ?? [];
+    const result: LoadResult = {
+      requestsPerSec: median(all.map((r) => r.requestsPerSec)),
+      p50Ms: median(all.map((r) => r.p50Ms)),
+      p99Ms: median(all.map((r) => r.p99Ms)),
+      errors: failed(...all),
+    };
+    const failures = mergeFailures(all);
+    if (failures) result.failures = failures;
+    const first = all.find((r) => r.firstFailure)?.firstFailure;
+    if (first) result.firstFailure = first;
+    progress(`${l.name}: ${result.requestsPerSec.toFixed(0)} req/s, p50 ${result.p50Ms.toFixed(2)} ms`);
+    b.rows.set(l.name, { name: l.name, result });
+  }
+  return loads.map((l) => b.rows.get(l.name)?.result as LoadResult);
+}
+
+/** The non-2xx answers of several rounds, summed by status; undefined when none were counted. */
+function mergeFailures(results: LoadResult[]): Record<string, number> | undefined {
+  const counted = results.filter((r) => r.failures);
+  if (counted.length === 0) return undefined;
+  const sum: Record<string, number> = {};
+  for (const r of counted) {
+    for (const [status, n] of Object.entries(r.failures ?? {})) sum[status] = (sum[status] ?? 0) + n;
+  }
+  return sum;
+}
+
+async function measure(b: Bench, load: Load): Promise<LoadResult> {
+  const [result] = await measureSideBySide(b, [load]);
+  return result as LoadResult;
+}
+
+const ours = (b: Bench): Load => ({
+  name: 'our /proxy, called directly (TLS, bearer token)',
+  url: `${b.sys.serverUrl}${proxyPath('tool', '/data.json')}`,
+  headers: bearer(b),
+});
 
 /** Waits until our server serves `path` through Connector `connector` with a 200. */
 async function waitServed(b: Bench, connector: string, path: string, timeoutMs = 60_000): Promise<void> {
@@ -250,65 +284,64 @@ async function echoTool(b: Bench): Promise<string> {
 }
 
 async function httpSection(b: Bench): Promise<void> {
-  await measure(b, 'tool directly (HTTP)', `${b.tool.url}/data.json`, {
-    Authorization: basic(user, password),
-  });
   const nginx = await nginxProxy(b);
-  const viaNginx = await measure(b, 'nginx TLS proxy, Basic injected (1 worker)', `${nginx.url}/data.json`);
-  const ours = await measureOurs(b);
   const bare = await startBareRelay(b);
-  let floor: LoadResult;
+  const toolDirect: Load = {
+    name: 'tool directly (HTTP)',
+    url: `${b.tool.url}/data.json`,
+    headers: { Authorization: basic(user, password) },
+  };
+  const viaNginxTls: Load = {
+    name: 'nginx TLS proxy, Basic injected (1 worker)',
+    url: `${nginx.url}/data.json`,
+  };
+  let viaNginx: LoadResult, oursLoaded: LoadResult, floor: LoadResult;
   try {
-    floor = await measure(
-      b,
-      'bare Node TLS relay: https + undici, Basic injected, nothing else',
-      `${bare.url}/data.json`,
-    );
+    [, viaNginx, oursLoaded, floor] = (await measureSideBySide(b, [
+      toolDirect,
+      viaNginxTls,
+      ours(b),
+      {
+        name: 'bare Node TLS relay: https + undici, Basic injected, nothing else',
+        url: `${bare.url}/data.json`,
+      },
+    ])) as [LoadResult, LoadResult, LoadResult, LoadResult];
   } finally {
     await bare.process.stop();
   }
   b.facts.push(
     ['bare Node TLS relay / nginx TLS proxy (req/s): what Node can reach here', ratio(floor, viaNginx)],
-    ['our /proxy / bare Node TLS relay (req/s): what our handler chain leaves', ratio(ours, floor)],
+    ['our /proxy / bare Node TLS relay (req/s): what our handler chain leaves', ratio(oursLoaded, floor)],
   );
   // Added latency is measured unloaded, one request at a time: at 50 connections every p50 above is
   // mostly the time a request waits behind the others (Little's law), not what a hop adds.
-  const directAlone = await measure(
-    b,
-    'tool directly (HTTP), 1 connection',
-    `${b.tool.url}/data.json`,
-    { Authorization: basic(user, password) },
-    undefined,
-    1,
-  );
-  await measure(b, 'nginx TLS proxy, 1 connection', `${nginx.url}/data.json`, {}, undefined, 1);
-  const oursAlone = await measure(
-    b,
-    'our /proxy, called directly, 1 connection',
-    `${b.sys.serverUrl}${proxyPath('tool', '/data.json')}`,
-    bearer(b),
-    undefined,
-    1,
-  );
-  const kubeBaseline = await measure(
-    b,
-    'kube-apiserver → our discovery (do-nothing)',
-    `${b.sys.cp.server}${gvPath}`,
-    bearer(b),
-  );
-  const kubeOurs = await measure(
-    b,
-    'kube-apiserver → our /proxy',
-    `${b.sys.cp.server}${proxyPath('tool', '/data.json')}`,
-    bearer(b),
-  );
+  const alone = (l: Load, name: string): Load => ({ ...l, name, load: 1 });
+  const [directAlone, , oursAlone] = (await measureSideBySide(b, [
+    alone(toolDirect, 'tool directly (HTTP), 1 connection'),
+    alone(viaNginxTls, 'nginx TLS proxy, 1 connection'),
+    alone(ours(b), 'our /proxy, called directly, 1 connection'),
+  ])) as [LoadResult, LoadResult, LoadResult];
+  const [kubeBaseline, kubeOurs] = (await measureSideBySide(b, [
+    {
+      name: 'kube-apiserver → our discovery (do-nothing)',
+      url: `${b.sys.cp.server}${gvPath}`,
+      headers: bearer(b),
+      statuses: true,
+    },
+    {
+      name: 'kube-apiserver → our /proxy',
+      url: `${b.sys.cp.server}${proxyPath('tool', '/data.json')}`,
+      headers: bearer(b),
+      statuses: true,
+    },
+  ])) as [LoadResult, LoadResult];
   b.checks.push(
     {
       label: '/proxy vs nginx TLS (req/s, equal cores)',
-      value: ours.requestsPerSec / viaNginx.requestsPerSec,
+      value: oursLoaded.requestsPerSec / viaNginx.requestsPerSec,
       target: 0.5,
       unit: '×',
-      failedRequests: failed(ours, viaNginx),
+      failedRequests: failed(oursLoaded, viaNginx),
     },
     {
       label: '/proxy added p50 over the tool directly (1 connection)',
@@ -331,31 +364,26 @@ async function httpSection(b: Bench): Promise<void> {
 
 async function connproxySection(b: Bench): Promise<void> {
   const nginx = await nginxProxy(b);
-  const viaNginx = await measure(
-    b,
-    'nginx HTTP proxy, Basic injected (1 worker)',
-    `${nginx.httpUrl}/data.json`,
-  );
   const token = basic('x', b.token);
   const proxy = await startConnectorsProxy(b.sys, {
     path: `/namespaces/${ns}/connectors/tool/data.json`,
     authorization: token,
   });
   try {
-    const reverse = await measure(
-      b,
-      'Connectors Proxy reverse (Host c-tool.bench, HTTP, token as Basic password)',
-      `${proxy.url}/data.json`,
-      { Host: `c-tool.${ns}`, Authorization: token },
-    );
-    const toolUrl = new URL(b.tool.url);
-    const forward = await measure(
-      b,
-      'Connectors Proxy forward (http_proxy, HTTP, Proxy-Authorization)',
-      proxy.url,
-      { Host: toolUrl.host, 'Proxy-Authorization': basic(`${ns}/tool`, b.token) },
-      [`${b.tool.url}/data.json`],
-    );
+    const [viaNginx, reverse, forward] = (await measureSideBySide(b, [
+      { name: 'nginx HTTP proxy, Basic injected (1 worker)', url: `${nginx.httpUrl}/data.json` },
+      {
+        name: 'Connectors Proxy reverse (Host c-tool.bench, HTTP, token as Basic password)',
+        url: `${proxy.url}/data.json`,
+        headers: { Host: `c-tool.${ns}`, Authorization: token },
+      },
+      {
+        name: 'Connectors Proxy forward (http_proxy, HTTP, Proxy-Authorization)',
+        url: proxy.url,
+        headers: { Host: new URL(b.tool.url).host, 'Proxy-Authorization': basic(`${ns}/tool`, b.token) },
+        targets: [`${b.tool.url}/data.json`],
+      },
+    ])) as [LoadResult, LoadResult, LoadResult];
     for (const [mode, r] of [
       ['reverse', reverse],
       ['forward', forward],
@@ -507,7 +535,7 @@ async function streamsSection(b: Bench): Promise<void> {
 }
 
 async function scaleSection(b: Bench): Promise<void> {
-  const before = await measureOurs(b);
+  const before = await measure(b, ours(b));
   const pid = await freshServer(b, 'tool', '/data.json');
   const many = scaleConnectors.toLocaleString('en');
   const names = Array.from({ length: scaleConnectors }, (_, i) => `scale-${String(i).padStart(5, '0')}`);
@@ -518,19 +546,19 @@ async function scaleSection(b: Bench): Promise<void> {
   progress(`${many} Connectors created in ${took.toFixed(1)} s; server RSS ${rssAfter.toFixed(0)} MB`);
   const path = (name: string): string => proxyPath(name, '/data.json');
   const underLoad = watchPeakRss(pid);
-  const one = await measure(
-    b,
-    `our /proxy with ${many} more Connectors, one of them`,
-    `${b.sys.serverUrl}${path(names[scaleConnectors / 2] ?? '')}`,
-    bearer(b),
-  );
-  const spread = await measure(
-    b,
-    `our /proxy with ${many} more Connectors, spread over ${spreadOver} of them`,
-    `${b.sys.serverUrl}/`,
-    bearer(b),
-    names.filter((_, i) => i % (scaleConnectors / spreadOver) === 0).map(path),
-  );
+  const [one, spread] = (await measureSideBySide(b, [
+    {
+      name: `our /proxy with ${many} more Connectors, one of them`,
+      url: `${b.sys.serverUrl}${path(names[scaleConnectors / 2] ?? '')}`,
+      headers: bearer(b),
+    },
+    {
+      name: `our /proxy with ${many} more Connectors, spread over ${spreadOver} of them`,
+      url: `${b.sys.serverUrl}/`,
+      headers: bearer(b),
+      targets: names.filter((_, i) => i % (scaleConnectors / spreadOver) === 0).map(path),
+    },
+  ])) as [LoadResult, LoadResult];
   const peak = underLoad.stop() / MB;
   b.facts.push(
     [`create ${many} Connectors (32 POSTs in parallel)`, `${took.toFixed(1)} s`],
@@ -578,6 +606,19 @@ const sectionRuns: Record<Section, (b: Bench) => Promise<void>> = {
   scale: scaleSection,
 };
 
+/** What the errors of a wrk row were: non-2xx answers by status where counted, else socket errors. */
+function failureLine(r: Row): string {
+  const { errors, failures, firstFailure } = r.result;
+  const byStatus = Object.entries(failures ?? {})
+    .map(([status, n]) => `${n} × ${status}`)
+    .join(', ');
+  const counted = Object.values(failures ?? {}).reduce((a, n) => a + n, 0);
+  const parts = [byStatus, counted < errors ? `${errors - counted} socket errors or uncounted` : '']
+    .filter(Boolean)
+    .join(', ');
+  return `Errors in "${r.name}": ${parts}${firstFailure ? `; the first: ${firstFailure}` : ''}`;
+}
+
 function report(b: Bench, sections: Section[], machine: string): string[] {
   const rows = [...b.rows.values()];
   const out = [
@@ -594,6 +635,7 @@ function report(b: Bench, sections: Section[], machine: string): string[] {
       r.result.errors,
     ]);
     out.push(...table(['what', 'req/s', 'p50 ms', 'p99 ms', 'errors'], body), '');
+    for (const r of rows.filter((row) => row.result.errors > 0)) out.push(failureLine(r), '');
   }
   if (b.transfers.length > 0) {
     const body = b.transfers.map((t) => [

@@ -11,6 +11,10 @@ export interface LoadResult {
   p50Ms: number;
   p99Ms: number;
   errors: number;
+  /** With `statuses`: the answers that were not 2xx, counted by status code. */
+  failures?: Record<string, number>;
+  /** With `statuses`: the status line and the start of the body of the first of them. */
+  firstFailure?: string;
 }
 
 export interface WrkOptions {
@@ -22,6 +26,12 @@ export interface WrkOptions {
    * request each, round robin), and an absolute URL makes a forward-proxy request.
    */
   targets?: string[];
+  /**
+   * Counts the non-2xx answers by status and keeps the first one's body, so that a row with errors
+   * says what they were. wrk then hands every response to Lua, which costs wrk CPU: only for rows
+   * whose server is far slower than wrk (those through kube-apiserver).
+   */
+  statuses?: boolean;
 }
 
 function toMs(value: string, unit: string): number {
@@ -37,13 +47,42 @@ export function parseWrk(out: string): LoadResult {
   const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
   const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
   const sock = socketErrors ? socketErrors.slice(1).reduce((a, b) => a + Number(b), 0) : 0;
-  return {
+  const result: LoadResult = {
     requestsPerSec: Number(rps[1]),
     p50Ms: toMs(p50[1] ?? '0', p50[2] ?? 'ms'),
     p99Ms: toMs(p99[1] ?? '0', p99[2] ?? 'ms'),
     errors: non2xx + sock,
   };
+  const failures = [...out.matchAll(/^failed status (\d+): (\d+)$/gm)];
+  if (failures.length > 0) {
+    result.failures = Object.fromEntries(failures.map((m): [string, number] => [m[1] ?? '', Number(m[2])]));
+  }
+  const first = /^first failure: (.*)$/m.exec(out)?.[1];
+  if (first) result.firstFailure = first;
+  return result;
 }
+
+// Counted per thread, collected in done(). wrk.format and the body are Lua strings; the excerpt is
+// flattened to one line.
+const statusScript = `
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+failed = {}
+function response(status, headers, body)
+  if status < 200 or status > 299 then
+    failed[status] = (failed[status] or 0) + 1
+    if not first then first = status .. " " .. string.gsub(string.sub(body or "", 1, 300), "%s+", " ") end
+  end
+end
+function done(summary, latency, requests)
+  local firstSeen = nil
+  for _, t in ipairs(threads) do
+    for status, n in pairs(t:get("failed")) do io.write("failed status " .. status .. ": " .. n .. "\\n") end
+    firstSeen = firstSeen or t:get("first")
+  end
+  if firstSeen then io.write("first failure: " .. firstSeen .. "\\n") end
+end
+`;
 
 /**
  * A wrk Lua script sending `targets`. One target is a static request (as fast as no script); more
@@ -73,11 +112,12 @@ end
 export async function wrk(url: string, opts: WrkOptions): Promise<LoadResult> {
   const args = ['-t1', `-c${opts.connections}`, `-d${opts.seconds}s`, '--latency'];
   for (const [k, v] of Object.entries(opts.headers ?? {})) args.push('-H', `${k}: ${v}`);
-  const dir = opts.targets ? await mkdtemp(join(tmpdir(), 'wrk-')) : undefined;
+  const lua = [opts.targets ? luaScript(opts.targets) : '', opts.statuses ? statusScript : ''].join('');
+  const dir = lua ? await mkdtemp(join(tmpdir(), 'wrk-')) : undefined;
   try {
-    if (dir && opts.targets) {
-      const script = join(dir, 'targets.lua');
-      await writeFile(script, luaScript(opts.targets));
+    if (dir) {
+      const script = join(dir, 'bench.lua');
+      await writeFile(script, lua);
       args.push('-s', script);
     }
     args.push(url);
