@@ -1,18 +1,18 @@
-// The floor of Node's stack on this machine, for the http section: an HTTPS server that relays
-// every request to the tool with undici, injecting the Basic credential as nginx does, and does
-// nothing else (no authentication, authorization, routing, metrics or logs). It uses the same
-// undici dispatch interface as proxy/forward.ts. Our /proxy can only approach this; the ratio of
-// the two is what our handler chain costs.
-//   BENCH_TOOL_AUTHORIZATION='Basic …' node dist/bench/bare-relay-main.js <port> <tool url> <cert.pem> <key.pem>
+// The floor of Node's stack on this machine: a server that relays every request to the tool with
+// undici, injecting the Basic credential as nginx does, and does nothing else (no authentication,
+// authorization, routing, metrics or logs). It uses the same undici dispatch interface as
+// proxy/forward.ts. Over HTTPS it is the floor of our /proxy, over plain HTTP (no certificate given)
+// that of the Connectors Proxy; the ratio of ours to it is what our handler chain costs.
+//   BENCH_TOOL_AUTHORIZATION='Basic …' node dist/bench/bare-relay-main.js <port> <tool url> [<cert.pem> <key.pem>]
 
 import { readFileSync } from 'node:fs';
-import type { ServerResponse } from 'node:http';
-import { createServer } from 'node:https';
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { Pool, type Dispatcher } from 'undici';
 
 const [port, toolUrl, certFile, keyFile] = process.argv.slice(2);
-if (!port || !toolUrl || !certFile || !keyFile) {
-  process.stderr.write('usage: bare-relay-main.js <port> <tool url> <cert.pem> <key.pem>\n');
+if (!port || !toolUrl || !certFile !== !keyFile) {
+  process.stderr.write('usage: bare-relay-main.js <port> <tool url> [<cert.pem> <key.pem>]\n');
   process.exit(2);
 }
 const authorization = process.env.BENCH_TOOL_AUTHORIZATION ?? '';
@@ -54,10 +54,14 @@ class Relay implements Dispatcher.DispatchHandler {
   }
 }
 
-const server = createServer({ cert: readFileSync(certFile), key: readFileSync(keyFile) }, (req, res) => {
+const relay = (req: IncomingMessage, res: ServerResponse): void => {
   pool.dispatch(
     { path: req.url ?? '/', method: req.method ?? 'GET', headers: { authorization }, body: null },
     new Relay(res),
   );
-});
+};
+const server =
+  certFile && keyFile
+    ? createHttpsServer({ cert: readFileSync(certFile), key: readFileSync(keyFile) }, relay)
+    : createHttpServer(relay);
 server.listen(Number(port), '127.0.0.1');
