@@ -15,9 +15,10 @@
 //              and HTTPS for what TLS alone costs), with the server's peak RSS
 //   streams    1,000 simultaneous 1 MiB downloads through /proxy and through the bare relay (Node's
 //              floor): errors, and the peak RSS of each round (bounded: ours against the bare relay's)
-//   scale      10,000 more Connectors: /proxy on one of them and round robin over 100 of them
-//              (each within the caches' 10 s; spread over all 10,000 every request would be a
-//              first one), with wrk, and the server's RSS once they are loaded
+//   scale      /proxy on a fresh server, then 10,000 more Connectors: /proxy on one of them and
+//              round robin over 100 of them (each within the caches' 10 s; spread over all 10,000
+//              every request would be a first one), with wrk, and the server's RSS once they are
+//              loaded
 // Numbers are medians of BENCH_ROUNDS rounds (default 3; a wrk round lasts BENCH_SECONDS, default
 // 10); peak RSS is the highest of all rounds, errors their sum. The sections that report the
 // server's RSS start a fresh server process first, so that it is theirs and not what an earlier
@@ -592,9 +593,17 @@ async function streamsSection(b: Bench): Promise<void> {
 }
 
 async function scaleSection(b: Bench): Promise<void> {
-  const before = await measure(b, ours(b));
-  const pid = await freshServer(b, 'tool', '/data.json');
   const many = scaleConnectors.toLocaleString('en');
+  // The reference is taken just before, on a fresh process as the rows after, not from the http
+  // section minutes earlier: on a shared VM minutes apart can differ by a third.
+  await freshServer(b, 'tool', '/data.json');
+  const before = await measure(b, {
+    ...ours(b),
+    name: `our /proxy, fresh server, before ${many} more Connectors`,
+  });
+  // Another fresh process, so that the RSS below is what the Connectors take and not what the load
+  // above left.
+  const pid = await freshServer(b, 'tool', '/data.json');
   const names = Array.from({ length: scaleConnectors }, (_, i) => `scale-${String(i).padStart(5, '0')}`);
   const rssBefore = rssBytes(pid) / MB;
   const took = await createConnectors(b.sys.cp, ns, names, connectorSpec(b.tool.url));
