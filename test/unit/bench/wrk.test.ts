@@ -40,7 +40,9 @@ describe('bench/wrk', () => {
     expect(Object.keys(r.failures ?? {}).sort()).to.deep.equal(['429', '503']);
     const counted = Object.values(r.failures ?? {}).reduce((a, b) => a + b, 0);
     expect(counted).to.equal(r.errors);
-    expect(r.firstFailure).to.match(/^(503 \{"kind":"Status", "message":"service unavailable"\}|429 slow down)$/);
+    expect(r.firstFailure).to.match(
+      /^(503 \{"kind":"Status", "message":"service unavailable"\}|429 slow down)$/,
+    );
   });
 
   it('counts failures while sending several targets in turn', async () => {
