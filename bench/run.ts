@@ -45,6 +45,7 @@ import { wrk, type LoadResult, type WrkOptions } from './wrk.js';
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const connections = 50;
+const processWarmUpSeconds = 20;
 const gvPath = '/apis/subresources.connectors.alauda.io/v1alpha1';
 const ns = 'bench';
 const user = 'bench';
@@ -126,6 +127,23 @@ function selectedSections(): Section[] {
   return sectionNames.filter((s) => names.includes(s));
 }
 
+const options = (l: Load): Omit<WrkOptions, 'seconds'> => ({
+  connections: l.load ?? connections,
+  headers: l.headers ?? {},
+  targets: l.targets,
+  statuses: l.statuses,
+});
+
+/**
+ * Load on a Node process that has just started, until it runs at its steady speed. A fresh server
+ * gains a third over its first half minute under wrk (rounds of 8 s: 8.7k, 9.3k, 10.3k, 10.8k,
+ * 11.0k req/s), while V8 tiers the hot code up and sizes its heap; each row's own 2 s warm-up is
+ * not enough for that, and the first rows after a start measured the start.
+ */
+async function warmUp(...loads: Load[]): Promise<void> {
+  for (const l of loads) await wrk(l.url, { ...options(l), seconds: processWarmUpSeconds });
+}
+
 /** One wrk row: what it is called and what wrk sends. */
 interface Load {
   name: string;
@@ -146,12 +164,6 @@ interface Load {
  */
 async function measureSideBySide(b: Bench, loads: Load[]): Promise<LoadResult[]> {
   const todo = loads.filter((l) => !b.rows.has(l.name));
-  const options = (l: Load): Omit<WrkOptions, 'seconds'> => ({
-    connections: l.load ?? connections,
-    headers: l.headers ?? {},
-    targets: l.targets,
-    statuses: l.statuses,
-  });
   for (const l of todo) await wrk(l.url, { ...options(l), seconds: 2 });
   const results = new Map<string, LoadResult[]>(todo.map((l) => [l.name, []]));
   for (let i = 0; i < rounds; i++) {
@@ -305,16 +317,18 @@ async function httpSection(b: Bench): Promise<void> {
     name: 'nginx TLS proxy, Basic injected (1 worker)',
     url: `${nginx.url}/data.json`,
   };
+  const bareLoad: Load = {
+    name: 'bare Node TLS relay: https + undici, Basic injected, nothing else',
+    url: `${bare.url}/data.json`,
+  };
   let viaNginx: LoadResult, oursLoaded: LoadResult, floor: LoadResult;
   try {
+    await warmUp(ours(b), bareLoad);
     [, viaNginx, oursLoaded, floor] = (await measureSideBySide(b, [
       toolDirect,
       viaNginxTls,
       ours(b),
-      {
-        name: 'bare Node TLS relay: https + undici, Basic injected, nothing else',
-        url: `${bare.url}/data.json`,
-      },
+      bareLoad,
     ])) as [LoadResult, LoadResult, LoadResult, LoadResult];
   } finally {
     await bare.process.stop();
@@ -380,24 +394,27 @@ async function connproxySection(b: Bench): Promise<void> {
     authorization: token,
   });
   const bare = await startBareRelay(b, b.tool.url, '/data.json', 'http');
+  const reverseLoad: Load = {
+    name: 'Connectors Proxy reverse (Host c-tool.bench, HTTP, token as Basic password)',
+    url: `${proxy.url}/data.json`,
+    headers: { Host: `c-tool.${ns}`, Authorization: token },
+  };
+  const bareLoad: Load = {
+    name: 'bare Node HTTP relay: http + undici, Basic injected, nothing else',
+    url: `${bare.url}/data.json`,
+  };
   try {
+    await warmUp(reverseLoad, bareLoad);
     const [viaNginx, reverse, forward, floor] = (await measureSideBySide(b, [
       { name: 'nginx HTTP proxy, Basic injected (1 worker)', url: `${nginx.httpUrl}/data.json` },
-      {
-        name: 'Connectors Proxy reverse (Host c-tool.bench, HTTP, token as Basic password)',
-        url: `${proxy.url}/data.json`,
-        headers: { Host: `c-tool.${ns}`, Authorization: token },
-      },
+      reverseLoad,
       {
         name: 'Connectors Proxy forward (http_proxy, HTTP, Proxy-Authorization)',
         url: proxy.url,
         headers: { Host: new URL(b.tool.url).host, 'Proxy-Authorization': basic(`${ns}/tool`, b.token) },
         targets: [`${b.tool.url}/data.json`],
       },
-      {
-        name: 'bare Node HTTP relay: http + undici, Basic injected, nothing else',
-        url: `${bare.url}/data.json`,
-      },
+      bareLoad,
     ])) as [LoadResult, LoadResult, LoadResult, LoadResult];
     b.facts.push(
       ['bare Node HTTP relay / nginx HTTP proxy (req/s): what Node can reach here', ratio(floor, viaNginx)],
@@ -597,6 +614,7 @@ async function scaleSection(b: Bench): Promise<void> {
   // The reference is taken just before, on a fresh process as the rows after, not from the http
   // section minutes earlier: on a shared VM minutes apart can differ by a third.
   await freshServer(b, 'tool', '/data.json');
+  await warmUp(ours(b));
   const before = await measure(b, {
     ...ours(b),
     name: `our /proxy, fresh server, before ${many} more Connectors`,
@@ -612,12 +630,14 @@ async function scaleSection(b: Bench): Promise<void> {
   progress(`${many} Connectors created in ${took.toFixed(1)} s; server RSS ${rssAfter.toFixed(0)} MB`);
   const path = (name: string): string => proxyPath(name, '/data.json');
   const underLoad = watchPeakRss(pid);
+  const oneLoad: Load = {
+    name: `our /proxy with ${many} more Connectors, one of them`,
+    url: `${b.sys.serverUrl}${path(names[scaleConnectors / 2] ?? '')}`,
+    headers: bearer(b),
+  };
+  await warmUp(oneLoad);
   const [one, spread] = (await measureSideBySide(b, [
-    {
-      name: `our /proxy with ${many} more Connectors, one of them`,
-      url: `${b.sys.serverUrl}${path(names[scaleConnectors / 2] ?? '')}`,
-      headers: bearer(b),
-    },
+    oneLoad,
     {
       name: `our /proxy with ${many} more Connectors, spread over ${spreadOver} of them`,
       url: `${b.sys.serverUrl}/`,
