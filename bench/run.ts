@@ -20,9 +20,10 @@
 //              every request would be a first one), with wrk, and the server's RSS once they are
 //              loaded
 // Numbers are medians of BENCH_ROUNDS rounds (default 3; a wrk round lasts BENCH_SECONDS, default
-// 10); peak RSS is the highest of all rounds, errors their sum. The sections that report the
-// server's RSS start a fresh server process first, so that it is theirs and not what an earlier
-// section left. The defaults take under 10 minutes on 2 cores. BENCH_PROFILE=<dir> writes CPU
+// 10); rows compared with each other take turns round by round, and each Node process started for
+// them is first loaded for 20 s. Peak RSS is the highest of all rounds, errors their sum. The
+// sections that report the server's RSS start a fresh server process first, so that it is theirs
+// and not what an earlier section left. The defaults take about 12 minutes on 2 cores. BENCH_PROFILE=<dir> writes CPU
 // profiles of the aggregated server there, one per server process (open them in Chrome DevTools or
 // any .cpuprofile viewer).
 
