@@ -595,19 +595,29 @@ async function streamsSection(b: Bench): Promise<void> {
   });
   // Bounded, as SPEC §8 asks, measured against Node's own floor in the same rounds: the bare relay
   // holds a few hundred MB for one burst by itself (TLS records, socket buffers, what the allocator
-  // keeps), and its peak wanders ±15% from round to round, so a bar in MB or a round-on-round one
-  // would be noise. Memory kept per stream (a buffer, listener or socket) adds up round after
-  // round in ours and not in the bare relay: 50 KB a stream over three rounds would take ours past
-  // 1.5×.
+  // keeps), and its peak wanders ±15% from round to round, so a round-on-round check would be
+  // noise. Memory kept per stream (a buffer, listener or socket) adds up round after round in ours
+  // and not in the bare relay: 50 KB a stream over three rounds would take ours past 1.5×.
   const peak = Math.max(...peaks);
   const barePeak = Math.max(...barePeaks);
-  b.checks.push({
-    label: `server peak RSS, ${streams.toLocaleString('en')} simultaneous downloads / the bare Node relay's`,
-    value: peak / barePeak,
-    target: 1.5,
-    unit: '×',
-    atMost: true,
-  });
+  b.checks.push(
+    {
+      label: `server peak RSS, ${streams.toLocaleString('en')} simultaneous downloads / the bare Node relay's`,
+      value: peak / barePeak,
+      target: 1.5,
+      unit: '×',
+      atMost: true,
+    },
+    // Our own stricter bar, kept: SPEC §8 sets 150 MB for the 1 GiB transfers, and the bare relay's
+    // row shows what it takes for Node to meet it here.
+    {
+      label: `server peak RSS, ${streams.toLocaleString('en')} simultaneous downloads (our own bar)`,
+      value: peak,
+      target: 150,
+      unit: 'MB',
+      atMost: true,
+    },
+  );
 }
 
 async function scaleSection(b: Bench): Promise<void> {
