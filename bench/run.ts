@@ -23,9 +23,9 @@
 // 10); rows compared with each other take turns round by round, and each Node process started for
 // them is first loaded for 20 s. Peak RSS is the highest of all rounds, errors their sum. The
 // sections that report the server's RSS start a fresh server process first, so that it is theirs
-// and not what an earlier section left. The defaults take about 12 minutes on 2 cores. BENCH_PROFILE=<dir> writes CPU
-// profiles of the aggregated server there, one per server process (open them in Chrome DevTools or
-// any .cpuprofile viewer).
+// and not what an earlier section left. The defaults take about 12 minutes on 2 cores.
+// BENCH_PROFILE=<dir> writes CPU profiles of the aggregated server there, one per server process
+// (open them in Chrome DevTools or any .cpuprofile viewer).
 
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
@@ -128,7 +128,7 @@ function selectedSections(): Section[] {
   return sectionNames.filter((s) => names.includes(s));
 }
 
-const options = (l: Load): Omit<WrkOptions, 'seconds'> => ({
+const wrkOptions = (l: Load): Omit<WrkOptions, 'seconds'> => ({
   connections: l.load ?? connections,
   headers: l.headers ?? {},
   targets: l.targets,
@@ -142,7 +142,7 @@ const options = (l: Load): Omit<WrkOptions, 'seconds'> => ({
  * not enough for that, and the first rows after a start measured the start.
  */
 async function warmUp(...loads: Load[]): Promise<void> {
-  for (const l of loads) await wrk(l.url, { ...options(l), seconds: processWarmUpSeconds });
+  for (const l of loads) await wrk(l.url, { ...wrkOptions(l), seconds: processWarmUpSeconds });
 }
 
 /** One wrk row: what it is called and what wrk sends. */
@@ -165,10 +165,10 @@ interface Load {
  */
 async function measureSideBySide(b: Bench, loads: Load[]): Promise<LoadResult[]> {
   const todo = loads.filter((l) => !b.rows.has(l.name));
-  for (const l of todo) await wrk(l.url, { ...options(l), seconds: 2 });
+  for (const l of todo) await wrk(l.url, { ...wrkOptions(l), seconds: 2 });
   const results = new Map<string, LoadResult[]>(todo.map((l) => [l.name, []]));
   for (let i = 0; i < rounds; i++) {
-    for (const l of todo) results.get(l.name)?.push(await wrk(l.url, { ...options(l), seconds }));
+    for (const l of todo) results.get(l.name)?.push(await wrk(l.url, { ...wrkOptions(l), seconds }));
   }
   for (const l of todo) {
     const all = results.get(l.name) ?? [];
