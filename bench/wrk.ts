@@ -62,8 +62,8 @@ export function parseWrk(out: string): LoadResult {
   return result;
 }
 
-// Counted per thread, collected in done(). wrk.format and the body are Lua strings; the excerpt is
-// flattened to one line.
+// Counted in each thread's Lua state and collected in done(); the first body's excerpt is flattened
+// to one line so the summary stays one line per fact.
 const statusScript = `
 local threads = {}
 function setup(thread) table.insert(threads, thread) end
