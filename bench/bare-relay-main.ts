@@ -2,19 +2,23 @@
 // undici, injecting the Basic credential as nginx does, and does nothing else (no authentication,
 // authorization, routing, metrics or logs). It uses the same undici dispatch interface as
 // proxy/forward.ts. Over HTTPS it is the floor of our /proxy, over plain HTTP (no certificate given)
-// that of the Connectors Proxy; the ratio of ours to it is what our handler chain costs.
+// that of the Connectors Proxy; the ratio of ours to it is what our handler chain costs. It runs
+// with the V8 heap setting both of ours run with (apiserver/machinery/heap.ts): that is how we run
+// Node, not part of the chain.
 //   BENCH_TOOL_AUTHORIZATION='Basic …' node dist/bench/bare-relay-main.js <port> <tool url> [<cert.pem> <key.pem>]
 
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { Pool, type Dispatcher } from 'undici';
+import { tuneHeapForStreaming } from '../apiserver/machinery/heap.js';
 
 const [port, toolUrl, certFile, keyFile] = process.argv.slice(2);
 if (!port || !toolUrl || !certFile !== !keyFile) {
   process.stderr.write('usage: bare-relay-main.js <port> <tool url> [<cert.pem> <key.pem>]\n');
   process.exit(2);
 }
+tuneHeapForStreaming();
 const authorization = process.env.BENCH_TOOL_AUTHORIZATION ?? '';
 const pool = new Pool(toolUrl, { connections: 256 });
 const hopByHop = new Set(['connection', 'keep-alive', 'transfer-encoding']);
@@ -54,9 +58,19 @@ class Relay implements Dispatcher.DispatchHandler {
   }
 }
 
+/** A request body (the uploads of the streaming rows) streams through with its length and type. */
 const relay = (req: IncomingMessage, res: ServerResponse): void => {
+  const length = req.headers['content-length'];
+  const headers: Record<string, string> = { authorization };
+  if (length !== undefined) headers['content-length'] = length;
+  if (req.headers['content-type'] !== undefined) headers['content-type'] = req.headers['content-type'];
   pool.dispatch(
-    { path: req.url ?? '/', method: req.method ?? 'GET', headers: { authorization }, body: null },
+    {
+      path: req.url ?? '/',
+      method: req.method ?? 'GET',
+      headers,
+      body: req.headers['transfer-encoding'] !== undefined || (length ?? '0') !== '0' ? req : null,
+    },
     new Relay(res),
   );
 };

@@ -108,8 +108,8 @@ const connectorSpec = (address: string): Record<string, unknown> => ({
   address,
   auth: { name: 'basicAuth', secretRef: { name: 'tool' } },
 });
-const ratio = (a: LoadResult, b: LoadResult): string =>
-  `${(a.requestsPerSec / b.requestsPerSec).toFixed(2)}×`;
+const times = (x: number): string => `${x.toFixed(2)}×`;
+const ratio = (a: LoadResult, b: LoadResult): string => times(a.requestsPerSec / b.requestsPerSec);
 const failed = (...results: LoadResult[]): number => results.reduce((a, r) => a + r.errors, 0);
 const progress = (line: string): void => {
   process.stderr.write(`  ${line}\n`);
@@ -460,6 +460,8 @@ async function streamingSection(b: Bench): Promise<void> {
     name: 'stream-proxy',
     streaming: true,
   });
+  // Node's floor for the same transfers: the bare TLS relay (https + undici, nothing else).
+  const bare = await startBareRelay(b, echoUrl, '/bytes/1');
   let peak = 0;
   try {
     for (const [direction, transfer] of [
@@ -469,12 +471,14 @@ async function streamingSection(b: Bench): Promise<void> {
       const direct: number[] = [];
       const directTls: number[] = [];
       const viaNginx: number[] = [];
+      const viaBare: number[] = [];
       const ours: number[] = [];
       const rss = { before: rssBytes(pid) / MB, peak: 0 };
       for (let i = 0; i < rounds; i++) {
         direct.push(await transfer(echoUrl, GiB, { Authorization: basic(user, password) }, plain));
         directTls.push(await transfer(echoTls.url, GiB, { Authorization: basic(user, password) }, b.tls));
         viaNginx.push(await transfer(nginx.url, GiB, {}, b.tls));
+        viaBare.push(await transfer(bare.url, GiB, {}, b.tls));
         const watch = watchPeakRss(pid);
         try {
           ours.push(await transfer(through, GiB, bearer(b), b.tls));
@@ -491,6 +495,10 @@ async function streamingSection(b: Bench): Promise<void> {
           mibPerSec: median(viaNginx),
         },
         {
+          name: `${direction} 1 GiB through the bare Node TLS relay (https + undici, nothing else)`,
+          mibPerSec: median(viaBare),
+        },
+        {
           name: `${direction} 1 GiB through our /proxy (TLS, bearer token)`,
           mibPerSec: median(ours),
           rssMB: rss,
@@ -499,7 +507,17 @@ async function streamingSection(b: Bench): Promise<void> {
       progress(
         `1 GiB ${direction}: ${median(ours).toFixed(0)} MiB/s through /proxy, ` +
           `${median(direct).toFixed(0)} MiB/s directly (${median(directTls).toFixed(0)} over HTTPS), ` +
-          `${median(viaNginx).toFixed(0)} MiB/s through nginx, server RSS ${rss.before.toFixed(0)} → ${rss.peak.toFixed(0)} MB`,
+          `${median(viaNginx).toFixed(0)} MiB/s through nginx, ${median(viaBare).toFixed(0)} through the bare relay, server RSS ${rss.before.toFixed(0)} → ${rss.peak.toFixed(0)} MB`,
+      );
+      b.facts.push(
+        [
+          `bare Node TLS relay / echo tool directly (HTTPS), 1 GiB ${direction}: what Node can reach here`,
+          times(median(viaBare) / median(directTls)),
+        ],
+        [
+          `our /proxy / bare Node TLS relay, 1 GiB ${direction}: what our path leaves`,
+          times(median(ours) / median(viaBare)),
+        ],
       );
       b.checks.push(
         {
@@ -518,8 +536,7 @@ async function streamingSection(b: Bench): Promise<void> {
     }
   } finally {
     await plain.close();
-    await nginx.process.stop();
-    await echoTls.process.stop();
+    await Promise.all([nginx.process.stop(), echoTls.process.stop(), bare.process.stop()]);
   }
   b.checks.push({
     label: 'server peak RSS during the 1 GiB transfers',
