@@ -22,17 +22,23 @@ export function met(c: Check): boolean {
   return c.atMost ? c.value <= c.target : c.value >= c.target;
 }
 
-function format(value: number, unit: Check['unit']): string {
+function format(value: number, unit: Check['unit'], extraDigits = 0): string {
   switch (unit) {
     case '×':
-      return `${value.toFixed(2)}×`;
+      return `${value.toFixed(2 + extraDigits)}×`;
     case 'ms':
-      return `${value.toFixed(2)} ms`;
+      return `${value.toFixed(2 + extraDigits)} ms`;
     case 'MB':
-      return `${value.toFixed(0)} MB`;
+      return `${value.toFixed(extraDigits)} MB`;
     case 'errors':
       return String(value);
   }
+}
+
+/** The value as printed, with one more digit where rounding would make it read as its target. */
+function valueText(c: Check): string {
+  const text = format(c.value, c.unit);
+  return c.value !== c.target && text === format(c.target, c.unit) ? format(c.value, c.unit, 1) : text;
 }
 
 function targetText(c: Check): string {
@@ -45,7 +51,7 @@ export function checkLines(checks: Check[]): string[] {
   const width = Math.max(...checks.map((c) => c.label.length)) + 1;
   return checks.map(
     (c) =>
-      `${`${c.label}:`.padEnd(width + 1)} ${format(c.value, c.unit)} (${targetText(c)}) — ${met(c) ? 'met' : 'NOT met'}`,
+      `${`${c.label}:`.padEnd(width + 1)} ${valueText(c)} (${targetText(c)}) — ${met(c) ? 'met' : 'NOT met'}`,
   );
 }
 
@@ -78,7 +84,7 @@ function panel(
     return `<text x="10" y="${y + 18}" font-size="13">${c.label}</text>
 <rect x="${x0}" y="${y}" width="${w.toFixed(1)}" height="${bar}" fill="${met(c) ? '#2e7d32' : '#c62828'}"/>
 <line x1="${t.toFixed(1)}" x2="${t.toFixed(1)}" y1="${y - 4}" y2="${y + bar + 4}" stroke="#000" stroke-dasharray="3,2"/>
-<text x="${(x0 + 5 + w).toFixed(1)}" y="${y + 18}" font-size="13">${format(c.value, c.unit)} (${targetText(c)})</text>`;
+<text x="${(x0 + 5 + w).toFixed(1)}" y="${y + 18}" font-size="13">${valueText(c)} (${targetText(c)})</text>`;
   });
   const svg = `<text x="10" y="${top + 18}" font-size="14" font-weight="bold">${title}</text>\n${rows.join('\n')}`;
   return { svg, height: 40 + checks.length * (bar + gap) };
