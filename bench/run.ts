@@ -11,14 +11,15 @@
 //   connproxy  wrk against the Connectors Proxy in reverse (Host c-tool.bench) and forward
 //              (http_proxy) mode, nginx injecting the same credential over plain HTTP, and the bare
 //              relay over plain HTTP (the floor of Node's stack for it)
-//   streaming  1 GiB down and up through /proxy (TLS) and to the same echo tool directly (HTTP,
-//              and HTTPS for what TLS alone costs), with the server's peak RSS
+//   streaming  1 GiB down and up through /proxy (TLS), to the same echo tool directly (HTTP, and
+//              HTTPS for what TLS alone costs), through nginx and through the bare TLS relay (Node's
+//              floor for a relay), with the server's peak RSS
 //   streams    1,000 simultaneous 1 MiB downloads through /proxy and through the bare relay (Node's
 //              floor): errors, and the peak RSS of each round (bounded: ours against the bare relay's)
 //   scale      /proxy on a fresh server, then 10,000 more Connectors: /proxy on one of them and
 //              round robin over 100 of them (each within the caches' 10 s; spread over all 10,000
 //              every request would be a first one), with wrk, and the server's RSS once they are
-//              loaded
+//              loaded; then /proxy once more after they are deleted, the reference's other end
 // Numbers are medians of BENCH_ROUNDS rounds (default 3; a wrk round lasts BENCH_SECONDS, default
 // 10); rows compared with each other take turns round by round, and each Node process started for
 // them is first loaded for 20 s. Peak RSS is the highest of all rounds, errors their sum. The
