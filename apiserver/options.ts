@@ -1,7 +1,6 @@
 // Options → validated Config. Flags are read once at startup; every invalid option is reported
 // together, each with the fix.
 
-import { readFileSync } from 'node:fs';
 import {
   ConfigError,
   readFlags,
@@ -44,19 +43,9 @@ const flags = {
 export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): Config {
   const f = readFlags(argv, flags, usage);
   const readPem = (k: string): string => {
-    const path = f.str(k);
-    if (!path) {
-      f.problems.push(`--${k} is required: the server serves HTTPS only`);
-      return '';
-    }
-    try {
-      return readFileSync(path, 'utf8');
-    } catch (err) {
-      f.problems.push(
-        `--${k}=${path} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}); check the path`,
-      );
-      return '';
-    }
+    const pem = f.file(k);
+    if (pem === undefined) f.problems.push(`--${k} is required: the server serves HTTPS only`);
+    return pem ?? '';
   };
   const config: Config = {
     bindAddress: f.str('bind-address'),

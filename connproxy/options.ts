@@ -1,7 +1,6 @@
 // Options → validated Config for the Connectors Proxy. Flags are read once at startup; every
 // invalid option is reported together, each with the fix.
 
-import { readFileSync } from 'node:fs';
 import {
   ConfigError,
   parseNamespacedName,
@@ -70,27 +69,14 @@ const pemCertificate = /-----BEGIN CERTIFICATE-----/;
 
 export function parseConfig(argv: string[]): Config {
   const f = readFlags(argv, flags, usage);
-  const read = (k: string): string | undefined => {
-    const path = f.str(k);
-    if (!path) return undefined;
-    try {
-      return readFileSync(path, 'utf8');
-    } catch (err) {
-      f.problems.push(
-        `--${k}=${path} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}); check the path`,
-      );
-      return '';
-    }
-  };
-
-  const caCert = read('proxy-ca-cert-file');
-  const caKey = read('proxy-ca-key-file');
+  const caCert = f.file('proxy-ca-cert-file');
+  const caKey = f.file('proxy-ca-key-file');
   if ((caCert === undefined) !== (caKey === undefined)) {
     f.problems.push(
       '--proxy-ca-cert-file and --proxy-ca-key-file go together: give both, or neither to generate a CA',
     );
   }
-  const upstreamCaPem = read('upstream-ca-file');
+  const upstreamCaPem = f.file('upstream-ca-file');
   if (upstreamCaPem !== undefined && upstreamCaPem !== '' && !pemCertificate.test(upstreamCaPem)) {
     f.problems.push(`--upstream-ca-file=${f.str('upstream-ca-file')} holds no PEM certificate`);
   }

@@ -1,6 +1,7 @@
 // Flag reading shared by every entry point: flags are read once at startup, every invalid option
 // is collected, and the caller reports them together with the usage text and the fix.
 
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { LogLevel } from './log.js';
 
@@ -40,6 +41,8 @@ export interface Flags {
   duration(name: string): number;
   port(name: string): number;
   logLevel(name: string): LogLevel;
+  /** The text of the file the flag names; undefined when the flag is unset, '' when unreadable. */
+  file(name: string): string | undefined;
 }
 
 /** Reads `argv` against `spec` (plus --help, which throws HelpRequested). */
@@ -78,6 +81,17 @@ export function readFlags(argv: string[], spec: FlagSpec, usage: string): Flags 
         problems.push(`--${k}=${level} must be one of debug, info, warn, error`);
       }
       return level as LogLevel;
+    },
+    file(k) {
+      const path = str(k);
+      if (!path) return undefined;
+      try {
+        return readFileSync(path, 'utf8');
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code ?? 'error';
+        problems.push(`--${k}=${path} cannot be read (${code}); check the path`);
+        return '';
+      }
     },
   };
 }
