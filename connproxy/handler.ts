@@ -4,7 +4,8 @@
 //                 (absolute-form target), the registry ping, health
 //   connect       CONNECT host:port: intercepted (TLS terminated with a leaf from the proxy CA,
 //                 requests served as forward requests) when it is a listed Connector's https
-//                 origin; otherwise an opaque tunnel or a 403, by --other-hosts
+//                 origin; otherwise a 403, or with --other-hosts=tunnel an opaque tunnel to an
+//                 address the destination policy allows (destinations.ts)
 //   intercepted   the decrypted requests of an intercepted CONNECT
 //
 // Each request: caller's token → TokenReview → SubjectAccessReviews (`get` on the Connector and on
@@ -35,7 +36,7 @@ import type { CallerChecks } from './caller.js';
 import { toStatus } from '../registry/errors.js';
 import { proxyAuthRequired, unauthenticated, writeRawStatus, writeStatus } from './errors.js';
 import { connectorAddresses, hasOrigin, matchAddress } from './match.js';
-import type { OtherHosts } from './options.js';
+import type { DestinationPolicy } from './destinations.js';
 import {
   callerToken,
   hostHeaderProblem,
@@ -64,7 +65,8 @@ export interface HandlerDeps {
   ca: ProxyCertificateAuthority;
   /** Extra CAs (PEM) trusted for every tool. */
   upstreamCaPem: string | undefined;
-  otherHosts: OtherHosts;
+  /** Hosts that are no listed Connector's: refused, or tunnelled to what the policy allows. */
+  otherHosts: 'refuse' | DestinationPolicy;
   connectTimeoutMs: number;
   /** Why the proxy is not ready, or [] when it is. */
   notReady: () => string[];
@@ -351,8 +353,12 @@ export class ProxyHandler {
       });
       return;
     }
-    if (this.deps.otherHosts === 'refuse') throw otherHostRefused(origin);
+    const policy = this.deps.otherHosts;
+    if (policy === 'refuse') throw otherHostRefused(origin);
     ex.connector = undefined;
+    const url = new URL(origin);
+    const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
+    const connectTo = await policy.destination(url.hostname.replace(/^\[(.*)\]$/, '$1'), port);
     // Some other host: passed on as a plain proxy would, with the caller's own credentials for it
     // (their business; ours travel in Proxy-Authorization), and never a Connector's credential.
     const headers = forwardRequestHeaders(req.headers);
@@ -370,6 +376,7 @@ export class ProxyHandler {
         body: hasBody(req.headers) ? req : null,
         injector: null,
         ca: this.deps.upstreamCaPem,
+        connectTo,
       },
       res,
     );
@@ -436,7 +443,8 @@ export class ProxyHandler {
         throw otherHostRefused(authority.origin);
       } else {
         ex.mode = 'tunnel';
-        await this.tunnel(socket, head, authority.hostname, authority.port);
+        const address = await this.deps.otherHosts.destination(authority.hostname, authority.port);
+        await this.tunnel(socket, head, authority.hostname, address, authority.port);
       }
     } catch (err) {
       const status = toStatus(err, '', this.deps.log);
@@ -482,9 +490,10 @@ export class ProxyHandler {
     this.deps.intercept.emit('connection', tls);
   }
 
-  private tunnel(socket: Duplex, head: Buffer, host: string, port: number): Promise<void> {
+  /** An opaque tunnel to `address`, the IP the policy allowed for `host`: nothing is resolved again. */
+  private tunnel(socket: Duplex, head: Buffer, host: string, address: string, port: number): Promise<void> {
     return new Promise((resolve, reject) => {
-      const upstream = netConnect({ host, port, timeout: this.deps.connectTimeoutMs });
+      const upstream = netConnect({ host: address, port, timeout: this.deps.connectTimeoutMs });
       const fail = (err: Error & { code?: string }): void => {
         upstream.destroy();
         reject(serviceUnavailable(`${host}:${port} cannot be reached (${err.code ?? err.name})`));

@@ -9,8 +9,10 @@ import {
   toolCallerFlags,
   toolCallerUsage,
   type FlagSpec,
+  type Flags,
   type ToolCallerConfig,
 } from '../apiserver/machinery/flags.js';
+import { parseAllowEntry, parseCidr, type AllowEntry, type Cidr } from './destinations.js';
 
 export type OtherHosts = 'tunnel' | 'refuse';
 
@@ -27,6 +29,14 @@ export interface Config extends ToolCallerConfig {
   /** Extra CAs (PEM) trusted for tools, on top of the system's. */
   upstreamCaPem: string | undefined;
   otherHosts: OtherHosts;
+  /** With tunnel: destinations reopened despite the refused ranges. */
+  allowHosts: AllowEntry[];
+  /** With tunnel: the cluster's Service ranges, refused. */
+  serviceClusterIpRanges: Cidr[];
+  /** With tunnel: the cluster's Pod ranges, refused. */
+  clusterCidrs: Cidr[];
+  /** Most upstream connection pools (one per tool or host origin) kept at once. */
+  maxUpstreamPools: number;
 }
 
 export const usage = `Usage: node dist/connproxy/main.js [flags]
@@ -47,8 +57,19 @@ Service connectors-proxy.
   --proxy-ca-out=PATH                 write the CA certificate (PEM) here at startup
   --publish-ca-configmap=NS/NAME      publish the CA certificate (key ca.crt) in this ConfigMap
   --upstream-ca-file=PATH             extra CA certificates (PEM) trusted for tools, besides the system's
-  --other-hosts=tunnel                forward mode, hosts that are no listed Connector's address:
-                                      tunnel (forwarded without credentials) or refuse (403)
+  --other-hosts=refuse                forward mode, hosts that are no listed Connector's address:
+                                      refuse (403), or tunnel (forwarded without credentials, to
+                                      any address but those refused below)
+  --service-cluster-ip-range=CIDR,…   with tunnel: the cluster's Service ranges, refused
+  --cluster-cidr=CIDR,…               with tunnel: the cluster's Pod ranges, refused
+  --allow-hosts=CIDR[:PORT],…         with tunnel: reopen these addresses ([v6]:PORT for one port of
+                                      an IPv6 address). Refused otherwise: loopback, link-local,
+                                      unspecified, cloud metadata, kube-apiserver, this proxy's own
+                                      addresses and the two ranges above; names are resolved and
+                                      every address they resolve to is checked
+  --max-upstream-pools=256            most connection pools kept (one per tool or host origin); the
+                                      least recently used one is closed past it, and any pool
+                                      unused for a minute
 ${toolCallerUsage}  --help                              this text
 `;
 
@@ -61,11 +82,29 @@ const flags = {
   'proxy-ca-out': { type: 'string' },
   'publish-ca-configmap': { type: 'string' },
   'upstream-ca-file': { type: 'string' },
-  'other-hosts': { type: 'string', default: 'tunnel' },
+  'other-hosts': { type: 'string', default: 'refuse' },
+  'allow-hosts': { type: 'string', default: '' },
+  'service-cluster-ip-range': { type: 'string', default: '' },
+  'cluster-cidr': { type: 'string', default: '' },
+  'max-upstream-pools': { type: 'string', default: '256' },
   ...toolCallerFlags,
 } satisfies FlagSpec;
 
 const pemCertificate = /-----BEGIN CERTIFICATE-----/;
+
+/** A comma-separated list flag, each item parsed; a problem per item that does not parse. */
+function list<T>(f: Flags, flag: string, parse: (item: string) => T | null, expected: string): T[] {
+  return f
+    .str(flag)
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean)
+    .flatMap((item) => {
+      const parsed = parse(item);
+      if (parsed === null) f.problems.push(`--${flag}: "${item}" is not ${expected}`);
+      return parsed === null ? [] : [parsed];
+    });
+}
 
 export function parseConfig(argv: string[]): Config {
   const f = readFlags(argv, flags, usage);
@@ -84,6 +123,23 @@ export function parseConfig(argv: string[]): Config {
   if (otherHosts !== 'tunnel' && otherHosts !== 'refuse') {
     f.problems.push(`--other-hosts=${otherHosts} must be tunnel or refuse`);
   }
+  const allowHosts = list(
+    f,
+    'allow-hosts',
+    parseAllowEntry,
+    'an IP address or CIDR (IPv4 in IPv4 form), optionally with :PORT ([IPv6]:PORT)',
+  );
+  if (allowHosts.length > 0 && otherHosts !== 'tunnel') {
+    f.problems.push('--allow-hosts opens destinations of tunnels only: give --other-hosts=tunnel too');
+  }
+  const cidr = 'a CIDR such as 10.96.0.0/12 or fd00:10:96::/112 (IPv4 in IPv4 form)';
+  const serviceClusterIpRanges = list(f, 'service-cluster-ip-range', parseCidr, cidr);
+  const clusterCidrs = list(f, 'cluster-cidr', parseCidr, cidr);
+  const maxPools = f.str('max-upstream-pools');
+  const maxUpstreamPools = /^\d{1,6}$/.test(maxPools) ? Number(maxPools) : 0;
+  if (maxUpstreamPools < 1) {
+    f.problems.push(`--max-upstream-pools=${maxPools} must be a whole number from 1 to 999999`);
+  }
   const bindAddress = f.str('bind-address');
   if (bindAddress === '') f.problems.push('--bind-address must not be empty; use 0.0.0.0 for all');
 
@@ -96,6 +152,10 @@ export function parseConfig(argv: string[]): Config {
     publishCa: parseNamespacedName(f, 'publish-ca-configmap'),
     upstreamCaPem: upstreamCaPem || undefined,
     otherHosts: otherHosts as OtherHosts,
+    allowHosts,
+    serviceClusterIpRanges,
+    clusterCidrs,
+    maxUpstreamPools,
     ...readToolCallerConfig(f),
   };
   if (f.problems.length > 0) throw new ConfigError(f.problems, usage);

@@ -12,12 +12,13 @@ import { drain, keepEveryHeaderLine, listen } from '../apiserver/machinery/lifec
 import type { Logger } from '../apiserver/machinery/log.js';
 import type { KubeClient } from '../kube/client.js';
 import { registryTokenStrategy } from '../proxy/credentials/registry-token.js';
-import { DispatcherCache } from '../proxy/dispatchers.js';
+import { defaultPoolLimits, DispatcherCache } from '../proxy/dispatchers.js';
 import { SecretCache } from '../registry/secrets.js';
 import { ConnectorStore } from '../registry/store.js';
 import { ProxyCertificateAuthority } from './ca.js';
 import { publishCaConfigMap } from './publish.js';
 import { CallerChecks } from './caller.js';
+import { apiServerAddresses, DestinationPolicy, ownAddresses } from './destinations.js';
 import { answerClientError } from './errors.js';
 import { ProxyHandler } from './handler.js';
 import type { Config } from './options.js';
@@ -56,12 +57,45 @@ async function proxyCa(config: Config, log: Logger): Promise<ProxyCertificateAut
   return ca;
 }
 
+/** What tunnels may reach; kube-apiserver's host is resolved once, here. */
+async function destinationPolicy(config: Config, kube: KubeClient, log: Logger): Promise<DestinationPolicy> {
+  let apiServer: string[];
+  try {
+    apiServer = await apiServerAddresses(kube.access.server);
+  } catch (err) {
+    throw new Error(
+      `--other-hosts=tunnel refuses kube-apiserver's address, and its host cannot be resolved ` +
+        `(${(err as { code?: string }).code ?? 'error'})`,
+    );
+  }
+  const inputs = {
+    serviceRanges: config.serviceClusterIpRanges,
+    podRanges: config.clusterCidrs,
+    allow: config.allowHosts,
+    apiServer,
+    own: ownAddresses(),
+  };
+  if (inputs.serviceRanges.length === 0 || inputs.podRanges.length === 0) {
+    log.warn(
+      'tunnels may reach the cluster’s Services and Pods: give --service-cluster-ip-range and --cluster-cidr ' +
+        'so that they are refused',
+    );
+  }
+  log.info('tunnelling other hosts', { kubeApiserver: apiServer, allowHosts: config.allowHosts.length });
+  return new DestinationPolicy(inputs);
+}
+
 export async function startProxy(config: Config, kube: KubeClient, log: Logger): Promise<RunningProxy> {
   const ca = await proxyCa(config, log);
   if (config.publishCa) await publishCaConfigMap(kube, config.publishCa, ca.certPem, log);
   const store = new ConnectorStore(kube, log);
   const secrets = new SecretCache(kube, config.secretCacheMs);
-  const pools = new DispatcherCache(config.upstream);
+  // Forward mode lets callers pick origins: the pool count is bounded, idle ones are closed.
+  const pools = new DispatcherCache(config.upstream, undefined, {
+    ...defaultPoolLimits,
+    maxPools: config.maxUpstreamPools,
+  });
+  const otherHosts = config.otherHosts === 'refuse' ? 'refuse' : await destinationPolicy(config, kube, log);
   const callers = new CallerChecks(
     new CachedTokenReviewer(kube, config.authenticationCacheMs, config.tokenAudiences),
     new SubjectAccessReviewAuthorizer(kube, config.authorizationCacheMs),
@@ -81,7 +115,7 @@ export async function startProxy(config: Config, kube: KubeClient, log: Logger):
     callers,
     ca,
     upstreamCaPem: config.upstreamCaPem,
-    otherHosts: config.otherHosts,
+    otherHosts,
     connectTimeoutMs: config.upstream.connectMs,
     intercept,
     notReady: () => [

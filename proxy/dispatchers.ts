@@ -1,6 +1,9 @@
 // One keep-alive undici pool per tool origin (and extra CA, for tools with a private CA), created
 // on first use and reused by every request to that origin. Timeouts are explicit: a tool that
-// accepts a connection and never answers costs a bounded time, not a socket forever.
+// accepts a connection and never answers costs a bounded time, not a socket forever. Pools are
+// bounded too: one that served nothing for a while is closed, and past a maximum count the least
+// recently used one is, so callers who pick origins (the Connectors Proxy's forward mode) cannot
+// grow the heap by asking for many. A closed pool finishes the requests it already has.
 
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
@@ -49,43 +52,113 @@ export interface UpstreamTimeouts {
   bodyMs: number;
 }
 
+export interface PoolLimits {
+  /** Most pools kept at once; past it the least recently used one is closed. */
+  maxPools: number;
+  /** A pool with nothing in flight that nobody asked for this long is closed. */
+  idleMs: number;
+}
+
+export const defaultPoolLimits: PoolLimits = { maxPools: 256, idleMs: 60_000 };
+
+interface Entry {
+  pool: Pool;
+  lastUsed: number;
+}
+
 export class DispatcherCache {
-  private readonly pools = new Map<string, Pool>();
+  /** In least-recently-used order: a Map iterates in insertion order, and get() re-inserts. */
+  private readonly pools = new Map<string, Entry>();
+  private sweeper: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly timeouts: UpstreamTimeouts,
     private readonly connectionsPerOrigin = 256,
+    private readonly limits: PoolLimits = defaultPoolLimits,
+    private readonly now: () => number = Date.now,
   ) {}
 
-  /** The pool for `origin`; `ca` (PEM) is trusted in addition to the system's roots. */
-  get(origin: string, ca?: string): Pool {
-    const key = ca ? `${origin} ${createHash('sha256').update(ca).digest('hex')}` : origin;
-    let pool = this.pools.get(key);
-    if (!pool) {
-      const connector = buildConnector({
-        timeout: this.timeouts.connectMs,
-        ...(ca ? { ca: [...rootCertificates, ca] } : {}),
-      });
-      pool = new Pool(origin, {
-        connections: this.connectionsPerOrigin,
-        connect: (options, callback) => {
-          connector(options, (...result) => {
-            if (result[1]) guardPausedEnd(result[1]);
-            callback(...result);
-          });
-        },
-        headersTimeout: this.timeouts.headersMs,
-        bodyTimeout: this.timeouts.bodyMs,
-        keepAliveTimeout: 30_000,
-      });
-      this.pools.set(key, pool);
+  /**
+   * The pool for `origin`; `ca` (PEM) is trusted in addition to the system's roots. `connectTo`
+   * (an IP address) is where its connections go instead of resolving the origin's host, which
+   * stays the Host header and the TLS server name: what was checked is what is reached.
+   */
+  get(origin: string, ca?: string, connectTo?: string): Pool {
+    let key = ca ? `${origin} ${createHash('sha256').update(ca).digest('hex')}` : origin;
+    if (connectTo !== undefined) key += ` @${connectTo}`;
+    const now = this.now();
+    const entry = this.pools.get(key);
+    if (entry) {
+      this.pools.delete(key);
+      entry.lastUsed = now;
+      this.pools.set(key, entry);
+      return entry.pool;
     }
+    const pool = this.create(origin, ca, connectTo);
+    this.pools.set(key, { pool, lastUsed: now });
+    for (const [oldest, { pool: evicted }] of this.pools) {
+      if (this.pools.size <= this.limits.maxPools) break;
+      this.pools.delete(oldest);
+      this.retire(evicted);
+    }
+    this.sweeper ??= setInterval(() => {
+      this.sweep();
+    }, this.limits.idleMs / 2).unref();
     return pool;
   }
 
+  /** How many pools are kept now (closing ones excluded). */
+  get size(): number {
+    return this.pools.size;
+  }
+
+  /** Closes the pools idle for longer than the limit; the timer calls it every half idle period. */
+  sweep(): void {
+    const cutoff = this.now() - this.limits.idleMs;
+    for (const [key, { pool, lastUsed }] of this.pools) {
+      if (lastUsed > cutoff) break; // LRU order: every later entry was used more recently
+      const { size, queued } = pool.stats;
+      if (size > 0 || queued > 0) continue; // a long response still streaming is not idle
+      this.pools.delete(key);
+      this.retire(pool);
+    }
+    if (this.pools.size === 0) this.stopSweeper();
+  }
+
   async close(): Promise<void> {
-    const pools = [...this.pools.values()];
+    this.stopSweeper();
+    const pools = [...this.pools.values()].map((e) => e.pool);
     this.pools.clear();
     await Promise.allSettled(pools.map((p) => p.close()));
+  }
+
+  private stopSweeper(): void {
+    clearInterval(this.sweeper);
+    this.sweeper = undefined;
+  }
+
+  /** Graceful: undici's close() lets queued and running requests finish, then ends the sockets. */
+  private retire(pool: Pool): void {
+    pool.close().catch(() => undefined);
+  }
+
+  private create(origin: string, ca: string | undefined, connectTo: string | undefined): Pool {
+    const connector = buildConnector({
+      timeout: this.timeouts.connectMs,
+      ...(ca ? { ca: [...rootCertificates, ca] } : {}),
+    });
+    return new Pool(origin, {
+      connections: this.connectionsPerOrigin,
+      connect: (options, callback) => {
+        const target = connectTo === undefined ? options : { ...options, hostname: connectTo };
+        connector(target, (...result) => {
+          if (result[1]) guardPausedEnd(result[1]);
+          callback(...result);
+        });
+      },
+      headersTimeout: this.timeouts.headersMs,
+      bodyTimeout: this.timeouts.bodyMs,
+      keepAliveTimeout: 30_000,
+    });
   }
 }

@@ -27,6 +27,8 @@ export interface ForwardRequest {
   injector: CredentialInjector | null;
   /** Extra CA bundle (PEM) the tool's certificate may chain to. */
   ca?: string | undefined;
+  /** The IP address to connect to, already checked, instead of resolving the origin's host. */
+  connectTo?: string | undefined;
   /** Rewrites the Location header of the response relayed to the caller. */
   mapLocation?: ((location: string) => string) | undefined;
 }
@@ -169,7 +171,7 @@ async function exchange(
   const headers: OutgoingHeaders = { ...req.headers };
   if (req.injector)
     await req.injector.inject(headers, { method: opts.method, origin: req.origin, path: opts.path });
-  const pool = pools.get(req.origin, req.ca);
+  const pool = pools.get(req.origin, req.ca, req.connectTo);
   return new Promise<Outcome>((resolve, reject) => {
     const relay = new Relay(res, req, opts.followRedirects, resolve, reject);
     pool.dispatch(

@@ -196,7 +196,11 @@ describe('Connectors Proxy (dist/connproxy/main.js)', function () {
     });
     const upstreamCa = join(cp.dir, 'connproxy-upstream-ca.crt');
     writeFileSync(upstreamCa, tlsGit.caCertPem ?? '');
+    // Tunnelling is off by default; on here, for the two loopback tools these tests tunnel to
+    // (loopback is refused unless listed).
     proxy = await startProxy('connectors-proxy', proxyKubeconfig, [
+      '--other-hosts=tunnel',
+      `--allow-hosts=127.0.0.1:${other.port},127.0.0.1:${tool.port}`,
       `--upstream-ca-file=${upstreamCa}`,
       '--shutdown-grace-period=2s',
       `--publish-ca-configmap=${ns}/connectors-proxy-ca`,
@@ -601,12 +605,11 @@ describe('Connectors Proxy (dist/connproxy/main.js)', function () {
     });
   });
 
-  describe('--other-hosts=refuse and --authentication-token-audiences', function () {
+  describe('--other-hosts=refuse (the default) and --authentication-token-audiences', function () {
     let audienceToken: string;
 
     before(async function () {
       strict = await startProxy('connectors-proxy-strict', proxyKubeconfig, [
-        '--other-hosts=refuse',
         '--authentication-token-audiences=connectors-proxy',
       ]);
       audienceToken = await env().sys.cp.createToken(ns, 'user', { audiences: ['connectors-proxy'] });

@@ -18,12 +18,16 @@ describe('connproxy/options parseConfig', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('has working defaults: generate a CA, tunnel other hosts', () => {
+  it('has safe defaults: generate a CA, refuse other hosts, at most 256 upstream pools', () => {
     const c = parseConfig([]);
     expect(c.port).to.equal(8080);
     expect(c.bindAddress).to.equal('0.0.0.0');
     expect(c.proxyCa).to.equal(undefined);
-    expect(c.otherHosts).to.equal('tunnel');
+    expect(c.otherHosts).to.equal('refuse');
+    expect(c.allowHosts).to.deep.equal([]);
+    expect(c.serviceClusterIpRanges).to.deep.equal([]);
+    expect(c.clusterCidrs).to.deep.equal([]);
+    expect(c.maxUpstreamPools).to.equal(256);
     expect(c.tokenAudiences).to.deep.equal([]);
     expect(c.upstream).to.deep.equal({ connectMs: 5_000, headersMs: 30_000, bodyMs: 300_000 });
   });
@@ -42,6 +46,52 @@ describe('connproxy/options parseConfig', () => {
     expect(c.otherHosts).to.equal('refuse');
     expect(c.tokenAudiences).to.deep.equal(['a', 'b']);
     expect(c.port).to.equal(0);
+  });
+
+  it('reads the tunnel policy: allowed hosts, the cluster ranges (dual-stack lists), the pool bound', () => {
+    const c = parseConfig([
+      '--other-hosts=tunnel',
+      '--allow-hosts=10.1.2.3:8080, 192.168.0.0/16,[fd00::1]:443',
+      '--service-cluster-ip-range=10.96.0.0/12,fd00:10:96::/112',
+      '--cluster-cidr=10.244.0.0/16',
+      '--max-upstream-pools=16',
+    ]);
+    expect(c.otherHosts).to.equal('tunnel');
+    expect(c.allowHosts.map((a) => [a.cidr.family, a.cidr.bits, a.port])).to.deep.equal([
+      [4, 32, 8080],
+      [4, 16, undefined],
+      [6, 128, 443],
+    ]);
+    expect(c.serviceClusterIpRanges.map((r) => `${r.family}/${r.bits}`)).to.deep.equal(['4/12', '6/112']);
+    expect(c.clusterCidrs.map((r) => `${r.family}/${r.bits}`)).to.deep.equal(['4/16']);
+    expect(c.maxUpstreamPools).to.equal(16);
+  });
+
+  it('names each tunnel-policy value it cannot use', () => {
+    const problems = (argv: string[]): string => {
+      try {
+        parseConfig(argv);
+      } catch (err) {
+        expect(err).to.be.instanceOf(ConfigError);
+        return (err as ConfigError).problems.join('\n');
+      }
+      return expect.fail(`accepted ${argv.join(' ')}`);
+    };
+    const all = problems([
+      '--other-hosts=tunnel',
+      '--allow-hosts=10.0.0.0/8,host.example:80',
+      '--service-cluster-ip-range=10.96.0.0/33',
+      '--cluster-cidr=pods',
+      '--max-upstream-pools=0',
+    ]);
+    expect(all).to.contain('--allow-hosts: "host.example:80" is not an IP address or CIDR');
+    expect(all).to.contain('--service-cluster-ip-range: "10.96.0.0/33" is not a CIDR');
+    expect(all).to.contain('--cluster-cidr: "pods" is not a CIDR');
+    expect(all).to.contain('--max-upstream-pools=0 must be a whole number');
+    expect(problems(['--allow-hosts=10.0.0.1'])).to.contain(
+      '--allow-hosts opens destinations of tunnels only: give --other-hosts=tunnel too',
+    );
+    expect(problems(['--max-upstream-pools=many'])).to.contain('--max-upstream-pools=many');
   });
 
   it('reports every problem at once', () => {

@@ -2,9 +2,11 @@
 // response while the caller holds the body back. undici 7.30 asserted there, from a socket 'end'
 // listener, which no caller can catch: the whole server went down (nodejs/undici#5360).
 
-import { createServer, type Server } from 'node:net';
+import { createServer as createHttpServer, type Server as HttpServer, type ServerResponse } from 'node:http';
+import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
+import type { Pool } from 'undici';
 import { DispatcherCache } from '../../../proxy/dispatchers.js';
 
 const body = Buffer.alloc(64 * 1024, 'b');
@@ -76,5 +78,144 @@ describe('proxy/dispatchers: a tool closing while the body is held back', () => 
     expect(uncaught).to.deep.equal([]);
     expect(r.error).to.equal('UND_ERR_SOCKET');
     expect(r.bytes).to.be.at.most(body.length);
+  });
+});
+
+// Callers that pick origins (the Connectors Proxy's forward mode) must not be able to grow the
+// pools without bound: idle pools are closed, past the maximum the least recently used one is, and
+// a closed pool still finishes what it was doing.
+describe('proxy/dispatchers: idle and surplus pools are closed', () => {
+  const timeouts = { connectMs: 5_000, headersMs: 5_000, bodyMs: 5_000 };
+  let pools: DispatcherCache;
+  let tool: HttpServer;
+  let origin: string;
+  /** Connections the tool has open now: each kept pool holds its keep-alive connection. */
+  let open: Set<Socket>;
+  let hosts: (string | undefined)[];
+  /** Responses held back by the test: /slow waits for release(). */
+  let held: ServerResponse[];
+  let clock: number;
+
+  beforeEach(async () => {
+    open = new Set();
+    hosts = [];
+    held = [];
+    clock = 0;
+    tool = createHttpServer((req, res) => {
+      hosts.push(req.headers.host);
+      if (req.url === '/slow') {
+        res.writeHead(200, { 'content-length': '5' });
+        res.write('hel');
+        held.push(res);
+        return;
+      }
+      res.end('ok');
+    });
+    tool.keepAliveTimeout = 60_000;
+    tool.on('connection', (s: Socket) => {
+      open.add(s);
+      s.once('close', () => open.delete(s));
+    });
+    await new Promise<void>((resolve) => tool.listen(0, '127.0.0.1', resolve));
+    origin = `http://127.0.0.1:${(tool.address() as AddressInfo).port}`;
+  });
+
+  afterEach(async () => {
+    await pools.close();
+    tool.closeAllConnections();
+    await new Promise((resolve) => tool.close(resolve));
+  });
+
+  /** Distinct origins that all reach the tool: localhost names it too, at another origin. */
+  const distinct = (n: number): string[] =>
+    Array.from({ length: n }, (_, i) => `http://tool-${i}.example:${new URL(origin).port}`);
+
+  async function get(o: string, path = '/'): Promise<string> {
+    const res = await pools.get(o, undefined, '127.0.0.1').request({ origin: o, path, method: 'GET' });
+    return res.body.text();
+  }
+
+  async function settled(): Promise<void> {
+    // A closed pool ends its sockets asynchronously; the tool sees the FIN a moment later.
+    for (let i = 0; i < 100 && open.size > pools.size; i++) await new Promise((r) => setTimeout(r, 20));
+  }
+
+  it('connectTo: the connection goes to the given address, the origin stays the Host', async () => {
+    pools = new DispatcherCache(timeouts);
+    const [o] = distinct(1) as [string];
+    // The name does not resolve: only connectTo can have reached the tool.
+    const unresolved = await pools
+      .get(o)
+      .request({ origin: o, path: '/', method: 'GET' })
+      .then(
+        () => 'reached',
+        (err: unknown) => (err as { code?: string }).code,
+      );
+    expect(unresolved).to.equal('ENOTFOUND');
+    expect(await get(o)).to.equal('ok');
+    expect(hosts).to.deep.equal([new URL(o).host]);
+  });
+
+  it('keeps at most maxPools, closing the least recently used first', async () => {
+    pools = new DispatcherCache(timeouts, 4, { maxPools: 8, idleMs: 60_000 }, () => clock);
+    const origins = distinct(40);
+    const handles: Pool[] = [];
+    for (const o of origins) {
+      handles.push(pools.get(o, undefined, '127.0.0.1'));
+      expect(await get(o)).to.equal('ok');
+      expect(pools.size).to.be.at.most(8);
+    }
+    await settled();
+    expect(hosts).to.have.length(40);
+    expect(open.size).to.be.at.most(8); // the evicted pools' connections are closed, not leaked
+    expect(handles.map((p) => p.closed)).to.deep.equal([
+      ...Array<boolean>(32).fill(true),
+      ...Array<boolean>(8).fill(false),
+    ]);
+    // Using the oldest kept pool keeps it over the next one.
+    const pool = (o: string): Pool => pools.get(o, undefined, '127.0.0.1');
+    expect(pool(origins[32]!)).to.equal(handles[32]);
+    pool(distinct(41)[40]!); // a new origin: evicts origins[33], now the least recently used
+    expect(handles[33]!.closed).to.equal(true);
+    expect(handles[32]!.closed).to.equal(false);
+    expect(pools.size).to.equal(8);
+  });
+
+  it('closes a pool nobody used for idleMs, but not one with a response in flight', async () => {
+    pools = new DispatcherCache(timeouts, 4, { maxPools: 8, idleMs: 60_000 }, () => clock);
+    const [idle, busy, recent] = distinct(3) as [string, string, string];
+    expect(await get(idle)).to.equal('ok');
+    const slow = pools
+      .get(busy, undefined, '127.0.0.1')
+      .request({ origin: busy, path: '/slow', method: 'GET' });
+    const body = (await slow).body.text();
+    clock = 50_000;
+    expect(await get(recent)).to.equal('ok');
+    pools.sweep();
+    expect(pools.size).to.equal(3); // nothing idle for a minute yet
+    clock = 60_001;
+    pools.sweep();
+    expect(pools.size).to.equal(2); // `idle` closed; `busy` still streams; `recent` is recent
+    const idlePool = pools.get(idle, undefined, '127.0.0.1');
+    expect(pools.size).to.equal(3); // asked again: a new pool
+    expect(idlePool.closed).to.equal(false);
+    held[0]?.end('lo');
+    expect(await body).to.equal('hello');
+    clock = 200_000;
+    pools.sweep();
+    expect(pools.size).to.equal(0);
+  });
+
+  it('a pool closed for the bound lets its request in flight finish', async () => {
+    pools = new DispatcherCache(timeouts, 4, { maxPools: 1, idleMs: 60_000 }, () => clock);
+    const [first, second] = distinct(2) as [string, string];
+    const firstPool = pools.get(first, undefined, '127.0.0.1');
+    const res = await firstPool.request({ origin: first, path: '/slow', method: 'GET' });
+    expect(await get(second)).to.equal('ok'); // evicts `first` while its body is half sent
+    expect(pools.size).to.equal(1);
+    expect(firstPool.closed).to.equal(true);
+    const body = res.body.text();
+    held[0]?.end('lo');
+    expect(await body).to.equal('hello');
   });
 });
