@@ -16,6 +16,8 @@ describe('manifests', function () {
       'service/connectors-apiserver',
       'csidriver.storage.k8s.io/connectors-csi',
       'daemonset.apps/connectors-csi',
+      'validatingwebhookconfiguration.admissionregistration.k8s.io/connectors-validation',
+      'mutatingwebhookconfiguration.admissionregistration.k8s.io/connectors-admission',
     ]) {
       expect(r.stdout).to.contain(kind);
     }
