@@ -53,13 +53,14 @@ export const maxAdmissionReviewBytes = 8 * 1024 * 1024;
 /**
  * How much an unauthenticated caller may send, for how long, and how many at once.
  *
- * A Connector's review is a few KiB: spec (address, a few params and extensions), status (six
- * conditions), managedFields and kubectl's last-applied annotation, twice for an UPDATE (object and
- * oldObject); the largest shipped-class Connector with kubectl apply comes to about 8 KiB. 256 KiB
- * is thirty times that, and at most 16 such bodies (4 MiB) are held at once. A larger Connector
- * (huge annotations) needs kube-apiserver to present a client certificate to the webhook
- * (AdmissionConfiguration kubeConfigFile; see the README). kube-apiserver sends the whole body at
- * once and retries a 429 after Retry-After within its webhook timeout.
+ * A Connector's review is a few KiB: a shipped-class Connector with address extension, both Secret
+ * references, labels, kubectl's last-applied annotation, managedFields and six status conditions is
+ * about 3 KiB of JSON, so an UPDATE (object and oldObject) about 7 KiB. 256 KiB is over thirty times
+ * that, and at most 16 such bodies (4 MiB) are held at once. What exceeds it (annotations near
+ * kube-apiserver's 256 KiB cap, huge params) needs kube-apiserver to present a client certificate
+ * to the webhook (AdmissionConfiguration kubeConfigFile; see the README). kube-apiserver sends the
+ * whole body at once; a 429 carries Retry-After, which client-go's REST client (kube-apiserver's
+ * webhook client) honours with a retry within the webhook timeout.
  */
 export interface AdmissionBodyLimits {
   /** Bytes from a caller without a cluster client certificate. */
