@@ -1,5 +1,5 @@
 // The handler chain, written once:
-//   errors → request info → health and the admission webhook (unauthenticated) → authn → authz
+//   errors → request info → health and the admission webhooks (unauthenticated) → authn → authz
 //   → Connector subresources | routes (discovery, OpenAPI, metrics).
 // The chain is one async function over Node's request and response, not koa middleware: every
 // proxied request runs through it, and koa's context, delegates and middleware dispatch cost a

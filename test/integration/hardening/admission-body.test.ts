@@ -109,27 +109,24 @@ describe('hardening: unauthenticated admission bodies are bounded (issue 16 item
     ns = await namespace('admission-body');
   });
 
-  it('stalled bodies without a cluster certificate: the first slots get 408 at the deadline, the rest 429 at once; every socket is closed', async function () {
+  it('stalled bodies without a cluster certificate: as many as the cap get 408 at the deadline, the rest 429 at once; every socket is closed', async function () {
     const extra = 8;
     const held = 200 * 1024; // declared and mostly sent: what each one could pin
-    const sockets: Stalled[] = [];
-    for (let i = 0; i < limits.untrustedConcurrency; i++) {
-      sockets.push(stall(post(held + 10), Buffer.alloc(held, ' ')));
-    }
-    // Wait until the server reads every held one, so that the extra ones find the slots taken.
-    await new Promise((r) => setTimeout(r, 1000));
-    const late = Array.from({ length: extra }, () => stall(post(held + 10), '{"apiVersion":'));
-    const lateEndings = await Promise.all(late.map((s) => s.ending));
-    for (const e of lateEndings) {
-      expect(e.status, e.head).to.equal(429);
-      expect(e.head.toLowerCase()).to.contain('retry-after: 1');
-      expect(e.head.toLowerCase()).to.contain('connection: close');
-      expect(JSON.parse(e.body)).to.include({ kind: 'Status', code: 429, reason: 'TooManyRequests' });
-      expect(e.closedByServer).to.equal(true);
-    }
+    // All at once: whichever the server takes first hold the slots, the others are refused.
+    let refusedNow: () => void = () => undefined;
+    const refused = new Promise<void>((resolve) => (refusedNow = resolve));
+    let tooMany = 0;
+    const sockets = Array.from({ length: limits.untrustedConcurrency + extra }, () => {
+      const s = stall(post(held + 10), Buffer.alloc(held, ' '));
+      void s.ending.then((e) => {
+        if (e.status === 429 && ++tooMany === extra) refusedNow();
+      });
+      return s;
+    });
+    await Promise.race([refused, Promise.all(sockets.map((s) => s.ending))]);
 
-    // While every unauthenticated slot is taken, kube-apiserver (with its client certificate) still
-    // has its reviews read: a Connector write goes through both webhooks.
+    // The slots are all taken now (that is when the 429s come), and kube-apiserver, with its client
+    // certificate, still has its reviews read: a Connector write goes through the webhook.
     const write = await kubectl(['apply', '-f', '-'], {
       input: JSON.stringify({
         apiVersion: 'connectors.alauda.io/v1alpha1',
@@ -141,11 +138,24 @@ describe('hardening: unauthenticated admission bodies are bounded (issue 16 item
     expect(write.code, write.stderr).to.equal(0);
 
     const endings = await Promise.all(sockets.map((s) => s.ending));
-    for (const e of endings) {
-      expect(e.status, e.head).to.equal(408);
-      expect(JSON.parse(e.body)).to.include({ kind: 'Status', code: 408, reason: 'Timeout' });
-      expect(e.closedByServer).to.equal(true);
+    const by = (code: number): Ending[] => endings.filter((e) => e.status === code);
+    expect(
+      endings.map((e) => e.status).sort(),
+      endings.map((e) => e.head.split('\r\n', 1)[0]).join(' | '),
+    ).to.deep.equal(
+      [...Array<number>(extra).fill(429), ...Array<number>(limits.untrustedConcurrency).fill(408)].sort(),
+    );
+    for (const e of by(429)) {
+      expect(e.head.toLowerCase()).to.contain('retry-after: 1');
+      expect(e.head.toLowerCase()).to.contain('connection: close');
+      expect(JSON.parse(e.body)).to.include({ kind: 'Status', code: 429, reason: 'TooManyRequests' });
     }
+    for (const e of by(408)) {
+      expect(JSON.parse(e.body)).to.include({ kind: 'Status', code: 408, reason: 'Timeout' });
+    }
+    // The server closed every connection: nothing of the bodies is kept.
+    expect(endings.filter((e) => !e.closedByServer)).to.deep.equal([]);
+
     // The slots are free again.
     const after = await direct('/admission/connectors', { method: 'POST', body: bigReview(10, ns) });
     expect(after.status, after.body).to.equal(200);
