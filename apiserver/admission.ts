@@ -1,26 +1,81 @@
-// Validating admission for Connectors: the rules that need the Connector's ConnectorClass, served to
-// kube-apiserver as a webhook (manifests/apiserver/validatingwebhook.yaml). Rules that need only the
-// Connector itself (http(s) addresses, unique names, an extension differing from spec.address) are
-// CEL rules in the CRD; the checks are repeated here so a CRD from an older install cannot let them
-// through.
+// Admission for Connectors, served to kube-apiserver as two webhooks:
+// - validating (manifests/apiserver/validatingwebhook.yaml): the rules that need the Connector's
+//   ConnectorClass. Rules that need only the Connector itself (http(s) addresses, unique names, an
+//   extension differing from spec.address) are CEL rules in the CRD; the checks are repeated here so
+//   a CRD from an older install cannot let them through.
+// - mutating (manifests/apiserver/mutatingwebhook.yaml): stamps the state it accepted
+//   (registry/admitted.ts), so that the status controller sends a credential only for a state
+//   admission accepted.
+// Both check the author's authority: whoever creates a Connector, or changes where it sends its
+// credential (address, address extensions, class) or which credential (auth.secretRef,
+// caCertSecretRef), must be allowed to `get` each Secret it references. Otherwise writing a
+// Connector would be reading its Secret: point it at your own listener and let /proxy or the status
+// controller's auth probe deliver the credential there. Updates that change none of those fields
+// (labels, params, status) are not re-checked.
 //
-// A verdict is a pure function of the AdmissionReview and the informer's view of the classes: no
-// side effects and no call to kube-apiserver, so it answers from memory and can be called without
-// credentials. A Connector whose class is not (yet) known is allowed with a warning, as the
-// status controller reports it (ConnectorClassReady=False, ConnectorClassNotFound): classes and
-// Connectors are often applied together, and the informer may see the class a moment later.
+// The class rules are a pure function of the AdmissionReview and the informer's view of the
+// classes. The authority check asks kube-apiserver, with a SubjectAccessReview for the request's
+// userInfo (the authorizer's short cache absorbs repeated writes); any error denies. A Connector
+// whose class is not (yet) known is allowed with a warning, as the status controller reports it
+// (ConnectorClassReady=False, ConnectorClassNotFound): classes and Connectors are often applied
+// together, and the informer may see the class a moment later.
+//
+// The endpoint sits before authentication (kube-apiserver presents no credential to webhooks unless
+// configured to). Only a connection with a client certificate issued by the cluster's client or
+// front-proxy CA may send a body of up to maxAdmissionReviewBytes; anyone else gets a small limit,
+// a deadline and a cap on concurrent bodies (apiserver/app.ts), so that unauthenticated callers
+// cannot hold the server's memory.
 
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import { isDeepStrictEqual } from 'node:util';
+import { admittedAnnotation, admittedStamp, admittedState } from '../registry/admitted.js';
 import type { ConnectorLister } from '../registry/store.js';
 import { crdGroup, type ConnectorClass } from '../registry/types.js';
+import type { AuthenticationConfig } from './authconfig.js';
+import type { UserInfo } from './authn.js';
+import type { Authorizer } from './authz.js';
 import { badRequest, StatusError } from './machinery/status.js';
 
-/** Where the server answers AdmissionReviews for Connectors (POST, JSON). */
+/** Where the server answers validating AdmissionReviews for Connectors (POST, JSON). */
 export const admissionPath = '/admission/connectors';
 
-/** The largest AdmissionReview accepted: object and oldObject of up to 3 MiB each, plus the envelope. */
+/** Where the server answers mutating AdmissionReviews for Connectors: the admitted-state stamp. */
+export const mutationPath = '/admission/connectors/admit';
+
+/**
+ * The largest AdmissionReview accepted from kube-apiserver (a client certificate of the cluster's
+ * CAs): object and oldObject of up to 3 MiB each, plus the envelope.
+ */
 export const maxAdmissionReviewBytes = 8 * 1024 * 1024;
+
+/**
+ * How much an unauthenticated caller may send, for how long, and how many at once.
+ *
+ * A Connector's review is a few KiB: a shipped-class Connector with address extension, both Secret
+ * references, labels, kubectl's last-applied annotation, managedFields and six status conditions is
+ * about 3 KiB of JSON, so an UPDATE (object and oldObject) about 7 KiB. 256 KiB is over thirty times
+ * that, and at most 16 such bodies (4 MiB) are held at once. What exceeds it (annotations near
+ * kube-apiserver's 256 KiB cap, huge params) needs kube-apiserver to present a client certificate
+ * to the webhook (AdmissionConfiguration kubeConfigFile; see the README). kube-apiserver sends the
+ * whole body at once; a 429 carries Retry-After, which client-go's REST client (kube-apiserver's
+ * webhook client) honours with a retry within the webhook timeout.
+ */
+export interface AdmissionBodyLimits {
+  /** Bytes from a caller without a cluster client certificate. */
+  untrustedBytes: number;
+  /** Bodies from such callers read or answered at the same time; more get a 429. */
+  untrustedConcurrency: number;
+  /** The whole body must arrive within this, from anyone. */
+  deadlineMs: number;
+}
+
+export const defaultAdmissionBodyLimits: AdmissionBodyLimits = {
+  untrustedBytes: 256 * 1024,
+  untrustedConcurrency: 16,
+  deadlineMs: 10_000,
+};
 
 const admissionApiVersion = 'admission.k8s.io/v1';
 
@@ -33,6 +88,8 @@ export interface GroupVersionResource {
 /** admission.k8s.io/v1 AdmissionRequest: the fields this webhook reads. */
 export interface AdmissionRequest {
   uid: string;
+  /** Who is writing, as kube-apiserver authenticated them. */
+  userInfo?: UserInfo;
   resource?: GroupVersionResource;
   subResource?: string;
   name?: string;
@@ -49,16 +106,20 @@ export interface FieldProblem {
     | 'FieldValueNotSupported'
     | 'FieldValueDuplicate'
     | 'FieldValueInvalid'
-    | 'FieldValueTypeInvalid';
+    | 'FieldValueTypeInvalid'
+    | 'FieldValueForbidden';
   field: string;
   message: string;
 }
 
-/** The metav1.Status of a denial: 422 Invalid with one cause per problem, like kube-apiserver's own. */
+/**
+ * The metav1.Status of a denial, like kube-apiserver's own: 422 Invalid for what the class cannot
+ * serve, 403 Forbidden for an author who may not read the Secrets; one cause per problem.
+ */
 export interface DenialStatus {
   status: 'Failure';
-  code: 422;
-  reason: 'Invalid';
+  code: 422 | 403;
+  reason: 'Invalid' | 'Forbidden';
   message: string;
   details: { name: string; group: string; kind: string; causes: FieldProblem[] };
 }
@@ -68,6 +129,9 @@ export interface AdmissionResponse {
   allowed: boolean;
   status?: DenialStatus;
   warnings?: string[];
+  patchType?: 'JSONPatch';
+  /** base64 of a JSON Patch (RFC 6902). */
+  patch?: string;
 }
 
 export interface AdmissionReview {
@@ -408,6 +472,89 @@ export function validateConnector(
   return { problems, warnings };
 }
 
+// ---- the author's authority over the Secrets ---------------------------------------------------
+
+/** A Secret a Connector references, with the field that references it. */
+export interface SecretReference {
+  field: string;
+  namespace: string;
+  name: string;
+}
+
+/** The Secrets a Connector sends or trusts: spec.auth.secretRef and spec.caCertSecretRef. */
+export function secretReferences(connector: unknown, namespace: string): SecretReference[] {
+  const spec = isObject(connector) && isObject(connector.spec) ? connector.spec : {};
+  const auth = isObject(spec.auth) ? spec.auth : {};
+  const out: SecretReference[] = [];
+  if (isObject(auth.secretRef) && str(auth.secretRef.name)) {
+    out.push({
+      field: 'spec.auth.secretRef',
+      namespace: str(auth.secretRef.namespace) || namespace,
+      name: str(auth.secretRef.name),
+    });
+  }
+  if (isObject(spec.caCertSecretRef) && str(spec.caCertSecretRef.name)) {
+    out.push({ field: 'spec.caCertSecretRef', namespace, name: str(spec.caCertSecretRef.name) });
+  }
+  return out;
+}
+
+/** The request attributes of `get` on one Secret, as kube-apiserver would authorize it. */
+function secretGet(ref: SecretReference): Parameters<Authorizer['authorize']>[1] {
+  return {
+    path: `/api/v1/namespaces/${ref.namespace}/secrets/${ref.name}`,
+    query: '',
+    isResourceRequest: true,
+    verb: 'get',
+    apiGroup: '',
+    apiVersion: 'v1',
+    namespace: ref.namespace,
+    resource: 'secrets',
+    name: ref.name,
+    subresource: '',
+    rest: [],
+  };
+}
+
+/**
+ * One problem per referenced Secret the user may not `get`, in kube-apiserver's words. The message
+ * never carries the authorizer's error text: a SubjectAccessReview that fails is a "no".
+ */
+async function authorityProblems(
+  user: UserInfo | undefined,
+  connector: unknown,
+  namespace: string,
+  authorizer: Authorizer,
+): Promise<FieldProblem[]> {
+  const refs = secretReferences(connector, namespace);
+  if (!refs.length) return [];
+  if (!user?.username) {
+    return refs.map((ref) => ({
+      reason: 'FieldValueForbidden',
+      field: ref.field,
+      message: `Forbidden: the AdmissionReview names no user, so nobody may reference Secret ${quoted(ref.name)}`,
+    }));
+  }
+  const allowed = await Promise.all(
+    refs.map(async (ref) => {
+      try {
+        return (await authorizer.authorize(user, secretGet(ref))).allowed;
+      } catch {
+        return false;
+      }
+    }),
+  );
+  return refs
+    .filter((_, i) => !allowed[i])
+    .map((ref) => ({
+      reason: 'FieldValueForbidden',
+      field: ref.field,
+      message:
+        `Forbidden: User ${quoted(user.username)} cannot get resource "secrets" in API group "" in the ` +
+        `namespace ${quoted(ref.namespace)}, so may not reference Secret ${quoted(ref.name)}`,
+    }));
+}
+
 // ---- AdmissionReview in, AdmissionReview out -------------------------------------------------------
 
 function denial(name: string, problems: FieldProblem[]): DenialStatus {
@@ -422,34 +569,100 @@ function denial(name: string, problems: FieldProblem[]): DenialStatus {
   };
 }
 
+function forbiddenDenial(name: string, problems: FieldProblem[]): DenialStatus {
+  const errors = problems.map((p) => `${p.field}: ${p.message}`).join('; ');
+  return {
+    status: 'Failure',
+    code: 403,
+    reason: 'Forbidden',
+    message:
+      `connectors.${crdGroup} ${quoted(name)} is forbidden: ${errors}. Whoever creates a Connector or ` +
+      `changes its address, address extensions, class or Secret references must be allowed to get each ` +
+      `Secret it references`,
+    details: { name, group: crdGroup, kind: 'connectors', causes: problems },
+  };
+}
+
 function respond(response: AdmissionResponse): AdmissionReview {
   return { apiVersion: admissionApiVersion, kind: 'AdmissionReview', response };
 }
 
-/** The verdict on one AdmissionReview of a Connector CREATE or UPDATE; anything else is allowed. */
-export function reviewConnector(review: AdmissionReview, lister: ConnectorLister): AdmissionReview {
+/** What both webhooks read from a review of a Connector CREATE or UPDATE. */
+interface ConnectorWrite {
+  request: AdmissionRequest;
+  namespace: string;
+  name: string;
+  /**
+   * Whether the author's authority is checked: on CREATE, and on an UPDATE that changes where the
+   * credential goes or which credential it is (registry/admitted.ts names those fields).
+   */
+  changesAuthority: boolean;
+  state: string;
+}
+
+/**
+ * The write a review is about, or the response for a review that is none of the webhook's business
+ * (another resource, a subresource, DELETE and CONNECT).
+ */
+function connectorWrite(
+  review: AdmissionReview,
+  webhook: string,
+): { write: ConnectorWrite } | { answer: AdmissionReview } {
   const request = review.request;
   if (!request) throw badRequest('AdmissionReview.request is missing');
-  const uid = request.uid;
-  const allow = (warnings: string[] = []): AdmissionReview =>
-    respond({ uid, allowed: true, ...(warnings.length ? { warnings } : {}) });
-
   const res = request.resource;
   if (res?.group !== crdGroup || res.resource !== 'connectors' || request.subResource) {
     const what = res ? `${res.resource}${res.group ? `.${res.group}` : ''}` : 'an unknown resource';
     const sub = request.subResource ? `/${request.subResource}` : '';
-    return allow([
-      `validate.connectors.alauda.io checks connectors.${crdGroup} only; ${what}${sub} was not checked`,
-    ]);
+    return {
+      answer: respond({
+        uid: request.uid,
+        allowed: true,
+        warnings: [`${webhook} checks connectors.${crdGroup} only; ${what}${sub} was not checked`],
+      }),
+    };
   }
-  if (request.operation !== 'CREATE' && request.operation !== 'UPDATE') return allow();
+  if (request.operation !== 'CREATE' && request.operation !== 'UPDATE')
+    return { answer: respond({ uid: request.uid, allowed: true }) };
+  const namespace = request.namespace ?? '';
+  const meta = isObject(request.object) && isObject(request.object.metadata) ? request.object.metadata : {};
+  const state = admittedState(request.object, namespace);
+  return {
+    write: {
+      request,
+      namespace,
+      name: request.name || str(meta.name) || str(meta.generateName),
+      changesAuthority:
+        request.operation === 'CREATE' || admittedState(request.oldObject, namespace) !== state,
+      state,
+    },
+  };
+}
 
+/** The verdict of the validating webhook on one AdmissionReview; anything but a Connector write is allowed. */
+export async function reviewConnector(
+  review: AdmissionReview,
+  lister: ConnectorLister,
+  authorizer: Authorizer,
+): Promise<AdmissionReview> {
+  const triage = connectorWrite(review, 'validate.connectors.alauda.io');
+  if ('answer' in triage) return triage.answer;
+  const write = triage.write;
+  const { request, namespace, name } = write;
+  const uid = request.uid;
   const object = request.object;
+
+  if (write.changesAuthority) {
+    const forbidden = await authorityProblems(request.userInfo, object, namespace, authorizer);
+    if (forbidden.length) return respond({ uid, allowed: false, status: forbiddenDenial(name, forbidden) });
+  }
+
   const spec = isObject(object) && isObject(object.spec) ? object.spec : {};
   const className = str(spec.connectorClassName);
   const cls = className ? lister.connectorClass(className) : undefined;
-  const namespace = request.namespace ?? '';
   const { problems, warnings } = validateConnector(object, namespace, cls);
+  const allow = (w: string[]): AdmissionReview =>
+    respond({ uid, allowed: true, ...(w.length ? { warnings: w } : {}) });
   if (!problems.length) return allow(warnings);
 
   // An UPDATE that leaves spec alone (labels, annotations, finalizers) is never refused, so a
@@ -468,14 +681,86 @@ export function reviewConnector(review: AdmissionReview, lister: ConnectorLister
       ),
     ]);
   }
-  const meta = isObject(object) && isObject(object.metadata) ? object.metadata : {};
-  const name = request.name || str(meta.name) || str(meta.generateName);
   return respond({
     uid,
     allowed: false,
     status: denial(name, problems),
     ...(warnings.length ? { warnings } : {}),
   });
+}
+
+/** JSON Patch path segment escaping (RFC 6901). */
+const pointer = (segment: string): string => segment.replace(/~/g, '~0').replace(/\//g, '~1');
+
+/** The JSON Patch that makes the object's stamp `stamp` ('' removes it), or [] when it already is. */
+function stampPatch(object: unknown, stamp: string): object[] {
+  if (admittedStamp(object) === stamp) return [];
+  const meta = isObject(object) && isObject(object.metadata) ? object.metadata : {};
+  const path = `/metadata/annotations/${pointer(admittedAnnotation)}`;
+  if (!stamp) return [{ op: 'remove', path }];
+  return isObject(meta.annotations)
+    ? [{ op: 'add', path, value: stamp }]
+    : [{ op: 'add', path: '/metadata/annotations', value: { [admittedAnnotation]: stamp } }];
+}
+
+/**
+ * The verdict of the mutating webhook: refuses an author who may not read the Secrets, as the
+ * validating webhook does, and stamps the state it accepted. Whatever stamp the caller sent is
+ * overwritten, so only this webhook can stamp.
+ */
+export async function admitConnector(
+  review: AdmissionReview,
+  authorizer: Authorizer,
+): Promise<AdmissionReview> {
+  const triage = connectorWrite(review, 'admit.connectors.alauda.io');
+  if ('answer' in triage) return triage.answer;
+  const write = triage.write;
+  const { request, namespace, name, state } = write;
+  const object = request.object;
+  const answer = (stamp: string, warnings: string[] = []): AdmissionReview => {
+    const patch = stampPatch(object, stamp);
+    return respond({
+      uid: request.uid,
+      allowed: true,
+      ...(patch.length
+        ? { patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(patch)).toString('base64') }
+        : {}),
+      ...(warnings.length ? { warnings } : {}),
+    });
+  };
+
+  if (write.changesAuthority) {
+    const forbidden = await authorityProblems(request.userInfo, object, namespace, authorizer);
+    if (forbidden.length)
+      return respond({ uid: request.uid, allowed: false, status: forbiddenDenial(name, forbidden) });
+    return answer(state);
+  }
+  // An UPDATE that leaves the credential's destination alone keeps the stamp it had.
+  if (admittedStamp(request.oldObject) === state) return answer(state);
+  // Never admitted in this state (written before the webhook was registered, or while it was not):
+  // such an update is not refused, but it admits the state only if its author may read the Secrets.
+  const forbidden = await authorityProblems(request.userInfo, object, namespace, authorizer);
+  if (!forbidden.length) return answer(state);
+  return answer('', [
+    `not admitted: ${forbidden.map((p) => `${p.field}: ${p.message}`).join('; ')}; the status controller ` +
+      `does not probe this Connector until a user who may get its Secrets updates it`,
+  ]);
+}
+
+/** Reads userInfo as kube-apiserver sends it (authentication.k8s.io/v1 UserInfo). */
+function userInfo(v: unknown): UserInfo | undefined {
+  if (!isObject(v) || !str(v.username)) return undefined;
+  const extra: Record<string, string[]> = {};
+  if (isObject(v.extra)) {
+    for (const [k, values] of Object.entries(v.extra))
+      extra[k] = (Array.isArray(values) ? values : []).filter((x): x is string => typeof x === 'string');
+  }
+  return {
+    username: str(v.username),
+    groups: (Array.isArray(v.groups) ? v.groups : []).filter((g): g is string => typeof g === 'string'),
+    extra,
+    ...(str(v.uid) ? { uid: str(v.uid) } : {}),
+  };
 }
 
 /** Checks that a parsed request body is an admission.k8s.io/v1 AdmissionReview with a request. */
@@ -497,11 +782,13 @@ export function parseAdmissionReview(body: unknown): AdmissionReview {
         resource: str(request.resource.resource),
       }
     : undefined;
+  const user = userInfo(request.userInfo);
   return {
     apiVersion: admissionApiVersion,
     kind: 'AdmissionReview',
     request: {
       uid: request.uid,
+      ...(user ? { userInfo: user } : {}),
       ...(resource ? { resource } : {}),
       subResource: str(request.subResource),
       name: str(request.name),
@@ -513,32 +800,117 @@ export function parseAdmissionReview(body: unknown): AdmissionReview {
   };
 }
 
+/** An endpoint's handler: a parsed body in, the AdmissionReview response out. */
+export type AdmissionHandler = (body: unknown) => Promise<object>;
+
 /**
- * The webhook endpoint's handler: a parsed AdmissionReview in, the AdmissionReview response out.
- * Throws StatusError (400) for a body that is not an AdmissionReview.
+ * The handlers of both webhooks, by path. They throw StatusError (400) for a body that is not an
+ * AdmissionReview.
  */
-export function admissionHandler(lister: ConnectorLister): (body: unknown) => object {
-  return (body) => reviewConnector(parseAdmissionReview(body), lister);
+export function admissionHandlers(
+  lister: ConnectorLister,
+  authorizer: Authorizer,
+): Map<string, AdmissionHandler> {
+  return new Map<string, AdmissionHandler>([
+    [admissionPath, (body) => reviewConnector(parseAdmissionReview(body), lister, authorizer)],
+    [mutationPath, (body) => admitConnector(parseAdmissionReview(body), authorizer)],
+  ]);
 }
 
-/** Reads a JSON request body of at most `limit` bytes (413 beyond it, 400 if it is not JSON). */
-export async function readJsonBody(req: IncomingMessage, limit = maxAdmissionReviewBytes): Promise<unknown> {
-  const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > limit) throw tooLarge(limit);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw tooLarge(limit);
-    chunks.push(chunk);
+/**
+ * Whether the connection presents a client certificate that the cluster's client CA or front-proxy
+ * CA issued: the only callers that may send a full-size AdmissionReview. The TLS layer verified the
+ * chain against the CAs the server trusts; this checks that the chain ends at one of the cluster's
+ * CAs as published now (not Node's default roots, which verify client certificates before the
+ * cluster's CAs are known).
+ */
+export function clusterClientCertificate(socket: Socket, cfg: AuthenticationConfig | null): boolean {
+  const tls = socket as Partial<TLSSocket>;
+  if (!cfg || tls.authorized !== true || typeof tls.getPeerCertificate !== 'function') return false;
+  const trusted = new Set([...cfg.clientCAs, ...(cfg.requestHeader?.cas ?? [])].map((c) => c.fingerprint256));
+  let cert: DetailedPeerCertificate | undefined = tls.getPeerCertificate(true);
+  for (let depth = 0; depth < 10; depth++) {
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- Node's types promise a certificate, but it is empty without one and undefined past an unknown issuer
+    if (!cert?.fingerprint256) return false;
+    if (trusted.has(cert.fingerprint256)) return true;
+    if (cert.issuerCertificate === cert) return false; // a root that is not one of ours
+    cert = cert.issuerCertificate;
   }
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
-  } catch {
-    throw badRequest('the request body is not valid JSON');
-  }
+  return false;
+}
+
+/**
+ * Reads a JSON request body of at most `limit` bytes within `deadlineMs`: 413 beyond the limit (by
+ * Content-Length or by what arrives), 408 past the deadline, 400 if it is not JSON. On a refusal the
+ * body is left unread: the caller answers and closes the connection.
+ */
+export function readJsonBody(
+  req: IncomingMessage,
+  limit = maxAdmissionReviewBytes,
+  deadlineMs = defaultAdmissionBodyLimits.deadlineMs,
+): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > limit) {
+      reject(tooLarge(limit));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const finish = (err: StatusError | undefined, value?: unknown): void => {
+      clearTimeout(timer);
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('close', onClose);
+      req.off('error', onClose);
+      chunks.length = 0;
+      if (err) {
+        req.pause();
+        reject(err);
+      } else resolve(value);
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > limit) finish(tooLarge(limit));
+      else chunks.push(chunk);
+    };
+    const onEnd = (): void => {
+      let value: unknown;
+      try {
+        value = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+      } catch {
+        finish(badRequest('the request body is not valid JSON'));
+        return;
+      }
+      finish(undefined, value);
+    };
+    const onClose = (): void => {
+      finish(badRequest('the request body ended before it was complete'));
+    };
+    const timer = setTimeout(() => {
+      finish(
+        new StatusError(
+          408,
+          'Timeout',
+          `the request body did not arrive within ${deadlineMs / 1000}s; send the whole AdmissionReview at once`,
+        ),
+      );
+    }, deadlineMs);
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('close', onClose);
+    req.on('error', onClose);
+  });
 }
 
 function tooLarge(limit: number): StatusError {
-  return new StatusError(413, 'RequestEntityTooLarge', `the request body exceeds ${limit} bytes`);
+  return new StatusError(
+    413,
+    'RequestEntityTooLarge',
+    `the request body exceeds ${limit} bytes` +
+      (limit < maxAdmissionReviewBytes
+        ? '; larger AdmissionReviews are read only from a client certificate of the cluster ' +
+          '(configure kube-apiserver to present one to this webhook)'
+        : ''),
+  );
 }

@@ -1,5 +1,5 @@
 // The handler chain, written once:
-//   errors → request info → health and the admission webhook (unauthenticated) → authn → authz
+//   errors → request info → health and the admission webhooks (unauthenticated) → authn → authz
 //   → Connector subresources | routes (discovery, OpenAPI, metrics).
 // The chain is one async function over Node's request and response, not koa middleware: every
 // proxied request runs through it, and koa's context, delegates and middleware dispatch cost a
@@ -13,7 +13,13 @@ import Koa, { type Context } from 'koa';
 import { toStatus } from '../registry/errors.js';
 import type { SubresourceCatalog, SubresourceHandler } from '../registry/subresource.js';
 import { subresourceGroup, subresourceVersion } from '../registry/types.js';
-import { admissionPath, readJsonBody } from './admission.js';
+import {
+  defaultAdmissionBodyLimits,
+  maxAdmissionReviewBytes,
+  readJsonBody,
+  type AdmissionBodyLimits,
+  type AdmissionHandler,
+} from './admission.js';
 import { InvalidCredentialError, type Authenticator, type UserInfo } from './authn.js';
 import type { Authorizer } from './authz.js';
 import {
@@ -45,8 +51,15 @@ export interface AppDeps {
   authenticator: Authenticator;
   authorizer: Authorizer;
   subresources: SubresourceCatalog;
-  /** Answers an AdmissionReview of a Connector (apiserver/admission.ts). */
-  admission: (body: unknown) => object;
+  /** The admission webhooks' handlers, by path (apiserver/admission.ts). */
+  admission: ReadonlyMap<string, AdmissionHandler>;
+  /**
+   * Whether the connection presents a client certificate of the cluster's client or front-proxy CA,
+   * as kube-apiserver does when configured to (admission.ts clusterClientCertificate).
+   */
+  admissionFromCluster: (req: IncomingMessage) => boolean;
+  /** Default: defaultAdmissionBodyLimits. */
+  admissionLimits?: AdmissionBodyLimits;
   /** Why the server is not ready, or [] when it is. */
   notReady: () => string[];
 }
@@ -144,19 +157,62 @@ function subresourceHandler(info: RequestInfo, catalog: SubresourceCatalog): Sub
     : undefined;
 }
 
-async function answerAdmission(deps: AppDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  if (req.method !== 'POST') throw methodNotAllowed(`POST an AdmissionReview to ${admissionPath}`);
-  const body = JSON.stringify(deps.admission(await readJsonBody(req)));
-  res.writeHead(200, {
-    'content-type': 'application/json',
-    'content-length': String(Buffer.byteLength(body)),
-  });
-  res.end(body);
+/**
+ * The admission webhooks' endpoint. It sits before authentication, so a body is read in full (up to
+ * maxAdmissionReviewBytes) only from a cluster client certificate; anyone else gets a small limit,
+ * and only so many of them at once. Every body has a deadline. A refused body is left unread and
+ * the connection closed, so that nothing of it is held.
+ */
+function admissionEndpoint(
+  deps: AppDeps,
+): (admit: AdmissionHandler, req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  const limits = deps.admissionLimits ?? defaultAdmissionBodyLimits;
+  let untrusted = 0;
+  return async (admit, req, res) => {
+    if (req.method !== 'POST') throw methodNotAllowed(`POST an AdmissionReview to ${req.url ?? ''}`);
+    const trusted = deps.admissionFromCluster(req);
+    if (!trusted && untrusted >= limits.untrustedConcurrency) {
+      writeStatus(
+        res,
+        new StatusError(
+          429,
+          'TooManyRequests',
+          'too many AdmissionReviews from callers without a cluster client certificate are in progress; retry shortly',
+        ),
+        { connection: 'close', 'retry-after': '1' },
+      );
+      return;
+    }
+    if (!trusted) untrusted++;
+    try {
+      let body: unknown;
+      try {
+        body = await readJsonBody(
+          req,
+          trusted ? maxAdmissionReviewBytes : limits.untrustedBytes,
+          limits.deadlineMs,
+        );
+      } catch (err) {
+        if (!(err instanceof StatusError)) throw err;
+        writeStatus(res, err, { connection: 'close' });
+        return;
+      }
+      const answer = JSON.stringify(await admit(body));
+      res.writeHead(200, {
+        'content-type': 'application/json',
+        'content-length': String(Buffer.byteLength(answer)),
+      });
+      res.end(answer);
+    } finally {
+      if (!trusted) untrusted--;
+    }
+  };
 }
 
 export function createApp(deps: AppDeps): RequestListener {
   const { log, metrics, authenticator, authorizer, subresources } = deps;
   const routes = documentRoutes(deps);
+  const answerAdmission = admissionEndpoint(deps);
 
   const serve = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = process.hrtime.bigint();
@@ -176,11 +232,13 @@ export function createApp(deps: AppDeps): RequestListener {
         return;
       }
 
-      if (info.path === admissionPath) {
-        // The validating webhook for Connectors: kube-apiserver calls webhooks without client
-        // credentials, so this sits before authentication; it has no side effects and only
-        // answers a verdict about the object it is sent.
-        await answerAdmission(deps, req, res);
+      const admit = deps.admission.get(info.path);
+      if (admit) {
+        // The admission webhooks for Connectors: kube-apiserver calls webhooks without client
+        // credentials unless configured to present a certificate, so this sits before
+        // authentication; it has no side effects and only answers a verdict (and the admitted
+        // stamp) about the object it is sent, for the user kube-apiserver names in it.
+        await answerAdmission(admit, req, res);
       } else {
         // Authentication.
         const authn = await authenticator.authenticate(req);

@@ -10,7 +10,7 @@ import { SecretCache } from '../registry/secrets.js';
 import { ConnectorStore } from '../registry/store.js';
 import { classApiHandler } from '../registry/classapis.js';
 import { SubresourceCatalog } from '../registry/subresource.js';
-import { admissionHandler } from './admission.js';
+import { admissionHandlers, clusterClientCertificate } from './admission.js';
 import { createApp } from './app.js';
 import { AuthConfigWatcher, type AuthenticationConfig } from './authconfig.js';
 import { Authenticator, CachedTokenReviewer, identityHeaders } from './authn.js';
@@ -64,6 +64,7 @@ export async function startServer(config: Config, kube: KubeClient, log: Logger)
     subresources.invalidate();
   });
 
+  const authorizer = new SubjectAccessReviewAuthorizer(kube, config.authorizationCacheMs);
   const app = createApp({
     log,
     metrics,
@@ -71,9 +72,10 @@ export async function startServer(config: Config, kube: KubeClient, log: Logger)
       () => trust.config,
       new CachedTokenReviewer(kube, config.authenticationCacheMs, config.tokenAudiences),
     ),
-    authorizer: new SubjectAccessReviewAuthorizer(kube, config.authorizationCacheMs),
+    authorizer,
     subresources,
-    admission: admissionHandler(store),
+    admission: admissionHandlers(store, authorizer),
+    admissionFromCluster: (req) => clusterClientCertificate(req.socket, trust.config),
     notReady: () => [
       ...(shuttingDown ? ['shutting down'] : []),
       ...(store.hasSynced ? [] : ['Connector and ConnectorClass informers have not synced']),

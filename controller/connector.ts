@@ -3,6 +3,7 @@
 // reason and message can be table-tested. Conditions, reasons and messages are the published ones
 // (reference/upstream-connectors.md §1.2, §5) where upstream documents them.
 
+import { admittedAnnotation, isAdmitted } from '../registry/admitted.js';
 import { crdGroup, type AuthType, type Connector, type ConnectorClass } from '../registry/types.js';
 import { connectorApiPath, type AddressResolver } from './addresses.js';
 import { condition, readyCondition, type Condition } from './conditions.js';
@@ -226,35 +227,17 @@ function authCondition(result: ProbeResult): Condition {
   }
 }
 
-/** The desired status of `connector`, probing its tool as its class says. */
-export async function connectorStatus(connector: Connector, deps: ConnectorDeps): Promise<ConnectorStatus> {
-  const base = {
-    ...(connector.metadata?.generation !== undefined
-      ? { observedGeneration: connector.metadata.generation }
-      : {}),
-    api: { path: connectorApiPath(connector) },
-  };
-  const className = connector.spec?.connectorClassName ?? '';
-  const cls = className ? deps.connectorClass(className) : undefined;
-  if (!cls) {
-    const waiting = (type: string): Condition =>
-      condition(type, 'Unknown', 'ConnectorClassNotReady', 'waiting for the ConnectorClass');
-    const conditions = [
-      condition(
-        'ConnectorClassReady',
-        'False',
-        'ConnectorClassNotFound',
-        // kube-apiserver's NotFound message, as upstream shows it.
-        `connectorclass.${crdGroup} "${className}" not found`,
-      ),
-      ...connectorConditionTypes.slice(1).map(waiting),
-    ];
-    return { ...base, conditions: [...conditions, readyCondition(conditions)], proxy: undefined };
-  }
-
+/**
+ * SecretReady, LivenessReady and AuthReady of a Connector that admission accepted in its current
+ * state: the Secret read, the class's probes run with it.
+ */
+async function probedConditions(
+  connector: Connector,
+  cls: ConnectorClass,
+  deps: ConnectorDeps,
+): Promise<{ secretReady: Condition; liveness: Condition; authReady: Condition }> {
   const spec = classProbes(cls);
   const namespace = connector.metadata?.namespace ?? '';
-  const classReady = condition('ConnectorClassReady', 'True');
 
   // SecretReady
   const auth = authTypeOf(connector, cls);
@@ -309,6 +292,64 @@ export async function connectorStatus(connector: Connector, deps: ConnectorDeps)
     authReady =
       caProblem('AuthReady') ?? authCondition(await runProbe(authProbe, target, authAccepts, deps, cls));
   }
+
+  return { secretReady, liveness, authReady };
+}
+
+/**
+ * The same conditions for a Connector whose current state admission never accepted (written before
+ * the admission webhooks were registered, or while they were not): its Secret is neither read nor
+ * sent anywhere, since its author may not be allowed to read it.
+ */
+function notAdmittedConditions(connector: Connector): {
+  secretReady: Condition;
+  liveness: Condition;
+  authReady: Condition;
+} {
+  const meta = connector.metadata;
+  const message =
+    `not probed: the Connector was not admitted by the Connectors admission webhook in its current state ` +
+    `(annotation ${admittedAnnotation} missing or stale); re-apply it as a user who may get the Secrets it ` +
+    `references, e.g. kubectl annotate --overwrite -n ${meta?.namespace ?? ''} connector/${meta?.name ?? ''} ` +
+    `${admittedAnnotation}=renew`;
+  const notAdmitted = (type: string): Condition => condition(type, 'Unknown', 'NotAdmitted', message);
+  return {
+    secretReady: notAdmitted('SecretReady'),
+    liveness: notAdmitted('LivenessReady'),
+    authReady: notAdmitted('AuthReady'),
+  };
+}
+
+/** The desired status of `connector`, probing its tool as its class says. */
+export async function connectorStatus(connector: Connector, deps: ConnectorDeps): Promise<ConnectorStatus> {
+  const base = {
+    ...(connector.metadata?.generation !== undefined
+      ? { observedGeneration: connector.metadata.generation }
+      : {}),
+    api: { path: connectorApiPath(connector) },
+  };
+  const className = connector.spec?.connectorClassName ?? '';
+  const cls = className ? deps.connectorClass(className) : undefined;
+  if (!cls) {
+    const waiting = (type: string): Condition =>
+      condition(type, 'Unknown', 'ConnectorClassNotReady', 'waiting for the ConnectorClass');
+    const conditions = [
+      condition(
+        'ConnectorClassReady',
+        'False',
+        'ConnectorClassNotFound',
+        // kube-apiserver's NotFound message, as upstream shows it.
+        `connectorclass.${crdGroup} "${className}" not found`,
+      ),
+      ...connectorConditionTypes.slice(1).map(waiting),
+    ];
+    return { ...base, conditions: [...conditions, readyCondition(conditions)], proxy: undefined };
+  }
+
+  const classReady = condition('ConnectorClassReady', 'True');
+  const { secretReady, liveness, authReady } = isAdmitted(connector)
+    ? await probedConditions(connector, cls, deps)
+    : notAdmittedConditions(connector);
 
   // The host resolver's address c-{name}.{ns}.svc needs a Service of that name, which leads to the
   // class's proxy Service; the path resolver's address is the class proxy itself.

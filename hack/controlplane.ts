@@ -251,6 +251,8 @@ interface PkiFiles {
   frontProxyClientKey: string;
   saPublicKey: string;
   saPrivateKey: string;
+  admissionConfig: string;
+  webhookKubeconfig: string;
 }
 
 interface Pki {
@@ -307,6 +309,8 @@ async function createPki(dir: string): Promise<Pki> {
     frontProxyClientKey: join(pkiDir, 'front-proxy-client.key'),
     saPublicKey: join(pkiDir, 'sa.pub'),
     saPrivateKey: join(pkiDir, 'sa.key'),
+    admissionConfig: join(pkiDir, 'admission-config.json'),
+    webhookKubeconfig: join(pkiDir, 'webhook.kubeconfig'),
   };
   await Promise.all([
     writeFile(files.serverCert, serverCert.certPem),
@@ -317,8 +321,46 @@ async function createPki(dir: string): Promise<Pki> {
     writeSecret(files.frontProxyClientKey, frontProxyClient.keyPem),
     writeFile(files.saPublicKey, saKeys.publicKeyPem),
     writeSecret(files.saPrivateKey, saKeys.privateKeyPem),
+    writeFile(files.admissionConfig, JSON.stringify(admissionConfiguration(files.webhookKubeconfig))),
+    writeFile(files.webhookKubeconfig, JSON.stringify(webhookKubeconfig(files))),
   ]);
   return { serverCA, clientCA, frontProxyCA, frontProxyClient, servingCA, otherCA, admin, files };
+}
+
+/**
+ * kube-apiserver presents a client certificate to admission webhooks only when an
+ * AdmissionConfiguration names a kubeconfig for them; the Connectors webhooks read a full-size
+ * AdmissionReview only from such a certificate. As a kubeadm cluster's admin could, this reuses the
+ * front-proxy client certificate kube-apiserver already presents to aggregated servers.
+ */
+function admissionConfiguration(kubeconfig: string): object {
+  const plugin = (name: string) => ({
+    name,
+    configuration: {
+      apiVersion: 'apiserver.config.k8s.io/v1',
+      kind: 'WebhookAdmissionConfiguration',
+      kubeConfigFile: kubeconfig,
+    },
+  });
+  return {
+    apiVersion: 'apiserver.config.k8s.io/v1',
+    kind: 'AdmissionConfiguration',
+    plugins: [plugin('ValidatingAdmissionWebhook'), plugin('MutatingAdmissionWebhook')],
+  };
+}
+
+/** The webhook kubeconfig: `users[].name` is matched against the webhook's host; '*' is every webhook. */
+function webhookKubeconfig(files: PkiFiles): object {
+  return {
+    apiVersion: 'v1',
+    kind: 'Config',
+    users: [
+      {
+        name: '*',
+        user: { 'client-certificate': files.frontProxyClientCert, 'client-key': files.frontProxyClientKey },
+      },
+    ],
+  };
 }
 
 async function writeSecret(path: string, content: string): Promise<void> {
@@ -360,6 +402,7 @@ function baseApiServerFlags(
     'requestheader-uid-headers': 'X-Remote-Uid',
     'proxy-client-cert-file': files.frontProxyClientCert,
     'proxy-client-key-file': files.frontProxyClientKey,
+    'admission-control-config-file': files.admissionConfig,
     // The default, stated because the ExternalName Service trick (§4.4) depends on it: with
     // routing enabled the aggregator would look for endpoints, and loopback endpoints are invalid.
     'enable-aggregator-routing': 'false',

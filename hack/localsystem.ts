@@ -1,8 +1,9 @@
 // The local system, shared by `npm run dev` and the integration tests: the control plane, the
 // project's manifests (manifests/local: namespace, CRDs, the server's ServiceAccount and RBAC,
 // user roles), the aggregated server started from its real entry point under its own
-// ServiceAccount token, and the APIService pointing at it through an ExternalName Service to
-// 127.0.0.1 (kube-apiserver dials `<externalName>:<APIService port>`; see
+// ServiceAccount token, the Connectors mutating admission webhook (every Connector write is
+// checked and stamped, as in a cluster, so the status controller probes them), and the APIService
+// pointing at it through an ExternalName Service to 127.0.0.1 (kube-apiserver dials `<externalName>:<APIService port>`; see
 // reference/aggregation-layer.md §4.4).
 
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -13,6 +14,8 @@ import { startControlPlane, type ControlPlane } from './controlplane.js';
 import { freePort, ManagedProcess } from './process.js';
 
 export const apiServiceName = 'v1alpha1.subresources.connectors.alauda.io';
+/** manifests/apiserver/mutatingwebhook.yaml's configuration, registered by startLocalSystem. */
+export const mutatingWebhookName = 'connectors-admission';
 const serviceName = 'connectors-apiserver';
 const serviceNamespace = 'connectors-system';
 
@@ -35,6 +38,12 @@ export interface LocalSystem {
    * local backend here.
    */
   installClasses(): Promise<void>;
+  /**
+   * Registers the Connectors mutating admission webhook (manifests/apiserver/mutatingwebhook.yaml,
+   * pointed at the server on the host) and waits until kube-apiserver stamps Connectors with it.
+   * startLocalSystem does this once; tests that remove the configuration call it to restore it.
+   */
+  admitConnectors(): Promise<void>;
   /** Starts the aggregated server again (after stopServer), same port and flags. */
   startServer(): Promise<void>;
   /** Stops the aggregated server (SIGTERM, then SIGKILL after `graceMs`). */
@@ -211,6 +220,49 @@ export async function startLocalSystem(opts: LocalSystemOptions): Promise<LocalS
       return r.stdout.trim() === 'True';
     });
 
+    // The mutating webhook, as shipped but for clientConfig: the manifest names the in-cluster Service
+    // on port 443; here kube-apiserver is pointed at the server on the host by URL (its certificate
+    // covers 127.0.0.1), with the harness's serving CA. kube-apiserver presents its client
+    // certificate to it (hack/controlplane.ts admissionConfiguration).
+    const webhook = JSON.parse(
+      await must(cp, [
+        'create',
+        '--dry-run=client',
+        '-o',
+        'json',
+        '-f',
+        join(root, 'manifests', 'apiserver', 'mutatingwebhook.yaml'),
+      ]),
+    ) as { webhooks: { clientConfig: object }[] };
+    for (const w of webhook.webhooks) {
+      w.clientConfig = {
+        url: `${serverUrl}/admission/connectors/admit`,
+        caBundle: Buffer.from(cp.servingCaPem).toString('base64'),
+      };
+    }
+    const admitConnectors = async (): Promise<void> => {
+      await must(cp, ['apply', '-f', '-'], JSON.stringify(webhook));
+      // kube-apiserver picks the configuration up from an informer: wait until a (dry-run) Connector
+      // comes back stamped, so that no Connector a test creates afterwards goes unstamped.
+      const probe = JSON.stringify({
+        apiVersion: 'connectors.alauda.io/v1alpha1',
+        kind: 'Connector',
+        metadata: { name: 'admission-probe', namespace: serviceNamespace },
+        spec: { connectorClassName: 'none', address: 'https://admission-probe.invalid' },
+      });
+      await waitFor(
+        `MutatingWebhookConfiguration ${mutatingWebhookName} to be in effect`,
+        30_000,
+        async () => {
+          const r = await cp.kubectl(['create', '--dry-run=server', '-o', 'json', '-f', '-'], {
+            input: probe,
+          });
+          return r.code === 0 && r.stdout.includes('"connectors.alauda.io/admitted"');
+        },
+      );
+    };
+    await admitConnectors();
+
     const system: LocalSystem = {
       cp,
       get server() {
@@ -222,6 +274,7 @@ export async function startLocalSystem(opts: LocalSystemOptions): Promise<LocalS
       classApiUrl,
       classApiLog,
       installClasses,
+      admitConnectors,
       servingCaPem: cp.servingCaPem,
       logDir: opts.logDir,
       startServer,

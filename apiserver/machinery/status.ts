@@ -16,6 +16,7 @@ export type StatusReason =
   | 'InternalError'
   | 'ServiceUnavailable'
   | 'Timeout'
+  | 'TooManyRequests'
   | 'BadGateway';
 
 export interface StatusDetails {

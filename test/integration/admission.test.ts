@@ -3,6 +3,11 @@
 // through, one of a class not installed yet goes through with a warning, upstream's examples still
 // apply, and a webhook that is down blocks Connector writes only, never unrelated resources.
 //
+// Whoever writes a Connector's address or Secret references must be allowed to get the Secrets; the
+// mutating webhook (registered by the local system for every test) checks that and stamps the admitted
+// state, and the validating one checks it again (test/integration/hardening/admission-authority.test.ts
+// has the attacks).
+//
 // The ValidatingWebhookConfiguration is the one of manifests/apiserver/validatingwebhook.yaml (same
 // name, rules and policies) but for clientConfig. The manifest names port 443 of the in-cluster
 // Service connectors-apiserver.connectors-system; the local harness has no cluster network and no
@@ -16,8 +21,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { repoRoot } from '../../hack/binaries.js';
+import { mutatingWebhookName } from '../../hack/localsystem.js';
 import { freePort } from '../../hack/process.js';
-import { apply, env, eventually, kubectl, kubectlOk, namespace } from '../helpers/env.js';
+import { apply, env, eventually, kubectl, kubectlOk, namespace, userKubeconfig } from '../helpers/env.js';
 
 const webhookName = 'connectors-validation';
 const className = 'admission-tool';
@@ -363,6 +369,88 @@ describe('admission: kubectl apply refuses Connectors that can never work (webho
         'class is installed',
     );
     expect(await exists('early')).to.equal(true);
+  });
+
+  it('without the mutating webhook, the validating one alone refuses an author who may not get the Secret', async function () {
+    await apply([
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'Role',
+        metadata: { name: 'connector-writer', namespace: ns },
+        rules: [
+          {
+            apiGroups: ['connectors.alauda.io'],
+            resources: ['connectors'],
+            verbs: ['get', 'create', 'patch'],
+          },
+        ],
+      },
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'RoleBinding',
+        metadata: { name: 'connector-writer', namespace: ns },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'connector-writer' },
+        subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'dave' }],
+      },
+    ]);
+    const dave = await userKubeconfig('dave');
+    const withSecret = { ...valid, auth: { ...valid.auth, secretRef: { name: 'team-creds' } } };
+    await kubectlOk(['delete', 'mutatingwebhookconfiguration', mutatingWebhookName]);
+    try {
+      let last = '';
+      await eventually('the validating webhook to answer alone', async () => {
+        const r = await kubectl(['apply', '-f', '-'], {
+          kubeconfig: dave,
+          input: JSON.stringify(connector('daves', withSecret)),
+        });
+        last = r.stderr;
+        return r.code !== 0 && r.stderr.includes('admission webhook "validate.connectors.alauda.io" denied');
+      }).catch((err: unknown) => {
+        throw new Error(`${err instanceof Error ? err.message : String(err)}; kubectl last said: ${last}`);
+      });
+      expect(last).to.contain(
+        `connectors.connectors.alauda.io "daves" is forbidden: spec.auth.secretRef: Forbidden: User "dave" cannot get ` +
+          `resource "secrets" in API group "" in the namespace "${ns}", so may not reference Secret "team-creds"`,
+      );
+      expect(await exists('daves')).to.equal(false);
+      // Without a Secret reference there is nothing to read: allowed.
+      const anonymous = await kubectl(['apply', '-f', '-'], {
+        kubeconfig: dave,
+        input: JSON.stringify(connector('daves', valid)),
+      });
+      expect(anonymous.code, anonymous.stderr).to.equal(0);
+    } finally {
+      await env().sys.admitConnectors();
+    }
+  });
+
+  it('the mutating webhook is registered as shipped, and stamps every Connector it admits', async function () {
+    const manifest = readFileSync(join(repoRoot(), 'manifests', 'apiserver', 'mutatingwebhook.yaml'), 'utf8');
+    for (const line of [
+      `name: ${mutatingWebhookName}`,
+      'name: admit.connectors.alauda.io',
+      "resources: ['connectors']",
+      "operations: ['CREATE', 'UPDATE']",
+      'failurePolicy: Fail',
+      'reinvocationPolicy: IfNeeded',
+      'path: /admission/connectors/admit',
+    ]) {
+      expect(manifest, `mutatingwebhook.yaml should contain ${line}`).to.contain(line);
+    }
+    const registered = JSON.parse(
+      await kubectlOk(['get', 'mutatingwebhookconfiguration', mutatingWebhookName, '-o', 'json']),
+    ) as { webhooks: { failurePolicy: string; reinvocationPolicy: string; clientConfig: { url: string } }[] };
+    expect(registered.webhooks[0]).to.include({ failurePolicy: 'Fail', reinvocationPolicy: 'IfNeeded' });
+    expect(registered.webhooks[0]?.clientConfig.url).to.equal(
+      `${env().sys.serverUrl}/admission/connectors/admit`,
+    );
+
+    const r = await kubectlApply(connector('stamped', valid));
+    expect(r.code, r.stderr).to.equal(0);
+    const stored = JSON.parse(await kubectlOk(['get', 'connector', 'stamped', '-n', ns, '-o', 'json'])) as {
+      metadata: { annotations?: Record<string, string> };
+    };
+    expect(stored.metadata.annotations?.['connectors.alauda.io/admitted']).to.match(/^sha256:[0-9a-f]{64}$/);
   });
 
   it('upstream’s example manifests still apply', async function () {

@@ -8,6 +8,9 @@ import { kubectl, kubectlOk, namespace } from '../helpers/env.js';
 
 describe('manifests', function () {
   it('kubectl apply -k manifests/ is accepted by the API server (server-side dry run)', async function () {
+    // A dry run creates no namespace, so objects in one the manifests create would be NotFound; the
+    // csi tests create connectors-csi, but this must not depend on running after them.
+    await kubectl(['create', 'namespace', 'connectors-csi']);
     const r = await kubectl(['apply', '-k', join(repoRoot(), 'manifests'), '--dry-run=server']);
     expect(r.code, r.stderr).to.equal(0);
     for (const kind of [
@@ -16,6 +19,8 @@ describe('manifests', function () {
       'service/connectors-apiserver',
       'csidriver.storage.k8s.io/connectors-csi',
       'daemonset.apps/connectors-csi',
+      'validatingwebhookconfiguration.admissionregistration.k8s.io/connectors-validation',
+      'mutatingwebhookconfiguration.admissionregistration.k8s.io/connectors-admission',
     ]) {
       expect(r.stdout).to.contain(kind);
     }

@@ -4,18 +4,23 @@
 // relies on (uid echoed, v1 only, 400 for what is not an AdmissionReview).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
 import { loadAllYaml } from '@kubernetes/client-node';
 import { expect } from 'chai';
 import {
-  admissionHandler,
+  admissionHandlers,
+  admissionPath,
+  mutationPath,
   readJsonBody,
+  type AdmissionHandler,
   type AdmissionReview,
   type FieldProblem,
 } from '../../../apiserver/admission.js';
+import type { Authorizer } from '../../../apiserver/authz.js';
 import { StatusError } from '../../../apiserver/machinery/status.js';
 import { repoRoot } from '../../../hack/binaries.js';
+import { admittedAnnotation, admittedState } from '../../../registry/admitted.js';
 import type { ConnectorLister } from '../../../registry/store.js';
 import type { ConnectorClass } from '../../../registry/types.js';
 
@@ -85,8 +90,15 @@ function lister(classes: ConnectorClass[]): ConnectorLister {
   };
 }
 
-const handler = admissionHandler(lister([toolClass, strictClass, plainClass, ...shippedClasses]));
-const upstreamHandler = admissionHandler(lister([upstreamGitClass]));
+/** The validating webhook's handler, with an authorizer that lets everybody read every Secret. */
+function validator(classes: ConnectorClass[], authorizer: Authorizer = allowAll): AdmissionHandler {
+  const h = admissionHandlers(lister(classes), authorizer).get(admissionPath);
+  if (!h) throw new Error('no handler for the validating webhook');
+  return h;
+}
+const allowAll: Authorizer = { authorize: () => Promise.resolve({ allowed: true, reason: '' }) };
+const handler = validator([toolClass, strictClass, plainClass, ...shippedClasses]);
+const upstreamHandler = validator([upstreamGitClass]);
 
 type Spec = Record<string, unknown>;
 
@@ -125,8 +137,8 @@ function review(
   };
 }
 
-function verdict(body: unknown, h = handler): Required<AdmissionReview>['response'] {
-  const out = h(body) as AdmissionReview;
+async function verdict(body: unknown, h = handler): Promise<Required<AdmissionReview>['response']> {
+  const out = (await h(body)) as AdmissionReview;
   expect(out.apiVersion).to.equal('admission.k8s.io/v1');
   expect(out.kind).to.equal('AdmissionReview');
   expect(out.response?.uid).to.equal('705ab4f5-6393-11e8-b7cc-42010a800002');
@@ -480,8 +492,8 @@ describe('apiserver/admission: Connectors that can never work are refused with w
   ];
 
   for (const c of denied) {
-    it(`refuses ${c.name}`, () => {
-      const r = verdict(review(c.spec, c.namespace ? { namespace: c.namespace } : {}));
+    it(`refuses ${c.name}`, async () => {
+      const r = await verdict(review(c.spec, c.namespace ? { namespace: c.namespace } : {}));
       expect(r.allowed).to.equal(false);
       expect(r.status?.details.causes).to.deep.equal(c.causes);
       expect(r.status?.code).to.equal(422);
@@ -493,8 +505,8 @@ describe('apiserver/admission: Connectors that can never work are refused with w
     });
   }
 
-  it('lists every problem at once, in spec order', () => {
-    const r = verdict(
+  it('lists every problem at once, in spec order', async () => {
+    const r = await verdict(
       review({
         connectorClassName: 'tool',
         address: 'https://tool.example.com',
@@ -513,8 +525,8 @@ describe('apiserver/admission: Connectors that can never work are refused with w
     );
   });
 
-  it('refuses an UPDATE that changes the spec into one the class cannot serve', () => {
-    const r = verdict(review(withAuth({ name: 'oauth' }), { operation: 'UPDATE', oldSpec: valid }));
+  it('refuses an UPDATE that changes the spec into one the class cannot serve', async () => {
+    const r = await verdict(review(withAuth({ name: 'oauth' }), { operation: 'UPDATE', oldSpec: valid }));
     expect(r.allowed).to.equal(false);
     expect(r.status?.details.causes[0]?.field).to.equal('spec.auth.name');
   });
@@ -610,24 +622,24 @@ describe('apiserver/admission: Connectors that can work go through', () => {
   ];
 
   for (const c of allowed) {
-    it(`allows ${c.name}`, () => {
-      const r = verdict(review(c.spec));
+    it(`allows ${c.name}`, async () => {
+      const r = await verdict(review(c.spec));
       expect(r.status, JSON.stringify(r.status)).to.equal(undefined);
       expect(r.allowed).to.equal(true);
       expect(r.warnings).to.equal(undefined);
     });
   }
 
-  it('allows upstream’s example Connector against upstream’s git class, without a warning', () => {
-    const r = verdict(
+  it('allows upstream’s example Connector against upstream’s git class, without a warning', async () => {
+    const r = await verdict(
       review(upstreamConnector.spec, { namespace: 'default', name: 'git-github' }),
       upstreamHandler,
     );
     expect(r).to.deep.equal({ uid: '705ab4f5-6393-11e8-b7cc-42010a800002', allowed: true });
   });
 
-  it('allows a Connector whose class is not installed yet, and says what was not checked', () => {
-    const r = verdict(review({ ...upstreamConnector.spec }), admissionHandler(lister([])));
+  it('allows a Connector whose class is not installed yet, and says what was not checked', async () => {
+    const r = await verdict(review({ ...upstreamConnector.spec }), validator([]));
     expect(r.allowed).to.equal(true);
     expect(r.warnings).to.deep.equal([
       'ConnectorClass "git" not found: spec.auth, spec.params and spec.addressExtensions were not checked against it; ' +
@@ -636,8 +648,8 @@ describe('apiserver/admission: Connectors that can work go through', () => {
     expect(r.warnings?.[0]?.length).to.be.below(256); // kube-apiserver may truncate longer warnings
   });
 
-  it('allows, with a warning, an auth param the auth probe does not read', () => {
-    const r = verdict(review(basic([...repoAndBranch, { name: 'depth', value: '1' }])));
+  it('allows, with a warning, an auth param the auth probe does not read', async () => {
+    const r = await verdict(review(basic([...repoAndBranch, { name: 'depth', value: '1' }])));
     expect(r.allowed).to.equal(true);
     expect(r.warnings).to.deep.equal([
       'spec.auth.params[2]: "depth" is not used by the auth probe of auth type "basicAuth" of ConnectorClass "tool" ' +
@@ -645,9 +657,9 @@ describe('apiserver/admission: Connectors that can work go through', () => {
     ]);
   });
 
-  it('allows an UPDATE that leaves an invalid spec alone (labels, finalizers), with the problems as warnings', () => {
+  it('allows an UPDATE that leaves an invalid spec alone (labels, finalizers), with the problems as warnings', async () => {
     const stale = withAuth({ name: 'oauth', secretRef: { name: 's' } });
-    const r = verdict(review(stale, { operation: 'UPDATE', oldSpec: stale }));
+    const r = await verdict(review(stale, { operation: 'UPDATE', oldSpec: stale }));
     expect(r.allowed).to.equal(true);
     expect(r.warnings).to.deep.equal([
       'spec unchanged, so allowed, but invalid for its class: spec.auth.name: Unsupported value: "oauth": ' +
@@ -655,15 +667,15 @@ describe('apiserver/admission: Connectors that can work go through', () => {
     ]);
   });
 
-  it('never judges a DELETE', () => {
-    const r = verdict(
+  it('never judges a DELETE', async () => {
+    const r = await verdict(
       review(withAuth({ name: 'oauth' }), { operation: 'DELETE', oldSpec: withAuth({ name: 'oauth' }) }),
     );
     expect(r).to.deep.equal({ uid: '705ab4f5-6393-11e8-b7cc-42010a800002', allowed: true });
   });
 
-  it('lets anything but connectors through, saying it was not checked', () => {
-    const r = verdict(
+  it('lets anything but connectors through, saying it was not checked', async () => {
+    const r = await verdict(
       review(withAuth({ name: 'oauth' }), { resource: { group: '', version: 'v1', resource: 'configmaps' } }),
     );
     expect(r.allowed).to.equal(true);
@@ -672,12 +684,12 @@ describe('apiserver/admission: Connectors that can work go through', () => {
     ]);
   });
 
-  it('lets the status subresource through', () => {
+  it('lets the status subresource through', async () => {
     const body = review(withAuth({ name: 'oauth' }), { operation: 'UPDATE' }) as {
       request: Record<string, unknown>;
     };
     body.request.subResource = 'status';
-    const r = verdict(body);
+    const r = await verdict(body);
     expect(r.allowed).to.equal(true);
   });
 });
@@ -699,10 +711,10 @@ describe('apiserver/admission: what is not an AdmissionReview is a 400', () => {
     ],
   ];
   for (const [name, body, message] of bad) {
-    it(`refuses ${name}`, () => {
+    it(`refuses ${name}`, async () => {
       let caught: unknown;
       try {
-        handler(body);
+        await handler(body);
       } catch (err) {
         caught = err;
       }
@@ -737,8 +749,381 @@ describe('apiserver/admission readJsonBody', () => {
     expect((await statusOf(readJsonBody(req(['{nope'])))).code).to.equal(400);
   });
 
+  it('refuses a body that does not arrive within the deadline with 408, and stops listening to it', async () => {
+    const stalled = Object.assign(new PassThrough(), { headers: {} });
+    stalled.write('{"a":');
+    const err = await statusOf(readJsonBody(stalled as unknown as IncomingMessage, 1024, 20));
+    expect(err.code).to.equal(408);
+    expect(err.status.reason).to.equal('Timeout');
+    expect(stalled.listenerCount('data')).to.equal(0);
+    expect(stalled.listenerCount('end')).to.equal(0);
+  });
+
+  it('refuses a body whose sender goes away with 400', async () => {
+    const gone = Object.assign(new PassThrough(), { headers: {} });
+    gone.write('{"a":');
+    const p = readJsonBody(gone as unknown as IncomingMessage, 1024, 10_000);
+    gone.destroy();
+    expect((await statusOf(p)).code).to.equal(400);
+  });
+
   it('refuses a body over the limit with 413, by Content-Length or by what arrives', async () => {
     expect((await statusOf(readJsonBody(req(['{}'], { 'content-length': '100' }), 10))).code).to.equal(413);
     expect((await statusOf(readJsonBody(req(['{"a":"', 'x'.repeat(20), '"}']), 10))).code).to.equal(413);
+  });
+});
+
+describe('apiserver/admission: writing a Connector needs the right to read its Secrets', () => {
+  /** Records what it was asked; says yes only to `readable` ("namespace/name" of a Secret). */
+  function authorizer(readable: string[] = [], fail = false): Authorizer & { asked: object[] } {
+    const asked: object[] = [];
+    return {
+      asked,
+      authorize: (user, info) => {
+        asked.push({
+          user,
+          verb: info.verb,
+          group: info.apiGroup,
+          resource: info.resource,
+          ns: info.namespace,
+          name: info.name,
+        });
+        if (fail)
+          return Promise.reject(new Error('dial tcp 10.0.0.1:443: connect: connection refused (token abc)'));
+        return Promise.resolve({
+          allowed: readable.includes(`${info.namespace}/${info.name}`),
+          reason: 'RBAC: no',
+        });
+      },
+    };
+  }
+
+  const mallory = {
+    username: 'mallory',
+    uid: 'u-1',
+    groups: ['dev', 'system:authenticated'],
+    extra: { 'authentication.kubernetes.io/credential-id': ['X509SHA256=ab'] },
+  };
+
+  /** A review of a Connector write by `user`, with metadata as given. */
+  function write(
+    spec: Spec,
+    opts: {
+      operation?: string;
+      oldSpec?: Spec;
+      user?: object | null;
+      annotations?: object;
+      oldAnnotations?: object;
+    } = {},
+  ): unknown {
+    const body = review(spec, opts) as { request: Record<string, unknown> };
+    const withMeta = (o: unknown, annotations?: object): unknown => {
+      const obj = o as { metadata: Record<string, unknown> } | null;
+      if (obj && annotations) obj.metadata.annotations = annotations;
+      return obj;
+    };
+    body.request.object = withMeta(body.request.object, opts.annotations);
+    body.request.oldObject = withMeta(body.request.oldObject, opts.oldAnnotations);
+    if (opts.user === null) delete body.request.userInfo;
+    else body.request.userInfo = opts.user ?? mallory;
+    return body;
+  }
+
+  const secretAndCa: Spec = { ...valid, caCertSecretRef: { name: 'tool-ca' } };
+
+  const forbiddenMessage = (field: string, secret: string): string =>
+    `${field}: Forbidden: User "mallory" cannot get resource "secrets" in API group "" in the namespace ` +
+    `"team-a", so may not reference Secret "${secret}"`;
+
+  for (const [name, path] of [
+    ['validating', admissionPath],
+    ['mutating', mutationPath],
+  ] as const) {
+    describe(`the ${name} webhook`, () => {
+      const webhook = (a: Authorizer): AdmissionHandler => {
+        const h = admissionHandlers(lister([toolClass]), a).get(path);
+        if (!h) throw new Error(`no handler for ${path}`);
+        return h;
+      };
+
+      it('refuses a CREATE by a user who may not get the Secrets, naming each Secret and the permission', async () => {
+        const a = authorizer();
+        const r = await verdict(write(secretAndCa), webhook(a));
+        expect(r.allowed).to.equal(false);
+        expect(r.patch).to.equal(undefined);
+        expect(r.status).to.deep.equal({
+          status: 'Failure',
+          code: 403,
+          reason: 'Forbidden',
+          message:
+            `connectors.connectors.alauda.io "c1" is forbidden: ${forbiddenMessage('spec.auth.secretRef', 'tool-token')}; ` +
+            `${forbiddenMessage('spec.caCertSecretRef', 'tool-ca')}. Whoever creates a Connector or changes its ` +
+            `address, address extensions, class or Secret references must be allowed to get each Secret it references`,
+          details: {
+            name: 'c1',
+            group: 'connectors.alauda.io',
+            kind: 'connectors',
+            causes: [
+              {
+                reason: 'FieldValueForbidden',
+                field: 'spec.auth.secretRef',
+                message: forbiddenMessage('spec.auth.secretRef', 'tool-token').slice(
+                  'spec.auth.secretRef: '.length,
+                ),
+              },
+              {
+                reason: 'FieldValueForbidden',
+                field: 'spec.caCertSecretRef',
+                message: forbiddenMessage('spec.caCertSecretRef', 'tool-ca').slice(
+                  'spec.caCertSecretRef: '.length,
+                ),
+              },
+            ],
+          },
+        });
+        // Asked exactly as kube-apiserver would authorize `kubectl get secret`, for the review's user.
+        expect(a.asked).to.deep.equal([
+          { user: mallory, verb: 'get', group: '', resource: 'secrets', ns: 'team-a', name: 'tool-token' },
+          { user: mallory, verb: 'get', group: '', resource: 'secrets', ns: 'team-a', name: 'tool-ca' },
+        ]);
+      });
+
+      it('refuses when only one of the Secrets is readable, naming that one', async () => {
+        const r = await verdict(write(secretAndCa), webhook(authorizer(['team-a/tool-token'])));
+        expect(r.allowed).to.equal(false);
+        expect(r.status?.details.causes.map((c) => c.field)).to.deep.equal(['spec.caCertSecretRef']);
+      });
+
+      it('asks about the namespace the Secret reference names', async () => {
+        const a = authorizer(['team-a/tool-token']);
+        const r = await verdict(
+          write(withAuth({ name: 'patAuth', secretRef: { name: 'tool-token', namespace: 'kube-system' } })),
+          webhook(a),
+        );
+        expect(r.allowed).to.equal(false);
+        expect(a.asked).to.deep.include({
+          user: mallory,
+          verb: 'get',
+          group: '',
+          resource: 'secrets',
+          ns: 'kube-system',
+          name: 'tool-token',
+        });
+        expect(r.status?.message).to.contain(
+          'in the namespace "kube-system", so may not reference Secret "tool-token"',
+        );
+      });
+
+      it('allows a CREATE by a user who may get every Secret it references', async () => {
+        const r = await verdict(
+          write(secretAndCa),
+          webhook(authorizer(['team-a/tool-token', 'team-a/tool-ca'])),
+        );
+        expect(r.allowed).to.equal(true);
+      });
+
+      it('asks nothing about a Connector without Secrets', async () => {
+        const a = authorizer();
+        const r = await verdict(write({ ...valid, auth: undefined }), webhook(a));
+        expect(r.allowed).to.equal(true);
+        expect(a.asked).to.deep.equal([]);
+      });
+
+      it('fails closed when the SubjectAccessReview fails, without the error text', async () => {
+        const r = await verdict(write(valid), webhook(authorizer([], true)));
+        expect(r.allowed).to.equal(false);
+        expect(r.status?.code).to.equal(403);
+        expect(JSON.stringify(r)).to.not.match(/dial tcp|refused|token abc|RBAC/);
+      });
+
+      it('refuses a review that names no user', async () => {
+        const r = await verdict(write(valid, { user: null }), webhook(authorizer(['team-a/tool-token'])));
+        expect(r.allowed).to.equal(false);
+        expect(r.status?.message).to.contain('the AdmissionReview names no user');
+      });
+
+      const moves: [string, Spec][] = [
+        ['spec.address', { ...valid, address: 'https://listener.example.com' }],
+        [
+          'spec.addressExtensions',
+          { ...valid, addressExtensions: [{ name: 'api', value: 'https://listener.example.com' }] },
+        ],
+        ['spec.connectorClassName', { ...valid, connectorClassName: 'strict' }],
+        ['spec.auth.secretRef', withAuth({ name: 'patAuth', secretRef: { name: 'admin-token' } })],
+        ['spec.caCertSecretRef', secretAndCa],
+      ];
+      for (const [field, spec] of moves) {
+        it(`refuses an UPDATE of ${field} by a user who may not get the Secrets`, async () => {
+          const a = authorizer();
+          const r = await verdict(write(spec, { operation: 'UPDATE', oldSpec: valid }), webhook(a));
+          expect(r.allowed).to.equal(false);
+          expect(r.status?.code).to.equal(403);
+          expect(a.asked.length).to.be.greaterThan(0);
+        });
+      }
+
+      it('does not re-check an UPDATE that changes params, auth params or labels only', async () => {
+        const a = authorizer();
+        const stamp = admittedState({ spec: valid }, 'team-a');
+        const changed = { ...valid, params: [{ name: 'sslVerify', value: 'false' }] };
+        const r = await verdict(
+          write(changed, {
+            operation: 'UPDATE',
+            oldSpec: valid,
+            annotations: { [admittedAnnotation]: stamp },
+            oldAnnotations: { [admittedAnnotation]: stamp },
+          }),
+          webhook(a),
+        );
+        expect(r.allowed).to.equal(true);
+        expect(a.asked).to.deep.equal([]);
+      });
+    });
+  }
+});
+
+describe('apiserver/admission: the mutating webhook stamps the state it admitted', () => {
+  const everyone: Authorizer = { authorize: () => Promise.resolve({ allowed: true, reason: '' }) };
+  const nobody: Authorizer = { authorize: () => Promise.resolve({ allowed: false, reason: '' }) };
+  const admit = (a: Authorizer = everyone): AdmissionHandler => {
+    const h = admissionHandlers(lister([toolClass]), a).get(mutationPath);
+    if (!h) throw new Error('no mutating handler');
+    return h;
+  };
+  const stampOf = (spec: Spec): string => admittedState({ spec }, 'team-a');
+
+  function reviewWith(
+    spec: Spec,
+    opts: { operation?: string; oldSpec?: Spec; annotations?: object; oldAnnotations?: object } = {},
+  ): unknown {
+    const body = review(spec, opts) as {
+      request: {
+        object: { metadata: Record<string, unknown> } | null;
+        oldObject: { metadata: Record<string, unknown> } | null;
+      };
+    };
+    if (opts.annotations && body.request.object) body.request.object.metadata.annotations = opts.annotations;
+    if (opts.oldAnnotations && body.request.oldObject)
+      body.request.oldObject.metadata.annotations = opts.oldAnnotations;
+    return body;
+  }
+
+  const patchOf = (r: { patch?: string; patchType?: string }): unknown => {
+    expect(r.patchType).to.equal('JSONPatch');
+    return JSON.parse(Buffer.from(r.patch ?? '', 'base64').toString('utf8'));
+  };
+
+  it('stamps a CREATE without annotations', async () => {
+    const r = await verdict(reviewWith(valid), admit());
+    expect(r.allowed).to.equal(true);
+    expect(patchOf(r)).to.deep.equal([
+      {
+        op: 'add',
+        path: '/metadata/annotations',
+        value: { 'connectors.alauda.io/admitted': stampOf(valid) },
+      },
+    ]);
+    expect(stampOf(valid)).to.match(/^sha256:[0-9a-f]{64}$/);
+  });
+
+  it('overwrites a stamp the caller sent, keeping the other annotations', async () => {
+    const r = await verdict(
+      reviewWith(valid, { annotations: { team: 'a', 'connectors.alauda.io/admitted': 'sha256:forged' } }),
+      admit(),
+    );
+    expect(patchOf(r)).to.deep.equal([
+      { op: 'add', path: '/metadata/annotations/connectors.alauda.io~1admitted', value: stampOf(valid) },
+    ]);
+  });
+
+  it('stamps nothing for a CREATE it refuses', async () => {
+    const r = await verdict(reviewWith(valid), admit(nobody));
+    expect(r.allowed).to.equal(false);
+    expect(r.patch).to.equal(undefined);
+  });
+
+  it('keeps the stamp of an UPDATE that leaves the credential’s destination alone, asking nobody', async () => {
+    const stamp = stampOf(valid);
+    const r = await verdict(
+      reviewWith(valid, {
+        operation: 'UPDATE',
+        oldSpec: valid,
+        annotations: { [admittedAnnotation]: 'sha256:forged' },
+        oldAnnotations: { [admittedAnnotation]: stamp },
+      }),
+      admit(nobody),
+    );
+    expect(r.allowed).to.equal(true);
+    expect(patchOf(r)).to.deep.equal([
+      { op: 'add', path: '/metadata/annotations/connectors.alauda.io~1admitted', value: stamp },
+    ]);
+  });
+
+  it('restamps an UPDATE that moves the Connector, when its author may read the Secrets', async () => {
+    const moved = { ...valid, address: 'https://elsewhere.example.com' };
+    const r = await verdict(
+      reviewWith(moved, {
+        operation: 'UPDATE',
+        oldSpec: valid,
+        annotations: { [admittedAnnotation]: stampOf(valid) },
+        oldAnnotations: { [admittedAnnotation]: stampOf(valid) },
+      }),
+      admit(),
+    );
+    expect(patchOf(r)).to.deep.equal([
+      { op: 'add', path: '/metadata/annotations/connectors.alauda.io~1admitted', value: stampOf(moved) },
+    ]);
+    expect(stampOf(moved)).to.not.equal(stampOf(valid));
+  });
+
+  it('admits a never-stamped Connector on any update by a user who may read its Secrets', async () => {
+    const r = await verdict(reviewWith(valid, { operation: 'UPDATE', oldSpec: valid }), admit());
+    expect(r.allowed).to.equal(true);
+    expect(patchOf(r)).to.deep.equal([
+      { op: 'add', path: '/metadata/annotations', value: { [admittedAnnotation]: stampOf(valid) } },
+    ]);
+  });
+
+  it('lets anyone else relabel a never-stamped Connector, but does not stamp it, and says so', async () => {
+    const r = await verdict(
+      reviewWith(valid, {
+        operation: 'UPDATE',
+        oldSpec: valid,
+        annotations: { [admittedAnnotation]: stampOf(valid) },
+      }),
+      admit(nobody),
+    );
+    expect(r.allowed).to.equal(true);
+    expect(patchOf(r)).to.deep.equal([
+      { op: 'remove', path: '/metadata/annotations/connectors.alauda.io~1admitted' },
+    ]);
+    expect(r.warnings?.[0]).to.match(
+      /^not admitted: spec\.auth\.secretRef: Forbidden: User "alice" cannot get resource "secrets" .*; the status controller does not probe this Connector until a user who may get its Secrets updates it$/,
+    );
+  });
+
+  it('answers with no patch when the stamp is already right', async () => {
+    const stamp = stampOf(valid);
+    const r = await verdict(
+      reviewWith(valid, {
+        operation: 'UPDATE',
+        oldSpec: valid,
+        annotations: { [admittedAnnotation]: stamp },
+        oldAnnotations: { [admittedAnnotation]: stamp },
+      }),
+      admit(),
+    );
+    expect(r).to.deep.equal({ uid: '705ab4f5-6393-11e8-b7cc-42010a800002', allowed: true });
+  });
+
+  it('leaves other resources, subresources and DELETE alone', async () => {
+    const other = await verdict(
+      review(valid, { resource: { group: '', version: 'v1', resource: 'secrets' } }),
+      admit(nobody),
+    );
+    expect(other.allowed).to.equal(true);
+    expect(other.patch).to.equal(undefined);
+    const del = await verdict(review(valid, { operation: 'DELETE', oldSpec: valid }), admit(nobody));
+    expect(del).to.deep.equal({ uid: '705ab4f5-6393-11e8-b7cc-42010a800002', allowed: true });
   });
 });

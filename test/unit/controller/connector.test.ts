@@ -12,6 +12,7 @@ import {
   type SecretRead,
 } from '../../../controller/connector.js';
 import type { ProbeResult } from '../../../controller/probe.js';
+import { admittedAnnotation, admittedState } from '../../../registry/admitted.js';
 import type { Connector, ConnectorClass } from '../../../registry/types.js';
 
 const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
@@ -40,8 +41,19 @@ const bareClass: ConnectorClass = {
   spec: { auth: { types: [{ name: 'tokenAuth', secretType: 'connectors.cpaas.io/bearer-token' }] } },
 };
 
-function connector(spec: Partial<NonNullable<Connector['spec']>> = {}): Connector {
+/** `c` as admission stamps it: accepted in exactly this state. */
+function admitted(c: Connector): Connector {
+  const annotations = { [admittedAnnotation]: admittedState(c, c.metadata?.namespace ?? '') };
+  const meta = c.metadata;
   return {
+    ...c,
+    metadata: { name: meta?.name, namespace: meta?.namespace, generation: meta?.generation, annotations },
+  };
+}
+
+/** A Connector as the webhook admitted it (unstamped: `admitted: false`). */
+function connector(spec: Partial<NonNullable<Connector['spec']>> = {}, opts = { admitted: true }): Connector {
+  const c: Connector = {
     metadata: { name: 'my-git', namespace: 'team-a', generation: 4 },
     spec: {
       connectorClassName: 'git',
@@ -50,6 +62,7 @@ function connector(spec: Partial<NonNullable<Connector['spec']>> = {}): Connecto
       ...spec,
     },
   };
+  return opts.admitted ? admitted(c) : c;
 }
 
 const gitCreds = {
@@ -107,6 +120,85 @@ const byType = (conditions: Condition[]): Record<string, Condition> =>
   Object.fromEntries(conditions.map((c) => [c.type, c]));
 
 describe('controller/connector connectorStatus', () => {
+  describe('only a Connector that admission accepted in its current state is probed', () => {
+    const notAdmitted = (c: Record<string, Condition>, name = 'my-git'): void => {
+      for (const type of ['SecretReady', 'LivenessReady', 'AuthReady']) {
+        expect(c[type], type).to.deep.equal({
+          type,
+          status: 'Unknown',
+          reason: 'NotAdmitted',
+          message:
+            'not probed: the Connector was not admitted by the Connectors admission webhook in its current ' +
+            'state (annotation connectors.alauda.io/admitted missing or stale); re-apply it as a user who may ' +
+            `get the Secrets it references, e.g. kubectl annotate --overwrite -n team-a connector/${name} ` +
+            'connectors.alauda.io/admitted=renew',
+        });
+      }
+      expect(c.Ready).to.include({ status: 'Unknown', reason: 'NotAdmitted' });
+    };
+
+    it('without the stamp: the Secret is not read, no probe runs, the conditions say why', async () => {
+      const d = deps();
+      const c = byType((await connectorStatus(connector({}, { admitted: false }), d)).conditions);
+      notAdmitted(c);
+      expect(d.calls).to.deep.equal([]);
+      expect(c.ConnectorClassReady?.status).to.equal('True');
+    });
+
+    it('with a stamp of another state: each field that decides where the credential goes counts', async () => {
+      const changes: Partial<NonNullable<Connector['spec']>>[] = [
+        { address: 'https://listener.example.com' },
+        { addressExtensions: [{ name: 'api', value: 'https://listener.example.com' }] },
+        { connectorClassName: 'bare' },
+        { auth: { name: 'basicAuth', secretRef: { name: 'other-creds' } } },
+        { auth: { name: 'basicAuth', secretRef: { name: 'git-creds', namespace: 'team-b' } } },
+        { caCertSecretRef: { name: 'other-ca' } },
+      ];
+      for (const change of changes) {
+        const stamped = connector();
+        const stale: Connector = { ...stamped, spec: { ...stamped.spec!, ...change } };
+        const d = deps();
+        notAdmitted(byType((await connectorStatus(stale, d)).conditions));
+        expect(d.calls, JSON.stringify(change)).to.deep.equal([]);
+      }
+    });
+
+    it('a forged stamp (any other value) is not a stamp', async () => {
+      const c = connector({}, { admitted: false });
+      c.metadata = {
+        name: 'my-git',
+        namespace: 'team-a',
+        annotations: { [admittedAnnotation]: 'sha256:forged' },
+      };
+      const d = deps();
+      notAdmitted(byType((await connectorStatus(c, d)).conditions));
+      expect(d.calls).to.deep.equal([]);
+    });
+
+    it('fields that do not decide where the credential goes leave the stamp valid', async () => {
+      const stamped = connector();
+      const relabelled: Connector = {
+        ...stamped,
+        metadata: {
+          name: 'my-git',
+          namespace: 'team-a',
+          generation: 5,
+          labels: { team: 'a' },
+          annotations: stamped.metadata?.annotations,
+        },
+        spec: {
+          ...stamped.spec!,
+          params: [{ name: 'sslVerify', value: 'false' }],
+          auth: { ...stamped.spec!.auth, params: [{ name: 'repository', value: 'org/app.git' }] },
+        },
+      };
+      const d = deps();
+      const c = byType((await connectorStatus(relabelled, d)).conditions);
+      expect(c.Ready?.status).to.equal('True');
+      expect(d.calls).to.deep.equal(['secret team-a/git-creds', 'liveness', 'auth']);
+    });
+  });
+
   it('all good: every condition True, Ready True, the API path and the host proxy address', async () => {
     const s = await connectorStatus(connector(), deps());
     const c = byType(s.conditions);
