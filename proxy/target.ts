@@ -46,6 +46,17 @@ function decodeSegment(raw: string): string {
   }
 }
 
+const escape = /%[0-9a-fA-F]{2}/;
+const maxDecodeRounds = 8;
+
+/**
+ * Decodes every escape byte by byte, as a tool that decodes again would: leniently, whatever the
+ * bytes spell in UTF-8 (a stray `%E9` or a lone '%' must not stop the next round's checks).
+ */
+function decodeBytes(s: string): string {
+  return s.replace(/%([0-9a-fA-F]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+}
+
 /**
  * Validates raw path segments and returns the tool-side path (prefix + segments). Segments stay
  * as the caller encoded them; each is checked in decoded form, and decoded again while it still
@@ -57,8 +68,18 @@ export function toolPath(address: ToolAddress, segments: readonly string[]): str
     if (raw === '' && i !== segments.length - 1) {
       throw new ProxyError('InvalidTarget', 'empty path segments ("//") are not allowed');
     }
+    // What a request line can carry as it is: visible ASCII, and the bytes 0x80-0xFF that Node
+    // hands over as latin1 and undici sends back as the same bytes. Anything else must arrive
+    // percent-encoded (undici would refuse it, which looked like an unreachable tool). A raw '?' or
+    // '#' would end the path early at the tool, hiding the rest of the segment from the checks below.
+    if (/[^\x21-\x7e\x80-\xff]|[?#]/.test(raw)) {
+      throw new ProxyError(
+        'InvalidTarget',
+        "a path segment holds a space, a control character, '?', '#' or a character beyond U+00FF that is not percent-encoded",
+      );
+    }
     let decoded = decodeSegment(raw);
-    for (let round = 0; round < 8; round++) {
+    for (let round = 1; ; round++) {
       if (forbiddenDecoded.test(decoded)) {
         throw new ProxyError(
           'InvalidTarget',
@@ -74,12 +95,14 @@ export function toolPath(address: ToolAddress, segments: readonly string[]): str
           );
         }
       }
-      if (!decoded.includes('%')) break;
-      try {
-        decoded = decodeURIComponent(decoded);
-      } catch {
-        break; // a literal '%' that is not an escape: harmless once the first round passed
+      if (!escape.test(decoded)) break;
+      if (round === maxDecodeRounds) {
+        throw new ProxyError(
+          'InvalidTarget',
+          `path segment "${raw}" is percent-encoded more than ${maxDecodeRounds} times over`,
+        );
       }
+      decoded = decodeBytes(decoded);
     }
   });
   return `${address.prefix}/${segments.join('/')}`;
