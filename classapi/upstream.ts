@@ -1,7 +1,8 @@
 // HTTP out, for the class APIs: one GET to the Connector's tool with its credential, through the
-// shared per-origin pools. Same-origin redirects are followed (Git servers add `.git`, registries
-// move between paths) with the credential injected afresh for each hop; a redirect to another
-// origin is never followed, so the credential stays on the Connector's origin. Failures become
+// shared per-origin pools. Redirects inside the Connector's address are followed (Git servers add
+// `.git`, registries move between paths) with the credential injected afresh for each hop; a
+// redirect to another origin or out of the address's path prefix is never followed (the decision
+// of proxy/target.ts, as for /proxy), so the credential stays inside the Connector's address. Failures become
 // ProxyErrors (unreachable → 503, timeout → 504), and a tool's refusal becomes a Status that is
 // never 401: to kubectl, 401 means "you are not logged in", which would blame the wrong party.
 
@@ -12,11 +13,14 @@ import type { CredentialInjector } from '../proxy/credentials/index.js';
 import type { DispatcherCache } from '../proxy/dispatchers.js';
 import { brokenExchange, ProxyError } from '../proxy/errors.js';
 import type { OutgoingHeaders } from '../proxy/headers.js';
+import { redirectTarget } from '../proxy/target.js';
 
 export interface ToolRequest {
   /** What the tool is, for messages: 'the Git server', 'the registry'. */
   tool: string;
   origin: string;
+  /** The address's path prefix: redirects are followed only below it. */
+  prefix: string;
   /** Path and query. */
   path: string;
   headers: OutgoingHeaders;
@@ -55,7 +59,7 @@ function failure(err: unknown, req: ToolRequest): Error {
   return new ProxyError('UpstreamUnreachable', `${where} cannot be reached (${detail})`, { cause: err });
 }
 
-/** GET, following same-origin redirects. The caller must consume or destroy the body. */
+/** GET, following redirects inside the address. The caller must consume or destroy the body. */
 export async function getFromTool(pools: DispatcherCache, req: ToolRequest): Promise<ToolResponse> {
   let path = req.path;
   for (let hops = 0; ; hops++) {
@@ -79,13 +83,14 @@ export async function getFromTool(pools: DispatcherCache, req: ToolRequest): Pro
     if (hops >= maxRedirects) {
       throw badGateway(`${req.tool} at ${req.origin} redirected more than ${maxRedirects} times`);
     }
-    const next = new URL(location, req.origin + path);
-    if (next.origin !== req.origin) {
+    const next = redirectTarget(req, path, location);
+    if (!next.inside) {
       throw badGateway(
-        `${req.tool} redirected to another origin (${next.origin}); the Connector's credential only goes to ${req.origin}`,
+        `${req.tool} redirected ${next.why}; the Connector's credential only goes to its address ` +
+          `${req.origin}${req.prefix}`,
       );
     }
-    path = next.pathname + next.search;
+    path = next.path;
   }
 }
 

@@ -292,7 +292,7 @@ export class ProxyHandler {
       : noHeaderFilter;
     ex.target = address.origin;
     ex.path = path;
-    await this.send(req, res, resolved, address.origin, target.query ? `${path}?${target.query}` : path, {
+    await this.send(req, res, resolved, address, target.query ? `${path}?${target.query}` : path, {
       headers: forwardRequestHeaders(req.headers, filter),
       mapLocation: (location) =>
         proxyLocation(
@@ -348,7 +348,7 @@ export class ProxyHandler {
       ex.connector = name;
       const path = toolPath(match.address, match.segments);
       checkQuery(query);
-      await this.send(req, res, match.owner, origin, query ? `${path}?${query}` : path, {
+      await this.send(req, res, match.owner, match.address, query ? `${path}?${query}` : path, {
         headers: forwardRequestHeaders(req.headers),
       });
       return;
@@ -371,23 +371,28 @@ export class ProxyHandler {
       {
         method: req.method ?? 'GET',
         origin,
+        prefix: '',
         path: target,
         headers,
         body: hasBody(req.headers) ? req : null,
         injector: null,
         ca: this.deps.upstreamCaPem,
         connectTo,
+        relayRedirects: true,
       },
       res,
     );
   }
 
-  /** Sends a request to a Connector's tool with its credential and CA. */
+  /**
+   * Sends a request to a Connector's tool with its credential and CA. A redirect that leaves the
+   * address is relayed unfollowed: the caller may follow it, through this proxy's rules.
+   */
   private async send(
     req: IncomingMessage,
     res: ServerResponse,
     resolved: ResolvedConnector,
-    origin: string,
+    address: ToolAddress,
     path: string,
     opts: { headers: ReturnType<typeof forwardRequestHeaders>; mapLocation?: (location: string) => string },
   ): Promise<void> {
@@ -400,13 +405,15 @@ export class ProxyHandler {
       this.deps.pools,
       {
         method: req.method ?? 'GET',
-        origin,
+        origin: address.origin,
+        prefix: address.prefix,
         path,
         headers: opts.headers,
         body: hasBody(req.headers) ? req : null,
         injector: secret?.injector ?? null,
         ca,
         mapLocation: opts.mapLocation,
+        relayRedirects: true,
       },
       res,
     );

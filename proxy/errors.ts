@@ -10,7 +10,7 @@ export type ProxyErrorCode =
   | 'UpstreamUnreachable' // connect refused, DNS failure, TLS failure
   | 'UpstreamTimeout' // no response headers, or no body progress, within the configured time
   | 'UpstreamBroken' // the tool accepted the connection, then closed it or answered what HTTP forbids
-  | 'UpstreamRedirect' // the tool redirected to another origin, which is never followed
+  | 'UpstreamRedirect' // the tool redirected outside the Connector's address, which is never followed
   | 'UpstreamAuth'; // a token endpoint refused the Connector's credential
 
 export class ProxyError extends Error {

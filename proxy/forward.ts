@@ -1,9 +1,11 @@
 // Forwards one request to a tool and streams the answer back. The tool's response is relayed
 // chunk by chunk from undici's dispatch handler straight into the caller's response, with
 // back-pressure both ways and nothing buffered whole; the caller going away aborts the upstream
-// request. Same-origin redirects of GET/HEAD are followed here, because kube-apiserver turns any
-// 3xx from an aggregated server into a 502; a redirect to another origin is never followed, so a
-// credential can only ever reach the Connector's own origin.
+// request. Redirects of GET/HEAD are followed here, because kube-apiserver turns any 3xx from an
+// aggregated server into a 502, but only inside the Connector's address: its origin and its path
+// prefix, each hop held to the rules of a caller's path (target.ts), so the credential only ever
+// reaches where the Connector points. Any other redirect is refused with a Status or, for callers
+// that can follow it themselves, relayed unfollowed.
 //
 // Why dispatch and not undici.request(): request() wraps every response in a Readable that is then
 // piped into the ServerResponse; on small responses that wrapping, the pipe and the AbortSignal
@@ -16,10 +18,13 @@ import type { CredentialInjector } from './credentials/index.js';
 import type { DispatcherCache } from './dispatchers.js';
 import { brokenExchange, ProxyError } from './errors.js';
 import { forwardResponseHeaders, headerValue, type OutgoingHeaders } from './headers.js';
+import { redirectTarget, type RedirectTarget } from './target.js';
 
 export interface ForwardRequest {
   method: string;
   origin: string;
+  /** The address's path prefix ('' for the whole origin): redirects are followed only below it. */
+  prefix: string;
   /** Path and query, already validated (see target.ts). */
   path: string;
   headers: OutgoingHeaders;
@@ -31,6 +36,12 @@ export interface ForwardRequest {
   connectTo?: string | undefined;
   /** Rewrites the Location header of the response relayed to the caller. */
   mapLocation?: ((location: string) => string) | undefined;
+  /**
+   * A redirect that is not followed (it leaves the address) is relayed to the caller as the tool
+   * sent it, rather than refused: for callers that talk to us directly and can follow it
+   * themselves, without our credential. Through kube-apiserver a 3xx would become a bare 502.
+   */
+  relayRedirects?: boolean | undefined;
 }
 
 const maxRedirects = 5;
@@ -54,8 +65,8 @@ export function upstreamError(err: unknown, origin: string): ProxyError {
   });
 }
 
-/** How one exchange with the tool ended: relayed to the caller, or a redirect to follow. */
-type Outcome = { relayed: true; status: number } | { relayed: false; status: number; location: string };
+/** How one exchange with the tool ended: relayed to the caller, or a redirect decided on. */
+type Outcome = { relayed: true; status: number } | { relayed: false; status: number; next: RedirectTarget };
 
 const callerGone = new Error('the caller closed the connection');
 
@@ -75,14 +86,15 @@ class Relay implements Dispatcher.DispatchHandler {
   private abort: ((err?: Error) => void) | undefined;
   private resume: (() => void) | undefined;
   private status = 0;
-  private location: string | undefined;
+  private redirect: RedirectTarget | undefined;
   private started = false;
   private settled = false;
 
   constructor(
     private readonly res: ServerResponse,
     private readonly req: ForwardRequest,
-    private readonly followRedirects: boolean,
+    /** Decides on a redirect's Location; null when redirects are not followed. */
+    private readonly decide: ((location: string) => RedirectTarget) | null,
     private readonly resolve: (o: Outcome) => void,
     private readonly reject: (e: ProxyError) => void,
   ) {
@@ -120,9 +132,13 @@ class Relay implements Dispatcher.DispatchHandler {
   onHeaders(status: number, raw: Buffer[], resume: () => void): boolean {
     if (status < 200) return true; // an informational answer; the real one follows
     this.status = status;
-    if (this.followRedirects && isRedirect(status)) {
-      this.location = headerValue(raw, 'location');
-      if (this.location !== undefined) return true; // its body is read and dropped
+    const location = this.decide && isRedirect(status) ? headerValue(raw, 'location') : undefined;
+    if (this.decide && location !== undefined) {
+      const next = this.decide(location);
+      if (next.inside || !this.req.relayRedirects) {
+        this.redirect = next;
+        return true; // its body is read and dropped
+      }
     }
     try {
       this.res.writeHead(status, forwardResponseHeaders(raw, this.req.mapLocation));
@@ -146,8 +162,8 @@ class Relay implements Dispatcher.DispatchHandler {
   }
 
   onComplete(): void {
-    if (this.location !== undefined) {
-      this.settle({ relayed: false, status: this.status, location: this.location });
+    if (this.redirect !== undefined) {
+      this.settle({ relayed: false, status: this.status, next: this.redirect });
     } else if (this.started) {
       this.res.end(); // 'close' follows and settles
     }
@@ -166,14 +182,19 @@ async function exchange(
   pools: DispatcherCache,
   req: ForwardRequest,
   res: ServerResponse,
-  opts: { path: string; method: string; body: Readable | null; followRedirects: boolean },
+  opts: {
+    path: string;
+    method: string;
+    body: Readable | null;
+    decide: ((location: string) => RedirectTarget) | null;
+  },
 ): Promise<Outcome> {
   const headers: OutgoingHeaders = { ...req.headers };
   if (req.injector)
     await req.injector.inject(headers, { method: opts.method, origin: req.origin, path: opts.path });
   const pool = pools.get(req.origin, req.ca, req.connectTo);
   return new Promise<Outcome>((resolve, reject) => {
-    const relay = new Relay(res, req, opts.followRedirects, resolve, reject);
+    const relay = new Relay(res, req, opts.decide, resolve, reject);
     pool.dispatch(
       {
         origin: req.origin,
@@ -199,21 +220,25 @@ export async function forward(
   let path = req.path;
   let method = req.method;
   for (let hops = 0; ; hops++) {
+    const from = path;
     const outcome = await exchange(pools, req, res, {
       path,
       method,
       body: hops === 0 ? req.body : null, // a followed redirect is a GET/HEAD without a body
-      followRedirects: (method === 'GET' || method === 'HEAD') && hops < maxRedirects,
+      decide:
+        (method === 'GET' || method === 'HEAD') && hops < maxRedirects
+          ? (location) => redirectTarget(req, from, location)
+          : null,
     });
     if (outcome.relayed) return outcome.status;
-    const next = new URL(outcome.location, req.origin + path);
-    if (next.origin !== req.origin) {
+    if (!outcome.next.inside) {
       throw new ProxyError(
         'UpstreamRedirect',
-        `the tool redirected to another origin (${next.origin}); Connectors only talks to ${req.origin}`,
+        `the tool redirected ${outcome.next.why}; a redirect is followed only inside the Connector's ` +
+          `address ${req.origin}${req.prefix}`,
       );
     }
-    path = next.pathname + next.search;
+    path = outcome.next.path;
     method = outcome.status === 303 ? 'GET' : method;
   }
 }

@@ -1,6 +1,7 @@
 // Header hygiene in both directions. Requests lose hop-by-hop headers and everything that could
 // carry the caller's identity or credential; responses lose hop-by-hop headers and the tool's
-// session cookies (a cookie minted for the Connector's credential is that credential).
+// session cookies (a cookie minted for the Connector's credential is that credential), and gain
+// headers that keep the tool's content from running as the browsing user.
 
 import type { IncomingHttpHeaders } from 'node:http';
 
@@ -94,9 +95,40 @@ export function headerValue(raw: RawHeaders, name: string): string | undefined {
 }
 
 /**
+ * Added to every response relayed from a tool. Through kube-apiserver, and so through `kubectl
+ * proxy`, a tool's page is served on the Kubernetes API's origin, where a script of it could call
+ * the API with the browsing user's authority (their cookies or cached credentials). `sandbox`
+ * gives the page an opaque origin and runs no script, form or popup; `nosniff` keeps a browser from
+ * reading something labelled as text or JSON as HTML or script; `frame-ancestors 'none'` and
+ * X-Frame-Options keep another page from framing it. A tool's own CSP is kept besides (browsers
+ * enforce every policy sent, so it can only add limits); its X-Content-Type-Options and
+ * X-Frame-Options are replaced (two X-Frame-Options values make browsers ignore both).
+ */
+export const relayedResponseHeaders: readonly string[] = [
+  'content-security-policy',
+  "sandbox; frame-ancestors 'none'",
+  'x-content-type-options',
+  'nosniff',
+  'x-frame-options',
+  'DENY',
+];
+
+/**
+ * Response headers of the tool never relayed: its session cookies, the two that ours replace, and
+ * Clear-Site-Data, with which the tool would wipe the browsing user's data on the API's origin.
+ */
+const droppedResponse = new Set([
+  'set-cookie',
+  'x-content-type-options',
+  'x-frame-options',
+  'clear-site-data',
+]);
+
+/**
  * Headers to return to the caller from a tool response, as the flat [name, value, …] list
  * writeHead takes: names in lower case, values byte for byte, hop-by-hop headers (and those the
- * Connection header names) and the tool's session cookies dropped; `mapLocation` rewrites Location.
+ * Connection header names) and droppedResponse left out, relayedResponseHeaders added at the end;
+ * `mapLocation` rewrites Location.
  */
 export function forwardResponseHeaders(
   raw: RawHeaders,
@@ -112,9 +144,10 @@ export function forwardResponseHeaders(
   const out: string[] = [];
   for (let n = 0; n < names.length; n++) {
     const name = names[n] ?? '';
-    if (hopByHop.has(name) || name === 'set-cookie' || listed?.has(name)) continue;
+    if (hopByHop.has(name) || droppedResponse.has(name) || listed?.has(name)) continue;
     const value = text(raw[2 * n + 1]);
     out.push(name, mapLocation && name === 'location' ? mapLocation(value) : value);
   }
+  out.push(...relayedResponseHeaders);
   return out;
 }

@@ -128,6 +128,7 @@ export function classApiHandler(deps: ClassApiDeps): SubresourceHandler {
         {
           method,
           origin: address.origin,
+          prefix: address.prefix,
           path: info.query ? `${path}?${info.query}` : path,
           headers,
           body: hasBody ? req : null,

@@ -39,6 +39,7 @@ export function proxySubresource(deps: ProxyDeps): Subresource {
         {
           method: req.method ?? 'GET',
           origin: target.address.origin,
+          prefix: target.address.prefix,
           path: info.query ? `${path}?${info.query}` : path,
           headers: forwardRequestHeaders(req.headers, deps.droppedHeaders()),
           body: hasBody ? req : null,

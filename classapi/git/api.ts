@@ -6,13 +6,13 @@
 //                                              {name: 'refs/heads/main' | 'refs/tags/v1.0', commitID}
 //
 // `repository` is relative to the Connector's address (its path prefix kept); `repositoryUrl` is a
-// full clone URL that must be on the Connector's origin, because the Connector's credential is
-// sent with the request. All three read one ref advertisement
+// full clone URL that must lie inside the Connector's address (its origin, under its path prefix),
+// because the Connector's credential is sent with the request. All three read one ref advertisement
 // (`GET {repo}/info/refs?service=git-upload-pack`) and page with search/page/itemsPerPage.
 
 import { badGateway, badRequest } from '../../apiserver/machinery/status.js';
 import { ProxyError } from '../../proxy/errors.js';
-import { toolPath, type ToolAddress } from '../../proxy/target.js';
+import { targetWithin, toolPath, type ToolAddress } from '../../proxy/target.js';
 import type { ClassApi, ClassApiRequest } from '../api.js';
 import { listOf, parseListQuery } from '../list.js';
 import { getFromTool, toolRefusal, type ToolRequest } from '../upstream.js';
@@ -39,7 +39,7 @@ function invalidTarget(err: unknown, parameter: string): never {
   throw err;
 }
 
-/** `repository` (relative to the address) or `repositoryUrl` (same origin) → the repository path. */
+/** `repository` (relative to the address) or `repositoryUrl` (inside it) → the repository path. */
 export function repositoryTarget(address: ToolAddress, query: URLSearchParams): RepositoryTarget {
   const url = query.get('repositoryUrl');
   if (url !== null && url !== '') {
@@ -60,14 +60,18 @@ export function repositoryTarget(address: ToolAddress, query: URLSearchParams): 
           "the Connector's credential is only ever sent to its own address",
       );
     }
-    const segments = parsed.pathname.split('/').slice(1);
-    while (segments.length > 0 && segments[segments.length - 1] === '') segments.pop();
-    if (segments.length === 0) throw badRequest('query parameter repositoryUrl has no repository path');
+    // The repository's own path: what a clone URL may carry after it is not part of it.
+    parsed.search = '';
+    parsed.hash = '';
+    parsed.pathname = parsed.pathname.replace(/\/+$/, '');
     let path: string;
     try {
-      path = toolPath({ origin: address.origin, prefix: '' }, segments);
+      path = targetWithin(address, parsed);
     } catch (err) {
       invalidTarget(err, 'repositoryUrl');
+    }
+    if (path === '/' || path === address.prefix) {
+      throw badRequest('query parameter repositoryUrl has no repository path');
     }
     return { path, display: parsed.origin + parsed.pathname };
   }
@@ -99,6 +103,7 @@ export async function advertisedRefs(request: ClassApiRequest, repo: RepositoryT
   const req: ToolRequest = {
     tool,
     origin: address.origin,
+    prefix: address.prefix,
     path: `${repo.path}/info/refs?service=git-upload-pack`,
     // Like git itself; some servers only speak smart HTTP to a client that says it is git.
     headers: { accept: '*/*', 'user-agent': 'git/2 (connectors-classapi)', pragma: 'no-cache' },

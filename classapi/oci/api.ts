@@ -3,12 +3,13 @@
 //   GET /oci/tags?repository=library/alpine     {name: '3.20'}
 //
 // From `GET {address}/v2/<repository>/tags/list`, following the registry's own pagination
-// (`Link: <…>; rel="next"`, same origin only) until the end, then search/page/itemsPerPage as
+// (`Link: <…>; rel="next"`, inside the Connector's address only) until the end, then search/page/itemsPerPage as
 // every list here. With a cpaas.io/distribution-registry-token Secret the shared strategy runs the
 // token flow; with kubernetes.io/basic-auth the registry gets Basic.
 
 import { badGateway, badRequest } from '../../apiserver/machinery/status.js';
 import { registryTokenSecretType } from '../../proxy/credentials/registry-token.js';
+import { redirectTarget } from '../../proxy/target.js';
 import type { ClassApi, ClassApiRequest } from '../api.js';
 import { listOf, parseListQuery } from '../list.js';
 import { getFromTool, readBody, toolRefusal, type ToolRequest } from '../upstream.js';
@@ -61,6 +62,7 @@ async function listTags(request: ClassApiRequest, repository: string): Promise<s
     const req: ToolRequest = {
       tool,
       origin: address.origin,
+      prefix: address.prefix,
       path,
       headers: { accept: 'application/json' },
       injector,
@@ -100,13 +102,14 @@ async function listTags(request: ClassApiRequest, repository: string): Promise<s
 
     const next = nextLink(res.headers.link);
     if (next === undefined) break;
-    const url = new URL(next, address.origin + res.path);
-    if (url.origin !== address.origin) {
+    const target = redirectTarget(address, res.path, next);
+    if (!target.inside) {
       throw badGateway(
-        `${tool} pointed the next page of tags to another origin (${url.origin}); the Connector's credential only goes to ${address.origin}`,
+        `${tool} pointed the next page of tags ${target.why}; the Connector's credential only goes ` +
+          `to its address ${address.origin}${address.prefix}`,
       );
     }
-    path = url.pathname + url.search;
+    path = target.path;
     if (seen.has(path)) break; // a registry that links a page to itself would loop forever
     if (page + 1 >= maxPages) {
       throw badGateway(

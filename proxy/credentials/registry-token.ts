@@ -14,6 +14,7 @@ import { Agent, errors as undiciErrors, type Dispatcher } from 'undici';
 import { ProxyError } from '../errors.js';
 import type { OutgoingHeaders } from '../headers.js';
 import {
+  isHeaderValue,
   requireKey,
   type CredentialInjector,
   type CredentialStrategy,
@@ -328,7 +329,7 @@ export class RegistryTokenStrategy implements CredentialStrategy {
     const value = [fields.token, fields.access_token].find(
       (t): t is string => typeof t === 'string' && t !== '',
     );
-    if (value === undefined || /[\r\n\0]/.test(value)) {
+    if (value === undefined || !isHeaderValue(value)) {
       throw new ProxyError('UpstreamUnreachable', `${what} answered without a usable token`);
     }
     const seconds = typeof fields.expires_in === 'number' && fields.expires_in > 0 ? fields.expires_in : 60;

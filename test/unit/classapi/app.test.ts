@@ -53,6 +53,10 @@ describe('classapi backend (in-process, fake tools)', function () {
         res.writeHead(403).end();
         return;
       }
+      if (path === '/prefix/escape.git/info/refs') {
+        res.writeHead(302, { location: '/org/app.git/info/refs?service=git-upload-pack' }).end();
+        return;
+      }
       if (path === '/moved/info/refs') {
         res.writeHead(301, { location: '/org/app.git/info/refs?service=git-upload-pack' }).end();
         return;
@@ -95,6 +99,16 @@ describe('classapi backend (in-process, fake tools)', function () {
           200,
           { name: 'library/alpine', tags },
           next ? { link: `</v2/library/alpine/tags/list?n=2&last=${next}>; rel="next"` } : {},
+        );
+        return;
+      }
+      if (path === '/reg/v2/team/tags/list') {
+        // The next page, by the registry's Link, lies outside the address path /reg.
+        sendJson(
+          res,
+          200,
+          { name: 'team', tags: ['a'] },
+          { link: '</v2/team/tags/list?last=a>; rel="next"' },
         );
         return;
       }
@@ -204,6 +218,34 @@ describe('classapi backend (in-process, fake tools)', function () {
     expect(r.status).to.equal(502);
     expect(r.body).to.include({ kind: 'Status', reason: 'BadGateway' });
     expect(other.requests).to.have.length(0);
+  });
+
+  it('never follows a redirect out of the address path (502); nothing is sent there', async function () {
+    const before = git.requests.length;
+    const r = await get('/git/branches?repository=escape.git', pluginHeaders(`${git.url}/prefix`, basic));
+    expect(r.status).to.equal(502);
+    expect(r.body).to.include({ kind: 'Status', reason: 'BadGateway' });
+    expect(r.body.message).to.match(/outside the Connector's address path \/prefix/);
+    expect(git.requests.slice(before).map((s) => s.url)).to.deep.equal([
+      '/prefix/escape.git/info/refs?service=git-upload-pack',
+    ]);
+  });
+
+  it('a repositoryUrl outside the address path is a 400 and nothing is sent', async function () {
+    const before = git.requests.length;
+    const url = encodeURIComponent(`${git.url}/org/app.git`);
+    const r = await get(`/git/git/gitrefs?repositoryUrl=${url}`, pluginHeaders(`${git.url}/prefix`, basic));
+    expect(r.status).to.equal(400);
+    expect(r.body.message).to.match(/not under the Connector's address path \/prefix/);
+    expect(git.requests.length).to.equal(before);
+  });
+
+  it('never follows registry pagination out of the address path (502); nothing is sent there', async function () {
+    const before = registry.requests.length;
+    const r = await get('/oci/tags?repository=team', pluginHeaders(`${registry.url}/reg`, basic));
+    expect(r.status).to.equal(502);
+    expect(r.body.message).to.match(/outside the Connector's address path \/reg/);
+    expect(registry.requests.slice(before).map((s) => s.url)).to.deep.equal(['/reg/v2/team/tags/list']);
   });
 
   it('a repositoryUrl on another origin is a 400 and nothing is sent anywhere', async function () {

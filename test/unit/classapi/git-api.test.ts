@@ -1,6 +1,7 @@
 // Which repository a Git request reads: `repository` is relative to the Connector address (its
-// path prefix kept); `repositoryUrl` must be on the Connector's own origin, because the Connector's
-// credential goes with the request. Tricks that could leave the prefix or the origin are 400s.
+// path prefix kept); `repositoryUrl` must be on the Connector's own origin and under its path
+// prefix, because the Connector's credential goes with the request. Tricks that could leave the
+// prefix or the origin are 400s.
 import { expect } from 'chai';
 import { StatusError } from '../../../apiserver/machinery/status.js';
 import { repositoryTarget } from '../../../classapi/git/api.js';
@@ -24,13 +25,15 @@ describe('classapi/git repositoryTarget', function () {
     [{ repository: 'org/app.git' }, '/gitlab/org/app.git'],
     [{ repository: '/org/app.git/' }, '/gitlab/org/app.git'],
     [{ repository: 'org/sub group/app' }, '/gitlab/org/sub%20group/app'],
-    [{ repositoryUrl: 'https://git.example.com/org/app.git' }, '/org/app.git'],
-    [{ repositoryUrl: 'https://GIT.example.com:443/org/app.git/' }, '/org/app.git'],
     [{ repositoryUrl: 'https://git.example.com/gitlab/org/app.git' }, '/gitlab/org/app.git'],
-    // WHATWG URL resolves %2e%2e like '..'; what is left is still on the Connector's origin.
-    [{ repositoryUrl: 'https://git.example.com/org/%2e%2e/x.git' }, '/x.git'],
+    [{ repositoryUrl: 'https://GIT.example.com:443/gitlab/org/app.git/' }, '/gitlab/org/app.git'],
+    // WHATWG URL resolves %2e%2e like '..'; what is left is still under the address path.
+    [{ repositoryUrl: 'https://git.example.com/gitlab/org/%2e%2e/x.git' }, '/gitlab/x.git'],
     // repositoryUrl wins when both are sent: it is the more precise of the two
-    [{ repository: 'other.git', repositoryUrl: 'https://git.example.com/org/app.git' }, '/org/app.git'],
+    [
+      { repository: 'other.git', repositoryUrl: 'https://git.example.com/gitlab/org/app.git' },
+      '/gitlab/org/app.git',
+    ],
   ];
   for (const [query, path] of allowed) {
     it(`${JSON.stringify(query)} → ${path}`, function () {
@@ -68,11 +71,36 @@ describe('classapi/git repositoryTarget', function () {
       /not https:\/\/git\.example\.com:8443/,
     ],
     ['user information', { repositoryUrl: 'https://bot:pw@git.example.com/org/app.git' }, /user information/],
-    ['no path', { repositoryUrl: 'https://git.example.com/' }, /no repository path/],
+    ['no path', { repositoryUrl: 'https://git.example.com/gitlab/' }, /no repository path/],
+    [
+      'a path outside the address path (/gitlab)',
+      { repositoryUrl: 'https://git.example.com/team-b/secret.git' },
+      /not under the Connector's address path \/gitlab/,
+    ],
+    [
+      'the origin root',
+      { repositoryUrl: 'https://git.example.com/' },
+      /not under the Connector's address path \/gitlab/,
+    ],
+    [
+      'a path whose first segment only starts with the address path',
+      { repositoryUrl: 'https://git.example.com/gitlab-b/secret.git' },
+      /not under the Connector's address path/,
+    ],
+    [
+      'a dot-segment climbing out of the address path',
+      { repositoryUrl: 'https://git.example.com/gitlab/../team-b/secret.git' },
+      /not under the Connector's address path/,
+    ],
+    [
+      'an encoded dot-segment climbing out of the address path',
+      { repositoryUrl: 'https://git.example.com/gitlab/%2e%2e/team-b/secret.git' },
+      /not under the Connector's address path/,
+    ],
     ['a relative URL', { repositoryUrl: 'org/app.git' }, /absolute clone URL/],
     [
       'a double-encoded dot-segment in the URL',
-      { repositoryUrl: 'https://git.example.com/org/%252e%252e/x' },
+      { repositoryUrl: 'https://git.example.com/gitlab/org/%252e%252e/x' },
       /dot-segment/,
     ],
   ];

@@ -45,6 +45,7 @@ describe('proxy/forward: a tool that breaks the exchange before answering', () =
     const request = {
       method: 'GET',
       origin,
+      prefix: '',
       path: '/',
       headers: {},
       body: null,

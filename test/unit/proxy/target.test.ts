@@ -83,6 +83,8 @@ describe('proxy/target toolPath', () => {
     { segments: ['100%25'], root: '/100%25', prefixed: '/gitlab/100%25' },
     { segments: ['~user', 'repo;v=1'], root: '/~user/repo;v=1', prefixed: '/gitlab/~user/repo;v=1' },
     { segments: [], root: '/', prefixed: '/gitlab/' },
+    // Raw UTF-8 as Node hands it over (latin1); undici sends the same bytes back out.
+    { segments: ['caf\u00c3\u00a9'], root: '/caf\u00c3\u00a9', prefixed: '/gitlab/caf\u00c3\u00a9' },
   ];
   for (const c of allowed) {
     it(`forwards ${JSON.stringify(c.segments)} verbatim after the prefix`, () => {
@@ -120,6 +122,19 @@ describe('proxy/target toolPath', () => {
     { title: 'a leading empty segment', segments: ['', 'evil.example.com'] },
     { title: 'malformed percent-encoding', segments: ['%zz'] },
     { title: 'a lone percent sign', segments: ['%'] },
+    // Found by target.property.test.ts: a later decoding round that met bytes decodeURIComponent
+    // refuses (an invalid UTF-8 escape, a lone '%') stopped checking, yet a tool decoding again
+    // byte by byte reads a dot-segment.
+    { title: "'%255c..;x%25E9' (backslash, dots, a stray byte)", segments: ['%255c..;x%25E9'] },
+    { title: "'%25252e%25252e;%25' (triple-encoded dots, a lone '%')", segments: ['%25252e%25252e;%25'] },
+    { title: "'%252e%252e%252f%25E9'", segments: ['a', '%252e%252e%252f%25E9'] },
+    { title: 'percent-encoding nested nine times over', segments: [`%25${'25'.repeat(8)}2e`] },
+    // A raw '?' or '#' ends the path at the tool, hiding the rest of the segment from the checks.
+    { title: "a raw '?' after double-encoded dots", segments: ['%252e%252e?'] },
+    { title: "a raw '#'", segments: ['a#b'] },
+    // Not percent-encoded: undici would refuse to send it (a 503 "cannot be reached").
+    { title: 'a raw space', segments: ['a b'] },
+    { title: 'a raw character beyond U+00FF', segments: ['a…'] },
   ];
   for (const c of refused) {
     it(`refuses ${c.title}`, () => {

@@ -60,6 +60,23 @@ describe('proxy/credentials injectorFor', () => {
     });
   }
 
+  it('a token with inner spaces or tabs is a valid header value and is sent as is', async () => {
+    const headers: OutgoingHeaders = {};
+    const token = 'part one\tpart-two';
+    await injectorFor(secret('connectors.cpaas.io/gitlab-pat-auth', { token })).inject(headers, request);
+    expect(headers).to.deep.equal({ 'private-token': token });
+  });
+
+  it('a basic-auth password with any printable Unicode is fine: it travels base64-encoded', async () => {
+    const headers: OutgoingHeaders = {};
+    const password = `${SECRET_VALUE}… \u{1f511}`;
+    await injectorFor(secret('kubernetes.io/basic-auth', { username: 'u', password })).inject(
+      headers,
+      request,
+    );
+    expect(headers).to.deep.equal({ authorization: `Basic ${b64(`u:${password}`)}` });
+  });
+
   it('replaces an authorization header already present rather than adding a second', async () => {
     const headers: OutgoingHeaders = { authorization: 'Bearer caller' };
     await injectorFor(secret('connectors.cpaas.io/bearer-token', { token: 'tool' })).inject(headers, request);
@@ -112,6 +129,26 @@ describe('proxy/credentials injectorFor', () => {
       secret: secret('Opaque', { token: `${SECRET_VALUE}\u0000` }),
       mentions: /NUL/,
     },
+    // A token travels as a header value as is: only visible ASCII (and inner spaces) can. The
+    // README's own example, `glpat-…`, was a 503 "cannot be reached (UND_ERR_INVALID_ARG)".
+    ...(
+      [
+        ['connectors.cpaas.io/gitlab-pat-auth', 'the ellipsis of an example (U+2026)', `${SECRET_VALUE}…`],
+        ['connectors.cpaas.io/bearer-token', 'the ellipsis of an example (U+2026)', `${SECRET_VALUE}…`],
+        ['Opaque', 'the ellipsis of an example (U+2026)', `${SECRET_VALUE}…`],
+        ['connectors.cpaas.io/gitlab-pat-auth', 'a latin-1 letter, sent as another byte', `${SECRET_VALUE}é`],
+        ['connectors.cpaas.io/bearer-token', 'an emoji', `${SECRET_VALUE}\u{1f511}`],
+        ['Opaque', 'a non-breaking space', `${SECRET_VALUE}\u00a0x`],
+        ['connectors.cpaas.io/gitlab-pat-auth', 'a control character (ESC)', `${SECRET_VALUE}\u001b`],
+        ['connectors.cpaas.io/bearer-token', 'DEL', `${SECRET_VALUE}\u007f`],
+        ['connectors.cpaas.io/bearer-token', 'a leading space', ` ${SECRET_VALUE}`],
+        ['Opaque', 'a trailing tab', `${SECRET_VALUE}\t`],
+      ] as const
+    ).map(([type, what, token]) => ({
+      title: `a ${type} token with ${what}`,
+      secret: secret(type, { token }),
+      mentions: /key "token" of Secret team-a\/gitlab-cred cannot be sent as an HTTP header value/,
+    })),
     {
       title: 'a password with a line break',
       secret: secret('kubernetes.io/basic-auth', { username: 'root', password: `${SECRET_VALUE}\n` }),

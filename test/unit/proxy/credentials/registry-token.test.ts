@@ -241,6 +241,21 @@ describe('proxy/credentials registry-token', function () {
     expect(err.message).to.match(/without a usable token/);
   });
 
+  for (const [what, token] of [
+    ['an ellipsis (U+2026)', 'Zq9Xv…'],
+    ['a latin-1 letter', 'Zq9Xv-é'],
+    ['a control character', 'Zq9Xv\u001b'],
+    ['a trailing space', 'Zq9Xv '],
+  ]) {
+    it(`a token service answering a token with ${what}, which is no header value, is refused`, async function () {
+      fake.tokenBody = () => ({ token, expires_in: 300 });
+      const err = await refusal(inject(injector, fake.origin, '/v2/a/tags/list'));
+      expect(err.code).to.equal('UpstreamUnreachable');
+      expect(err.message).to.match(/without a usable token/);
+      expect(err.message).to.not.contain('Zq9Xv');
+    });
+  }
+
   it('an unreachable registry → UpstreamUnreachable, and the next attempt probes again', async function () {
     const gone = await fakeRegistry();
     await gone.close();
