@@ -4,8 +4,8 @@
 // the Connectors and their Secrets come from memory. The tools are recording echo tools. Used by
 // the method→verb tests, whose point is what was authorized against what reached a tool.
 
-import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type Server } from 'node:http';
+import { connect as netConnect, type AddressInfo } from 'node:net';
 import { createApp } from '../../../apiserver/app.js';
 import { Authenticator, type TokenReviewer, type UserInfo } from '../../../apiserver/authn.js';
 import type { Authorizer, Decision } from '../../../apiserver/authz.js';
@@ -224,31 +224,59 @@ export const proxyAuthorization = `Basic ${Buffer.from(`${ns}/tool:${callerToken
 
 export interface Reply {
   status: number;
-  headers: IncomingHttpHeaders;
+  headers: Record<string, string>;
   body: string;
 }
 
-/** One request, sent as given (any method token, path or absolute-form target), on a fresh connection. */
+function dechunk(data: string): string {
+  let out = '';
+  let at = 0;
+  for (;;) {
+    const lineEnd = data.indexOf('\r\n', at);
+    if (lineEnd < 0) return out;
+    const size = parseInt(data.slice(at, lineEnd), 16);
+    if (!(size > 0)) return out;
+    out += data.slice(lineEnd + 2, lineEnd + 2 + size);
+    at = lineEnd + 2 + size + 2;
+  }
+}
+
+/**
+ * One request written as raw bytes on a fresh connection, so that the method and target go out
+ * exactly as given (Node's client would upper-case `get`), read until the server closes.
+ */
 export function send(
   port: number,
   method: string,
-  path: string,
+  target: string,
   headers: Record<string, string> = {},
 ): Promise<Reply> {
+  const lines = Object.entries({ host: `127.0.0.1:${port}`, ...headers, connection: 'close' })
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('');
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, method, path, headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        resolve({
-          status: res.statusCode ?? 0,
-          headers: res.headers,
-          body: Buffer.concat(chunks).toString(),
-        });
-      });
-      res.on('error', reject);
+    const socket = netConnect({ host: '127.0.0.1', port }, () => {
+      socket.write(`${method} ${target} HTTP/1.1\r\n${lines}\r\n`, 'latin1');
     });
-    req.on('error', reject);
-    req.end();
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.once('error', reject);
+    socket.once('close', () => {
+      const text = Buffer.concat(chunks).toString('latin1');
+      const headEnd = text.indexOf('\r\n\r\n');
+      const m = /^HTTP\/1\.1 (\d{3})/.exec(text);
+      if (!m || headEnd < 0) {
+        reject(new Error(`no response to ${method} ${target}: ${JSON.stringify(text.slice(0, 200))}`));
+        return;
+      }
+      const head: Record<string, string> = {};
+      for (const line of text.slice(0, headEnd).split('\r\n').slice(1)) {
+        const colon = line.indexOf(':');
+        if (colon > 0) head[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+      }
+      const rest = text.slice(headEnd + 4);
+      const body = head['transfer-encoding'] === 'chunked' ? dechunk(rest) : rest;
+      resolve({ status: Number(m[1]), headers: head, body });
+    });
   });
 }
