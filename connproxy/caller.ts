@@ -53,12 +53,15 @@ export class CallerChecks {
 
   /**
    * Throws a 403 StatusError unless `user` may `get` every Connector of `refs` and `verb` (the
-   * method's, or `get` to open a tunnel or mount a volume) on its connectors/proxy.
+   * method's, or `get` to open an opaque tunnel or mount a volume) on its connectors/proxy. With
+   * `verb` null only the Connector is checked: for opening an intercepted tunnel, whose requests
+   * are each authorized with their own method's verb.
    */
-  async authorize(user: UserInfo, refs: readonly ConnectorRef[], verb: MethodVerb): Promise<void> {
+  async authorize(user: UserInfo, refs: readonly ConnectorRef[], verb: MethodVerb | null): Promise<void> {
+    const subresources = verb === null ? ([''] as const) : (['', 'proxy'] as const);
     const checks = refs.flatMap((ref) =>
-      (['', 'proxy'] as const).map(async (sub) => {
-        const info = connectorAccess(ref, sub, verb);
+      subresources.map(async (sub) => {
+        const info = connectorAccess(ref, sub, verb ?? 'get');
         return { info, decision: await this.authorizer.authorize(user, info) };
       }),
     );

@@ -332,11 +332,11 @@ export class ProxyHandler {
     return this.checkProxyCaller(creds, ex, verb);
   }
 
-  /** `verb` on connectors/proxy: the request's method's, or `get` for the CONNECT that opens a tunnel. */
+  /** `verb` on connectors/proxy: the request's method's; null for a CONNECT (see CallerChecks). */
   private async checkProxyCaller(
     creds: ProxyCredentials,
     ex: Exchange,
-    verb: MethodVerb,
+    verb: MethodVerb | null,
   ): Promise<Candidate[]> {
     ex.connector = creds.connectors.map(refName).join(',');
     const user = await this.deps.callers.identify(creds.token);
@@ -445,8 +445,11 @@ export class ProxyHandler {
         );
       }
       if ('problem' in creds) throw proxyAuthRequired(creds.problem);
-      // Opening the tunnel is a read; each request inside is authorized with its own method's verb.
-      const candidates = await this.checkProxyCaller(creds, ex, 'get');
+      // Opening a tunnel needs `get` on each Connector. Requests in an intercepted one are then
+      // authorized one by one with their method's verb, so a caller granted only `create` on
+      // connectors/proxy writes here as through /proxy; an opaque tunnel carries requests nobody
+      // sees, so it needs `get` on connectors/proxy as well.
+      const candidates = await this.checkProxyCaller(creds, ex, null);
       if (hasOrigin(candidates, authority.origin)) {
         ex.mode = 'intercept';
         await this.interceptTls(socket, head, authority.hostname, {
@@ -457,6 +460,7 @@ export class ProxyHandler {
       } else if (this.deps.otherHosts === 'refuse') {
         throw otherHostRefused(authority.origin);
       } else {
+        await this.checkProxyCaller(creds, ex, 'get');
         ex.mode = 'tunnel';
         await this.tunnel(socket, head, authority.hostname, authority.port);
       }

@@ -69,6 +69,14 @@ describe('connproxy/caller', () => {
     ]);
   });
 
+  it('for opening an intercepted tunnel (no verb) asks only get on the Connector', async () => {
+    const authz = new RecordingAuthorizer(() => true);
+    await new CallerChecks(reviewer(alice), authz).authorize(alice, [{ namespace: 'a', name: 'x' }], null);
+    expect(authz.asked.map((i) => `${i.apiGroup} ${i.subresource} ${i.verb}`)).to.deep.equal([
+      'connectors.alauda.io  get',
+    ]);
+  });
+
   for (const missing of ['', 'proxy']) {
     it(`refuses with 403 when ${missing ? 'connectors/proxy' : 'the Connector'} is not granted`, async () => {
       const checks = new CallerChecks(
