@@ -1,5 +1,6 @@
 // The handler chain, written once:
-//   errors → request info → health and the admission webhook (unauthenticated) → authn → authz
+//   errors → request info → health and the admission webhook (unauthenticated) → authn
+//   → method (one method→verb table) and plain path form → authz
 //   → Connector subresources | routes (discovery, OpenAPI, metrics).
 // The chain is one async function over Node's request and response, not koa middleware: every
 // proxied request runs through it, and koa's context, delegates and middleware dispatch cost a
