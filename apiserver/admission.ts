@@ -506,6 +506,7 @@ function secretGet(ref: SecretReference): Parameters<Authorizer['authorize']>[1]
     query: '',
     isResourceRequest: true,
     verb: 'get',
+    pathVerb: '',
     apiGroup: '',
     apiVersion: 'v1',
     namespace: ref.namespace,

@@ -1,5 +1,6 @@
 // The handler chain, written once:
-//   errors → request info → health and the admission webhooks (unauthenticated) → authn → authz
+//   errors → request info → health and the admission webhooks (unauthenticated) → authn
+//   → method (one method→verb table) and plain path form → authz
 //   → Connector subresources | routes (discovery, OpenAPI, metrics).
 // The chain is one async function over Node's request and response, not koa middleware: every
 // proxied request runs through it, and koa's context, delegates and middleware dispatch cost a
@@ -42,6 +43,7 @@ import {
   unauthorized,
   writeStatus,
 } from './machinery/status.js';
+import { requireServedMethod, type MethodVerb } from './machinery/verbs.js';
 import type { Metrics } from './metrics.js';
 import { openApiDocuments, type OpenApiDocuments } from './openapi.js';
 
@@ -143,8 +145,28 @@ function documentRoutes(deps: AppDeps): (req: IncomingMessage, res: ServerRespon
   return app.callback();
 }
 
-/** The subresource a request is for, or undefined when it is no Connector subresource. */
-function subresourceHandler(info: RequestInfo, catalog: SubresourceCatalog): SubresourceHandler | undefined {
+/**
+ * Refuses a path of our group in a verb-prefixed form (`…/v1alpha1/watch/namespaces/…`), whatever
+ * kube-apiserver authorized: it authorized the verb in the path, and the tool would get the method.
+ */
+function refuseVerbPrefixedPath(info: RequestInfo): void {
+  if (info.isResourceRequest && info.apiGroup === subresourceGroup && info.pathVerb !== '') {
+    throw pathNotFound(
+      `the /${info.pathVerb}/ form of a path is not served; use the plain path ` +
+        `${gvPrefix}/namespaces/<namespace>/connectors/<name>/<subresource>/…`,
+    );
+  }
+}
+
+/**
+ * The subresource a request is for, or undefined when it is no Connector subresource. Only a
+ * request whose authorized verb is its method's verb is one: the method is what reaches a tool.
+ */
+function subresourceHandler(
+  info: RequestInfo,
+  verb: MethodVerb,
+  catalog: SubresourceCatalog,
+): SubresourceHandler | undefined {
   return info.isResourceRequest &&
     info.apiGroup === subresourceGroup &&
     info.apiVersion === subresourceVersion &&
@@ -152,7 +174,8 @@ function subresourceHandler(info: RequestInfo, catalog: SubresourceCatalog): Sub
     info.namespace !== '' &&
     info.name !== '' &&
     info.subresource !== '' &&
-    info.verb !== 'proxy'
+    info.pathVerb === '' &&
+    info.verb === verb
     ? catalog.handler(info.subresource)
     : undefined;
 }
@@ -245,6 +268,11 @@ export function createApp(deps: AppDeps): RequestListener {
         if (!authn) throw unauthorized('Unauthorized: present a bearer token or a client certificate');
         user = authn.user;
 
+        // One method→verb table and only plain paths: what is authorized below is then exactly
+        // the method that would reach a tool.
+        const verb = requireServedMethod(req.method, (name, value) => res.setHeader(name, value));
+        refuseVerbPrefixedPath(info);
+
         // Authorization: SubjectAccessReview for resource requests and /metrics; any
         // authenticated user may read discovery and OpenAPI (kube-apiserver's system:discovery
         // role does the same).
@@ -260,7 +288,7 @@ export function createApp(deps: AppDeps): RequestListener {
         }
 
         // Connector subresources stream on the raw response; everything else is a document route.
-        const sub = subresourceHandler(info, subresources);
+        const sub = subresourceHandler(info, verb, subresources);
         if (sub) connectorClass = (await sub.serve({ info, req, res })).connectorClass;
         else await routes(req, res);
       }

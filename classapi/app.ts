@@ -7,6 +7,7 @@
 import Koa, { type Context, type Next } from 'koa';
 import type { Logger } from '../apiserver/machinery/log.js';
 import { methodNotAllowed, pathNotFound, StatusError } from '../apiserver/machinery/status.js';
+import { verbForMethod } from '../apiserver/machinery/verbs.js';
 import type { DispatcherCache } from '../proxy/dispatchers.js';
 import type { ClassApi, ClassApiRoute } from './api.js';
 import type { PluginDecoder } from './plugin.js';
@@ -93,7 +94,8 @@ export function createApp(deps: AppDeps): Koa {
         `the class API backend serves ${[...routes.keys()].join(', ')}; ${ctx.path} is none of them`,
       );
     }
-    if (ctx.method !== 'GET' && ctx.method !== 'HEAD') {
+    // Every route is a read: only the methods whose verb is `get` in the one method→verb table.
+    if (verbForMethod(ctx.method) !== 'get') {
       ctx.set('Allow', 'GET, HEAD');
       throw methodNotAllowed(`${ctx.method} is not supported on ${ctx.path}; it is read-only (GET)`);
     }

@@ -8,7 +8,8 @@
 //                 address the destination policy allows (destinations.ts)
 //   intercepted   the decrypted requests of an intercepted CONNECT
 //
-// Each request: caller's token → TokenReview → SubjectAccessReviews (`get` on the Connector and on
+// Each request: method → its verb (the one method→verb table; any other method is a 405) →
+// caller's token → TokenReview → SubjectAccessReviews (`get` on the Connector, the method's verb on
 // connectors/proxy) → Connector, class and Secret from the shared registry → safe tool path →
 // proxy/forward with the Connector's credential. The caller's token never travels further.
 
@@ -19,6 +20,7 @@ import { TLSSocket } from 'node:tls';
 import type { UserInfo } from '../apiserver/authn.js';
 import type { Logger } from '../apiserver/machinery/log.js';
 import { badRequest, pathNotFound, serviceUnavailable, StatusError } from '../apiserver/machinery/status.js';
+import { requireServedMethod, type MethodVerb } from '../apiserver/machinery/verbs.js';
 import type { DispatcherCache } from '../proxy/dispatchers.js';
 import { forward } from '../proxy/forward.js';
 import { forwardRequestHeaders, noHeaderFilter, type HeaderFilter } from '../proxy/headers.js';
@@ -99,6 +101,11 @@ function hasBody(headers: IncomingHttpHeaders): boolean {
   return headers['transfer-encoding'] !== undefined || Number(headers['content-length'] ?? 0) > 0;
 }
 
+/** The verb of the request's method, or the 405 (with Allow) for a method that is never served. */
+function methodVerb(req: IncomingMessage, res: ServerResponse): MethodVerb {
+  return requireServedMethod(req.method, (name, value) => res.setHeader(name, value));
+}
+
 function refName(ref: ConnectorRef): string {
   return `${ref.namespace}/${ref.name}`;
 }
@@ -129,13 +136,20 @@ export class ProxyHandler {
         case 'connector':
           ex.mode = 'reverse';
           ex.connector = refName(target.ref);
-          await this.reverse(req, res, target, ex);
+          await this.reverse(req, res, target, ex, methodVerb(req, res));
           return;
         case 'forward':
           ex.mode = 'forward';
           ex.target = target.origin;
           ex.path = target.path.split('?')[0];
-          await this.forwardTo(req, res, target.origin, target.path, await this.proxyCaller(req, ex), ex);
+          await this.forwardTo(
+            req,
+            res,
+            target.origin,
+            target.path,
+            await this.proxyCaller(req, ex, methodVerb(req, res)),
+            ex,
+          );
           return;
         case 'invalid':
           throw badRequest(target.message);
@@ -153,6 +167,7 @@ export class ProxyHandler {
     void this.serve(req, res, async (ex) => {
       ex.mode = 'intercept';
       if (!session) throw badRequest('not an intercepted connection');
+      const verb = methodVerb(req, res);
       session.inFlight++;
       res.once('close', () => {
         session.inFlight--;
@@ -169,7 +184,7 @@ export class ProxyHandler {
       }
       ex.target = session.origin;
       ex.path = path.split('?')[0];
-      const candidates = await this.checkProxyCaller(session.credentials, ex);
+      const candidates = await this.checkProxyCaller(session.credentials, ex, verb);
       await this.forwardTo(req, res, session.origin, path, candidates, ex);
     });
   };
@@ -276,11 +291,12 @@ export class ProxyHandler {
     res: ServerResponse,
     target: { ref: ConnectorRef; segments: string[]; query: string; mount: Mount },
     ex: Exchange,
+    verb: MethodVerb,
   ): Promise<void> {
     const { ref } = target;
     const tokenHeader = this.tokenHeader(ref);
     const user = await this.reverseCaller(req, ex, tokenHeader);
-    await this.deps.callers.authorize(user, [ref]);
+    await this.deps.callers.authorize(user, [ref], verb);
 
     const resolved = resolveConnector(this.deps.lister, ref.namespace, ref.name);
     const address = resolved.address;
@@ -306,7 +322,7 @@ export class ProxyHandler {
   // --- forward mode ----------------------------------------------------------------------------
 
   /** Proxy-Authorization → the caller's Connectors, checked. 407 without it, 403 without RBAC. */
-  private async proxyCaller(req: IncomingMessage, ex: Exchange): Promise<Candidate[]> {
+  private async proxyCaller(req: IncomingMessage, ex: Exchange, verb: MethodVerb): Promise<Candidate[]> {
     const creds = parseProxyAuthorization(req.headers['proxy-authorization']);
     if (!creds) {
       throw proxyAuthRequired(
@@ -315,15 +331,20 @@ export class ProxyHandler {
       );
     }
     if ('problem' in creds) throw proxyAuthRequired(creds.problem);
-    return this.checkProxyCaller(creds, ex);
+    return this.checkProxyCaller(creds, ex, verb);
   }
 
-  private async checkProxyCaller(creds: ProxyCredentials, ex: Exchange): Promise<Candidate[]> {
+  /** `verb` on connectors/proxy: the request's method's; null for a CONNECT (see CallerChecks). */
+  private async checkProxyCaller(
+    creds: ProxyCredentials,
+    ex: Exchange,
+    verb: MethodVerb | null,
+  ): Promise<Candidate[]> {
     ex.connector = creds.connectors.map(refName).join(',');
     const user = await this.deps.callers.identify(creds.token);
     if (!user) throw proxyAuthRequired('the token is invalid or expired');
     ex.user = user.username;
-    await this.deps.callers.authorize(user, creds.connectors);
+    await this.deps.callers.authorize(user, creds.connectors, verb);
     return creds.connectors.map((ref) => {
       const owner = resolveConnector(this.deps.lister, ref.namespace, ref.name);
       return { owner, addresses: connectorAddresses(owner) };
@@ -438,7 +459,11 @@ export class ProxyHandler {
         );
       }
       if ('problem' in creds) throw proxyAuthRequired(creds.problem);
-      const candidates = await this.checkProxyCaller(creds, ex);
+      // Opening a tunnel needs `get` on each Connector. Requests in an intercepted one are then
+      // authorized one by one with their method's verb, so a caller granted only `create` on
+      // connectors/proxy writes here as through /proxy; an opaque tunnel carries requests nobody
+      // sees, so it needs `get` on connectors/proxy as well.
+      const candidates = await this.checkProxyCaller(creds, ex, null);
       if (hasOrigin(candidates, authority.origin)) {
         ex.mode = 'intercept';
         await this.interceptTls(socket, head, authority.hostname, {
@@ -449,6 +474,7 @@ export class ProxyHandler {
       } else if (this.deps.otherHosts === 'refuse') {
         throw otherHostRefused(authority.origin);
       } else {
+        await this.checkProxyCaller(creds, ex, 'get');
         ex.mode = 'tunnel';
         const address = await this.deps.otherHosts.destination(authority.hostname, authority.port);
         await this.tunnel(socket, head, authority.hostname, address, authority.port);

@@ -1,7 +1,7 @@
-// Header hygiene in both directions. Requests lose hop-by-hop headers and everything that could
-// carry the caller's identity or credential; responses lose hop-by-hop headers and the tool's
-// session cookies (a cookie minted for the Connector's credential is that credential), and gain
-// headers that keep the tool's content from running as the browsing user.
+// Header hygiene in both directions. Requests lose hop-by-hop headers, everything that could carry
+// the caller's identity or credential, and method or route overrides; responses lose hop-by-hop
+// headers and the tool's session cookies (a cookie minted for the Connector's credential is that
+// credential), and gain headers that keep the tool's content from running as the browsing user.
 
 import type { IncomingHttpHeaders } from 'node:http';
 
@@ -29,6 +29,16 @@ const droppedRequest = new Set([
   'forwarded',
   'expect', // undici refuses `Expect: 100-continue`; the body is streamed anyway
   'http2-settings',
+  // Method and route overrides (Express, Rack, Symfony, OData, IIS, nginx and Envoy conventions):
+  // a tool that honours one would act as another method or path than RBAC decided on.
+  'x-http-method-override',
+  'x-http-method',
+  'x-method-override',
+  'x-original-method',
+  'x-original-url',
+  'x-original-uri',
+  'x-rewrite-url',
+  'x-envoy-original-path',
 ]);
 // x-plugin-* is the class API backend contract: only the server sets those headers.
 const droppedRequestPrefixes = ['x-remote-', 'impersonate-', 'x-forwarded-', 'x-plugin-'];

@@ -89,6 +89,9 @@ export function classApiHandler(deps: ClassApiDeps): SubresourceHandler {
         );
       }
       if (match.kind === 'method-not-allowed') {
+        // Operations exist only for methods of the one method→verb table; HEAD is served by GET.
+        const allowed = match.allowed.includes('GET') ? [...match.allowed, 'HEAD'] : match.allowed;
+        res.setHeader('allow', allowed.join(', '));
         throw methodNotAllowed(
           `ConnectorClass "${target.className}" declares only ${match.allowed.join(', ')} for /${segments.join('/')}`,
         );

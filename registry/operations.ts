@@ -5,6 +5,7 @@
 
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import type { OpenAPIV3 } from 'openapi-types';
+import { verbForMethod } from '../apiserver/machinery/verbs.js';
 import type { ConnectorClass } from './types.js';
 
 export type ProviderType = 'api' | 'proxy';
@@ -33,15 +34,9 @@ export interface ClassApi {
   match(method: string, segments: readonly string[]): MatchResult;
 }
 
-const httpMethods = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'] as const;
-const verbOfMethod: Record<string, string> = {
-  get: 'get',
-  head: 'get',
-  post: 'create',
-  put: 'update',
-  patch: 'patch',
-  delete: 'delete',
-};
+// The OpenAPI operations that can be served: those whose method has a verb in the one method→verb
+// table. A declared `options` or `trace` operation is never served (any such method is a 405).
+const httpMethods = ['get', 'put', 'post', 'delete', 'patch', 'head'] as const;
 
 interface CompiledPath {
   template: string;
@@ -144,7 +139,7 @@ function compile(doc: OpenAPIV3.Document): ClassApi {
         address,
         checkQuery: queryValidator(params),
       });
-      const verb = verbOfMethod[method];
+      const verb = verbForMethod(method.toUpperCase());
       if (verb) {
         let verbs = subresources.get(first);
         if (!verbs) subresources.set(first, (verbs = new Set()));
@@ -169,8 +164,8 @@ function compile(doc: OpenAPIV3.Document): ClassApi {
       const decoded = segments.map(decodeOrRaw);
       // A trailing slash does not make another operation.
       if (decoded.length > 1 && decoded[decoded.length - 1] === '') decoded.pop();
-      // HEAD and OPTIONS are served by the GET operation, as upstream does.
-      const wanted = method === 'HEAD' || method === 'OPTIONS' ? 'GET' : method;
+      // HEAD is served by the GET operation (both are `get`), as upstream does.
+      const wanted = method === 'HEAD' ? 'GET' : method;
       let allowed: string[] | null = null;
       for (const p of paths) {
         if (p.parts.length !== decoded.length) continue;

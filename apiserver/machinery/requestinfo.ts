@@ -3,6 +3,8 @@
 // only. We parse the raw request target once; the segments after the subresource stay raw (still
 // percent-encoded) so that the proxy forwards exactly what the caller sent.
 
+import { verbForMethod } from './verbs.js';
+
 export interface RequestInfo {
   /** The raw path, without the query. */
   path: string;
@@ -10,6 +12,12 @@ export interface RequestInfo {
   query: string;
   isResourceRequest: boolean;
   verb: string;
+  /**
+   * 'watch' or 'proxy' when the path has the deprecated verb-prefixed form
+   * (`/apis/G/V/watch/…`), whose verb kube-apiserver takes from the path instead of the method;
+   * '' otherwise.
+   */
+  pathVerb: '' | 'watch' | 'proxy';
   apiGroup: string;
   apiVersion: string;
   namespace: string;
@@ -20,22 +28,8 @@ export interface RequestInfo {
   rest: string[];
 }
 
-const methodVerbs: Record<string, string> = {
-  GET: 'get',
-  HEAD: 'get',
-  POST: 'create',
-  PUT: 'update',
-  PATCH: 'patch',
-  DELETE: 'delete',
-};
-
 /** Kubernetes names, namespaces, resources and group/version segments never need escaping. */
 const plainSegment = /^[A-Za-z0-9._-]+$/;
-
-/** The verb kube-apiserver uses for a resource request with this method ("" for OPTIONS and others). */
-export function verbForMethod(method: string): string {
-  return methodVerbs[method] ?? '';
-}
 
 /** Subresources of a namespace itself: `/namespaces/ns/status` is about the namespace. */
 const namespaceSubresources = new Set(['status', 'finalize']);
@@ -60,6 +54,7 @@ export function parseRequestInfo(method: string, target: string): RequestInfo | 
     query,
     isResourceRequest: false,
     verb: method.toLowerCase(),
+    pathVerb: '',
     apiGroup: '',
     apiVersion: '',
     namespace: '',
@@ -83,15 +78,17 @@ export function parseRequestInfo(method: string, target: string): RequestInfo | 
 
   let i = 3;
   if (parts[i] === 'proxy' || parts[i] === 'watch') {
-    // The deprecated verb-in-path forms; we serve neither, but authorize them as kube-apiserver does.
+    // The deprecated verb-in-path forms; we serve neither, but parse them as kube-apiserver does
+    // so that the caller sees why they are refused.
     if (parts.length < i + 2) {
       info.isResourceRequest = false;
       return info;
     }
-    info.verb = parts[i] ?? '';
+    info.verb = info.pathVerb = parts[i] === 'proxy' ? 'proxy' : 'watch';
     i++;
   } else {
-    info.verb = verbForMethod(method);
+    // kube-apiserver's verb for any other method is "", which RBAC grants only through "*".
+    info.verb = verbForMethod(method) ?? '';
   }
   if (parts[i] === 'namespaces' && parts.length > i + 1) {
     info.namespace = parts[i + 1] ?? '';

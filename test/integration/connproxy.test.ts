@@ -152,14 +152,20 @@ describe('Connectors Proxy (dist/connproxy/main.js)', function () {
         secret: 'registry-creds',
         authName: 'tokenAuth',
       }),
-      // Users: get on the Connectors and on connectors/proxy; or on the Connectors only.
+      // Users: get on the Connectors and read/write through connectors/proxy (each method is
+      // authorized as its own verb: git's fetch is a POST, skopeo's push POST, PATCH and PUT); or
+      // get on the Connectors only.
       {
         apiVersion: 'rbac.authorization.k8s.io/v1',
         kind: 'Role',
         metadata: { name: 'proxy-user', namespace: ns },
         rules: [
           { apiGroups: [group], resources: ['connectors'], verbs: ['get'] },
-          { apiGroups: [`subresources.${group}`], resources: ['connectors/proxy'], verbs: ['get'] },
+          {
+            apiGroups: [`subresources.${group}`],
+            resources: ['connectors/proxy'],
+            verbs: ['get', 'create', 'update', 'patch'],
+          },
         ],
       },
       {

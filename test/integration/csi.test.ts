@@ -309,6 +309,19 @@ describe(`connectors-csi driver (dist/csi/main.js, ${medium} volumes)`, function
         },
         subjects: [{ kind: 'ServiceAccount', name: 'app', namespace: ns }],
       },
+      // git's fetch over smart HTTP is a POST, authorized as create like any other POST: cloning
+      // through the proxy takes the write role too (mounting needs only the view role).
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'RoleBinding',
+        metadata: { name: 'app-clones-through-connectors', namespace: ns },
+        roleRef: {
+          apiGroup: 'rbac.authorization.k8s.io',
+          kind: 'ClusterRole',
+          name: 'connectors-proxy-edit',
+        },
+        subjects: [{ kind: 'ServiceAccount', name: 'app', namespace: ns }],
+      },
     ]);
     for (const p of Object.values(pods)) {
       p.uid = (await kubectlOk(['get', 'pod', p.name, '-n', ns, '-o', 'jsonpath={.metadata.uid}'])).trim();

@@ -21,6 +21,7 @@ import {
   type Surface,
   type SurfaceName,
 } from './surfaces.js';
+import { gvPath } from '../../helpers/env.js';
 import { exchange, type WireAnswer } from './wire.js';
 
 /** What a hostile request must come to. */
@@ -604,7 +605,8 @@ describe('hostile requests: raw bytes against every surface that reaches a tool'
         // Go answers OPTIONS * itself (an empty 200) and sends nothing on.
         if (s.group === 'kube') return { statuses: [200], seen: [] };
         if (s.group === 'aggregated') return byUs(400, /must be a path \(origin-form\)/);
-        if (s.name === 'Connectors Proxy intercepted CONNECT') return byUs(400, tunnelOnly);
+        // In the tunnel the method is looked at first, and OPTIONS has no verb.
+        if (s.name === 'Connectors Proxy intercepted CONNECT') return byUs(405, /OPTIONS is not served/);
         return byUs(400, /not an absolute http\(s\) URL/);
       },
     },
@@ -645,6 +647,142 @@ describe('hostile requests: raw bytes against every surface that reaches a tool'
         };
       },
     },
+  ]);
+
+  // --- methods, verb-prefixed paths and override headers ---------------------------------------
+
+  /**
+   * Methods Node's parser knows that have no RBAC verb. Sent by a caller RBAC allows every verb,
+   * so that kube-apiserver (which authorizes them as the verb "") lets them through to us.
+   */
+  const unservedMethods = [
+    'OPTIONS',
+    'TRACE',
+    'PROPFIND',
+    'PROPPATCH',
+    'MKCOL',
+    'COPY',
+    'MOVE',
+    'LOCK',
+    'UNLOCK',
+    'PURGE',
+    'SEARCH',
+    'REPORT',
+    'MERGE',
+    'ACL',
+    'BIND',
+    'REBIND',
+    'UNBIND',
+    'LINK',
+    'UNLINK',
+    'QUERY',
+    'CHECKOUT',
+    'MKACTIVITY',
+    'MKCALENDAR',
+    'SUBSCRIBE',
+    'UNSUBSCRIBE',
+    'NOTIFY',
+    'M-SEARCH',
+    'SOURCE',
+  ];
+  /** Method tokens Node's parser refuses itself: unknown to it, or not upper case. */
+  const unknownMethods = ['TRACK', 'DEBUG', 'FOO', 'get', 'Delete'];
+  const servedMethods = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
+  const notServed = /is not served: only GET, HEAD, POST, PUT, PATCH, DELETE reach a tool/;
+  const toConnectorsProxy = (name: SurfaceName): boolean => name.startsWith('Connectors Proxy');
+
+  corpus('every method: only the six with a verb reach a tool', [
+    ...unservedMethods.map((method): Case => ({
+      name: `${method}, by a caller RBAC allows every verb`,
+      on: () => true,
+      bytes: (s) => raw(s, { method, target: s.target('ok'), auth: s.rootAuth }),
+      outcome: () => byUs(405, notServed),
+    })),
+    ...unknownMethods.map((method): Case => ({
+      name: `${method} (a method token Node's parser does not accept)`,
+      on: () => true,
+      bytes: (s) => raw(s, { method, target: s.target('ok'), auth: s.rootAuth }),
+      outcome: () => byParser(400),
+    })),
+    ...['PUT', 'PATCH', 'DELETE'].map((method): Case => ({
+      // The caller holds get and create: a write it was not granted is refused on every surface,
+      // the Connectors Proxy included (which used to ask only get).
+      name: `${method} by a caller granted get and create only`,
+      on: () => true,
+      bytes: (s) => raw(s, { method, target: s.target('ok') }),
+      outcome: () => byUs(403, /forbidden/),
+    })),
+    ...['?watch=true', '?watch=1'].map((query): Case => ({
+      name: `DELETE with ${query}, by a caller granted get and create only`,
+      on: () => true,
+      bytes: (s) => raw(s, { method: 'DELETE', target: `${s.target('ok')}${query}` }),
+      outcome: () => byUs(403, /forbidden/),
+    })),
+  ]);
+
+  /** `s`'s target with `form` (e.g. `watch`) between the group version and the rest. */
+  const prefixed = (s: Surface, form: string): string =>
+    s.target('ok').replace(`${gvPath}/`, `${gvPath}/${form}/`);
+
+  corpus('verb-prefixed path forms: refused whatever kube-apiserver authorized', [
+    ...['watch', 'proxy'].flatMap((form) =>
+      servedMethods.map((method): Case => ({
+        name: `${method} through the /${form}/ form, by a caller RBAC allows every verb`,
+        on: (name) => !toConnectorsProxy(name),
+        bytes: (s) => raw(s, { method, target: prefixed(s, form), auth: s.rootAuth }),
+        // HEAD has no body to carry the Status.
+        outcome: () =>
+          method === 'HEAD'
+            ? { statuses: [404], seen: [] }
+            : byUs(404, /form of a path is not served; use the plain path/),
+      })),
+    ),
+    ...['POST', 'DELETE'].map((method): Case => ({
+      // kube-apiserver decodes the path before it parses it: %77atch is watch to it, and it sends
+      // us the path escaped again, where it is the /watch/ form. Sent to us directly it is no path
+      // of ours at all.
+      name: `${method} through a percent-encoded /%77atch/ form`,
+      on: (name) => !toConnectorsProxy(name),
+      bytes: (s) => raw(s, { method, target: prefixed(s, '%77atch'), auth: s.rootAuth }),
+      outcome: (s) =>
+        s.group === 'kube'
+          ? byUs(404, /form of a path is not served; use the plain path/)
+          : byUs(404, /could not find the requested resource/),
+    })),
+  ]);
+
+  const overrideHeaders = [
+    'X-HTTP-Method-Override: DELETE',
+    'X-HTTP-Method: DELETE',
+    'X-Method-Override: DELETE',
+    'X-Original-Method: DELETE',
+    'X-Original-URL: /base/admin',
+    'X-Original-URI: /base/admin',
+    'X-Rewrite-URL: /base/admin',
+    'X-Envoy-Original-Path: /base/admin',
+    'X-Forwarded-Method: DELETE',
+    'X-Forwarded-Uri: /base/admin',
+  ];
+
+  corpus('method and route override headers never reach a tool', [
+    ...overrideHeaders.map((line): Case => ({
+      name: line,
+      on: () => true,
+      bytes: (s) => raw(s, { method: 'POST', target: s.target('ok'), lines: `${line}\r\n` }),
+      outcome: (s) =>
+        // The class API backend operation declares GET only: the POST is refused before it.
+        s.name === 'class API backend operation as the front proxy'
+          ? byUs(405, /declares only GET/)
+          : {
+              statuses: [200],
+              seen: [s.seen('ok')],
+              check: ([q]) => {
+                expect(q?.method).to.equal('POST');
+                const name = line.slice(0, line.indexOf(':')).toLowerCase();
+                expect(q?.headers[name], `${name} reached the tool`).to.equal(undefined);
+              },
+            },
+    })),
   ]);
 
   // --- forward mode and intercepted CONNECT ----------------------------------------------------

@@ -64,6 +64,12 @@ export interface Surface {
   auth: string;
   /** The same for a caller without any RBAC. */
   nobodyAuth: string;
+  /**
+   * The same for a caller RBAC allows every verb (`*`) on Connectors and their subresources, so
+   * that kube-apiserver lets through what only our servers can refuse (TRACE, `/watch/…`). In the
+   * intercepted tunnel, whose caller proved itself on the CONNECT: the tunnel's caller.
+   */
+  rootAuth: string;
   /** The server this surface's accepted requests reach (the tool, or the class API backend). */
   recorder: EchoTool;
   /** Whether the path is matched against a declared operation (a class API): a trick that is not exactly one segment is then an undeclared path (404). */
@@ -123,6 +129,43 @@ function hostileClass(backendUrl: string): object {
   };
 }
 
+/**
+ * RBAC for `subject`: every verb (`*`) on Connectors (the `/proxy/…` form's resource), their
+ * subresources in our group, and `get` on the Connector objects the Connectors Proxy checks.
+ */
+function everyVerb(
+  ns: string,
+  name: string,
+  subject: { kind: 'User' | 'ServiceAccount'; name: string; namespace?: string },
+): object[] {
+  return [
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: { name, namespace: ns },
+      rules: [
+        {
+          apiGroups: ['subresources.connectors.alauda.io'],
+          resources: ['connectors', 'connectors/proxy', 'connectors/projects', 'connectors/repos'],
+          verbs: ['*'],
+        },
+        { apiGroups: ['connectors.alauda.io'], resources: ['connectors'], verbs: ['get'] },
+      ],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name, namespace: ns },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+      subjects: [
+        subject.kind === 'User'
+          ? { apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: subject.name }
+          : { kind: 'ServiceAccount', name: subject.name, namespace: subject.namespace ?? ns },
+      ],
+    },
+  ];
+}
+
 export async function startHostileSystem(): Promise<HostileSystem> {
   const toolUser = 'hostile-user';
   const toolPassword = secretValue('hostile-tool-password');
@@ -157,15 +200,18 @@ export async function startHostileSystem(): Promise<HostileSystem> {
       ['proxy', 'projects'],
     ),
     ...connectorReader(ns, 'caller'),
+    ...everyVerb(ns, 'root', { kind: 'User', name: 'root' }),
+    ...everyVerb(ns, 'root-sa', { kind: 'ServiceAccount', name: 'root', namespace: ns }),
     ...proxyRbac('connectors-proxy-hostile', ns, 'connectors-proxy'),
   ]);
   const cp = env().sys.cp;
-  const [token, nobodyToken, proxyToken] = await Promise.all([
+  const [token, nobodyToken, rootToken, proxyToken] = await Promise.all([
     cp.createToken(ns, 'caller'),
     cp.createToken(ns, 'nobody'),
+    cp.createToken(ns, 'root'),
     cp.createToken(ns, 'connectors-proxy', { expirationSeconds: 86_400 }),
   ]);
-  const tokens = [token, nobodyToken, proxyToken];
+  const tokens = [token, nobodyToken, rootToken, proxyToken];
   knownSecrets.push(...tokens);
   const kubeconfig = await cp.writeKubeconfig(join(cp.dir, 'connectors-proxy-hostile.kubeconfig'), {
     token: proxyToken,
@@ -210,6 +256,7 @@ export async function startHostileSystem(): Promise<HostileSystem> {
       target: (rest) => proxyPath('tool', rest),
       auth: frontProxyUser('alice'),
       nobodyAuth: frontProxyUser('nobody'),
+      rootAuth: frontProxyUser('root'),
       ...onTool,
     },
     {
@@ -220,6 +267,7 @@ export async function startHostileSystem(): Promise<HostileSystem> {
       target: (rest) => proxyPath('tool', rest),
       auth: bearer(token),
       nobodyAuth: bearer(nobodyToken),
+      rootAuth: bearer(rootToken),
       ...onTool,
     },
     {
@@ -230,6 +278,7 @@ export async function startHostileSystem(): Promise<HostileSystem> {
       target: (rest) => proxyPath('tool', rest),
       auth: bearer(token),
       nobodyAuth: bearer(nobodyToken),
+      rootAuth: bearer(rootToken),
       ...onTool,
     },
     {
@@ -240,6 +289,7 @@ export async function startHostileSystem(): Promise<HostileSystem> {
       target: classPath,
       auth: frontProxyUser('alice'),
       nobodyAuth: frontProxyUser('nobody'),
+      rootAuth: frontProxyUser('root'),
       ...onClassTool,
     },
     {
@@ -250,6 +300,7 @@ export async function startHostileSystem(): Promise<HostileSystem> {
       target: classPath,
       auth: bearer(token),
       nobodyAuth: bearer(nobodyToken),
+      rootAuth: bearer(rootToken),
       ...onClassTool,
     },
     {
@@ -260,6 +311,7 @@ export async function startHostileSystem(): Promise<HostileSystem> {
       target: (rest) => `${gvPath}/namespaces/${ns}/connectors/forge/repos/${rest}/branches`,
       auth: frontProxyUser('alice'),
       nobodyAuth: frontProxyUser('nobody'),
+      rootAuth: frontProxyUser('root'),
       recorder: backend,
       seen: (rest) => `/backend/repos/${rest}/branches`,
       declared: true,
@@ -272,6 +324,7 @@ export async function startHostileSystem(): Promise<HostileSystem> {
       target: (rest) => `/namespaces/${ns}/connectors/tool/${rest}`,
       auth: bearer(token),
       nobodyAuth: bearer(nobodyToken),
+      rootAuth: bearer(rootToken),
       ...onTool,
     },
     {
@@ -282,6 +335,7 @@ export async function startHostileSystem(): Promise<HostileSystem> {
       target: (rest) => `/${rest}`,
       auth: bearer(token),
       nobodyAuth: bearer(nobodyToken),
+      rootAuth: bearer(rootToken),
       ...onTool,
     },
     {
@@ -292,6 +346,7 @@ export async function startHostileSystem(): Promise<HostileSystem> {
       target: (rest) => `${tool.url}/base/${rest}`,
       auth: proxyAuthorization(`${ns}/tool`, token),
       nobodyAuth: proxyAuthorization(`${ns}/tool`, nobodyToken),
+      rootAuth: proxyAuthorization(`${ns}/tool`, rootToken),
       ...onTool,
     },
     {
@@ -310,6 +365,7 @@ export async function startHostileSystem(): Promise<HostileSystem> {
       // The caller proved itself on the CONNECT; requests in the tunnel carry nothing.
       auth: '',
       nobodyAuth: '',
+      rootAuth: '',
       recorder: tlsTool,
       seen: (rest) => `/base/${rest}`,
       declared: false,
@@ -319,14 +375,16 @@ export async function startHostileSystem(): Promise<HostileSystem> {
 
   // RBAC, the informers of both servers and the class catalog settle shortly after apply.
   await eventually(
-    'every surface to serve an honest request',
+    'every surface to serve an honest request, from the caller and from root',
     async () => {
       for (const s of list) {
-        const r = await exchange(
-          s.endpoint,
-          `GET ${s.target('ok')} HTTP/1.1\r\nHost: ${s.host}\r\n${s.auth}Connection: close\r\n\r\n`,
-        );
-        if (r.responses[0]?.status !== 200) return false;
+        for (const auth of [s.auth, s.rootAuth]) {
+          const r = await exchange(
+            s.endpoint,
+            `GET ${s.target('ok')} HTTP/1.1\r\nHost: ${s.host}\r\n${auth}Connection: close\r\n\r\n`,
+          );
+          if (r.responses[0]?.status !== 200) return false;
+        }
       }
       return true;
     },

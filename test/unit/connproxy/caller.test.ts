@@ -1,5 +1,5 @@
-// The proxy asks RBAC exactly two questions per Connector — `get` on the Connector and `get` on
-// its connectors/proxy subresource — and any "no" or failure to answer refuses the request.
+// The proxy asks RBAC exactly two questions per Connector — `get` on the Connector and the
+// method's verb on its connectors/proxy subresource — and any "no" or failure to answer refuses.
 import { expect } from 'chai';
 import type { TokenReviewer, UserInfo } from '../../../apiserver/authn.js';
 import { sarSpec, type Authorizer, type Decision } from '../../../apiserver/authz.js';
@@ -28,9 +28,9 @@ const reviewer = (answer: UserInfo | null | Error): TokenReviewer => ({
 });
 
 describe('connproxy/caller', () => {
-  it('asks get on the Connector and get on connectors/proxy', () => {
+  it('asks get on the Connector and the verb on connectors/proxy', () => {
     const ref = { namespace: 'team-a', name: 'git' };
-    expect(sarSpec(alice, connectorAccess(ref, '')).resourceAttributes).to.deep.equal({
+    expect(sarSpec(alice, connectorAccess(ref, '', 'delete')).resourceAttributes).to.deep.equal({
       namespace: 'team-a',
       verb: 'get',
       group: 'connectors.alauda.io',
@@ -39,9 +39,9 @@ describe('connproxy/caller', () => {
       subresource: '',
       name: 'git',
     });
-    expect(sarSpec(alice, connectorAccess(ref, 'proxy')).resourceAttributes).to.deep.equal({
+    expect(sarSpec(alice, connectorAccess(ref, 'proxy', 'delete')).resourceAttributes).to.deep.equal({
       namespace: 'team-a',
-      verb: 'get',
+      verb: 'delete',
       group: 'subresources.connectors.alauda.io',
       version: 'v1alpha1',
       resource: 'connectors',
@@ -53,15 +53,27 @@ describe('connproxy/caller', () => {
   it('allows only when both answers are yes, for every listed Connector', async () => {
     const authz = new RecordingAuthorizer(() => true);
     const checks = new CallerChecks(reviewer(alice), authz);
-    await checks.authorize(alice, [
-      { namespace: 'a', name: 'x' },
-      { namespace: 'b', name: 'y' },
-    ]);
+    await checks.authorize(
+      alice,
+      [
+        { namespace: 'a', name: 'x' },
+        { namespace: 'b', name: 'y' },
+      ],
+      'get',
+    );
     expect(authz.asked.map((i) => `${i.namespace}/${i.name}/${i.subresource}`)).to.have.members([
       'a/x/',
       'a/x/proxy',
       'b/y/',
       'b/y/proxy',
+    ]);
+  });
+
+  it('for opening an intercepted tunnel (no verb) asks only get on the Connector', async () => {
+    const authz = new RecordingAuthorizer(() => true);
+    await new CallerChecks(reviewer(alice), authz).authorize(alice, [{ namespace: 'a', name: 'x' }], null);
+    expect(authz.asked.map((i) => `${i.apiGroup} ${i.subresource} ${i.verb}`)).to.deep.equal([
+      'connectors.alauda.io  get',
     ]);
   });
 
@@ -72,7 +84,7 @@ describe('connproxy/caller', () => {
         new RecordingAuthorizer((i) => i.subresource !== missing),
       );
       try {
-        await checks.authorize(alice, [{ namespace: 'a', name: 'x' }]);
+        await checks.authorize(alice, [{ namespace: 'a', name: 'x' }], 'get');
         expect.fail('expected a refusal');
       } catch (err) {
         expect(err).to.be.instanceOf(StatusError);

@@ -35,6 +35,18 @@ describe('proxy/headers forwardRequestHeaders', () => {
     { title: 'Trailer', headers: { trailer: 'x-checksum' } },
     { title: 'Upgrade', headers: { upgrade: 'websocket' } },
     { title: 'Proxy-Connection', headers: { 'proxy-connection': 'keep-alive' } },
+    // Method and route overrides: a tool that honours one (Express, Rack, Symfony, IIS, OData)
+    // would act as another method or path than the one RBAC was asked about.
+    { title: 'X-HTTP-Method-Override', headers: { 'x-http-method-override': 'DELETE' } },
+    { title: 'X-HTTP-Method', headers: { 'x-http-method': 'DELETE' } },
+    { title: 'X-Method-Override', headers: { 'x-method-override': 'DELETE' } },
+    { title: 'X-Original-Method', headers: { 'x-original-method': 'DELETE' } },
+    { title: 'X-Original-URL', headers: { 'x-original-url': '/admin/delete' } },
+    { title: 'X-Original-URI', headers: { 'x-original-uri': '/admin/delete' } },
+    { title: 'X-Rewrite-URL', headers: { 'x-rewrite-url': '/admin/delete' } },
+    { title: 'X-Envoy-Original-Path', headers: { 'x-envoy-original-path': '/admin/delete' } },
+    { title: 'X-Forwarded-Method', headers: { 'x-forwarded-method': 'DELETE' } },
+    { title: 'X-Forwarded-Uri', headers: { 'x-forwarded-uri': '/admin/delete' } },
   ];
   for (const c of dropped) {
     it(`never forwards ${c.title}`, () => {

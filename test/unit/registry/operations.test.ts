@@ -46,7 +46,6 @@ describe('registry/operations classApi', () => {
   const routes: { method: string; segments: string[]; operationId: string | null; provider?: string }[] = [
     { method: 'GET', segments: ['branches'], operationId: 'listBranches', provider: 'api' },
     { method: 'HEAD', segments: ['branches'], operationId: 'listBranches' },
-    { method: 'OPTIONS', segments: ['branches'], operationId: 'listBranches' },
     { method: 'GET', segments: ['branches', ''], operationId: 'listBranches' },
     { method: 'GET', segments: ['git', 'gitrefs'], operationId: 'listGitRefs', provider: 'api' },
     {
@@ -85,6 +84,23 @@ describe('registry/operations classApi', () => {
   it('a declared path with another method is method-not-allowed, listing what is allowed', () => {
     const m = classApi(git).match('PUT', ['projects', '12', 'repository', 'branches']);
     expect(m).to.deep.equal({ kind: 'method-not-allowed', allowed: ['GET', 'POST'] });
+  });
+
+  it('OPTIONS and TRACE are no operation, even where a class declares one: only methods with a verb are', () => {
+    const declaring = cls({
+      '/things': {
+        get: { operationId: 'list' },
+        options: { operationId: 'describe' },
+        trace: { operationId: 't' },
+      },
+    });
+    for (const method of ['OPTIONS', 'TRACE']) {
+      expect(classApi(declaring).match(method, ['things'])).to.deep.equal({
+        kind: 'method-not-allowed',
+        allowed: ['GET'],
+      });
+    }
+    expect([...(classApi(declaring).subresources.get('things') ?? [])]).to.deep.equal(['get']);
   });
 
   it('x-openapi-address is carried', () => {
