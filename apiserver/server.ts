@@ -13,7 +13,7 @@ import { SubresourceCatalog } from '../registry/subresource.js';
 import { admissionHandler } from './admission.js';
 import { createApp } from './app.js';
 import { AuthConfigWatcher, type AuthenticationConfig } from './authconfig.js';
-import { Authenticator, CachedTokenReviewer, identityHeaders } from './authn.js';
+import { Authenticator, CachedTokenReviewer, clientCaBundle, identityHeaders } from './authn.js';
 import { SubjectAccessReviewAuthorizer } from './authz.js';
 import { drain, listen } from './machinery/lifecycle.js';
 import type { Logger } from './machinery/log.js';
@@ -38,14 +38,8 @@ export async function startServer(config: Config, kube: KubeClient, log: Logger)
   // Called by the watcher only after start(), by which time `https` exists.
   const applyTrust = (cfg: AuthenticationConfig): void => {
     droppedHeaders = identityHeaders(cfg);
-    // The CA list only shapes the TLS CertificateRequest; trust itself is checked per request.
-    https.setSecureContext({
-      key: config.tlsKeyPem,
-      cert: config.tlsCertPem,
-      ...(cfg.requestHeader || cfg.clientCAs.length
-        ? { ca: [cfg.requestHeader?.caPem ?? '', cfg.clientCaPem].filter(Boolean) }
-        : {}),
-    });
+    // The handshake verifies client certificates against these CAs; authn.ts reads its verdict.
+    https.setSecureContext({ key: config.tlsKeyPem, cert: config.tlsCertPem, ca: clientCaBundle(cfg) });
   };
   const trust = new AuthConfigWatcher(kube, log, applyTrust);
 
@@ -70,8 +64,9 @@ export async function startServer(config: Config, kube: KubeClient, log: Logger)
     authenticator: new Authenticator(
       () => trust.config,
       new CachedTokenReviewer(kube, config.authenticationCacheMs, config.tokenAudiences),
+      log,
     ),
-    authorizer: new SubjectAccessReviewAuthorizer(kube, config.authorizationCacheMs),
+    authorizer: new SubjectAccessReviewAuthorizer(kube, config.authorizationCacheMs, log),
     subresources,
     admission: admissionHandler(store),
     notReady: () => [
@@ -81,10 +76,17 @@ export async function startServer(config: Config, kube: KubeClient, log: Logger)
     ],
   });
 
-  // requestCert: kube-apiserver proves itself with its front-proxy client certificate. Callers
-  // without one (token users, kubelet probes) must still connect, so the handshake never rejects.
+  // requestCert: kube-apiserver proves itself with its front-proxy client certificate, users with
+  // client-CA certificates. Callers without one (token users, kubelet probes) must still connect,
+  // so the handshake never rejects; authn.ts reads its verdict.
   const https: Server = createServer(
-    { key: config.tlsKeyPem, cert: config.tlsCertPem, requestCert: true, rejectUnauthorized: false },
+    {
+      key: config.tlsKeyPem,
+      cert: config.tlsCertPem,
+      ca: clientCaBundle(null),
+      requestCert: true,
+      rejectUnauthorized: false,
+    },
     app,
   );
   // kube-apiserver never sends CONNECT to an aggregated server: answer one, rather than drop it.

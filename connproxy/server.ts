@@ -64,7 +64,7 @@ export async function startProxy(config: Config, kube: KubeClient, log: Logger):
   const pools = new DispatcherCache(config.upstream);
   const callers = new CallerChecks(
     new CachedTokenReviewer(kube, config.authenticationCacheMs, config.tokenAudiences),
-    new SubjectAccessReviewAuthorizer(kube, config.authorizationCacheMs),
+    new SubjectAccessReviewAuthorizer(kube, config.authorizationCacheMs, log),
   );
   let shuttingDown = false;
 
