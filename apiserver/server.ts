@@ -2,6 +2,7 @@
 // graceful shutdown (stop accepting, let in-flight streams finish within the grace period).
 
 import { createServer, type Server } from 'node:https';
+import type { SecureContextOptions } from 'node:tls';
 import type { KubeClient } from '../kube/client.js';
 import { DispatcherCache } from '../proxy/dispatchers.js';
 import { noHeaderFilter, type HeaderFilter } from '../proxy/headers.js';
@@ -15,6 +16,7 @@ import { createApp } from './app.js';
 import { AuthConfigWatcher, type AuthenticationConfig } from './authconfig.js';
 import { Authenticator, CachedTokenReviewer, clientCaBundle, identityHeaders } from './authn.js';
 import { SubjectAccessReviewAuthorizer } from './authz.js';
+import { watchedKeyPair } from './machinery/certificates.js';
 import { drain, listen } from './machinery/lifecycle.js';
 import type { Logger } from './machinery/log.js';
 import { badRequest, methodNotAllowed, refuseHandOff } from './machinery/status.js';
@@ -35,12 +37,24 @@ export async function startServer(config: Config, kube: KubeClient, log: Logger)
   let shuttingDown = false;
   let droppedHeaders: HeaderFilter = noHeaderFilter;
 
-  // Called by the watcher only after start(), by which time `https` exists.
+  // The TLS context follows two sources: the serving certificate files and the client CAs of
+  // the authentication ConfigMap. A change of either applies to new handshakes.
+  const serving = watchedKeyPair('serving certificate', config.tlsCertFile, config.tlsKeyFile, log);
+  let trusted: AuthenticationConfig | null = null;
+  const secureContext = (): SecureContextOptions => ({
+    cert: serving.current.certPem,
+    key: serving.current.keyPem,
+    ca: clientCaBundle(trusted),
+  });
+  // Called by the watchers only after start(), by which time `https` exists.
   const applyTrust = (cfg: AuthenticationConfig): void => {
     droppedHeaders = identityHeaders(cfg);
-    // The handshake verifies client certificates against these CAs; authn.ts reads its verdict.
-    https.setSecureContext({ key: config.tlsKeyPem, cert: config.tlsCertPem, ca: clientCaBundle(cfg) });
+    trusted = cfg;
+    https.setSecureContext(secureContext());
   };
+  serving.onChange(() => {
+    https.setSecureContext(secureContext());
+  });
   const trust = new AuthConfigWatcher(kube, log, applyTrust);
 
   const subresources = new SubresourceCatalog(
@@ -80,13 +94,7 @@ export async function startServer(config: Config, kube: KubeClient, log: Logger)
   // client-CA certificates. Callers without one (token users, kubelet probes) must still connect,
   // so the handshake never rejects; authn.ts reads its verdict.
   const https: Server = createServer(
-    {
-      key: config.tlsKeyPem,
-      cert: config.tlsCertPem,
-      ca: clientCaBundle(null),
-      requestCert: true,
-      rejectUnauthorized: false,
-    },
+    { ...secureContext(), requestCert: true, rejectUnauthorized: false },
     app,
   );
   // kube-apiserver never sends CONNECT to an aggregated server: answer one, rather than drop it.
@@ -111,6 +119,7 @@ export async function startServer(config: Config, kube: KubeClient, log: Logger)
 
   store.start();
   trust.start();
+  serving.start();
 
   const port = await listen(https, config.securePort, config.bindAddress);
   log.info('serving', { address: config.bindAddress, port });
@@ -121,6 +130,7 @@ export async function startServer(config: Config, kube: KubeClient, log: Logger)
       shuttingDown = true;
       await drain(https, config.shutdownGraceMs, log);
       log.info('listener closed; stopping informers and upstream pools');
+      serving.stop();
       await Promise.all([store.stop(), trust.stop(), pools.close()]);
       log.info('stopped');
     })());

@@ -5,12 +5,14 @@
 // 127.0.0.1 (kube-apiserver dials `<externalName>:<APIService port>`; see
 // reference/aggregation-layer.md §4.4).
 
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { repoRoot } from './binaries.js';
 import { startControlPlane, type ControlPlane } from './controlplane.js';
+import type { CertKeyPem } from './pki.js';
 import { freePort, ManagedProcess } from './process.js';
+import { writeSecretVolume } from './secretvolume.js';
 
 export const apiServiceName = 'v1alpha1.subresources.connectors.alauda.io';
 const serviceName = 'connectors-apiserver';
@@ -24,6 +26,10 @@ export interface LocalSystem {
   serverLog: string;
   /** Trusts our serving certificate (for direct calls). */
   servingCaPem: string;
+  /** The directory the server's --tls-cert-file and --tls-private-key-file live in (a Secret volume's layout). */
+  servingCertDir: string;
+  /** Issues a new serving certificate (same CA and names) and swaps it in as the kubelet would. */
+  rotateServingCert(): Promise<CertKeyPem>;
   logDir: string;
   /** The class API backend process (dist/classapi/main.js) and its URL. */
   classApi: ManagedProcess;
@@ -82,14 +88,20 @@ export async function startLocalSystem(opts: LocalSystemOptions): Promise<LocalS
     // The server runs as its production ServiceAccount, so the shipped RBAC is what is tested.
     const token = await cp.createToken(serviceNamespace, serviceName, { expirationSeconds: 86_400 });
     const kubeconfig = await cp.writeKubeconfig(join(cp.dir, 'connectors-apiserver.kubeconfig'), { token });
-    const serving = await cp.issueServingCert(
-      [`${serviceName}.${serviceNamespace}.svc`, 'localhost'],
-      ['127.0.0.1'],
-    );
-    const certFile = join(cp.dir, 'apiserver-serving.crt');
-    const keyFile = join(cp.dir, 'apiserver-serving.key');
-    await writeFile(certFile, serving.certPem);
-    await writeFile(keyFile, serving.keyPem, { mode: 0o600 });
+    // Laid out as the Deployment mounts Secret connectors-apiserver-tls, so that a rotation here
+    // is the kubelet's: a new directory behind `..data`, swapped in one rename.
+    const servingDir = join(cp.dir, 'apiserver-tls');
+    const rotateServingCert = async (): Promise<CertKeyPem> => {
+      const serving = await cp.issueServingCert(
+        [`${serviceName}.${serviceNamespace}.svc`, 'localhost'],
+        ['127.0.0.1'],
+      );
+      await writeSecretVolume(servingDir, { 'tls.crt': serving.certPem, 'tls.key': serving.keyPem });
+      return serving;
+    };
+    await rotateServingCert();
+    const certFile = join(servingDir, 'tls.crt');
+    const keyFile = join(servingDir, 'tls.key');
 
     const port = await freePort();
     const serverUrl = `https://127.0.0.1:${port}`;
@@ -223,6 +235,8 @@ export async function startLocalSystem(opts: LocalSystemOptions): Promise<LocalS
       classApiLog,
       installClasses,
       servingCaPem: cp.servingCaPem,
+      servingCertDir: servingDir,
+      rotateServingCert,
       logDir: opts.logDir,
       startServer,
       stopServer: async (graceMs?: number) => {

@@ -65,8 +65,8 @@ describe('apiserver/options parseConfig', () => {
     expect(parseConfig(tls, {})).to.deep.equal({
       bindAddress: '0.0.0.0',
       securePort: 10250,
-      tlsCertPem: 'CERT PEM',
-      tlsKeyPem: 'KEY PEM',
+      tlsCertFile: cert,
+      tlsKeyFile: key,
       kubeconfig: undefined,
       upstream: { connectMs: 5_000, headersMs: 30_000, bodyMs: 300_000 },
       authenticationCacheMs: 10_000,
