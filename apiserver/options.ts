@@ -10,6 +10,7 @@ import {
   type FlagSpec,
   type ToolCallerConfig,
 } from './machinery/flags.js';
+import { clientTlsFlags, readClientTlsFiles, type ClientTlsFiles } from './machinery/certificates.js';
 
 export interface Config extends ToolCallerConfig {
   bindAddress: string;
@@ -17,6 +18,8 @@ export interface Config extends ToolCallerConfig {
   /** Serving certificate and key files, re-read whenever they change. */
   tlsCertFile: string;
   tlsKeyFile: string;
+  /** TLS towards class API backends (CA trusted besides the system's, client certificate). */
+  classApiTls: ClientTlsFiles;
   kubeconfig: string | undefined;
   /** The server's own namespace (POD_NAMESPACE), where class API Services without one are looked up. */
   namespace: string;
@@ -29,6 +32,10 @@ export const usage = `Usage: node dist/apiserver/main.js [flags]
   --tls-cert-file=PATH                serving certificate (PEM); SAN <service>.<namespace>.svc;
                                       re-read when it changes
   --tls-private-key-file=PATH         its private key (PEM)
+  --classapi-ca-file=PATH             CA certificates (PEM) trusted for class API backends (https
+                                      only: Secret data is never sent in clear), besides the system's
+  --classapi-client-cert-file=PATH    client certificate (PEM) presented to class API backends
+  --classapi-client-key-file=PATH     its private key (PEM)
   --kubeconfig=PATH                   kubeconfig for kube-apiserver (default: $KUBECONFIG or in-cluster)
 ${toolCallerUsage}  --help                              this text
 `;
@@ -38,6 +45,7 @@ const flags = {
   'bind-address': { type: 'string', default: '0.0.0.0' },
   'tls-cert-file': { type: 'string' },
   'tls-private-key-file': { type: 'string' },
+  ...clientTlsFlags('classapi'),
   kubeconfig: { type: 'string' },
   ...toolCallerFlags,
 } satisfies FlagSpec;
@@ -55,6 +63,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     securePort: f.port('secure-port'),
     tlsCertFile: pemFile('tls-cert-file'),
     tlsKeyFile: pemFile('tls-private-key-file'),
+    classApiTls: readClientTlsFiles(f, 'classapi'),
     kubeconfig: f.str('kubeconfig') || undefined,
     ...readToolCallerConfig(f),
     namespace: env.POD_NAMESPACE ?? 'connectors-system',

@@ -16,7 +16,7 @@ import { createApp } from './app.js';
 import { AuthConfigWatcher, type AuthenticationConfig } from './authconfig.js';
 import { Authenticator, CachedTokenReviewer, clientCaBundle, identityHeaders } from './authn.js';
 import { SubjectAccessReviewAuthorizer } from './authz.js';
-import { watchedKeyPair } from './machinery/certificates.js';
+import { watchedKeyPair, WatchedClientTls } from './machinery/certificates.js';
 import { drain, listen } from './machinery/lifecycle.js';
 import type { Logger } from './machinery/log.js';
 import { badRequest, methodNotAllowed, refuseHandOff } from './machinery/status.js';
@@ -33,6 +33,10 @@ export async function startServer(config: Config, kube: KubeClient, log: Logger)
   const store = new ConnectorStore(kube, log);
   const secrets = new SecretCache(kube, config.secretCacheMs);
   const pools = new DispatcherCache(config.upstream);
+  // Class API backends get Secret data: reached over https only, trusting --classapi-ca-file and
+  // presenting the API server's client certificate, which is how our backend knows its caller.
+  const classApiTls = new WatchedClientTls('class API backend', config.classApiTls, log);
+  const backendPools = new DispatcherCache(config.upstream, 256, () => classApiTls.current);
   const metrics = new Metrics();
   let shuttingDown = false;
   let droppedHeaders: HeaderFilter = noHeaderFilter;
@@ -63,6 +67,7 @@ export async function startServer(config: Config, kube: KubeClient, log: Logger)
       lister: store,
       secrets,
       pools,
+      backendPools,
       droppedHeaders: () => droppedHeaders,
       defaultNamespace: config.namespace,
     }),
@@ -120,6 +125,7 @@ export async function startServer(config: Config, kube: KubeClient, log: Logger)
   store.start();
   trust.start();
   serving.start();
+  classApiTls.start();
 
   const port = await listen(https, config.securePort, config.bindAddress);
   log.info('serving', { address: config.bindAddress, port });
@@ -131,7 +137,8 @@ export async function startServer(config: Config, kube: KubeClient, log: Logger)
       await drain(https, config.shutdownGraceMs, log);
       log.info('listener closed; stopping informers and upstream pools');
       serving.stop();
-      await Promise.all([store.stop(), trust.stop(), pools.close()]);
+      classApiTls.stop();
+      await Promise.all([store.stop(), trust.stop(), pools.close(), backendPools.close()]);
       log.info('stopped');
     })());
 

@@ -10,11 +10,13 @@ import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { repoRoot } from './binaries.js';
 import { startControlPlane, type ControlPlane } from './controlplane.js';
-import type { CertKeyPem } from './pki.js';
+import { createCA, issueCert, type CertificateAuthority, type CertKeyPem } from './pki.js';
 import { freePort, ManagedProcess } from './process.js';
 import { writeSecretVolume } from './secretvolume.js';
 
 export const apiServiceName = 'v1alpha1.subresources.connectors.alauda.io';
+/** The API server's client certificate towards the class API backend names it so (as in manifests/). */
+export const classApiClientName = 'system:serviceaccount:connectors-system:connectors-apiserver';
 const serviceName = 'connectors-apiserver';
 const serviceNamespace = 'connectors-system';
 
@@ -31,10 +33,17 @@ export interface LocalSystem {
   /** Issues a new serving certificate (same CA and names) and swaps it in as the kubelet would. */
   rotateServingCert(): Promise<CertKeyPem>;
   logDir: string;
-  /** The class API backend process (dist/classapi/main.js) and its URL. */
+  /** The class API backend process (dist/classapi/main.js) and its https URL. */
   classApi: ManagedProcess;
   classApiUrl: string;
   classApiLog: string;
+  /**
+   * The CA of the class API backend's mutual TLS: it issued the backend's serving certificate and
+   * the API server's client certificate (CN classApiClientName), the only one the backend serves.
+   */
+  classApiCA: CertificateAuthority;
+  /** --classapi-ca-file, --classapi-client-cert-file, --classapi-client-key-file as the API server has them. */
+  classApiClientFlags: string[];
   /**
    * Applies manifests/classes and, standing in for the status controller, writes each class's
    * resolved `status.api.address.url`: the `connectors-classapi` Service they reference is the
@@ -103,6 +112,36 @@ export async function startLocalSystem(opts: LocalSystemOptions): Promise<LocalS
     const certFile = join(servingDir, 'tls.crt');
     const keyFile = join(servingDir, 'tls.key');
 
+    // The class API backend's mutual TLS, laid out as the Deployments mount their Secrets.
+    const classApiCA = await createCA('connectors-classapi-ca');
+    const [classApiServing, classApiClient] = await Promise.all([
+      issueCert(classApiCA, {
+        commonName: 'connectors-classapi',
+        dnsNames: ['connectors-classapi.connectors-system.svc', 'localhost'],
+        ipAddresses: ['127.0.0.1'],
+        server: true,
+      }),
+      issueCert(classApiCA, { commonName: classApiClientName, client: true }),
+    ]);
+    const classApiDir = join(cp.dir, 'classapi-tls');
+    const classApiClientDir = join(cp.dir, 'apiserver-classapi-client');
+    await writeSecretVolume(classApiDir, {
+      'tls.crt': classApiServing.certPem,
+      'tls.key': classApiServing.keyPem,
+      'ca.crt': classApiCA.certPem,
+    });
+    await writeSecretVolume(classApiClientDir, {
+      'tls.crt': classApiClient.certPem,
+      'tls.key': classApiClient.keyPem,
+      'ca.crt': classApiCA.certPem,
+    });
+
+    const classApiClientFlags = [
+      `--classapi-ca-file=${join(classApiClientDir, 'ca.crt')}`,
+      `--classapi-client-cert-file=${join(classApiClientDir, 'tls.crt')}`,
+      `--classapi-client-key-file=${join(classApiClientDir, 'tls.key')}`,
+    ];
+
     const port = await freePort();
     const serverUrl = `https://127.0.0.1:${port}`;
     const serverLog = join(opts.logDir, 'connectors-apiserver.log');
@@ -114,6 +153,7 @@ export async function startLocalSystem(opts: LocalSystemOptions): Promise<LocalS
       '--bind-address=127.0.0.1',
       `--tls-cert-file=${certFile}`,
       `--tls-private-key-file=${keyFile}`,
+      ...classApiClientFlags,
       `--kubeconfig=${kubeconfig}`,
       ...(opts.serverArgs ?? []),
     ];
@@ -141,18 +181,28 @@ export async function startLocalSystem(opts: LocalSystemOptions): Promise<LocalS
     await startServer();
 
     const classApiPort = await freePort();
-    const classApiUrl = `http://127.0.0.1:${classApiPort}`;
+    const classApiUrl = `https://127.0.0.1:${classApiPort}`;
     const classApiLog = join(opts.logDir, 'classapi.log');
     const classApi = ManagedProcess.start({
       name: 'connectors-classapi',
       binary: process.execPath,
-      args: [join(root, 'dist', 'classapi', 'main.js'), `--port=${classApiPort}`, '--bind-address=127.0.0.1'],
+      args: [
+        join(root, 'dist', 'classapi', 'main.js'),
+        `--port=${classApiPort}`,
+        '--bind-address=127.0.0.1',
+        `--tls-cert-file=${join(classApiDir, 'tls.crt')}`,
+        `--tls-private-key-file=${join(classApiDir, 'tls.key')}`,
+        `--client-ca-file=${join(classApiDir, 'ca.crt')}`,
+        `--allowed-client-names=${classApiClientName}`,
+      ],
       logFile: classApiLog,
     });
+    const classApiTrust = new Agent({ connect: { ca: classApiCA.certPem } });
     await classApi.waitUntil(
       async () => {
         try {
-          const r = await request(`${classApiUrl}/readyz`);
+          // As the kubelet probes it: no client certificate.
+          const r = await request(`${classApiUrl}/readyz`, { dispatcher: classApiTrust });
           await r.body.dump();
           return r.statusCode === 200;
         } catch {
@@ -161,6 +211,7 @@ export async function startLocalSystem(opts: LocalSystemOptions): Promise<LocalS
       },
       { timeoutMs: 30_000, what: 'connectors-classapi /readyz' },
     );
+    await classApiTrust.close();
 
     const installClasses = async (): Promise<void> => {
       await must(cp, ['apply', '-k', join(root, 'manifests', 'classes')]);
@@ -233,6 +284,8 @@ export async function startLocalSystem(opts: LocalSystemOptions): Promise<LocalS
       classApi,
       classApiUrl,
       classApiLog,
+      classApiCA,
+      classApiClientFlags,
       installClasses,
       servingCaPem: cp.servingCaPem,
       servingCertDir: servingDir,

@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import { rootCertificates } from 'node:tls';
 import { buildConnector, errors, Pool } from 'undici';
+import type { ClientTls } from '../apiserver/machinery/certificates.js';
 
 // undici keeps each connection's HTTP/1 parser under this symbol (lib/core/symbols.js).
 const { kParser } = createRequire(import.meta.url)('undici/lib/core/symbols.js') as { kParser: symbol };
@@ -55,6 +56,11 @@ export class DispatcherCache {
   constructor(
     private readonly timeouts: UpstreamTimeouts,
     private readonly connectionsPerOrigin = 256,
+    /**
+     * TLS material every connection presents and trusts, asked at every new connection so that
+     * reloaded files apply without dropping pools; a new object means new material.
+     */
+    private readonly clientTls?: () => ClientTls,
   ) {}
 
   /** The pool for `origin`; `ca` (PEM) is trusted in addition to the system's roots. */
@@ -62,14 +68,11 @@ export class DispatcherCache {
     const key = ca ? `${origin} ${createHash('sha256').update(ca).digest('hex')}` : origin;
     let pool = this.pools.get(key);
     if (!pool) {
-      const connector = buildConnector({
-        timeout: this.timeouts.connectMs,
-        ...(ca ? { ca: [...rootCertificates, ca] } : {}),
-      });
+      const connectorFor = this.connectors(ca);
       pool = new Pool(origin, {
         connections: this.connectionsPerOrigin,
         connect: (options, callback) => {
-          connector(options, (...result) => {
+          connectorFor()(options, (...result) => {
             if (result[1]) guardPausedEnd(result[1]);
             callback(...result);
           });
@@ -81,6 +84,29 @@ export class DispatcherCache {
       this.pools.set(key, pool);
     }
     return pool;
+  }
+
+  /** The connector for new connections: one, or one per version of the client TLS material. */
+  private connectors(ca: string | undefined): () => buildConnector.connector {
+    const build = (tls: ClientTls): buildConnector.connector => {
+      const cas = [ca, tls.ca].filter((pem): pem is string => pem !== undefined);
+      return buildConnector({
+        timeout: this.timeouts.connectMs,
+        ...(cas.length > 0 ? { ca: [...rootCertificates, ...cas] } : {}),
+        ...(tls.cert && tls.key ? { cert: tls.cert, key: tls.key } : {}),
+      });
+    };
+    const provider = this.clientTls;
+    if (!provider) {
+      const connector = build({});
+      return () => connector;
+    }
+    let last: { tls: ClientTls; connector: buildConnector.connector } | undefined;
+    return () => {
+      const tls = provider();
+      if (last?.tls !== tls) last = { tls, connector: build(tls) };
+      return last.connector;
+    };
   }
 
   async close(): Promise<void> {

@@ -11,6 +11,7 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { dirname } from 'node:path';
+import type { FlagSpec, Flags } from './flags.js';
 import type { Logger } from './log.js';
 
 /** A certificate (PEM, leaf first, then any intermediates) and its private key (PEM). */
@@ -218,4 +219,88 @@ export function watchedCaBundle(what: string, file: string, log: Logger): Watche
     parse: ([pem = '']) => checkCaBundle(pem),
     log,
   });
+}
+
+/** TLS material a client presents and trusts (PEM). */
+export interface ClientTls {
+  /** Trusted in addition to the system's roots. */
+  ca?: string;
+  /** A client certificate and its key. */
+  cert?: string;
+  key?: string;
+}
+
+/**
+ * Client TLS material from files (each optional), reloaded when they change: `current` is a new
+ * object after every change, so a holder can tell new material by identity.
+ */
+export class WatchedClientTls {
+  private readonly ca: WatchedFiles<string> | undefined;
+  private readonly pair: WatchedFiles<KeyPair> | undefined;
+  private value: ClientTls;
+
+  constructor(what: string, files: ClientTlsFiles, log: Logger) {
+    this.ca = files.caFile ? watchedCaBundle(`${what} CA`, files.caFile, log) : undefined;
+    this.pair = files.client
+      ? watchedKeyPair(`${what} client certificate`, files.client.certFile, files.client.keyFile, log)
+      : undefined;
+    this.value = this.build();
+    for (const w of [this.ca, this.pair]) {
+      w?.onChange(() => {
+        this.value = this.build();
+      });
+    }
+  }
+
+  get current(): ClientTls {
+    return this.value;
+  }
+
+  start(): void {
+    this.ca?.start();
+    this.pair?.start();
+  }
+
+  stop(): void {
+    this.ca?.stop();
+    this.pair?.stop();
+  }
+
+  private build(): ClientTls {
+    return {
+      ...(this.ca ? { ca: this.ca.current } : {}),
+      ...(this.pair ? { cert: this.pair.current.certPem, key: this.pair.current.keyPem } : {}),
+    };
+  }
+}
+
+/** Files of client TLS material, as WatchedClientTls reads them. */
+export interface ClientTlsFiles {
+  caFile: string | undefined;
+  client: { certFile: string; keyFile: string } | undefined;
+}
+
+/** The flags `--<prefix>-ca-file`, `--<prefix>-client-cert-file`, `--<prefix>-client-key-file`. */
+export function clientTlsFlags(prefix: string): FlagSpec {
+  return {
+    [`${prefix}-ca-file`]: { type: 'string' },
+    [`${prefix}-client-cert-file`]: { type: 'string' },
+    [`${prefix}-client-key-file`]: { type: 'string' },
+  };
+}
+
+/** Reads the flags of clientTlsFlags(prefix): each file must be readable, cert and key go together. */
+export function readClientTlsFiles(f: Flags, prefix: string): ClientTlsFiles {
+  const optionalFile = (k: string): string | undefined => (f.file(k) === undefined ? undefined : f.str(k));
+  const certFile = optionalFile(`${prefix}-client-cert-file`);
+  const keyFile = optionalFile(`${prefix}-client-key-file`);
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    f.problems.push(
+      `--${prefix}-client-cert-file and --${prefix}-client-key-file go together: give both, or neither`,
+    );
+  }
+  return {
+    caFile: optionalFile(`${prefix}-ca-file`),
+    client: certFile && keyFile ? { certFile, keyFile } : undefined,
+  };
 }
