@@ -2,6 +2,8 @@
 // client certificate from the requestheader CA with an allowed CN, which alone makes X-Remote-*
 // trustworthy), a client certificate from the cluster's client CA, a bearer token checked with
 // TokenReview. A presented but invalid credential is a 401, never a fall-through to anonymous.
+// Certificate chains are verified by the TLS handshake alone (against clientCaBundle); here we
+// only tell which of our CAs issued a chain the handshake accepted.
 
 import { createHash, X509Certificate } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
@@ -10,6 +12,7 @@ import type { V1TokenReview } from '@kubernetes/client-node';
 import type { KubeClient } from '../kube/client.js';
 import { noHeaderFilter, type HeaderFilter } from '../proxy/headers.js';
 import type { AuthenticationConfig } from './authconfig.js';
+import type { Logger } from './machinery/log.js';
 import { TtlCache } from './machinery/ttlcache.js';
 
 export interface UserInfo {
@@ -19,10 +22,7 @@ export interface UserInfo {
   extra: Record<string, string[]>;
 }
 
-const clientAuthEku = '1.3.6.1.5.5.7.3.2';
-const anyEku = '2.5.29.37.0';
-
-/** The peer's leaf and the intermediates it sent, leaf first (Node's objects, not yet parsed). */
+/** The peer's leaf and the certificates Node linked above it, leaf first (Node's objects, not yet parsed). */
 function peerCertificates(socket: TLSSocket): DetailedPeerCertificate[] {
   const chain: DetailedPeerCertificate[] = [];
   const seen = new Set<string>();
@@ -36,34 +36,32 @@ function peerCertificates(socket: TLSSocket): DetailedPeerCertificate[] {
   return chain;
 }
 
-function withinValidity(c: X509Certificate, now: number): boolean {
-  return Date.parse(c.validFrom) <= now && now <= Date.parse(c.validTo);
+/**
+ * The CAs the TLS handshake verifies client certificates against: the cluster's client CA and the
+ * front-proxy CA. The server requests a certificate without requiring one (token users and kubelet
+ * probes must still connect), and the handshake's verdict (socket.authorized) is the only chain
+ * verification: OpenSSL checks validity, path length, name constraints, key usages and the
+ * clientAuth purpose. Always an explicit list, empty included: without one Node would verify client
+ * certificates against its public root store.
+ */
+export function clientCaBundle(cfg: AuthenticationConfig | null): string[] {
+  return [cfg?.requestHeader?.caPem ?? '', cfg?.clientCaPem ?? ''].filter((pem) => pem !== '');
 }
 
 /**
- * Verifies `chain[0]` against `roots`, using `chain[1..]` as intermediates, with the clientAuth
- * extended key usage, as Go's x509.Verify does for kube-apiserver's own checks.
+ * Whether one of `cas` issued `chain`, the chain of a connection that the TLS layer verified
+ * against all our CAs together: this only tells which CA that was. Every link is checked by its
+ * signature, not by names alone: Node links the certificates a client sent by issuer name, so a
+ * client holding a client-CA certificate could add a forged certificate named like the front-proxy
+ * CA and make the linked chain end there.
  */
-export function verifyClientChain(
-  chain: X509Certificate[],
-  roots: X509Certificate[],
-  now = Date.now(),
-): boolean {
-  const leaf = chain[0];
-  if (!leaf || roots.length === 0 || !withinValidity(leaf, now)) return false;
-  const eku = leaf.keyUsage as string[] | undefined;
-  if (eku && eku.length > 0 && !eku.includes(clientAuthEku) && !eku.includes(anyEku)) return false;
-  let current = leaf;
-  for (let depth = 0; depth < 5; depth++) {
-    for (const root of roots) {
-      if (current.checkIssued(root) && current.verify(root.publicKey) && withinValidity(root, now))
-        return true;
-    }
-    const next = chain
-      .slice(1)
-      .find((c) => c.ca && current.checkIssued(c) && current.verify(c.publicKey) && withinValidity(c, now));
-    if (!next) return false;
-    current = next;
+export function issuedBy(chain: readonly X509Certificate[], cas: readonly X509Certificate[]): boolean {
+  let current = chain[0];
+  for (let i = 1; current && i <= chain.length; i++) {
+    const cert: X509Certificate = current;
+    if (cas.some((ca) => cert.checkIssued(ca) && cert.verify(ca.publicKey))) return true;
+    const next = chain[i];
+    current = next && cert.checkIssued(next) && cert.verify(next.publicKey) ? next : undefined;
   }
   return false;
 }
@@ -80,18 +78,17 @@ function subjectFields(cert: X509Certificate): { cn: string; orgs: string[] } {
 
 type CertVerdict = { kind: 'front-proxy' } | { kind: 'client'; user: UserInfo } | { kind: 'none' };
 
-/** Who a verified chain makes the caller: the front proxy, a client-CA user, or nobody. */
+/**
+ * Who the chain of a connection that the TLS layer verified makes the caller: the front proxy, a
+ * client-CA user, or nobody (its CA is no longer trusted, or the front proxy's name is not allowed).
+ */
 function chainVerdict(chain: X509Certificate[], cfg: AuthenticationConfig): CertVerdict {
   const rh = cfg.requestHeader;
   const { cn, orgs } = subjectFields(chain[0] as X509Certificate);
-  if (
-    rh &&
-    verifyClientChain(chain, rh.cas) &&
-    (rh.allowedNames.length === 0 || rh.allowedNames.includes(cn))
-  ) {
+  if (rh && issuedBy(chain, rh.cas) && (rh.allowedNames.length === 0 || rh.allowedNames.includes(cn))) {
     return { kind: 'front-proxy' };
   }
-  if (verifyClientChain(chain, cfg.clientCAs) && cn !== '') {
+  if (issuedBy(chain, cfg.clientCAs) && cn !== '') {
     return { kind: 'client', user: { username: cn, groups: orgs, extra: {} } };
   }
   return { kind: 'none' };
@@ -191,16 +188,25 @@ export class Authenticator {
   constructor(
     private readonly config: () => AuthenticationConfig | null,
     private readonly tokens: TokenReviewer,
+    private readonly log: Logger,
   ) {}
 
   private certVerdict(socket: TLSSocket, cfg: AuthenticationConfig): CertVerdict {
     const cached = this.verdicts.get(socket);
     if (cached?.generation === cfg.generation) return cached.verdict;
-    const peer = typeof socket.getPeerCertificate === 'function' ? peerCertificates(socket) : [];
+    // Only a chain the handshake verified counts; one it refused (another CA, expired, a CA
+    // beyond its path length, …) is no credential, and the caller may still present a token.
+    const peer =
+      socket.authorized && typeof socket.getPeerCertificate === 'function' ? peerCertificates(socket) : [];
+    if (!socket.authorized) {
+      this.log.debug('no client certificate that the TLS handshake accepted', {
+        error: socket.authorizationError,
+      });
+    }
     let verdict: CertVerdict = { kind: 'none' };
     if (peer.length > 0) {
       // kube-apiserver opens new connections all the time under load (it keeps 25 idle ones), each
-      // presenting the same certificate: parse and verify a chain once per trust generation.
+      // presenting the same certificate: parse a chain and find its CA once per trust generation.
       const key = peer.map((c) => c.fingerprint256).join('/');
       const known = this.chains.get(key);
       if (known?.generation === cfg.generation && Date.now() <= known.notAfter) {
@@ -243,7 +249,9 @@ export class Authenticator {
       try {
         user = await this.tokens.review(m[1]);
       } catch (err) {
-        throw new InvalidCredentialError(`the token could not be reviewed: ${(err as Error).message}`);
+        // Why the TokenReview failed is ours to fix, not the caller's to read.
+        this.log.error('TokenReview failed', { error: err });
+        throw new InvalidCredentialError('the token could not be reviewed; try again later');
       }
       if (!user) throw new InvalidCredentialError('the token is invalid or expired');
       const authenticated = withAuthenticatedGroup(user);

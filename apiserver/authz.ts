@@ -5,6 +5,7 @@
 import type { V1SubjectAccessReview, V1SubjectAccessReviewSpec } from '@kubernetes/client-node';
 import type { KubeClient } from '../kube/client.js';
 import type { UserInfo } from './authn.js';
+import type { Logger } from './machinery/log.js';
 import type { RequestInfo } from './machinery/requestinfo.js';
 import { TtlCache } from './machinery/ttlcache.js';
 
@@ -82,6 +83,7 @@ export class SubjectAccessReviewAuthorizer implements Authorizer {
   constructor(
     private readonly kube: KubeClient,
     ttlMs: number,
+    private readonly log: Logger,
   ) {
     this.cache = new TtlCache(ttlMs);
   }
@@ -100,10 +102,12 @@ export class SubjectAccessReviewAuthorizer implements Authorizer {
         return { allowed, reason: allowed ? '' : forbiddenReason(user, info, sar.status?.reason ?? '') };
       });
     } catch (err) {
-      // Fail closed: no answer is a "no".
+      // Fail closed: no answer is a "no". Why the review failed is ours to fix and goes to the log;
+      // the caller learns only that it may try again.
+      this.log.error('SubjectAccessReview failed; denying', { user: user.username, error: err });
       return {
         allowed: false,
-        reason: forbiddenReason(user, info, `authorization could not be checked (${(err as Error).message})`),
+        reason: forbiddenReason(user, info, 'authorization could not be checked; try again later'),
       };
     }
   }

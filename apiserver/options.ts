@@ -10,12 +10,16 @@ import {
   type FlagSpec,
   type ToolCallerConfig,
 } from './machinery/flags.js';
+import { clientTlsFlags, readClientTlsFiles, type ClientTlsFiles } from './machinery/certificates.js';
 
 export interface Config extends ToolCallerConfig {
   bindAddress: string;
   securePort: number;
-  tlsCertPem: string;
-  tlsKeyPem: string;
+  /** Serving certificate and key files, re-read whenever they change. */
+  tlsCertFile: string;
+  tlsKeyFile: string;
+  /** TLS towards class API backends (CA trusted besides the system's, client certificate). */
+  classApiTls: ClientTlsFiles;
   kubeconfig: string | undefined;
   /** The server's own namespace (POD_NAMESPACE), where class API Services without one are looked up. */
   namespace: string;
@@ -25,8 +29,13 @@ export const usage = `Usage: node dist/apiserver/main.js [flags]
 
   --secure-port=10250                 HTTPS port (0 picks a free one and logs it)
   --bind-address=0.0.0.0              address to listen on
-  --tls-cert-file=PATH                serving certificate (PEM); SAN <service>.<namespace>.svc
+  --tls-cert-file=PATH                serving certificate (PEM); SAN <service>.<namespace>.svc;
+                                      re-read when it changes
   --tls-private-key-file=PATH         its private key (PEM)
+  --classapi-ca-file=PATH             CA certificates (PEM) trusted for class API backends (https
+                                      only: Secret data is never sent in clear), besides the system's
+  --classapi-client-cert-file=PATH    client certificate (PEM) presented to class API backends
+  --classapi-client-key-file=PATH     its private key (PEM)
   --kubeconfig=PATH                   kubeconfig for kube-apiserver (default: $KUBECONFIG or in-cluster)
 ${toolCallerUsage}  --help                              this text
 `;
@@ -36,22 +45,25 @@ const flags = {
   'bind-address': { type: 'string', default: '0.0.0.0' },
   'tls-cert-file': { type: 'string' },
   'tls-private-key-file': { type: 'string' },
+  ...clientTlsFlags('classapi'),
   kubeconfig: { type: 'string' },
   ...toolCallerFlags,
 } satisfies FlagSpec;
 
 export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): Config {
   const f = readFlags(argv, flags, usage);
-  const readPem = (k: string): string => {
-    const pem = f.file(k);
-    if (pem === undefined) f.problems.push(`--${k} is required: the server serves HTTPS only`);
-    return pem ?? '';
+  // Read once here only so that a wrong path is reported with the other problems; the server
+  // reads (and re-reads) the files itself.
+  const pemFile = (k: string): string => {
+    if (f.file(k) === undefined) f.problems.push(`--${k} is required: the server serves HTTPS only`);
+    return f.str(k);
   };
   const config: Config = {
     bindAddress: f.str('bind-address'),
     securePort: f.port('secure-port'),
-    tlsCertPem: readPem('tls-cert-file'),
-    tlsKeyPem: readPem('tls-private-key-file'),
+    tlsCertFile: pemFile('tls-cert-file'),
+    tlsKeyFile: pemFile('tls-private-key-file'),
+    classApiTls: readClientTlsFiles(f, 'classapi'),
     kubeconfig: f.str('kubeconfig') || undefined,
     ...readToolCallerConfig(f),
     namespace: env.POD_NAMESPACE ?? 'connectors-system',

@@ -2,6 +2,7 @@
 // graceful shutdown (stop accepting, let in-flight streams finish within the grace period).
 
 import { createServer, type Server } from 'node:https';
+import type { SecureContextOptions } from 'node:tls';
 import type { KubeClient } from '../kube/client.js';
 import { DispatcherCache } from '../proxy/dispatchers.js';
 import { noHeaderFilter, type HeaderFilter } from '../proxy/headers.js';
@@ -13,8 +14,9 @@ import { SubresourceCatalog } from '../registry/subresource.js';
 import { admissionHandlers, clusterClientCertificate } from './admission.js';
 import { createApp } from './app.js';
 import { AuthConfigWatcher, type AuthenticationConfig } from './authconfig.js';
-import { Authenticator, CachedTokenReviewer, identityHeaders } from './authn.js';
+import { Authenticator, CachedTokenReviewer, clientCaBundle, identityHeaders } from './authn.js';
 import { SubjectAccessReviewAuthorizer } from './authz.js';
+import { watchedKeyPair, WatchedClientTls } from './machinery/certificates.js';
 import { drain, listen } from './machinery/lifecycle.js';
 import type { Logger } from './machinery/log.js';
 import { badRequest, methodNotAllowed, refuseHandOff } from './machinery/status.js';
@@ -31,22 +33,32 @@ export async function startServer(config: Config, kube: KubeClient, log: Logger)
   const store = new ConnectorStore(kube, log);
   const secrets = new SecretCache(kube, config.secretCacheMs);
   const pools = new DispatcherCache(config.upstream);
+  // Class API backends get Secret data: reached over https only, trusting --classapi-ca-file and
+  // presenting the API server's client certificate, which is how our backend knows its caller.
+  const classApiTls = new WatchedClientTls('class API backend', config.classApiTls, log);
+  const backendPools = new DispatcherCache(config.upstream, { clientTls: () => classApiTls.current });
   const metrics = new Metrics();
   let shuttingDown = false;
   let droppedHeaders: HeaderFilter = noHeaderFilter;
 
-  // Called by the watcher only after start(), by which time `https` exists.
+  // The TLS context follows two sources: the serving certificate files and the client CAs of
+  // the authentication ConfigMap. A change of either applies to new handshakes.
+  const serving = watchedKeyPair('serving certificate', config.tlsCertFile, config.tlsKeyFile, log);
+  let trusted: AuthenticationConfig | null = null;
+  const secureContext = (): SecureContextOptions => ({
+    cert: serving.current.certPem,
+    key: serving.current.keyPem,
+    ca: clientCaBundle(trusted),
+  });
+  // Called by the watchers only after start(), by which time `https` exists.
   const applyTrust = (cfg: AuthenticationConfig): void => {
     droppedHeaders = identityHeaders(cfg);
-    // The CA list only shapes the TLS CertificateRequest; trust itself is checked per request.
-    https.setSecureContext({
-      key: config.tlsKeyPem,
-      cert: config.tlsCertPem,
-      ...(cfg.requestHeader || cfg.clientCAs.length
-        ? { ca: [cfg.requestHeader?.caPem ?? '', cfg.clientCaPem].filter(Boolean) }
-        : {}),
-    });
+    trusted = cfg;
+    https.setSecureContext(secureContext());
   };
+  serving.onChange(() => {
+    https.setSecureContext(secureContext());
+  });
   const trust = new AuthConfigWatcher(kube, log, applyTrust);
 
   const subresources = new SubresourceCatalog(
@@ -55,6 +67,7 @@ export async function startServer(config: Config, kube: KubeClient, log: Logger)
       lister: store,
       secrets,
       pools,
+      backendPools,
       droppedHeaders: () => droppedHeaders,
       defaultNamespace: config.namespace,
     }),
@@ -64,13 +77,14 @@ export async function startServer(config: Config, kube: KubeClient, log: Logger)
     subresources.invalidate();
   });
 
-  const authorizer = new SubjectAccessReviewAuthorizer(kube, config.authorizationCacheMs);
+  const authorizer = new SubjectAccessReviewAuthorizer(kube, config.authorizationCacheMs, log);
   const app = createApp({
     log,
     metrics,
     authenticator: new Authenticator(
       () => trust.config,
       new CachedTokenReviewer(kube, config.authenticationCacheMs, config.tokenAudiences),
+      log,
     ),
     authorizer,
     subresources,
@@ -83,10 +97,11 @@ export async function startServer(config: Config, kube: KubeClient, log: Logger)
     ],
   });
 
-  // requestCert: kube-apiserver proves itself with its front-proxy client certificate. Callers
-  // without one (token users, kubelet probes) must still connect, so the handshake never rejects.
+  // requestCert: kube-apiserver proves itself with its front-proxy client certificate, users with
+  // client-CA certificates. Callers without one (token users, kubelet probes) must still connect,
+  // so the handshake never rejects; authn.ts reads its verdict.
   const https: Server = createServer(
-    { key: config.tlsKeyPem, cert: config.tlsCertPem, requestCert: true, rejectUnauthorized: false },
+    { ...secureContext(), requestCert: true, rejectUnauthorized: false },
     app,
   );
   // kube-apiserver never sends CONNECT to an aggregated server: answer one, rather than drop it.
@@ -111,6 +126,8 @@ export async function startServer(config: Config, kube: KubeClient, log: Logger)
 
   store.start();
   trust.start();
+  serving.start();
+  classApiTls.start();
 
   const port = await listen(https, config.securePort, config.bindAddress);
   log.info('serving', { address: config.bindAddress, port });
@@ -121,7 +138,9 @@ export async function startServer(config: Config, kube: KubeClient, log: Logger)
       shuttingDown = true;
       await drain(https, config.shutdownGraceMs, log);
       log.info('listener closed; stopping informers and upstream pools');
-      await Promise.all([store.stop(), trust.stop(), pools.close()]);
+      serving.stop();
+      classApiTls.stop();
+      await Promise.all([store.stop(), trust.stop(), pools.close(), backendPools.close()]);
       log.info('stopped');
     })());
 

@@ -1,8 +1,9 @@
 // The handler chain of the class API backend, written once:
-//   errors + access log → health → route (by exact path) → X-Plugin-* headers → the family's handler.
-// Every failure leaves as a metav1.Status. The backend sits behind a cluster Service and is called
-// only by the Connectors API server, which has already authenticated and authorized the caller;
-// what it trusts is the Connector address and Secret in the headers of that call.
+//   errors + access log → health → caller (the API server's client certificate) → route (by exact
+//   path) → X-Plugin-* headers → the family's handler.
+// Every failure leaves as a metav1.Status. The backend serves the Connectors API server only, which
+// has already authenticated and authorized the user; what it trusts is the Connector address and
+// Secret in the headers of that call, so no other caller gets past the caller check.
 
 import Koa, { type Context, type Next } from 'koa';
 import type { Logger } from '../apiserver/machinery/log.js';
@@ -10,6 +11,7 @@ import { methodNotAllowed, pathNotFound, StatusError } from '../apiserver/machin
 import { verbForMethod } from '../apiserver/machinery/verbs.js';
 import type { DispatcherCache } from '../proxy/dispatchers.js';
 import type { ClassApi, ClassApiRoute } from './api.js';
+import type { CallerCheck } from './callers.js';
 import type { PluginDecoder } from './plugin.js';
 import { toStatus } from '../registry/errors.js';
 import { healthAnswer, healthPaths } from '../apiserver/machinery/health.js';
@@ -19,6 +21,8 @@ export interface AppDeps {
   apis: readonly ClassApi[];
   pools: DispatcherCache;
   plugin: PluginDecoder;
+  /** Refuses every caller but the API server (classapi/callers.ts). */
+  checkCaller: CallerCheck;
   /** Why the backend is not ready, or [] when it is. */
   notReady: () => string[];
 }
@@ -86,7 +90,14 @@ export function createApp(deps: AppDeps): Koa {
     ctx.body = answer.body;
   });
 
-  // 3. The class APIs.
+  // 3. The caller: before anything else is looked at, so that nobody else learns even the routes.
+  app.use(async (ctx: Context, next: Next) => {
+    const refused = deps.checkCaller(ctx.req);
+    if (refused) throw refused;
+    await next();
+  });
+
+  // 4. The class APIs.
   app.use(async (ctx: Context) => {
     const route = routes.get(ctx.path);
     if (!route) {

@@ -1,5 +1,6 @@
 // Entry point of the class API backend:
-//   node dist/classapi/main.js --port=8080 --bind-address=0.0.0.0 [--upstream-response-timeout=20s …]
+//   node dist/classapi/main.js --port=8443 --tls-cert-file=… --tls-private-key-file=… \
+//     --client-ca-file=… --allowed-client-names=… [--upstream-response-timeout=20s …]
 
 import { runEntryPoint } from '../apiserver/machinery/lifecycle.js';
 import { parseConfig } from './options.js';

@@ -1,12 +1,16 @@
-// Wiring of the class API backend: the families, the upstream pools, the HTTP listener and
-// graceful shutdown (stop accepting, let in-flight requests finish within the grace period).
+// Wiring of the class API backend: the families, the upstream pools, the HTTPS listener (its
+// certificate and client CA reloaded when their files change) and graceful shutdown (stop
+// accepting, let in-flight requests finish within the grace period).
 
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server } from 'node:https';
+import type { SecureContextOptions } from 'node:tls';
+import { watchedCaBundle, watchedKeyPair } from '../apiserver/machinery/certificates.js';
 import { drain, listen } from '../apiserver/machinery/lifecycle.js';
 import type { Logger } from '../apiserver/machinery/log.js';
 import { registryTokenStrategy } from '../proxy/credentials/registry-token.js';
 import { DispatcherCache } from '../proxy/dispatchers.js';
 import { createApp } from './app.js';
+import { allowedCallers } from './callers.js';
 import { gitApi } from './git/api.js';
 import { ociApi } from './oci/api.js';
 import type { Config } from './options.js';
@@ -21,20 +25,39 @@ export interface RunningBackend {
 export async function startBackend(config: Config, log: Logger): Promise<RunningBackend> {
   // The class APIs read small answers (ref advertisements, tag lists); a few connections per tool
   // origin are plenty, and keep one busy Connector from opening hundreds of sockets to its tool.
-  const pools = new DispatcherCache(config.upstream, 32);
+  const pools = new DispatcherCache(config.upstream, { connectionsPerOrigin: 32 });
   let shuttingDown = false;
+  const serving = watchedKeyPair('serving certificate', config.tlsCertFile, config.tlsKeyFile, log);
+  const clientCa = watchedCaBundle('client CA', config.clientCaFile, log);
+  const secureContext = (): SecureContextOptions => ({
+    cert: serving.current.certPem,
+    key: serving.current.keyPem,
+    ca: clientCa.current,
+  });
 
   const app = createApp({
     log,
     apis: [gitApi, ociApi],
     pools,
     plugin: new PluginDecoder(),
+    checkCaller: allowedCallers(config.allowedClientNames),
     notReady: () => (shuttingDown ? ['shutting down'] : []),
   });
   const handle = app.callback();
-  const http: Server = createServer((req, res) => {
-    void handle(req, res);
-  });
+  // The handshake requests a client certificate but does not require one, so that kubelet probes
+  // reach /readyz; checkCaller refuses every other path without the API server's certificate.
+  const http: Server = createServer(
+    { ...secureContext(), requestCert: true, rejectUnauthorized: false },
+    (req, res) => {
+      void handle(req, res);
+    },
+  );
+  for (const files of [serving, clientCa]) {
+    files.onChange(() => {
+      http.setSecureContext(secureContext());
+    });
+    files.start();
+  }
   // The API server keeps idle connections to us; closing ours first would surface as sporadic
   // resets on its side, so ours stay open longer than any client keeps them.
   http.keepAliveTimeout = 95_000;
@@ -47,6 +70,8 @@ export async function startBackend(config: Config, log: Logger): Promise<Running
   const shutdown = (): Promise<void> =>
     (shutdownPromise ??= (async () => {
       shuttingDown = true;
+      serving.stop();
+      clientCa.stop();
       await drain(http, config.shutdownGraceMs, log);
       await Promise.all([pools.close(), registryTokenStrategy.close()]);
       log.info('stopped');

@@ -91,14 +91,13 @@ export async function startProxy(config: Config, kube: KubeClient, log: Logger):
   const store = new ConnectorStore(kube, log);
   const secrets = new SecretCache(kube, config.secretCacheMs);
   // Forward mode lets callers pick origins: the pool count is bounded, idle ones are closed.
-  const pools = new DispatcherCache(config.upstream, undefined, {
-    ...defaultPoolLimits,
-    maxPools: config.maxUpstreamPools,
+  const pools = new DispatcherCache(config.upstream, {
+    limits: { ...defaultPoolLimits, maxPools: config.maxUpstreamPools },
   });
   const otherHosts = config.otherHosts === 'refuse' ? 'refuse' : await destinationPolicy(config, kube, log);
   const callers = new CallerChecks(
     new CachedTokenReviewer(kube, config.authenticationCacheMs, config.tokenAudiences),
-    new SubjectAccessReviewAuthorizer(kube, config.authorizationCacheMs),
+    new SubjectAccessReviewAuthorizer(kube, config.authorizationCacheMs, log),
   );
   let shuttingDown = false;
 

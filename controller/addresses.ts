@@ -31,12 +31,12 @@ export class AddressResolver {
 
   /** `status.api.address.url` of a class, or null when spec.api names no address. */
   classApiUrl(cls: ConnectorClass): string | null {
-    return this.resolve(cls.spec?.api);
+    return this.resolve(cls.spec?.api, 'https');
   }
 
   /** `status.proxy.httpAddress.url` of a class, or null when spec.proxy names no address. */
   classProxyUrl(cls: ConnectorClass): string | null {
-    return this.resolve(cls.spec?.proxy);
+    return this.resolve(cls.spec?.proxy, 'http');
   }
 
   /**
@@ -62,13 +62,14 @@ export class AddressResolver {
     return `${ref.name}.${ref.namespace ?? this.defaultNamespace}.svc.cluster.local`;
   }
 
-  private resolve(spec: ServiceRefSpec | undefined): string | null {
+  /** A class API Service is served over https (it receives Secret data), the proxy over http. */
+  private resolve(spec: ServiceRefSpec | undefined, scheme: 'https' | 'http'): string | null {
     if (!spec) return null;
-    const url = classApiAddress({ spec: { api: spec } }, this.defaultNamespace);
+    const url = classApiAddress({ spec: { api: spec } }, this.defaultNamespace, scheme);
     const ref = spec.ref;
     if (url === null || !ref?.name || /^https?:\/\//i.test(spec.uri ?? '')) return url;
     const ns = ref.namespace ?? this.defaultNamespace;
-    const inCluster = `http://${ref.name}.${ns}.svc`;
+    const inCluster = `${scheme}://${ref.name}.${ns}.svc`;
     const override = this.serviceOverrides.get(`${ns}/${ref.name}`);
     return override !== undefined && url.startsWith(inCluster) ? override + url.slice(inCluster.length) : url;
   }

@@ -13,6 +13,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApiException, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { WatchedClientTls } from '../apiserver/machinery/certificates.js';
 import type { Logger } from '../apiserver/machinery/log.js';
 import { DispatcherCache } from '../proxy/dispatchers.js';
 import { SecretCache } from '../registry/secrets.js';
@@ -114,9 +115,21 @@ export async function startController(
       headersMs: config.probeTimeoutMs,
       bodyMs: config.probeTimeoutMs,
     },
-    4,
+    { connectionsPerOrigin: 4 },
   );
-  const prober = new Prober({ pools, timeoutMs: config.probeTimeoutMs });
+  // Class API backends are reached as the API server reaches them: over https, trusting their CA
+  // and presenting a client certificate the backend allows (it receives Secret data).
+  const classApiTls = new WatchedClientTls('class API backend', config.classApiTls, log);
+  const classApiPools = new DispatcherCache(
+    {
+      connectMs: Math.min(5000, config.probeTimeoutMs),
+      headersMs: config.probeTimeoutMs,
+      bodyMs: config.probeTimeoutMs,
+    },
+    { connectionsPerOrigin: 4, clientTls: () => classApiTls.current },
+  );
+  classApiTls.start();
+  const prober = new Prober({ pools, classApiPools, timeoutMs: config.probeTimeoutMs });
   const addresses = new AddressResolver(config.namespace, config.serviceUrlOverrides);
 
   const deps: ConnectorDeps = {
@@ -432,7 +445,8 @@ export async function startController(
       await elector.stop();
       await poller.stop();
       await Promise.allSettled(workers);
-      await Promise.allSettled([connectors.stop(), classes.stop(), pools.close()]);
+      classApiTls.stop();
+      await Promise.allSettled([connectors.stop(), classes.stop(), pools.close(), classApiPools.close()]);
       health.closeAllConnections();
       await new Promise<void>((resolve) =>
         health.close(() => {

@@ -3,6 +3,11 @@
 
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
+import {
+  clientTlsFlags,
+  readClientTlsFiles,
+  type ClientTlsFiles,
+} from '../apiserver/machinery/certificates.js';
 import { ConfigError, readFlags, type FlagSpec } from '../apiserver/machinery/flags.js';
 import type { LogLevel } from '../apiserver/machinery/log.js';
 
@@ -22,6 +27,8 @@ export interface Config {
   workers: number;
   /** `namespace/service` → base URL. */
   serviceUrlOverrides: Map<string, string>;
+  /** TLS towards class API backends, for API reachability and API probes (as the API server's). */
+  classApiTls: ClientTlsFiles;
   bindAddress: string;
   healthPort: number;
   logLevel: LogLevel;
@@ -48,6 +55,10 @@ addresses, Ready. One replica works at a time (leader election); the others stan
   --secret-poll-interval=5s            how often referenced Secrets are checked for changes
   --workers=8                          objects reconciled in parallel
   --service-url-override=NS/SVC=URL    resolve the Service NS/SVC of a class ref to URL (repeatable)
+  --classapi-ca-file=PATH              CA certificates (PEM) trusted for class API backends, besides
+                                       the system's (API reachability and API probes)
+  --classapi-client-cert-file=PATH     client certificate (PEM) presented to class API backends
+  --classapi-client-key-file=PATH      its private key (PEM)
   --bind-address=0.0.0.0               address of /healthz, /readyz and /metrics
   --health-port=8081                   their port (0 picks a free one and logs it)
   --log-level=info                     debug, info, warn or error
@@ -69,6 +80,7 @@ const flags = {
   'bind-address': { type: 'string', default: '0.0.0.0' },
   'health-port': { type: 'string', default: '8081' },
   'log-level': { type: 'string', default: 'info' },
+  ...clientTlsFlags('classapi'),
 } satisfies FlagSpec;
 
 const overrideFlag = '--service-url-override';
@@ -127,6 +139,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     secretPollIntervalMs: f.duration('secret-poll-interval'),
     workers,
     serviceUrlOverrides,
+    classApiTls: readClientTlsFiles(f, 'classapi'),
     bindAddress: f.str('bind-address'),
     healthPort: f.port('health-port'),
     logLevel: f.logLevel('log-level'),

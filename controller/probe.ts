@@ -170,6 +170,8 @@ export function scrub(message: string, sensitive: readonly string[]): string {
 
 export interface ProberOptions {
   pools: DispatcherCache;
+  /** Pools towards class API backends (their CA, the client certificate); default: `pools`. */
+  classApiPools?: DispatcherCache;
   /** The whole probe, redirects included. */
   timeoutMs: number;
   /** How much of a body response.cel may see. */
@@ -268,7 +270,7 @@ export class Prober {
         method,
         { origin, path },
         headers,
-        target.ca,
+        (o) => this.opts.pools.get(o, target.ca),
         !spec.disableRedirect,
         spec.response?.cel,
         defaultAccept,
@@ -302,12 +304,12 @@ export class Prober {
         headers['x-plugin-secret'] = b64(JSON.stringify(target.secret.data));
       }
       const where = `Get "${base.origin}${path.split('?')[0] ?? ''}"`;
-      // Our own backend, reached with the system's trust; it applies the Connector's CA itself.
+      // Our own backend, reached as the API server reaches it; it applies the Connector's CA itself.
       return await this.exchange(
         'GET',
         { origin: base.origin, path },
         headers,
-        undefined,
+        (o) => this.classApiPool(o),
         true,
         undefined,
         authAccepts,
@@ -329,9 +331,11 @@ export class Prober {
     }
     const signal = AbortSignal.timeout(this.opts.timeoutMs);
     try {
-      const res = await this.opts.pools
-        .get(u.origin)
-        .request({ method: 'GET', path: u.pathname + u.search, signal });
+      const res = await this.classApiPool(u.origin).request({
+        method: 'GET',
+        path: u.pathname + u.search,
+        signal,
+      });
       await res.body.dump();
       return { ok: true };
     } catch (err) {
@@ -340,6 +344,10 @@ export class Prober {
         message: `Get "${u.origin}${u.pathname}": ${describeError(err, this.opts.timeoutMs)}`,
       };
     }
+  }
+
+  private classApiPool(origin: string): Dispatcher {
+    return (this.opts.classApiPools ?? this.opts.pools).get(origin);
   }
 
   private render(what: string, source: string, data: GoStruct): string {
@@ -363,7 +371,7 @@ export class Prober {
     method: string,
     first: Hop,
     headers: Record<string, string>,
-    ca: string | undefined,
+    pool: (origin: string) => Dispatcher,
     followRedirects: boolean,
     cel: string | undefined,
     defaultAccept: (code: number) => boolean,
@@ -381,7 +389,7 @@ export class Prober {
     let res: Dispatcher.ResponseData;
     try {
       for (let n = 0; ; n++) {
-        res = await this.opts.pools.get(hop.origin, ca).request({
+        res = await pool(hop.origin).request({
           method: currentMethod,
           path: hop.path,
           headers: currentHeaders,

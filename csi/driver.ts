@@ -37,7 +37,7 @@ export async function startDriver(config: Config, kube: KubeClient, log: Logger)
   const cluster = new KubeClusterReader(kc, config.proxyCaConfigMap);
   const callers = new CallerChecks(
     reviewer,
-    new SubjectAccessReviewAuthorizer(kube, config.authorizationCacheMs),
+    new SubjectAccessReviewAuthorizer(kube, config.authorizationCacheMs, log),
   );
   const content = new ConnectorVolumeContent({
     cluster,

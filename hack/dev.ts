@@ -151,6 +151,8 @@ A private Git server runs at ${git.url}; the shipped "git" class offers its bran
       '--bind-address=127.0.0.1',
       '--health-port=0',
       `--service-url-override=connectors-system/connectors-classapi=${sys.classApiUrl}`,
+      // Class API backends are https with mutual TLS: the API server's client certificate and CA.
+      ...sys.classApiClientFlags,
     ],
     logFile: join(devDir, 'logs', 'connectors-controller.log'),
   });

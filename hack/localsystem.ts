@@ -6,16 +6,20 @@
 // pointing at it through an ExternalName Service to 127.0.0.1 (kube-apiserver dials `<externalName>:<APIService port>`; see
 // reference/aggregation-layer.md §4.4).
 
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { repoRoot } from './binaries.js';
 import { startControlPlane, type ControlPlane } from './controlplane.js';
+import { createCA, issueCert, type CertificateAuthority, type CertKeyPem } from './pki.js';
 import { freePort, ManagedProcess } from './process.js';
+import { writeSecretVolume } from './secretvolume.js';
 
 export const apiServiceName = 'v1alpha1.subresources.connectors.alauda.io';
 /** manifests/apiserver/mutatingwebhook.yaml's configuration, registered by startLocalSystem. */
 export const mutatingWebhookName = 'connectors-admission';
+/** The API server's client certificate towards the class API backend names it so (as in manifests/). */
+export const classApiClientName = 'system:serviceaccount:connectors-system:connectors-apiserver';
 const serviceName = 'connectors-apiserver';
 const serviceNamespace = 'connectors-system';
 
@@ -27,11 +31,22 @@ export interface LocalSystem {
   serverLog: string;
   /** Trusts our serving certificate (for direct calls). */
   servingCaPem: string;
+  /** The directory the server's --tls-cert-file and --tls-private-key-file live in (a Secret volume's layout). */
+  servingCertDir: string;
+  /** Issues a new serving certificate (same CA and names) and swaps it in as the kubelet would. */
+  rotateServingCert(): Promise<CertKeyPem>;
   logDir: string;
-  /** The class API backend process (dist/classapi/main.js) and its URL. */
+  /** The class API backend process (dist/classapi/main.js) and its https URL. */
   classApi: ManagedProcess;
   classApiUrl: string;
   classApiLog: string;
+  /**
+   * The CA of the class API backend's mutual TLS: it issued the backend's serving certificate and
+   * the API server's client certificate (CN classApiClientName), the only one the backend serves.
+   */
+  classApiCA: CertificateAuthority;
+  /** --classapi-ca-file, --classapi-client-cert-file, --classapi-client-key-file as the API server has them. */
+  classApiClientFlags: string[];
   /**
    * Applies manifests/classes and, standing in for the status controller, writes each class's
    * resolved `status.api.address.url`: the `connectors-classapi` Service they reference is the
@@ -91,14 +106,50 @@ export async function startLocalSystem(opts: LocalSystemOptions): Promise<LocalS
     // The server runs as its production ServiceAccount, so the shipped RBAC is what is tested.
     const token = await cp.createToken(serviceNamespace, serviceName, { expirationSeconds: 86_400 });
     const kubeconfig = await cp.writeKubeconfig(join(cp.dir, 'connectors-apiserver.kubeconfig'), { token });
-    const serving = await cp.issueServingCert(
-      [`${serviceName}.${serviceNamespace}.svc`, 'localhost'],
-      ['127.0.0.1'],
-    );
-    const certFile = join(cp.dir, 'apiserver-serving.crt');
-    const keyFile = join(cp.dir, 'apiserver-serving.key');
-    await writeFile(certFile, serving.certPem);
-    await writeFile(keyFile, serving.keyPem, { mode: 0o600 });
+    // Laid out as the Deployment mounts Secret connectors-apiserver-tls, so that a rotation here
+    // is the kubelet's: a new directory behind `..data`, swapped in one rename.
+    const servingDir = join(cp.dir, 'apiserver-tls');
+    const rotateServingCert = async (): Promise<CertKeyPem> => {
+      const serving = await cp.issueServingCert(
+        [`${serviceName}.${serviceNamespace}.svc`, 'localhost'],
+        ['127.0.0.1'],
+      );
+      await writeSecretVolume(servingDir, { 'tls.crt': serving.certPem, 'tls.key': serving.keyPem });
+      return serving;
+    };
+    await rotateServingCert();
+    const certFile = join(servingDir, 'tls.crt');
+    const keyFile = join(servingDir, 'tls.key');
+
+    // The class API backend's mutual TLS, laid out as the Deployments mount their Secrets.
+    const classApiCA = await createCA('connectors-classapi-ca');
+    const [classApiServing, classApiClient] = await Promise.all([
+      issueCert(classApiCA, {
+        commonName: 'connectors-classapi',
+        dnsNames: ['connectors-classapi.connectors-system.svc', 'localhost'],
+        ipAddresses: ['127.0.0.1'],
+        server: true,
+      }),
+      issueCert(classApiCA, { commonName: classApiClientName, client: true }),
+    ]);
+    const classApiDir = join(cp.dir, 'classapi-tls');
+    const classApiClientDir = join(cp.dir, 'apiserver-classapi-client');
+    await writeSecretVolume(classApiDir, {
+      'tls.crt': classApiServing.certPem,
+      'tls.key': classApiServing.keyPem,
+      'ca.crt': classApiCA.certPem,
+    });
+    await writeSecretVolume(classApiClientDir, {
+      'tls.crt': classApiClient.certPem,
+      'tls.key': classApiClient.keyPem,
+      'ca.crt': classApiCA.certPem,
+    });
+
+    const classApiClientFlags = [
+      `--classapi-ca-file=${join(classApiClientDir, 'ca.crt')}`,
+      `--classapi-client-cert-file=${join(classApiClientDir, 'tls.crt')}`,
+      `--classapi-client-key-file=${join(classApiClientDir, 'tls.key')}`,
+    ];
 
     const port = await freePort();
     const serverUrl = `https://127.0.0.1:${port}`;
@@ -111,6 +162,7 @@ export async function startLocalSystem(opts: LocalSystemOptions): Promise<LocalS
       '--bind-address=127.0.0.1',
       `--tls-cert-file=${certFile}`,
       `--tls-private-key-file=${keyFile}`,
+      ...classApiClientFlags,
       `--kubeconfig=${kubeconfig}`,
       ...(opts.serverArgs ?? []),
     ];
@@ -138,18 +190,28 @@ export async function startLocalSystem(opts: LocalSystemOptions): Promise<LocalS
     await startServer();
 
     const classApiPort = await freePort();
-    const classApiUrl = `http://127.0.0.1:${classApiPort}`;
+    const classApiUrl = `https://127.0.0.1:${classApiPort}`;
     const classApiLog = join(opts.logDir, 'classapi.log');
     const classApi = ManagedProcess.start({
       name: 'connectors-classapi',
       binary: process.execPath,
-      args: [join(root, 'dist', 'classapi', 'main.js'), `--port=${classApiPort}`, '--bind-address=127.0.0.1'],
+      args: [
+        join(root, 'dist', 'classapi', 'main.js'),
+        `--port=${classApiPort}`,
+        '--bind-address=127.0.0.1',
+        `--tls-cert-file=${join(classApiDir, 'tls.crt')}`,
+        `--tls-private-key-file=${join(classApiDir, 'tls.key')}`,
+        `--client-ca-file=${join(classApiDir, 'ca.crt')}`,
+        `--allowed-client-names=${classApiClientName}`,
+      ],
       logFile: classApiLog,
     });
+    const classApiTrust = new Agent({ connect: { ca: classApiCA.certPem } });
     await classApi.waitUntil(
       async () => {
         try {
-          const r = await request(`${classApiUrl}/readyz`);
+          // As the kubelet probes it: no client certificate.
+          const r = await request(`${classApiUrl}/readyz`, { dispatcher: classApiTrust });
           await r.body.dump();
           return r.statusCode === 200;
         } catch {
@@ -158,6 +220,7 @@ export async function startLocalSystem(opts: LocalSystemOptions): Promise<LocalS
       },
       { timeoutMs: 30_000, what: 'connectors-classapi /readyz' },
     );
+    await classApiTrust.close();
 
     const installClasses = async (): Promise<void> => {
       await must(cp, ['apply', '-k', join(root, 'manifests', 'classes')]);
@@ -273,9 +336,13 @@ export async function startLocalSystem(opts: LocalSystemOptions): Promise<LocalS
       classApi,
       classApiUrl,
       classApiLog,
+      classApiCA,
+      classApiClientFlags,
       installClasses,
       admitConnectors,
       servingCaPem: cp.servingCaPem,
+      servingCertDir: servingDir,
+      rotateServingCert,
       logDir: opts.logDir,
       startServer,
       stopServer: async (graceMs?: number) => {

@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import { rootCertificates } from 'node:tls';
 import { buildConnector, errors, Pool } from 'undici';
+import type { ClientTls } from '../apiserver/machinery/certificates.js';
 
 // undici keeps each connection's HTTP/1 parser under this symbol (lib/core/symbols.js).
 const { kParser } = createRequire(import.meta.url)('undici/lib/core/symbols.js') as { kParser: symbol };
@@ -61,6 +62,19 @@ export interface PoolLimits {
 
 export const defaultPoolLimits: PoolLimits = { maxPools: 256, idleMs: 60_000 };
 
+export interface DispatcherOptions {
+  /** Connections kept per pool (default 256). */
+  connectionsPerOrigin?: number;
+  limits?: PoolLimits;
+  /** The clock of the idle sweep (tests). */
+  now?: () => number;
+  /**
+   * TLS material every connection presents and trusts, asked at every new connection so that
+   * reloaded files apply without dropping pools; a new object means new material.
+   */
+  clientTls?: () => ClientTls;
+}
+
 interface Entry {
   pool: Pool;
   lastUsed: number;
@@ -71,12 +85,20 @@ export class DispatcherCache {
   private readonly pools = new Map<string, Entry>();
   private sweeper: NodeJS.Timeout | undefined;
 
+  private readonly connectionsPerOrigin: number;
+  private readonly limits: PoolLimits;
+  private readonly now: () => number;
+  private readonly clientTls: (() => ClientTls) | undefined;
+
   constructor(
     private readonly timeouts: UpstreamTimeouts,
-    private readonly connectionsPerOrigin = 256,
-    private readonly limits: PoolLimits = defaultPoolLimits,
-    private readonly now: () => number = Date.now,
-  ) {}
+    options: DispatcherOptions = {},
+  ) {
+    this.connectionsPerOrigin = options.connectionsPerOrigin ?? 256;
+    this.limits = options.limits ?? defaultPoolLimits;
+    this.now = options.now ?? Date.now;
+    this.clientTls = options.clientTls;
+  }
 
   /**
    * The pool for `origin`; `ca` (PEM) is trusted in addition to the system's roots. `connectTo`
@@ -143,15 +165,12 @@ export class DispatcherCache {
   }
 
   private create(origin: string, ca: string | undefined, connectTo: string | undefined): Pool {
-    const connector = buildConnector({
-      timeout: this.timeouts.connectMs,
-      ...(ca ? { ca: [...rootCertificates, ca] } : {}),
-    });
+    const connectorFor = this.connectors(ca);
     return new Pool(origin, {
       connections: this.connectionsPerOrigin,
       connect: (options, callback) => {
         const target = connectTo === undefined ? options : { ...options, hostname: connectTo };
-        connector(target, (...result) => {
+        connectorFor()(target, (...result) => {
           if (result[1]) guardPausedEnd(result[1]);
           callback(...result);
         });
@@ -160,5 +179,28 @@ export class DispatcherCache {
       bodyTimeout: this.timeouts.bodyMs,
       keepAliveTimeout: 30_000,
     });
+  }
+
+  /** The connector for new connections: one, or one per version of the client TLS material. */
+  private connectors(ca: string | undefined): () => buildConnector.connector {
+    const build = (tls: ClientTls): buildConnector.connector => {
+      const cas = [ca, tls.ca].filter((pem): pem is string => pem !== undefined);
+      return buildConnector({
+        timeout: this.timeouts.connectMs,
+        ...(cas.length > 0 ? { ca: [...rootCertificates, ...cas] } : {}),
+        ...(tls.cert && tls.key ? { cert: tls.cert, key: tls.key } : {}),
+      });
+    };
+    const provider = this.clientTls;
+    if (!provider) {
+      const connector = build({});
+      return () => connector;
+    }
+    let last: { tls: ClientTls; connector: buildConnector.connector } | undefined;
+    return () => {
+      const tls = provider();
+      if (last?.tls !== tls) last = { tls, connector: build(tls) };
+      return last.connector;
+    };
   }
 }

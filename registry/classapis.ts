@@ -21,6 +21,8 @@ export interface ClassApiDeps {
   lister: ConnectorLister;
   secrets: SecretSource;
   pools: DispatcherCache;
+  /** Pools towards class API backends: they present the API server's client certificate. */
+  backendPools: DispatcherCache;
   droppedHeaders: () => HeaderFilter;
   /** Namespace assumed for a `spec.api.ref` Service that names none. */
   defaultNamespace: string;
@@ -30,9 +32,15 @@ const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
 
 /**
  * The class API backend's base URL: `status.api.address.url` once the controller resolved it,
- * otherwise `spec.api.uri` when absolute, otherwise the `spec.api.ref` Service plus `uri`.
+ * otherwise `spec.api.uri` when absolute, otherwise the `spec.api.ref` Service plus `uri`. A
+ * Service is reached over https: Secret data goes to class APIs over https only. (The controller
+ * resolves a class's proxy Service the same way, over `scheme` http.)
  */
-export function classApiAddress(cls: ConnectorClass, defaultNamespace: string): string | null {
+export function classApiAddress(
+  cls: ConnectorClass,
+  defaultNamespace: string,
+  scheme: 'https' | 'http' = 'https',
+): string | null {
   const resolved = cls.status?.api?.address?.url;
   if (resolved) return resolved;
   const api = cls.spec?.api;
@@ -41,7 +49,7 @@ export function classApiAddress(cls: ConnectorClass, defaultNamespace: string): 
   const ref = api?.ref as { kind?: string; name?: string; namespace?: string } | undefined;
   if (ref?.name && (ref.kind ?? 'Service') === 'Service') {
     const path = uri && !uri.startsWith('/') ? `/${uri}` : uri;
-    return `http://${ref.name}.${ref.namespace ?? defaultNamespace}.svc${path}`;
+    return `${scheme}://${ref.name}.${ref.namespace ?? defaultNamespace}.svc${path}`;
   }
   return null;
 }
@@ -116,6 +124,14 @@ export function classApiHandler(deps: ClassApiDeps): SubresourceHandler {
           );
         }
         headers['x-plugin-meta'] = b64(JSON.stringify({ baseURL: target.connector.spec?.address ?? '' }));
+        if (secret && !address.origin.startsWith('https://')) {
+          // Secret data never travels in clear text, whoever wrote the class.
+          throw badRequest(
+            `ConnectorClass "${target.className}" has its API at ${address.origin}, which is not https, ` +
+              'and Secret data is sent to a class API over https only: point its spec.api at the ' +
+              "backend's https address (the class API backend serves https)",
+          );
+        }
         if (secret) {
           headers['x-plugin-auth'] = b64(secret.type);
           headers['x-plugin-secret'] = b64(JSON.stringify(secret.data));
@@ -127,7 +143,7 @@ export function classApiHandler(deps: ClassApiDeps): SubresourceHandler {
       const hasBody =
         req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
       const status = await forward(
-        deps.pools,
+        op.provider === 'api' ? deps.backendPools : deps.pools,
         {
           method,
           origin: address.origin,
@@ -136,8 +152,8 @@ export function classApiHandler(deps: ClassApiDeps): SubresourceHandler {
           headers,
           body: hasBody ? req : null,
           injector: op.provider === 'proxy' ? (secret?.injector ?? null) : null,
-          // The class API backend is ours, reached with the system's trust; the tool's CA applies
-          // only where we talk to the tool.
+          // The class API backend is trusted through backendPools (--classapi-ca-file); the tool's
+          // CA applies only where we talk to the tool.
           ca: op.provider === 'proxy' ? await connectorCa(deps.secrets, target.connector) : undefined,
         },
         res,

@@ -2,16 +2,18 @@
 // tools: git-http-backend behind nginx with Basic auth, and Distribution's docker-registry with
 // htpasswd and with the token flow. What the backend answers is compared with what the tools
 // themselves say (`git ls-remote`, the registry's own tags/list). Needs no Kubernetes: the backend
-// is called the way the Connectors API server calls it, with the X-Plugin-* headers.
+// is called the way the Connectors API server calls it, over mutual TLS with its client
+// certificate, with the X-Plugin-* headers.
 
 import { expect } from 'chai';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { request } from 'undici';
+import { request, type Agent } from 'undici';
 import { repoRoot } from '../../hack/binaries.js';
 import { freePort, ManagedProcess } from '../../hack/process.js';
 import { startGitServer, type GitServer } from '../../hack/tools/gitserver.js';
 import { startRegistry, type Registry } from '../../hack/tools/registry.js';
+import { backendTls } from '../helpers/classapi-tls.js';
 import { env, secretValue } from '../helpers/env.js';
 import { recordResponse } from '../helpers/leaks.js';
 
@@ -60,6 +62,8 @@ describe('class API backend against a real Git server and registry', function ()
   let tokenRegistry: Registry;
   let backend: ManagedProcess;
   let base: string;
+  /** The API server's side of the mutual TLS. */
+  let apiServer: Agent;
   let logFile: string;
 
   const gitSecret = (password = gitPassword): SecretSpec => ({
@@ -71,7 +75,11 @@ describe('class API backend against a real Git server and registry', function ()
     path: string,
     headers: Record<string, string>,
   ): Promise<{ status: number; body: unknown }> {
-    const res = await request(`${base}${path}`, { headers, signal: AbortSignal.timeout(30_000) });
+    const res = await request(`${base}${path}`, {
+      headers,
+      signal: AbortSignal.timeout(30_000),
+      dispatcher: apiServer,
+    });
     const text = await res.body.text();
     recordResponse(`classapi GET ${path}`, res.headers, text);
     return { status: res.statusCode, body: JSON.parse(text) as unknown };
@@ -103,6 +111,8 @@ describe('class API backend against a real Git server and registry', function ()
     for (const tag of ['3.19', '3.20', 'latest']) await htpasswdRegistry.push('library/alpine', tag);
     for (const tag of ['v1', 'v2', 'v2.1']) await tokenRegistry.push('team/app', tag);
 
+    const tls = await backendTls();
+    apiServer = tls.agent(tls.apiServer);
     const port = await freePort();
     backend = ManagedProcess.start({
       name: 'classapi',
@@ -113,13 +123,17 @@ describe('class API backend against a real Git server and registry', function ()
         '--bind-address=127.0.0.1',
         '--upstream-response-timeout=10s',
         '--log-level=info',
+        ...tls.flags,
       ],
       logFile,
     });
-    base = `http://127.0.0.1:${port}`;
+    base = `https://127.0.0.1:${port}`;
     await backend.waitUntil(
       async () => {
-        const res = await request(`${base}/readyz`, { signal: AbortSignal.timeout(1_000) });
+        const res = await request(`${base}/readyz`, {
+          signal: AbortSignal.timeout(1_000),
+          dispatcher: apiServer,
+        });
         await res.body.dump();
         return res.statusCode === 200;
       },
@@ -129,7 +143,7 @@ describe('class API backend against a real Git server and registry', function ()
 
   after(async function () {
     await backend.stop(); // a no-op when the SIGTERM test already stopped it
-    await Promise.all([git.stop(), htpasswdRegistry.stop(), tokenRegistry.stop()]);
+    await Promise.all([git.stop(), htpasswdRegistry.stop(), tokenRegistry.stop(), apiServer.close()]);
   });
 
   describe('git', function () {

@@ -1,9 +1,13 @@
 // Class-declared subresources through kube-apiserver: routing by the class's OpenAPI to the tool
 // (x-provider-type: proxy, x-openapi-address) or to the class API backend (x-provider-type: api,
 // with the published X-Plugin-* headers), query validation, discovery that follows the installed
-// classes, and RBAC per subresource.
+// classes, and RBAC per subresource. A recording HTTPS tool stands in for the class API backend,
+// with a certificate the API server trusts (--classapi-ca-file), so the headers it got can be read.
 
 import { expect } from 'chai';
+import { issueCert } from '../../hack/pki.js';
+import { startEchoTool, type EchoTool } from '../../hack/tools/echo-tool.js';
+import { registerRecorder } from '../helpers/leaks.js';
 import {
   apply,
   basicAuthSecret,
@@ -30,14 +34,19 @@ const paging = [
   { name: 'page', in: 'query', schema: { type: 'integer', minimum: 1 } },
 ];
 
-function forgeClass(name: string, backendUrl: string, extraPaths: Record<string, unknown> = {}): object {
+function forgeClass(
+  name: string,
+  toolUrl: string,
+  backendUrl: string,
+  extraPaths: Record<string, unknown> = {},
+): object {
   return {
     apiVersion: 'connectors.alauda.io/v1alpha1',
     kind: 'ConnectorClass',
     metadata: { name },
     spec: {
       address: { name: 'address', type: 'string' },
-      addressExtensions: [{ name: 'api', type: 'string', default: `${backendUrl}/api-extension` }],
+      addressExtensions: [{ name: 'api', type: 'string', default: `${toolUrl}/api-extension` }],
       auth: { types: [{ name: 'basicAuth', secretType: 'kubernetes.io/basic-auth', optional: true }] },
       api: {
         uri: `${backendUrl}/backend`,
@@ -71,13 +80,24 @@ function forgeClass(name: string, backendUrl: string, extraPaths: Record<string,
 describe('class-declared APIs', function () {
   let ns: string;
   let secretPassword: string;
+  let backend: EchoTool;
 
   before(async function () {
     ns = await namespace('classapi');
-    const { tool, toolUser, toolPassword } = env();
+    const { tool, toolUser, toolPassword, sys } = env();
     secretPassword = toolPassword;
+    backend = await startEchoTool({
+      host: '127.0.0.1',
+      tls: await issueCert(sys.classApiCA, {
+        commonName: '127.0.0.1',
+        ipAddresses: ['127.0.0.1'],
+        server: true,
+      }),
+    });
+    // It gets the Connector's Secret in X-Plugin-Secret, as the class API backend does.
+    registerRecorder('the class API backend stand-in', backend, [toolPassword]);
     await apply([
-      forgeClass('forge', tool.url),
+      forgeClass('forge', tool.url, backend.url),
       basicAuthSecret(ns, 'creds', toolUser, toolPassword),
       {
         apiVersion: 'connectors.alauda.io/v1alpha1',
@@ -94,6 +114,10 @@ describe('class-declared APIs', function () {
       const list = await kubectlOk(['get', '--raw', gvPath]);
       return list.includes('connectors/branches');
     });
+  });
+
+  after(async function () {
+    await backend.close();
   });
 
   const path = (rest: string): string => `${gvPath}/namespaces/${ns}/connectors/forge/${rest}`;
@@ -117,62 +141,51 @@ describe('class-declared APIs', function () {
   });
 
   it('api operations go to the class API backend with X-Plugin-Meta/Auth/Secret and the original query', async function () {
-    // The recording tool stands in for the backend here, so the headers it received can be read.
-    env().tool.setCredentials(null);
-    try {
-      const echo = JSON.parse(
-        await kubectlOk(['get', '--raw', path('branches?repository=org%2Frepo.git&search=ma')]),
-      ) as Echo;
-      expect(echo.url).to.equal('/backend/branches?repository=org%2Frepo.git&search=ma');
-      const meta = JSON.parse(Buffer.from(echo.headers['x-plugin-meta'] ?? '', 'base64').toString()) as {
-        baseURL: string;
-      };
-      expect(meta.baseURL).to.equal(`${env().tool.url}/tool`);
-      expect(Buffer.from(echo.headers['x-plugin-auth'] ?? '', 'base64').toString()).to.equal(
-        'kubernetes.io/basic-auth',
-      );
-      const data = JSON.parse(
-        Buffer.from(echo.headers['x-plugin-secret'] ?? '', 'base64').toString(),
-      ) as Record<string, string>;
-      expect(Buffer.from(data.password ?? '', 'base64').toString()).to.equal(secretPassword);
-      expect(echo.headers.authorization).to.equal(undefined); // the backend injects; we never send it ourselves
-    } finally {
-      env().tool.setCredentials({ username: env().toolUser, password: env().toolPassword });
-    }
+    const echo = JSON.parse(
+      await kubectlOk(['get', '--raw', path('branches?repository=org%2Frepo.git&search=ma')]),
+    ) as Echo;
+    expect(echo.url).to.equal('/backend/branches?repository=org%2Frepo.git&search=ma');
+    const meta = JSON.parse(Buffer.from(echo.headers['x-plugin-meta'] ?? '', 'base64').toString()) as {
+      baseURL: string;
+    };
+    expect(meta.baseURL).to.equal(`${env().tool.url}/tool`);
+    expect(Buffer.from(echo.headers['x-plugin-auth'] ?? '', 'base64').toString()).to.equal(
+      'kubernetes.io/basic-auth',
+    );
+    const data = JSON.parse(
+      Buffer.from(echo.headers['x-plugin-secret'] ?? '', 'base64').toString(),
+    ) as Record<string, string>;
+    expect(Buffer.from(data.password ?? '', 'base64').toString()).to.equal(secretPassword);
+    expect(echo.headers.authorization).to.equal(undefined); // the backend injects; we never send it ourselves
   });
 
   it('a caller cannot forge X-Plugin-* headers', async function () {
-    env().tool.setCredentials(null);
-    try {
-      const token = await env().sys.cp.createToken(ns, 'forger');
-      await apply(grant(ns, 'forger', { kind: 'ServiceAccount', name: 'forger' }, ['get'], ['branches']));
-      let r = await kubeRequest(path('branches?repository=x'), {
-        token,
-        headers: { 'x-plugin-meta': Buffer.from('{"baseURL":"http://evil.example"}').toString('base64') },
-      });
-      for (let i = 0; i < 50 && r.status === 403; i++) {
-        await new Promise((res) => setTimeout(res, 200));
-        r = await kubeRequest(path('branches?repository=x'), { token, headers: { 'x-plugin-meta': 'Zm9v' } });
-      }
-      const echo = JSON.parse(r.body) as Echo;
-      const meta = JSON.parse(Buffer.from(echo.headers['x-plugin-meta'] ?? '', 'base64').toString()) as {
-        baseURL: string;
-      };
-      expect(meta.baseURL).to.equal(`${env().tool.url}/tool`);
-    } finally {
-      env().tool.setCredentials({ username: env().toolUser, password: env().toolPassword });
+    const token = await env().sys.cp.createToken(ns, 'forger');
+    await apply(grant(ns, 'forger', { kind: 'ServiceAccount', name: 'forger' }, ['get'], ['branches']));
+    let r = await kubeRequest(path('branches?repository=x'), {
+      token,
+      headers: { 'x-plugin-meta': Buffer.from('{"baseURL":"http://evil.example"}').toString('base64') },
+    });
+    for (let i = 0; i < 50 && r.status === 403; i++) {
+      await new Promise((res) => setTimeout(res, 200));
+      r = await kubeRequest(path('branches?repository=x'), { token, headers: { 'x-plugin-meta': 'Zm9v' } });
     }
+    const echo = JSON.parse(r.body) as Echo;
+    const meta = JSON.parse(Buffer.from(echo.headers['x-plugin-meta'] ?? '', 'base64').toString()) as {
+      baseURL: string;
+    };
+    expect(meta.baseURL).to.equal(`${env().tool.url}/tool`);
   });
 
   it('a missing required query parameter is a 400 naming it, and nothing is sent', async function () {
-    const before = env().tool.requests.length;
+    const before = backend.requests.length;
     const r = await kubectl(['get', '--raw', path('branches?search=x')]);
     expect(r.code).to.not.equal(0);
     expect(r.stderr).to.contain('Error from server (BadRequest)');
     expect(r.stderr).to.contain('query parameter "repository" is required');
     const bad = await kubectl(['get', '--raw', path('branches?repository=a&page=zero')]);
     expect(bad.stderr).to.contain('query parameter "page" must be integer');
-    expect(env().tool.requests.length).to.equal(before);
+    expect(backend.requests.length).to.equal(before);
   });
 
   it('an undeclared path is a 404 Status; an undeclared method a 405', async function () {
@@ -195,22 +208,19 @@ describe('class-declared APIs', function () {
     const r = await kubectl(['get', '--raw', path('branches?repository=x')], { kubeconfig: carol });
     expect(r.stderr).to.contain('cannot get resource "connectors/branches"');
     await apply(grant(ns, 'carol-branches', { kind: 'User', name: 'carol' }, ['get'], ['branches']));
-    env().tool.setCredentials(null);
-    try {
-      await eventually(
-        'the branches grant to apply',
-        async () =>
-          (await kubectl(['get', '--raw', path('branches?repository=x')], { kubeconfig: carol })).code === 0,
-      );
-    } finally {
-      env().tool.setCredentials({ username: env().toolUser, password: env().toolPassword });
-    }
+    await eventually(
+      'the branches grant to apply',
+      async () =>
+        (await kubectl(['get', '--raw', path('branches?repository=x')], { kubeconfig: carol })).code === 0,
+    );
   });
 
   it('discovery follows the classes: a new class’s path appears without a restart and goes with the class', async function () {
     const name = `extra-${secretValue('x').slice(2, 7).toLowerCase()}`;
     const sub = `widgets${name.slice(-4)}`;
-    await apply([forgeClass(name, env().tool.url, { [`/${sub}`]: { get: { operationId: 'listWidgets' } } })]);
+    await apply([
+      forgeClass(name, env().tool.url, backend.url, { [`/${sub}`]: { get: { operationId: 'listWidgets' } } }),
+    ]);
     await eventually(`connectors/${sub} in discovery`, async () =>
       (await kubectlOk(['get', '--raw', gvPath])).includes(`"connectors/${sub}"`),
     );

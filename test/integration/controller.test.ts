@@ -159,6 +159,8 @@ describe('status controller', function () {
         '--log-level=debug', // the leak check reads every line
         // The shipped classes reference the Service connectors-classapi; here it runs on the host.
         `--service-url-override=connectors-system/connectors-classapi=${env().sys.classApiUrl}`,
+        // Class API backends are https with mutual TLS: the API server's client certificate and CA.
+        ...env().sys.classApiClientFlags,
       ],
       logFile: logFile(identity),
     });

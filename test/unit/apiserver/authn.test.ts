@@ -1,56 +1,81 @@
-// Who a request is decides everything after it. A certificate that does not chain to the right CA,
-// carries the wrong usage or is out of date must not authenticate; X-Remote-* headers count only
-// on a connection proven to come from kube-apiserver's front proxy; a bad token is a 401.
+// Who a request is decides everything after it. Whether a certificate chain is valid is the TLS
+// handshake's verdict (the server requests a certificate against the client and front-proxy CAs);
+// the authenticator only tells which CA issued an accepted chain. So the chain cases run through a
+// real handshake: a certificate that does not chain to the right CA, carries the wrong usage, is
+// out of date or hangs below a CA that may not issue CAs must not authenticate. X-Remote-* headers
+// count only on a connection proven to come from kube-apiserver's front proxy; a bad token is a 401.
 import { webcrypto, X509Certificate } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
+import { Agent, request } from 'undici';
 import {
   Authenticator,
+  clientCaBundle,
   InvalidCredentialError,
-  verifyClientChain,
+  type AuthnResult,
   type TokenReviewer,
   type UserInfo,
 } from '../../../apiserver/authn.js';
 import type { AuthenticationConfig } from '../../../apiserver/authconfig.js';
+import { createLogger, type Logger } from '../../../apiserver/machinery/log.js';
 import { createCA, issueCert, type CertificateAuthority, type IssueOptions } from '../../../hack/pki.js';
 
 const HOUR = 60 * 60 * 1000;
 const DAY = 24 * HOUR;
 
+interface IntermediateOptions {
+  notAfter?: Date;
+  /** BasicConstraints pathLenConstraint. */
+  pathLength?: number;
+  /** Leave keyCertSign out of KeyUsage: a CA certificate that may not sign certificates. */
+  noCertSign?: boolean;
+  /** Forge: the subject and key identifier of another CA, signed by a key of our own. */
+  impersonate?: { subject: string; keyIdOf: CertificateAuthority; issuer: CertificateAuthority };
+}
+
 /**
- * hack/pki.ts issues leaves only, so the intermediate CA is made here with @peculiar/x509 (imported
+ * hack/pki.ts issues leaves only, so intermediate CAs are made here with @peculiar/x509 (imported
  * after hack/pki.js, which installs the Reflect shim that library needs and sets its crypto).
  */
 async function createIntermediate(
-  root: CertificateAuthority,
+  parent: CertificateAuthority,
   commonName: string,
-  notAfter = new Date(Date.now() + 365 * DAY),
+  opts: IntermediateOptions = {},
 ): Promise<CertificateAuthority> {
   const x509 = await import('@peculiar/x509');
   const alg = { name: 'ECDSA', namedCurve: 'P-256' };
-  const rootCert = new x509.X509Certificate(root.certPem);
-  const rootKey = await webcrypto.subtle.importKey(
-    'pkcs8',
-    x509.PemConverter.decodeFirst(root.keyPem),
-    alg,
-    false,
-    ['sign'],
-  );
+  const importKey = (pem: string) =>
+    webcrypto.subtle.importKey('pkcs8', x509.PemConverter.decodeFirst(pem), alg, true, ['sign']);
+  const parentCert = new x509.X509Certificate(parent.certPem);
   const keys = await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify']);
+  const forged = opts.impersonate;
+  const issuerCert = forged ? new x509.X509Certificate(forged.issuer.certPem) : parentCert;
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: '0a1b2c3d',
-    subject: [{ CN: [commonName] }],
-    issuer: rootCert.subjectName,
+    subject: forged ? forged.subject : [{ CN: [commonName] }],
+    issuer: issuerCert.subjectName,
     notBefore: new Date(Date.now() - 2 * HOUR),
-    notAfter,
+    notAfter: opts.notAfter ?? new Date(Date.now() + 365 * DAY),
     signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
     publicKey: keys.publicKey,
-    signingKey: rootKey,
+    // A forgery is signed by its own key: whoever forges holds no CA's key.
+    signingKey: forged ? keys.privateKey : await importKey(parent.keyPem),
     extensions: [
-      new x509.BasicConstraintsExtension(true, 0, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.digitalSignature, true),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
-      await x509.AuthorityKeyIdentifierExtension.create(await rootCert.publicKey.export()),
+      new x509.BasicConstraintsExtension(true, opts.pathLength, true),
+      opts.noCertSign
+        ? new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true)
+        : new x509.KeyUsagesExtension(
+            x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.digitalSignature,
+            true,
+          ),
+      forged
+        ? await x509.SubjectKeyIdentifierExtension.create(
+            await new x509.X509Certificate(forged.keyIdOf.certPem).publicKey.export(),
+          )
+        : await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      await x509.AuthorityKeyIdentifierExtension.create(await issuerCert.publicKey.export()),
     ],
   });
   const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey);
@@ -58,147 +83,240 @@ async function createIntermediate(
 }
 
 const x = (pem: string): X509Certificate => new X509Certificate(pem);
-const leaf = async (ca: CertificateAuthority, opts: Partial<IssueOptions> = {}): Promise<X509Certificate> =>
-  x((await issueCert(ca, { commonName: 'alice', client: true, ...opts })).certPem);
+const quiet = (): Logger => createLogger({ level: 'error', write: () => undefined });
 
-describe('apiserver/authn verifyClientChain', () => {
-  let ca: CertificateAuthority;
+function trust(clientCA: CertificateAuthority, frontProxyCA: CertificateAuthority): AuthenticationConfig {
+  return {
+    clientCAs: [x(clientCA.certPem)],
+    clientCaPem: clientCA.certPem,
+    requestHeader: {
+      cas: [x(frontProxyCA.certPem)],
+      caPem: frontProxyCA.certPem,
+      allowedNames: ['front-proxy-client'],
+      usernameHeaders: ['x-remote-user'],
+      groupHeaders: ['x-remote-group'],
+      extraPrefixes: ['x-remote-extra-'],
+      uidHeaders: ['x-remote-uid'],
+    },
+    generation: 1,
+  };
+}
+
+describe('apiserver/authn clientCaBundle', () => {
+  it('is the front-proxy and client CAs, and an explicit empty list without configuration', async () => {
+    const [client, front] = await Promise.all([createCA('client-ca'), createCA('front-proxy-ca')]);
+    expect(clientCaBundle(trust(client, front))).to.deep.equal([front.certPem, client.certPem]);
+    // Empty, not absent: absent, Node would verify client certificates against its public roots.
+    expect(clientCaBundle(null)).to.deep.equal([]);
+  });
+});
+
+describe('apiserver/authn client certificates through a real TLS handshake', () => {
+  let clientCA: CertificateAuthority;
+  let frontProxyCA: CertificateAuthority;
   let otherCA: CertificateAuthority;
   let expiredCA: CertificateAuthority;
   let intermediate: CertificateAuthority;
   let expiredIntermediate: CertificateAuthority;
+  let server: Server;
+  let origin: string;
+  let config: AuthenticationConfig;
+  const agents: Agent[] = [];
 
   before(async () => {
-    ca = await createCA('client-ca');
-    otherCA = await createCA('other-ca');
-    expiredCA = await createCA('expired-ca', { notAfter: new Date(Date.now() - 60_000) });
-    intermediate = await createIntermediate(ca, 'client-intermediate');
-    expiredIntermediate = await createIntermediate(ca, 'old-intermediate', new Date(Date.now() - 60_000));
+    [clientCA, frontProxyCA, otherCA, expiredCA] = await Promise.all([
+      createCA('client-ca'),
+      createCA('front-proxy-ca'),
+      createCA('other-ca'),
+      createCA('expired-ca', { notAfter: new Date(Date.now() - 60_000) }),
+    ]);
+    intermediate = await createIntermediate(clientCA, 'client-intermediate');
+    expiredIntermediate = await createIntermediate(clientCA, 'old-intermediate', {
+      notAfter: new Date(Date.now() - 60_000),
+    });
+    config = trust(clientCA, frontProxyCA);
+    // The expired CA is trusted too, so that only its expiry can refuse what it issued.
+    config.clientCaPem += `\n${expiredCA.certPem}`;
+    const serving = await issueCert(clientCA, {
+      commonName: 'localhost',
+      ipAddresses: ['127.0.0.1'],
+      server: true,
+    });
+    const authenticator = new Authenticator(() => config, new FakeTokenReviewer(() => null), quiet());
+    // The server's own options (apiserver/server.ts): request, never require, against our CAs.
+    server = createServer(
+      {
+        cert: serving.certPem,
+        key: serving.keyPem,
+        ca: clientCaBundle(config),
+        requestCert: true,
+        rejectUnauthorized: false,
+      },
+      (req, res) => {
+        authenticator.authenticate(req).then(
+          (result: AuthnResult) => {
+            res.end(JSON.stringify(result ? { via: result.via, username: result.user.username } : null));
+          },
+          (err: unknown) => {
+            res.end(JSON.stringify({ error: String(err) }));
+          },
+        );
+      },
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    origin = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });
+
+  after(async () => {
+    await Promise.all(agents.map((a) => a.close()));
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  /** Who the server says the caller is, presenting `chain` (leaf first) with the leaf's key. */
+  async function whoami(
+    chain: { certPem: string; keyPem: string } | null,
+    extra: string[] = [],
+    headers: Record<string, string | string[]> = {},
+  ): Promise<{ via: string; username: string } | null> {
+    const agent = new Agent({
+      connect: {
+        ca: clientCA.certPem,
+        ...(chain ? { cert: [chain.certPem, ...extra].join('\n'), key: chain.keyPem } : {}),
+      },
+    });
+    agents.push(agent);
+    const res = await request(`${origin}/`, { dispatcher: agent, headers });
+    return (await res.body.json()) as { via: string; username: string } | null;
+  }
+
+  const leaf = (ca: CertificateAuthority, opts: Partial<IssueOptions> = {}) =>
+    issueCert(ca, { commonName: 'alice', client: true, ...opts });
+  const alice = { via: 'client-cert', username: 'alice' };
 
   const cases: {
     title: string;
-    chain: () => Promise<X509Certificate[]>;
-    roots: () => X509Certificate[];
-    now?: number;
-    want: boolean;
+    chain: () => Promise<{ certPem: string; keyPem: string; extra?: string[] }>;
+    want: { via: string; username: string } | null;
   }[] = [
     {
-      title: 'a clientAuth certificate from the CA verifies',
-      chain: async () => [await leaf(ca)],
-      roots: () => [x(ca.certPem)],
-      want: true,
+      title: 'a clientAuth certificate from the client CA authenticates',
+      chain: () => leaf(clientCA),
+      want: alice,
     },
     {
-      title: 'it verifies when the right CA is one of several roots',
-      chain: async () => [await leaf(ca)],
-      roots: () => [x(otherCA.certPem), x(ca.certPem)],
-      want: true,
+      title: 'one with clientAuth and serverAuth does',
+      chain: () => leaf(clientCA, { server: true }),
+      want: alice,
     },
     {
-      title: 'a certificate with clientAuth and serverAuth verifies',
-      chain: async () => [await leaf(ca, { server: true })],
-      roots: () => [x(ca.certPem)],
-      want: true,
+      title: 'one without any EKU extension does (no restriction, as in Go)',
+      chain: () => leaf(clientCA, { client: false }),
+      want: alice,
     },
-    {
-      title: 'a certificate without any EKU extension verifies (no restriction, as in Go)',
-      chain: async () => [await leaf(ca, { client: false })],
-      roots: () => [x(ca.certPem)],
-      want: true,
-    },
-    {
-      title: 'a certificate from another CA does not',
-      chain: async () => [await leaf(otherCA)],
-      roots: () => [x(ca.certPem)],
-      want: false,
-    },
+    { title: 'one from another CA does not', chain: () => leaf(otherCA), want: null },
     {
       title: 'a serverAuth-only certificate does not',
-      chain: async () => [await leaf(ca, { client: false, server: true })],
-      roots: () => [x(ca.certPem)],
-      want: false,
+      chain: () => leaf(clientCA, { client: false, server: true }),
+      want: null,
     },
     {
       title: 'an expired certificate does not',
-      chain: async () => [
-        await leaf(ca, { notBefore: new Date(Date.now() - 2 * DAY), notAfter: new Date(Date.now() - DAY) }),
-      ],
-      roots: () => [x(ca.certPem)],
-      want: false,
+      chain: () =>
+        leaf(clientCA, { notBefore: new Date(Date.now() - 2 * DAY), notAfter: new Date(Date.now() - DAY) }),
+      want: null,
     },
     {
       title: 'a certificate not yet valid does not',
-      chain: async () => [
-        await leaf(ca, { notBefore: new Date(Date.now() + DAY), notAfter: new Date(Date.now() + 2 * DAY) }),
-      ],
-      roots: () => [x(ca.certPem)],
-      want: false,
+      chain: () =>
+        leaf(clientCA, { notBefore: new Date(Date.now() + DAY), notAfter: new Date(Date.now() + 2 * DAY) }),
+      want: null,
+    },
+    { title: 'one from an expired CA does not', chain: () => leaf(expiredCA), want: null },
+    {
+      title: 'one from an intermediate authenticates when the intermediate is sent',
+      chain: async () => ({ ...(await leaf(intermediate)), extra: [intermediate.certPem] }),
+      want: alice,
     },
     {
-      title: 'a valid certificate checked at a time after it expires does not',
-      chain: async () => [await leaf(ca, { notAfter: new Date(Date.now() + DAY) })],
-      roots: () => [x(ca.certPem)],
-      now: Date.now() + 2 * DAY,
-      want: false,
-    },
-    {
-      title: 'a certificate from an expired CA does not',
-      chain: async () => [await leaf(expiredCA)],
-      roots: () => [x(expiredCA.certPem)],
-      want: false,
-    },
-    {
-      title: 'a leaf signed by an intermediate verifies when the intermediate is in the chain',
-      chain: async () => [await leaf(intermediate), x(intermediate.certPem)],
-      roots: () => [x(ca.certPem)],
-      want: true,
-    },
-    {
-      title: 'the intermediate may come after unrelated certificates',
-      chain: async () => [await leaf(intermediate), x(otherCA.certPem), x(intermediate.certPem)],
-      roots: () => [x(ca.certPem)],
-      want: true,
-    },
-    {
-      title: 'a leaf signed by an intermediate does not verify without it',
-      chain: async () => [await leaf(intermediate)],
-      roots: () => [x(ca.certPem)],
-      want: false,
+      title: 'one from an intermediate does not without it',
+      chain: () => leaf(intermediate),
+      want: null,
     },
     {
       title: 'an expired intermediate breaks the chain',
-      chain: async () => [await leaf(expiredIntermediate), x(expiredIntermediate.certPem)],
-      roots: () => [x(ca.certPem)],
-      want: false,
+      chain: async () => ({ ...(await leaf(expiredIntermediate)), extra: [expiredIntermediate.certPem] }),
+      want: null,
     },
     {
       title: 'a leaf cannot act as an intermediate',
       chain: async () => {
-        const fake = await issueCert(ca, { commonName: 'not-a-ca', client: true });
-        return [await leaf(fake), x(fake.certPem)];
+        const fake = await issueCert(clientCA, { commonName: 'not-a-ca', client: true });
+        return { ...(await leaf(fake)), extra: [fake.certPem] };
       },
-      roots: () => [x(ca.certPem)],
-      want: false,
+      want: null,
     },
     {
-      title: 'no roots means nothing verifies',
-      chain: async () => [await leaf(ca)],
-      roots: () => [],
-      want: false,
+      title: 'a CA below an intermediate with path length 0 cannot issue',
+      chain: async () => {
+        const limited = await createIntermediate(clientCA, 'limited', { pathLength: 0 });
+        const below = await createIntermediate(limited, 'below-limited');
+        return { ...(await leaf(below)), extra: [below.certPem, limited.certPem] };
+      },
+      want: null,
     },
     {
-      title: 'an empty chain does not verify',
-      chain: () => Promise.resolve([]),
-      roots: () => [x(ca.certPem)],
-      want: false,
+      title: 'an intermediate whose key usage lacks keyCertSign cannot issue',
+      chain: async () => {
+        const signless = await createIntermediate(clientCA, 'signless', { noCertSign: true });
+        return { ...(await leaf(signless)), extra: [signless.certPem] };
+      },
+      want: null,
     },
   ];
   for (const c of cases) {
     it(c.title, async () => {
-      expect(verifyClientChain(await c.chain(), c.roots(), c.now)).to.equal(c.want);
+      const { extra, ...pair } = await c.chain();
+      expect(await whoami(pair, extra)).to.deep.equal(c.want);
     });
   }
+
+  const asserted = { 'x-remote-user': 'admin', 'x-remote-group': 'system:masters' };
+
+  it('trusts X-Remote-* from the front proxy (front-proxy CA, allowed CN)', async () => {
+    const cert = await leaf(frontProxyCA, { commonName: 'front-proxy-client' });
+    expect(await whoami(cert, [], asserted)).to.deep.equal({ via: 'front-proxy', username: 'admin' });
+  });
+
+  it('ignores X-Remote-* from a front-proxy-CA certificate whose CN is not allowed', async () => {
+    const cert = await leaf(frontProxyCA, { commonName: 'mallory' });
+    expect(await whoami(cert, [], asserted)).to.equal(null);
+  });
+
+  it('ignores X-Remote-* from a front-proxy-CA certificate the handshake refuses (expired)', async () => {
+    const cert = await leaf(frontProxyCA, {
+      commonName: 'front-proxy-client',
+      notBefore: new Date(Date.now() - 2 * DAY),
+      notAfter: new Date(Date.now() - DAY),
+    });
+    expect(await whoami(cert, [], asserted)).to.equal(null);
+  });
+
+  it('a forged certificate named like the front-proxy CA does not make a client-CA certificate the front proxy', async () => {
+    // Node links the chain a client sends by names and key identifiers: with this forgery the linked
+    // chain runs leaf → forgery → front-proxy CA, while the handshake verified leaf → client CA.
+    const forged = await createIntermediate(clientCA, 'forged', {
+      impersonate: {
+        subject: 'CN=client-ca',
+        keyIdOf: clientCA,
+        issuer: frontProxyCA,
+      },
+    });
+    const cert = await leaf(clientCA, { commonName: 'front-proxy-client' });
+    expect(await whoami(cert, [forged.certPem], asserted)).to.deep.equal({
+      via: 'client-cert',
+      username: 'front-proxy-client',
+    });
+  });
 });
 
 class FakeTokenReviewer implements TokenReviewer {
@@ -218,10 +336,20 @@ interface PeerCert {
   issuerCertificate?: PeerCert;
 }
 
-/** An IncomingMessage as far as the authenticator reads it, on a TLS socket with these peer certificates. */
+const leafCert = async (
+  ca: CertificateAuthority,
+  opts: Partial<IssueOptions> = {},
+): Promise<X509Certificate> =>
+  x((await issueCert(ca, { commonName: 'alice', client: true, ...opts })).certPem);
+
+/**
+ * An IncomingMessage as far as the authenticator reads it, on a TLS socket with these peer
+ * certificates, which the handshake accepted unless `authorized` says otherwise.
+ */
 function fakeRequest(
   headers: Record<string, string | string[]>,
   peer: X509Certificate[] = [],
+  authorized = peer.length > 0,
 ): IncomingMessage {
   let chain: PeerCert = {};
   for (const cert of [...peer].reverse()) {
@@ -234,7 +362,11 @@ function fakeRequest(
     headersDistinct[name.toLowerCase()] = values;
     joined[name.toLowerCase()] = values.join(', ');
   }
-  const socket = { getPeerCertificate: () => chain };
+  const socket = {
+    getPeerCertificate: () => chain,
+    authorized,
+    authorizationError: authorized ? null : new Error('UNABLE_TO_VERIFY_LEAF_SIGNATURE'),
+  };
   return { headers: joined, headersDistinct, socket } as unknown as IncomingMessage;
 }
 
@@ -269,7 +401,7 @@ describe('apiserver/authn Authenticator', () => {
     };
   });
 
-  const authn = (): Authenticator => new Authenticator(() => config, reviewer);
+  const authn = (): Authenticator => new Authenticator(() => config, reviewer, quiet());
 
   it('reviews a token once per connection per second; another token on it is reviewed afresh', async () => {
     const a = authn();
@@ -303,7 +435,7 @@ describe('apiserver/authn Authenticator', () => {
   });
 
   it('returns null with no authentication configuration and no credential', async () => {
-    const a = new Authenticator(() => null, reviewer);
+    const a = new Authenticator(() => null, reviewer, quiet());
     expect(await a.authenticate(fakeRequest({ 'x-remote-user': 'alice' }))).to.equal(null);
   });
 
@@ -342,6 +474,29 @@ describe('apiserver/authn Authenticator', () => {
     });
   }
 
+  it('a token the review fails for is a 401 without the failure’s text, which goes to the log', async () => {
+    const lines: string[] = [];
+    const a = new Authenticator(
+      () => config,
+      reviewer,
+      createLogger({ level: 'error', write: (l) => lines.push(l) }),
+    );
+    let caught: unknown;
+    try {
+      await a.authenticate(fakeRequest({ authorization: 'Bearer explode' }));
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).to.be.instanceOf(InvalidCredentialError);
+    expect((caught as Error).message).to.equal('the token could not be reviewed; try again later');
+    expect(lines.join('')).to.contain('connection refused');
+  });
+
+  it('a client-CA certificate the handshake refused is no credential', async () => {
+    const cert = await leafCert(clientCA, { commonName: 'carol' });
+    expect(await authn().authenticate(fakeRequest({}, [cert], false))).to.equal(null);
+  });
+
   it('ignores X-Remote-* on a connection without a client certificate', async () => {
     expect(await authn().authenticate(fakeRequest(asserted))).to.equal(null);
   });
@@ -355,7 +510,7 @@ describe('apiserver/authn Authenticator', () => {
   });
 
   it('trusts X-Remote-* from the front proxy (front-proxy CA, allowed CN)', async () => {
-    const cert = await leaf(frontProxyCA, { commonName: 'front-proxy-client' });
+    const cert = await leafCert(frontProxyCA, { commonName: 'front-proxy-client' });
     const result = await authn().authenticate(fakeRequest(asserted, [cert]));
     expect(result).to.deep.equal({
       user: {
@@ -369,12 +524,12 @@ describe('apiserver/authn Authenticator', () => {
   });
 
   it('ignores X-Remote-* from a front-proxy-CA certificate whose CN is not allowed', async () => {
-    const cert = await leaf(frontProxyCA, { commonName: 'mallory' });
+    const cert = await leafCert(frontProxyCA, { commonName: 'mallory' });
     expect(await authn().authenticate(fakeRequest(asserted, [cert]))).to.equal(null);
   });
 
   it('ignores X-Remote-* from a client-CA certificate and authenticates its own subject', async () => {
-    const cert = await leaf(clientCA, { commonName: 'front-proxy-client', organizations: ['team-x'] });
+    const cert = await leafCert(clientCA, { commonName: 'front-proxy-client', organizations: ['team-x'] });
     const result = await authn().authenticate(fakeRequest(asserted, [cert]));
     expect(result).to.deep.equal({
       user: { username: 'front-proxy-client', groups: ['team-x', 'system:authenticated'], extra: {} },
@@ -384,15 +539,15 @@ describe('apiserver/authn Authenticator', () => {
 
   it('ignores X-Remote-* from a certificate of an unknown CA', async () => {
     const stranger = await createCA('stranger');
-    const cert = await leaf(stranger, { commonName: 'front-proxy-client' });
+    const cert = await leafCert(stranger, { commonName: 'front-proxy-client' });
     expect(await authn().authenticate(fakeRequest(asserted, [cert]))).to.equal(null);
   });
 
   it('re-checks a connection’s certificate when the trusted CAs change', async () => {
-    const cert = await leaf(clientCA, { commonName: 'carol' });
+    const cert = await leafCert(clientCA, { commonName: 'carol' });
     const req = fakeRequest({}, [cert]);
     let current = config;
-    const a = new Authenticator(() => current, reviewer);
+    const a = new Authenticator(() => current, reviewer, quiet());
     expect((await a.authenticate(req))?.user.username).to.equal('carol');
     const rotated = await createCA('rotated-client-ca');
     current = { ...config, clientCAs: [x(rotated.certPem)], generation: config.generation + 1 };

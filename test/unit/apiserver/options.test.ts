@@ -65,8 +65,9 @@ describe('apiserver/options parseConfig', () => {
     expect(parseConfig(tls, {})).to.deep.equal({
       bindAddress: '0.0.0.0',
       securePort: 10250,
-      tlsCertPem: 'CERT PEM',
-      tlsKeyPem: 'KEY PEM',
+      tlsCertFile: cert,
+      tlsKeyFile: key,
+      classApiTls: { caFile: undefined, client: undefined },
       kubeconfig: undefined,
       upstream: { connectMs: 5_000, headersMs: 30_000, bodyMs: 300_000 },
       authenticationCacheMs: 10_000,
@@ -113,6 +114,17 @@ describe('apiserver/options parseConfig', () => {
     });
   });
 
+  it('takes the class API backend TLS files', () => {
+    expect(
+      parseConfig([
+        ...tls,
+        `--classapi-ca-file=${cert}`,
+        `--classapi-client-cert-file=${cert}`,
+        `--classapi-client-key-file=${key}`,
+      ]).classApiTls,
+    ).to.deep.equal({ caFile: cert, client: { certFile: cert, keyFile: key } });
+  });
+
   it('accepts --secure-port=0 (pick a free port) and a space-separated value', () => {
     expect(parseConfig([...tls, '--secure-port=0']).securePort).to.equal(0);
     expect(parseConfig([...tls, '--secure-port', '9443']).securePort).to.equal(9443);
@@ -154,6 +166,16 @@ describe('apiserver/options parseConfig', () => {
       title: 'an unreadable key file',
       argv: () => [`--tls-cert-file=${cert}`, `--tls-private-key-file=${join(dir, 'missing.key')}`],
       problem: /--tls-private-key-file=.*missing\.key cannot be read \(ENOENT\)/,
+    },
+    {
+      title: 'a class API client certificate without its key',
+      argv: () => [...tls, `--classapi-client-cert-file=${cert}`],
+      problem: /--classapi-client-cert-file and --classapi-client-key-file go together/,
+    },
+    {
+      title: 'an unreadable class API CA file',
+      argv: () => [...tls, `--classapi-ca-file=${join(dir, 'missing-ca.crt')}`],
+      problem: /--classapi-ca-file=.*missing-ca\.crt cannot be read \(ENOENT\)/,
     },
     {
       title: 'an unknown log level',

@@ -1,11 +1,13 @@
-// The backend in-process, over HTTP, against local fake tools: what a caller gets back (lists,
-// Status errors with the right code) and what the tool received (the Connector's credential, on
-// its own origin only). The real Git server and registry are in test/integration/classapi.test.ts.
+// The backend in-process, over mutual TLS, against local fake tools: what the API server gets back
+// (lists, Status errors with the right code), what the tool received (the Connector's credential,
+// on its own origin only), and that no other caller is served. The real Git server and registry
+// are in test/integration/classapi.test.ts.
 import { expect } from 'chai';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { request } from 'undici';
+import { request, type Agent } from 'undici';
 import { createLogger } from '../../../apiserver/machinery/log.js';
 import { startBackend, type RunningBackend } from '../../../classapi/server.js';
+import { backendTls, type BackendTls } from '../../helpers/classapi-tls.js';
 import { b64, localServer, pluginHeaders, sendJson, type LocalServer } from './helpers.js';
 
 const PASSWORD = 'app-T3st-password';
@@ -26,6 +28,9 @@ describe('classapi backend (in-process, fake tools)', function () {
   let git: LocalServer;
   let other: LocalServer;
   let registry: LocalServer;
+  let tls: BackendTls;
+  /** The API server's side: trusts the backend, presents the allowed client certificate. */
+  let apiServer: Agent;
   const logLines: string[] = [];
 
   before(async function () {
@@ -129,8 +134,11 @@ describe('classapi backend (in-process, fake tools)', function () {
         errors: [{ code: 'NAME_UNKNOWN', message: 'repository name not known to registry' }],
       });
     });
+    tls = await backendTls();
+    apiServer = tls.agent(tls.apiServer);
     backend = await startBackend(
       {
+        ...tls.config,
         bindAddress: '127.0.0.1',
         port: 0,
         upstream: { connectMs: 1_000, headersMs: 400, bodyMs: 400 },
@@ -139,16 +147,16 @@ describe('classapi backend (in-process, fake tools)', function () {
       },
       createLogger({ level: 'debug', write: (line) => logLines.push(line) }),
     );
-    base = `http://127.0.0.1:${backend.port}`;
+    base = `https://127.0.0.1:${backend.port}`;
   });
 
   after(async function () {
     await backend.shutdown();
-    await Promise.all([git.close(), other.close(), registry.close()]);
+    await Promise.all([git.close(), other.close(), registry.close(), apiServer.close()]);
   });
 
   async function get(path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Answer> {
-    const res = await request(`${base}${path}`, { method: method as 'GET', headers });
+    const res = await request(`${base}${path}`, { method: method as 'GET', headers, dispatcher: apiServer });
     const text = await res.body.text();
     return { status: res.statusCode, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
   }
@@ -398,6 +406,7 @@ describe('classapi backend (in-process, fake tools)', function () {
     const res = await request(`${base}/git/branches?repository=org/app.git`, {
       method: 'POST',
       headers: gitHeaders(),
+      dispatcher: apiServer,
     });
     expect(res.statusCode).to.equal(405);
     expect(res.headers.allow).to.equal('GET, HEAD');
@@ -419,13 +428,42 @@ describe('classapi backend (in-process, fake tools)', function () {
     expect(empty.body).to.deep.equal({ listMeta: { totalItems: 0 }, items: [] });
   });
 
-  it('/healthz and /readyz answer 200 without any header', async function () {
-    for (const path of ['/healthz', '/readyz']) {
-      const res = await request(`${base}${path}`);
-      expect(res.statusCode, path).to.equal(200);
-      await res.body.dump();
+  it('/healthz and /readyz answer 200 without any header or client certificate (kubelet probes)', async function () {
+    const kubelet = tls.agent();
+    try {
+      for (const path of ['/healthz', '/readyz']) {
+        const res = await request(`${base}${path}`, { dispatcher: kubelet });
+        expect(res.statusCode, path).to.equal(200);
+        await res.body.dump();
+      }
+    } finally {
+      await kubelet.close();
     }
   });
+
+  const strangers: { title: string; client: () => BackendTls['apiServer'] | undefined; code: number }[] = [
+    { title: 'no client certificate', client: () => undefined, code: 401 },
+    { title: 'a certificate of another CA with the allowed name', client: () => tls.otherCa, code: 401 },
+    { title: 'a certificate of the CA with another name', client: () => tls.wrongName, code: 403 },
+  ];
+  for (const c of strangers) {
+    it(`refuses a caller with ${c.title} (${c.code}), and no tool is asked`, async function () {
+      const before = git.requests.length;
+      const agent = tls.agent(c.client());
+      try {
+        for (const path of ['/git/branches?repository=org/app.git', '/nowhere']) {
+          const res = await request(`${base}${path}`, { headers: gitHeaders(), dispatcher: agent });
+          const body = JSON.parse(await res.body.text()) as Record<string, unknown>;
+          expect(res.statusCode, path).to.equal(c.code);
+          expect(body).to.include({ kind: 'Status', code: c.code });
+          expect(String(body.message)).to.include('call class APIs through the API server');
+        }
+      } finally {
+        await agent.close();
+      }
+      expect(git.requests.length).to.equal(before);
+    });
+  }
 
   it('logs method, path, status and ms; never the query, a header or the password', async function () {
     await sleep(10);

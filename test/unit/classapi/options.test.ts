@@ -1,13 +1,43 @@
-// The backend's flags: defaults, every flag, and every mistake reported at once with its fix.
+// The backend's flags: defaults, every flag, and every mistake reported at once with its fix. It
+// serves HTTPS with mutual TLS only: its certificate, key, client CA and allowed names are required.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { expect } from 'chai';
 import { ConfigError, HelpRequested } from '../../../apiserver/machinery/flags.js';
 import { parseConfig } from '../../../classapi/options.js';
 
+const apiServer = 'system:serviceaccount:connectors-system:connectors-apiserver';
+
 describe('classapi/options parseConfig', function () {
-  it('has defaults for everything', function () {
-    expect(parseConfig([])).to.deep.equal({
+  let dir: string;
+  let files: { cert: string; key: string; ca: string };
+  let tls: string[];
+
+  before(function () {
+    dir = mkdtempSync(join(tmpdir(), 'connectors-classapi-options-'));
+    files = { cert: join(dir, 'tls.crt'), key: join(dir, 'tls.key'), ca: join(dir, 'ca.crt') };
+    for (const file of Object.values(files)) writeFileSync(file, 'PEM'); // only readability is checked here
+    tls = [
+      `--tls-cert-file=${files.cert}`,
+      `--tls-private-key-file=${files.key}`,
+      `--client-ca-file=${files.ca}`,
+      `--allowed-client-names=${apiServer}`,
+    ];
+  });
+
+  after(function () {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('has defaults for everything but the TLS files and allowed names', function () {
+    expect(parseConfig(tls)).to.deep.equal({
       bindAddress: '0.0.0.0',
-      port: 8080,
+      port: 8443,
+      tlsCertFile: files.cert,
+      tlsKeyFile: files.key,
+      clientCaFile: files.ca,
+      allowedClientNames: [apiServer],
       upstream: { connectMs: 5_000, headersMs: 20_000, bodyMs: 20_000 },
       shutdownGraceMs: 10_000,
       logLevel: 'info',
@@ -17,6 +47,8 @@ describe('classapi/options parseConfig', function () {
   it('reads every flag', function () {
     expect(
       parseConfig([
+        ...tls,
+        '--allowed-client-names= a , spiffe://cluster.local/ns/x/sa/y ,',
         '--port=0',
         '--bind-address=127.0.0.1',
         '--upstream-connect-timeout=500ms',
@@ -27,16 +59,36 @@ describe('classapi/options parseConfig', function () {
     ).to.deep.equal({
       bindAddress: '127.0.0.1',
       port: 0,
+      tlsCertFile: files.cert,
+      tlsKeyFile: files.key,
+      clientCaFile: files.ca,
+      allowedClientNames: ['a', 'spiffe://cluster.local/ns/x/sa/y'],
       upstream: { connectMs: 500, headersMs: 60_000, bodyMs: 60_000 },
       shutdownGraceMs: 2_000,
       logLevel: 'debug',
     });
   });
 
+  it('requires the TLS files and allowed names: there is no plain-HTTP mode', function () {
+    let caught: unknown;
+    try {
+      parseConfig([`--client-ca-file=${join(dir, 'missing.crt')}`]);
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).to.be.instanceOf(ConfigError);
+    expect((caught as ConfigError).problems.join('\n'))
+      .to.match(/--tls-cert-file is required: the backend serves HTTPS only/)
+      .and.match(/--tls-private-key-file is required/)
+      .and.match(/--client-ca-file=.*missing\.crt cannot be read \(ENOENT\)/)
+      .and.match(/--allowed-client-names is required/);
+  });
+
   it('reports every invalid option together, each with the fix', function () {
     let caught: unknown;
     try {
       parseConfig([
+        ...tls,
         '--port=70000',
         '--upstream-response-timeout=soon',
         '--log-level=verbose',
@@ -59,6 +111,6 @@ describe('classapi/options parseConfig', function () {
   });
 
   it('--help asks for the usage', function () {
-    expect(() => parseConfig(['--help'])).to.throw(HelpRequested, /--upstream-response-timeout/);
+    expect(() => parseConfig(['--help'])).to.throw(HelpRequested, /--allowed-client-names/);
   });
 });

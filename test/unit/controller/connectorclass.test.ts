@@ -21,17 +21,17 @@ describe('controller/addresses', () => {
     {
       name: 'Service ref + uri',
       api: { ref: ref('git-api', 'tools'), uri: '/git' },
-      want: 'http://git-api.tools.svc/git',
+      want: 'https://git-api.tools.svc/git',
     },
     {
       name: 'Service ref in the controller’s namespace',
       api: { ref: ref('x') },
-      want: 'http://x.connectors-system.svc',
+      want: 'https://x.connectors-system.svc',
     },
     {
       name: 'relative uri without leading slash',
       api: { ref: ref('x', 'y'), uri: 'p' },
-      want: 'http://x.y.svc/p',
+      want: 'https://x.y.svc/p',
     },
     {
       name: 'overridden Service',
@@ -85,7 +85,7 @@ describe('controller/connectorclass connectorClassStatus', () => {
     };
     const up = await connectorClassStatus(cls, { addresses, reachable: reachable(true) });
     expect(up.api).to.deep.equal({
-      address: { url: 'http://connectors-classapi.connectors-system.svc/git' },
+      address: { url: 'https://connectors-classapi.connectors-system.svc/git' },
     });
     expect(up.proxy).to.deep.equal({ httpAddress: { url: 'http://connectors-proxy.connectors-system.svc' } });
     expect(up.conditions.map((c) => c.status)).to.deep.equal(['True', 'True', 'True']);

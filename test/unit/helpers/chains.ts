@@ -172,15 +172,17 @@ export async function startAggregatedChain(
       lister,
       secrets,
       pools: dispatchers,
+      backendPools: dispatchers,
       droppedHeaders: () => noHeaderFilter,
       defaultNamespace: 'connectors-system',
     }),
     lister,
   );
+  const log = createLogger({ level: 'error' });
   const app = createApp({
-    log: createLogger({ level: 'error' }),
+    log,
     metrics: new Metrics(),
-    authenticator: new Authenticator(() => null, reviewer),
+    authenticator: new Authenticator(() => null, reviewer, log),
     authorizer,
     subresources: catalog,
     admission: new Map(),

@@ -157,7 +157,11 @@ describe('proxy/dispatchers: idle and surplus pools are closed', () => {
   });
 
   it('keeps at most maxPools, closing the least recently used first', async () => {
-    pools = new DispatcherCache(timeouts, 4, { maxPools: 8, idleMs: 60_000 }, () => clock);
+    pools = new DispatcherCache(timeouts, {
+      connectionsPerOrigin: 4,
+      limits: { maxPools: 8, idleMs: 60_000 },
+      now: () => clock,
+    });
     const origins = distinct(40);
     const handles: Pool[] = [];
     for (const o of origins) {
@@ -182,7 +186,11 @@ describe('proxy/dispatchers: idle and surplus pools are closed', () => {
   });
 
   it('closes a pool nobody used for idleMs, but not one with a response in flight', async () => {
-    pools = new DispatcherCache(timeouts, 4, { maxPools: 8, idleMs: 60_000 }, () => clock);
+    pools = new DispatcherCache(timeouts, {
+      connectionsPerOrigin: 4,
+      limits: { maxPools: 8, idleMs: 60_000 },
+      now: () => clock,
+    });
     const [idle, busy, recent] = distinct(3) as [string, string, string];
     expect(await get(idle)).to.equal('ok');
     const slow = pools
@@ -207,7 +215,11 @@ describe('proxy/dispatchers: idle and surplus pools are closed', () => {
   });
 
   it('a pool closed for the bound lets its request in flight finish', async () => {
-    pools = new DispatcherCache(timeouts, 4, { maxPools: 1, idleMs: 60_000 }, () => clock);
+    pools = new DispatcherCache(timeouts, {
+      connectionsPerOrigin: 4,
+      limits: { maxPools: 1, idleMs: 60_000 },
+      now: () => clock,
+    });
     const [first, second] = distinct(2) as [string, string];
     const firstPool = pools.get(first, undefined, '127.0.0.1');
     const res = await firstPool.request({ origin: first, path: '/slow', method: 'GET' });
