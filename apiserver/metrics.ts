@@ -1,7 +1,8 @@
 // Prometheus metrics. Labels are bounded: subresource, verb, code and connector class — never a
 // Connector name, user or path, so cardinality stays flat with 10,000 Connectors.
 
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { requestKinds, type InflightCounts } from './machinery/inflight.js';
 
 type LatencyLabels = 'subresource' | 'connector_class';
 
@@ -26,6 +27,8 @@ export class Metrics {
     labelNames: ['connector_class', 'kind'] as const,
     registers: [this.registry],
   });
+  readonly inflight: Gauge<'request_kind'>;
+  readonly dropped: Counter<'request_kind'>;
 
   // prom-client hashes a label object on every inc() and observe(); the label sets are few and
   // bounded, so each one's child series is looked up by a plain string key instead.
@@ -34,8 +37,29 @@ export class Metrics {
     { requests: Counter.Internal; latency: Histogram.Internal<LatencyLabels> }
   >();
 
-  constructor() {
+  constructor(inflight: InflightCounts) {
     collectDefaultMetrics({ register: this.registry });
+    // Named after kube-apiserver's apiserver_current_inflight_requests and
+    // apiserver_dropped_requests_total; read from the limiter when scraped.
+    this.inflight = new Gauge({
+      name: 'connectors_apiserver_current_inflight_requests',
+      help: 'Requests in flight (streams included), by kind: readOnly (GET, HEAD) or mutating.',
+      labelNames: ['request_kind'] as const,
+      registers: [this.registry],
+      collect() {
+        for (const kind of requestKinds) this.set({ request_kind: kind }, inflight.inFlight(kind));
+      },
+    });
+    this.dropped = new Counter({
+      name: 'connectors_apiserver_dropped_requests_total',
+      help: 'Requests refused with 429 because too many of their kind were in flight.',
+      labelNames: ['request_kind'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const kind of requestKinds) this.inc({ request_kind: kind }, inflight.dropped(kind));
+      },
+    });
   }
 
   /** Counts one served request and its duration; 502, 503 and 504 also count as upstream errors. */

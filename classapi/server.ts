@@ -2,6 +2,9 @@
 // graceful shutdown (stop accepting, let in-flight requests finish within the grace period).
 
 import { createServer, type Server } from 'node:http';
+import { headerDeadlineOptions, watchBodyIdle } from '../apiserver/machinery/deadlines.js';
+import { healthPaths } from '../apiserver/machinery/health.js';
+import { InflightLimiter } from '../apiserver/machinery/inflight.js';
 import { drain, listen } from '../apiserver/machinery/lifecycle.js';
 import type { Logger } from '../apiserver/machinery/log.js';
 import { registryTokenStrategy } from '../proxy/credentials/registry-token.js';
@@ -32,13 +35,25 @@ export async function startBackend(config: Config, log: Logger): Promise<Running
     notReady: () => (shuttingDown ? ['shutting down'] : []),
   });
   const handle = app.callback();
-  const http: Server = createServer((req, res) => {
-    void handle(req, res);
-  });
+  const limiter = new InflightLimiter(config.limits.maxInflight, log);
+  const { headerMs, bodyIdleMs } = config.limits.deadlines;
+  const http: Server = createServer(
+    headerDeadlineOptions(headerMs),
+    limiter.guard(
+      watchBodyIdle(
+        (req, res) => {
+          void handle(req, res);
+        },
+        bodyIdleMs,
+        log,
+      ),
+      // kubelet's probes, never refused for load.
+      (req) => healthPaths.has((req.url ?? '').split('?')[0] ?? ''),
+    ),
+  );
   // The API server keeps idle connections to us; closing ours first would surface as sporadic
   // resets on its side, so ours stay open longer than any client keeps them.
   http.keepAliveTimeout = 95_000;
-  http.headersTimeout = 100_000;
 
   const port = await listen(http, config.port, config.bindAddress);
   log.info('serving', { address: config.bindAddress, port });

@@ -5,10 +5,13 @@ import {
   ConfigError,
   parseNamespacedName,
   readFlags,
+  readServingLimits,
   readToolCallerConfig,
+  servingLimitFlags,
   toolCallerFlags,
   toolCallerUsage,
   type FlagSpec,
+  type ServingLimits,
   type ToolCallerConfig,
 } from '../apiserver/machinery/flags.js';
 
@@ -27,7 +30,11 @@ export interface Config extends ToolCallerConfig {
   /** Extra CAs (PEM) trusted for tools, on top of the system's. */
   upstreamCaPem: string | undefined;
   otherHosts: OtherHosts;
+  limits: ServingLimits;
 }
+
+// As the API server's: 1,000 concurrent streams (SPEC §8) fit, with room to spare.
+const limits = servingLimitFlags({ readOnly: 1500, mutating: 500 });
 
 export const usage = `Usage: node dist/connproxy/main.js [flags]
 
@@ -49,7 +56,7 @@ Service connectors-proxy.
   --upstream-ca-file=PATH             extra CA certificates (PEM) trusted for tools, besides the system's
   --other-hosts=tunnel                forward mode, hosts that are no listed Connector's address:
                                       tunnel (forwarded without credentials) or refuse (403)
-${toolCallerUsage}  --help                              this text
+${toolCallerUsage}${limits.usage}  --help                              this text
 `;
 
 const flags = {
@@ -63,6 +70,7 @@ const flags = {
   'upstream-ca-file': { type: 'string' },
   'other-hosts': { type: 'string', default: 'tunnel' },
   ...toolCallerFlags,
+  ...limits.flags,
 } satisfies FlagSpec;
 
 const pemCertificate = /-----BEGIN CERTIFICATE-----/;
@@ -97,6 +105,7 @@ export function parseConfig(argv: string[]): Config {
     upstreamCaPem: upstreamCaPem || undefined,
     otherHosts: otherHosts as OtherHosts,
     ...readToolCallerConfig(f),
+    limits: readServingLimits(f),
   };
   if (f.problems.length > 0) throw new ConfigError(f.problems, usage);
   return config;
