@@ -92,7 +92,7 @@ export async function startProxy(config: Config, kube: KubeClient, log: Logger):
   // Intercepted connections are handed to this server, which never listens itself.
   const intercept: Server = createServer(headerDeadlineOptions(headerMs));
   keepEveryHeaderLine(intercept); // listen() does this for the listening server
-  enforceDeadlinesWithoutListening(intercept);
+  enforceDeadlinesWithoutListening(intercept, headerMs);
   intercept.keepAliveTimeout = 95_000;
   intercept.requestTimeout = 0;
   const handler = new ProxyHandler({

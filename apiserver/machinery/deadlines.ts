@@ -15,6 +15,8 @@
 // timeouts (--upstream-*) bound a tool that goes silent.
 
 import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import type { Logger } from './log.js';
 import { requestTimeout, writeStatus } from './status.js';
 
@@ -38,13 +40,25 @@ export function headerDeadlineOptions(headerMs: number): {
 }
 
 /**
- * Node starts checking a server's deadlines when it starts listening. A server that never listens
- * and is handed its connections (the Connectors Proxy's parser of intercepted TLS) is told that it
- * "listens" so that its deadlines apply too: without it a head sent slowly inside a tunnel would
- * hold the tunnel forever.
+ * For a server that never listens and is handed its connections (the Connectors Proxy's parser of
+ * intercepted TLS). Node starts checking a server's deadlines when it starts listening, so such a
+ * server is told that it "listens": without it a head sent slowly inside a tunnel held the tunnel
+ * forever. And no tls.Server bounds the TLS handshakes of the sockets it is handed: one that has not
+ * completed within `headerMs` is closed (Node's own answer to a late head cannot leave before the
+ * handshake, so it would wait for it forever).
  */
-export function enforceDeadlinesWithoutListening(server: Server): void {
+export function enforceDeadlinesWithoutListening(server: Server, headerMs: number): void {
   server.emit('listening');
+  server.on('connection', (socket: Socket) => {
+    if (!(socket instanceof TLSSocket)) return;
+    const timer = setTimeout(() => socket.destroy(), headerMs);
+    timer.unref();
+    const clear = (): void => {
+      clearTimeout(timer);
+    };
+    socket.once('secure', clear);
+    socket.once('close', clear);
+  });
 }
 
 function hasBody(headers: IncomingHttpHeaders): boolean {

@@ -5,7 +5,14 @@
 // ones not reading, is left alone. Outcomes are asserted, never durations.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { connect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
+import {
+  connect,
+  createServer as createNetServer,
+  type AddressInfo,
+  type Server as NetServer,
+  type Socket,
+} from 'node:net';
+import { connect as tlsConnect, TLSSocket } from 'node:tls';
 import { expect } from 'chai';
 import {
   enforceDeadlinesWithoutListening,
@@ -13,6 +20,7 @@ import {
   watchBodyIdle,
 } from '../../../../apiserver/machinery/deadlines.js';
 import { createLogger } from '../../../../apiserver/machinery/log.js';
+import { createCA, issueCert, type CertKeyPem } from '../../../../hack/pki.js';
 
 const quiet = createLogger({ level: 'error', write: () => undefined });
 const deadlineMs = 300;
@@ -107,23 +115,80 @@ describe('machinery/deadlines request head', function () {
     expect(x.text().match(/HTTP\/1\.1 200 /g)).to.have.length(2);
     x.socket.destroy();
   });
+});
 
-  it('applies on a server that is handed its connections and never listens', async function () {
-    const inner = createServer(headerDeadlineOptions(deadlineMs), (_req, res) => res.end('ok'));
+describe('machinery/deadlines on a server handed its connections (the proxy’s intercepted TLS)', function () {
+  let caPem: string;
+  let tls: CertKeyPem;
+  let inner: Server;
+  let outer: NetServer;
+  let port: number;
+  /** How the outer server hands a connection to `inner`: as is, or wrapped in server-side TLS. */
+  let wrap: 'plain' | 'tls';
+
+  before(async function () {
+    const ca = await createCA('deadlines-test-ca');
+    caPem = ca.certPem;
+    tls = await issueCert(ca, { commonName: 'tool.test', dnsNames: ['tool.test'], server: true });
+  });
+
+  beforeEach(async function () {
+    inner = createServer(headerDeadlineOptions(deadlineMs), (_req, res) => res.end('ok'));
     inner.requestTimeout = 0;
-    enforceDeadlinesWithoutListening(inner);
-    const outer = createNetServer((socket) => inner.emit('connection', socket));
-    const outerPort = await listen(outer);
-    try {
-      const x = open(outerPort);
-      dripHead(x);
-      expect(await x.closed, 'closed by the server').to.equal(true);
-      expect(x.text()).to.match(/^HTTP\/1\.1 408 /);
-      x.socket.destroy();
-    } finally {
-      outer.close();
-      inner.closeAllConnections();
-    }
+    // As the Connectors Proxy answers a bad head inside a tunnel (connproxy/errors.ts): it waits
+    // for the answer to be flushed, which a socket still in its TLS handshake never is.
+    inner.on('clientError', (_err, socket) => {
+      socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n', () => socket.destroy());
+    });
+    enforceDeadlinesWithoutListening(inner, deadlineMs);
+    outer = createNetServer((socket) => {
+      inner.emit(
+        'connection',
+        wrap === 'tls'
+          ? new TLSSocket(socket, { isServer: true, cert: tls.certPem, key: tls.keyPem })
+          : socket,
+      );
+    });
+    port = await listen(outer);
+  });
+
+  afterEach(function () {
+    outer.close();
+    inner.closeAllConnections();
+  });
+
+  it('a head sent slowly is cut, although the server never listens', async function () {
+    wrap = 'plain';
+    const x = open(port);
+    dripHead(x);
+    expect(await x.closed, 'closed by the server').to.equal(true);
+    expect(x.text()).to.match(/^HTTP\/1\.1 [0-9]{3} /);
+    x.socket.destroy();
+  });
+
+  it('a TLS handshake that never completes is cut', async function () {
+    wrap = 'tls';
+    const x = open(port);
+    x.socket.write(Buffer.from([0x16, 0x03, 0x01])); // the start of a ClientHello, then silence
+    expect(await x.closed, 'closed by the server').to.equal(true);
+  });
+
+  it('a completed handshake is not cut by it: an idle TLS connection serves its next request', async function () {
+    wrap = 'tls';
+    const socket = tlsConnect({ port, host: '127.0.0.1', servername: 'tool.test', ca: caPem });
+    let text = '';
+    socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
+    await new Promise<void>((resolve) =>
+      socket.once('secureConnect', () => {
+        resolve();
+      }),
+    );
+    socket.write('GET /1 HTTP/1.1\r\nHost: tool.test\r\n\r\n');
+    await sleep(deadlineMs * 3);
+    socket.write('GET /2 HTTP/1.1\r\nHost: tool.test\r\n\r\n');
+    await until(() => (text.match(/HTTP\/1\.1 200 /g) ?? []).length === 2);
+    expect(text.match(/HTTP\/1\.1 200 /g)).to.have.length(2);
+    socket.destroy();
   });
 });
 
