@@ -9,16 +9,20 @@
 // kube-apiserver calls it: the front-proxy client certificate and X-Remote-* headers.
 
 import { randomUUID } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { connect as netConnect, type Socket } from 'node:net';
+import { createServer as createHttpsServer } from 'node:https';
 import { connect as tlsConnect } from 'node:tls';
 import { expect } from 'chai';
 import { Agent, request, type Dispatcher } from 'undici';
 import { repoRoot } from '../../../hack/binaries.js';
+import type { CertKeyPem } from '../../../hack/pki.js';
 import { freePort, ManagedProcess } from '../../../hack/process.js';
+import { proxyRbac, send, startProxy } from '../../helpers/connproxy.js';
 import {
   apply,
   connector,
@@ -49,7 +53,8 @@ interface Witness {
   close(): Promise<void>;
 }
 
-async function startWitness(): Promise<Witness> {
+/** Serves HTTP, or HTTPS with `tls` (the Connectors Proxy intercepts only https origins). */
+async function startWitness(tls?: CertKeyPem): Promise<Witness> {
   const holding = new Set<ServerResponse>();
   const w: Witness = {
     url: '',
@@ -67,7 +72,7 @@ async function startWitness(): Promise<Witness> {
         });
       }),
   };
-  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
     if (req.url === '/hold') {
       w.held++;
       holding.add(res);
@@ -93,9 +98,12 @@ async function startWitness(): Promise<Witness> {
     }
     res.writeHead(200, { 'content-type': 'text/plain' });
     res.end('ok');
-  });
+  };
+  const server: Server = tls
+    ? createHttpsServer({ cert: tls.certPem, key: tls.keyPem }, handle)
+    : createServer(handle);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  w.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  w.url = `${tls ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return w;
 }
 
@@ -373,5 +381,173 @@ describe('bounded resources: requests in flight, deadlines, metrics (hardening)'
     const r = await call(proxyPath(ns, 'witness', '/upload'), { method: 'POST', body: slow });
     expect(r.status, r.error ?? r.body).to.equal(200);
     expect(JSON.parse(r.body)).to.deep.equal({ bytes: chunks * 1024 });
+  });
+});
+
+describe('bounded resources in the Connectors Proxy: one budget for requests, tunnels and what they carry', function () {
+  this.timeout(180_000);
+  const budget = 3;
+  let ns: string;
+  let witness: Witness;
+  let proxy: Awaited<ReturnType<typeof startProxy>>;
+  let token: string;
+  let proxyCaPem: string;
+  const sockets: Socket[] = [];
+
+  const reversePath = (path: string): string => `/namespaces/${ns}/connectors/witness/${path}`;
+  const bearer = (): Record<string, string> => ({ authorization: `Bearer ${token}` });
+  const proxyAuth = (): string => `Basic ${Buffer.from(`${ns}/witness:${token}`).toString('base64')}`;
+
+  /** A raw reverse-mode GET whose response is held open by the tool; resolves with its status. */
+  function holdReverse(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const socket = netConnect(proxy.port, '127.0.0.1');
+      sockets.push(socket);
+      let text = '';
+      socket.on('data', (c: Buffer) => {
+        text += c.toString('latin1');
+        const m = /^HTTP\/1\.1 (\d{3}) /.exec(text);
+        if (m && text.includes('\r\n\r\n')) resolve(Number(m[1]));
+      });
+      socket.once('error', reject);
+      socket.write(
+        `GET ${reversePath('hold')} HTTP/1.1\r\nHost: proxy\r\nAuthorization: Bearer ${token}\r\n\r\n`,
+      );
+    });
+  }
+
+  /** CONNECT to the witness; on 200, TLS inside the tunnel (intercepted) and GET /hold, held open. */
+  function holdIntercepted(): Promise<{ connect: string; inside?: string }> {
+    return new Promise((resolve, reject) => {
+      const socket = netConnect(proxy.port, '127.0.0.1');
+      sockets.push(socket);
+      let head = '';
+      const onData = (c: Buffer): void => {
+        head += c.toString('latin1');
+        if (!head.includes('\r\n\r\n')) return;
+        socket.off('data', onData);
+        if (!head.startsWith('HTTP/1.1 200 ')) {
+          socket.once('close', () => {
+            resolve({ connect: head });
+          });
+          socket.on('data', (more: Buffer) => (head += more.toString('latin1')));
+          return;
+        }
+        const tls = tlsConnect({ socket, host: '127.0.0.1', ca: proxyCaPem });
+        let inside = '';
+        tls.on('data', (more: Buffer) => {
+          inside += more.toString('latin1');
+          if (inside.includes('\r\n\r\n')) resolve({ connect: head, inside });
+        });
+        tls.once('error', reject);
+        tls.once('secureConnect', () => {
+          tls.write(`GET /hold HTTP/1.1\r\nHost: ${new URL(witness.url).host}\r\n\r\n`);
+        });
+      };
+      socket.on('data', onData);
+      socket.once('error', reject);
+      socket.write(
+        `CONNECT ${new URL(witness.url).host} HTTP/1.1\r\nHost: ${new URL(witness.url).host}\r\n` +
+          `Proxy-Authorization: ${proxyAuth()}\r\n\r\n`,
+      );
+    });
+  }
+
+  before(async function () {
+    const cp = env().sys.cp;
+    witness = await startWitness(await cp.issueServingCert(['localhost'], ['127.0.0.1']));
+    ns = await namespace('limits-proxy');
+    const group = 'connectors.alauda.io';
+    await apply([
+      connectorClass('http-test'),
+      connector(ns, 'witness', { address: witness.url }),
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'Role',
+        metadata: { name: 'proxy-user', namespace: ns },
+        rules: [
+          { apiGroups: [group], resources: ['connectors'], verbs: ['get'] },
+          { apiGroups: [`subresources.${group}`], resources: ['connectors/proxy'], verbs: ['get'] },
+        ],
+      },
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'RoleBinding',
+        metadata: { name: 'proxy-user', namespace: ns },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'proxy-user' },
+        subjects: [{ kind: 'ServiceAccount', name: 'user', namespace: ns }],
+      },
+      ...proxyRbac('limits-connproxy', ns, 'limits-connproxy'),
+    ]);
+    const proxyToken = await cp.createToken(ns, 'limits-connproxy', { expirationSeconds: 3600 });
+    token = await cp.createToken(ns, 'user');
+    const kubeconfig = await cp.writeKubeconfig(join(cp.dir, 'limits-connproxy.kubeconfig'), {
+      token: proxyToken,
+    });
+    const upstreamCa = join(cp.dir, 'limits-connproxy-upstream-ca.crt');
+    await writeFile(upstreamCa, cp.servingCaPem);
+    proxy = await startProxy('limits-connproxy', kubeconfig, [
+      `--upstream-ca-file=${upstreamCa}`,
+      `--max-requests-inflight=${budget}`,
+      `--request-header-timeout=${headerTimeoutMs}ms`,
+    ]);
+    proxyCaPem = await readFile(proxy.caFile, 'utf8');
+    await eventually('the proxy to serve the Connector', async () => {
+      return (await send(proxy.port, reversePath('ready'), bearer())).status === 200;
+    });
+  });
+
+  after(async function () {
+    for (const s of sockets) s.destroy();
+    witness.release();
+    await proxy.proc.stop();
+    await witness.close();
+  });
+
+  it('a tunnel and the request inside it count; beyond the budget 429 + Retry-After, probes still answer', async function () {
+    witness.held = 0;
+    expect(await holdReverse()).to.equal(200); // 1 slot
+    const tunnel = await holdIntercepted(); // 2 slots: the CONNECT and the request inside it
+    expect(tunnel.connect).to.match(/^HTTP\/1\.1 200 /);
+    expect(tunnel.inside).to.match(/^HTTP\/1\.1 200 /);
+    expect(witness.held).to.equal(2);
+
+    const refused = await send(proxy.port, reversePath('hold'), bearer());
+    expect(refused.status).to.equal(429);
+    expect(refused.headers['retry-after']).to.equal('1');
+    expect(JSON.parse(refused.body)).to.include({ kind: 'Status', reason: 'TooManyRequests', code: 429 });
+    const refusedTunnel = await holdIntercepted();
+    expect(refusedTunnel.connect).to.match(/^HTTP\/1\.1 429 /);
+    expect(refusedTunnel.connect.toLowerCase()).to.contain('retry-after: 1\r\n');
+    expect(witness.held, 'requests for /hold that reached the tool').to.equal(2);
+
+    for (const path of ['/healthz', '/livez', '/readyz']) {
+      expect((await send(proxy.port, path)).status, path).to.equal(200);
+    }
+  });
+
+  it('a request head sent slowly is cut at the header deadline', async function () {
+    const closed = await new Promise<boolean>((resolve) => {
+      const socket = netConnect(proxy.port, '127.0.0.1');
+      let drip: NodeJS.Timeout | undefined;
+      const giveUp = setTimeout(() => {
+        clearInterval(drip);
+        socket.destroy();
+        resolve(false);
+      }, giveUpMs);
+      socket.on('error', () => undefined);
+      socket.once('close', () => {
+        clearTimeout(giveUp);
+        clearInterval(drip);
+        resolve(true);
+      });
+      socket.once('connect', () => {
+        socket.write('GET /healthz HTTP/1.1\r\nHost: proxy\r\n');
+        drip = setInterval(() => {
+          if (socket.writable) socket.write('X-Slow: a\r\n');
+        }, 200);
+      });
+    });
+    expect(closed, 'the proxy closed the connection').to.equal(true);
   });
 });
