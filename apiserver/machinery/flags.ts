@@ -203,14 +203,17 @@ export function readServingLimits(f: Flags): ServingLimits {
     f.problems.push(`--${k}=${v} must be a whole number of requests (0: no limit)`);
     return 0;
   };
+  const headerMs = f.duration('request-header-timeout');
+  // Node refuses a head deadline beyond its whole-request one (300 s by default), and no client
+  // needs minutes to send a request head.
+  if (headerMs > 300_000) {
+    f.problems.push(`--request-header-timeout=${f.str('request-header-timeout')} must be at most 5m`);
+  }
   return {
     maxInflight: {
       readOnly: count('max-requests-inflight'),
       mutating: count('max-mutating-requests-inflight'),
     },
-    deadlines: {
-      headerMs: f.duration('request-header-timeout'),
-      bodyIdleMs: f.duration('request-body-idle-timeout'),
-    },
+    deadlines: { headerMs, bodyIdleMs: f.duration('request-body-idle-timeout') },
   };
 }

@@ -188,6 +188,11 @@ describe('apiserver/options parseConfig', () => {
       problem: /--request-header-timeout=0s is not a positive duration/,
     },
     {
+      title: 'a header deadline of more than 5 minutes',
+      argv: () => [...tls, '--request-header-timeout=6m'],
+      problem: /--request-header-timeout=6m must be at most 5m/,
+    },
+    {
       title: 'an unknown flag (a typo)',
       argv: () => [...tls, '--secure-prot=8443'],
       problem: /unknown flag --secure-prot/,
