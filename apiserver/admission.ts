@@ -36,7 +36,7 @@ import { crdGroup, type ConnectorClass } from '../registry/types.js';
 import type { AuthenticationConfig } from './authconfig.js';
 import type { UserInfo } from './authn.js';
 import type { Authorizer } from './authz.js';
-import { badRequest, StatusError } from './machinery/status.js';
+import { badRequest, requestTimeout, StatusError } from './machinery/status.js';
 
 /** Where the server answers validating AdmissionReviews for Connectors (POST, JSON). */
 export const admissionPath = '/admission/connectors';
@@ -890,9 +890,7 @@ export function readJsonBody(
     };
     const timer = setTimeout(() => {
       finish(
-        new StatusError(
-          408,
-          'Timeout',
+        requestTimeout(
           `the request body did not arrive within ${deadlineMs / 1000}s; send the whole AdmissionReview at once`,
         ),
       );

@@ -33,6 +33,7 @@ import {
 import { healthAnswer, healthPaths } from './machinery/health.js';
 import type { Logger } from './machinery/log.js';
 import { parseRequestInfo, type RequestInfo } from './machinery/requestinfo.js';
+import { onResponseHead } from './machinery/responsehead.js';
 import {
   badRequest,
   forbidden,
@@ -40,6 +41,7 @@ import {
   notAcceptable,
   pathNotFound,
   StatusError,
+  tooManyRequests,
   unauthorized,
   writeStatus,
 } from './machinery/status.js';
@@ -64,6 +66,8 @@ export interface AppDeps {
   admissionLimits?: AdmissionBodyLimits;
   /** Why the server is not ready, or [] when it is. */
   notReady: () => string[];
+  /** A monotonic clock in nanoseconds (tests give a fake one). */
+  now?: () => bigint;
 }
 
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
@@ -197,10 +201,9 @@ function admissionEndpoint(
     if (!trusted && untrusted >= limits.untrustedConcurrency) {
       writeStatus(
         res,
-        new StatusError(
-          429,
-          'TooManyRequests',
+        tooManyRequests(
           'too many AdmissionReviews from callers without a cluster client certificate are in progress; retry shortly',
+          1,
         ),
         { connection: 'close', 'retry-after': '1' },
       );
@@ -232,13 +235,30 @@ function admissionEndpoint(
   };
 }
 
+/**
+ * The subresource label of a request: its name when the server serves it now (`proxy`, or a name
+ * a ConnectorClass declares), else `other`, so that a caller cannot mint label values.
+ */
+function subresourceLabeller(catalog: SubresourceCatalog): (name: string) => string {
+  let served: { version: number; names: ReadonlySet<string> } | undefined;
+  return (name) => {
+    if (served?.version !== catalog.version) {
+      served = { version: catalog.version, names: new Set(catalog.describe().map((d) => d.name)) };
+    }
+    return served.names.has(name) ? name : 'other';
+  };
+}
+
 export function createApp(deps: AppDeps): RequestListener {
   const { log, metrics, authenticator, authorizer, subresources } = deps;
+  const now = deps.now ?? ((): bigint => process.hrtime.bigint());
   const routes = documentRoutes(deps);
   const answerAdmission = admissionEndpoint(deps);
+  const subresourceLabel = subresourceLabeller(subresources);
 
   const serve = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const started = process.hrtime.bigint();
+    const started = now();
+    let headAt: bigint | undefined;
     let info: RequestInfo | null = null;
     let user: UserInfo | undefined;
     let connectorClass = '';
@@ -289,24 +309,37 @@ export function createApp(deps: AppDeps): RequestListener {
 
         // Connector subresources stream on the raw response; everything else is a document route.
         const sub = subresourceHandler(info, verb, subresources);
-        if (sub) connectorClass = (await sub.serve({ info, req, res })).connectorClass;
-        else await routes(req, res);
+        if (sub) {
+          // A relayed stream goes on long after its head: the latency is taken when the head goes.
+          onResponseHead(res, () => {
+            headAt = now();
+          });
+          connectorClass = (await sub.serve({ info, req, res })).connectorClass;
+        } else await routes(req, res);
       }
     } catch (err) {
       writeStatus(res, toStatusError(err, info, log));
     }
 
-    // One access log line per request, and the request metrics.
+    // One access log line per request (with the whole exchange's duration), and the request
+    // metrics of authenticated callers only: an anonymous caller must not be able to add series.
     const code = res.statusCode;
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    if (info?.isResourceRequest)
-      metrics.observeRequest(info.subresource, info.verb, code, connectorClass, seconds);
+    const ended = now();
+    if (user && info?.isResourceRequest) {
+      const labels = {
+        subresource: subresourceLabel(info.subresource),
+        verb: info.verb,
+        code,
+        connectorClass,
+      };
+      metrics.observeRequest(labels, Number((headAt ?? ended) - started) / 1e9);
+    }
     log.info('request', {
       method: req.method,
       path: info?.path ?? '', // the query is never logged: tools take tokens there
       code,
       user: user?.username,
-      ms: Math.round(seconds * 1000),
+      ms: Math.round(Number(ended - started) / 1e6),
       auditID: req.headers['audit-id'],
     });
   };

@@ -1,21 +1,50 @@
-// Prometheus metrics. Labels are bounded: subresource, verb, code and connector class — never a
-// Connector name, user or path, so cardinality stays flat with 10,000 Connectors.
+// Prometheus metrics. Every label value comes from a bounded set, so that cardinality stays flat
+// with 10,000 Connectors and no caller can grow /metrics by choosing names: a subresource is
+// `proxy`, one a ConnectorClass declares and the server serves, or `other`; a verb is one of
+// kube-apiserver's or `other`; a connector class is the installed class of a Connector served
+// (registry/resolve.ts refuses a Connector whose class is not installed, so no name reaches a label
+// unless an administrator created that class); never a Connector name, user or path. Requests are
+// counted only once authenticated (apiserver/app.ts): before that, anyone could add series.
 
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { requestKinds, type InflightCounts } from './machinery/inflight.js';
 
 type LatencyLabels = 'subresource' | 'connector_class';
+
+/** The verbs a resource request is authorized as (kube-apiserver's), the only verb label values. */
+const verbs: ReadonlySet<string> = new Set([
+  'get',
+  'list',
+  'watch',
+  'create',
+  'update',
+  'patch',
+  'delete',
+  'deletecollection',
+  'proxy',
+]);
+
+export interface RequestLabels {
+  /** Already bounded by the caller: a served subresource name or `other`. */
+  subresource: string;
+  verb: string;
+  code: number;
+  connectorClass: string;
+}
 
 export class Metrics {
   readonly registry = new Registry();
   readonly requests = new Counter({
     name: 'connectors_apiserver_requests_total',
-    help: 'Requests served, by subresource, verb, HTTP code and connector class.',
+    help: 'Authenticated requests served, by subresource, verb, HTTP code and connector class.',
     labelNames: ['subresource', 'verb', 'code', 'connector_class'] as const,
     registers: [this.registry],
   });
   readonly latency = new Histogram({
     name: 'connectors_apiserver_request_duration_seconds',
-    help: 'Time to response headers, by subresource and connector class.',
+    help:
+      'Time from an authenticated request to its response headers, by subresource and connector ' +
+      'class; a stream that follows is not included.',
     labelNames: ['subresource', 'connector_class'] as const,
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [this.registry],
@@ -26,6 +55,8 @@ export class Metrics {
     labelNames: ['connector_class', 'kind'] as const,
     registers: [this.registry],
   });
+  readonly inflight: Gauge<'request_kind'>;
+  readonly dropped: Counter<'request_kind'>;
 
   // prom-client hashes a label object on every inc() and observe(); the label sets are few and
   // bounded, so each one's child series is looked up by a plain string key instead.
@@ -34,18 +65,38 @@ export class Metrics {
     { requests: Counter.Internal; latency: Histogram.Internal<LatencyLabels> }
   >();
 
-  constructor() {
+  constructor(inflight: InflightCounts) {
     collectDefaultMetrics({ register: this.registry });
+    // Named after kube-apiserver's apiserver_current_inflight_requests and
+    // apiserver_dropped_requests_total; read from the limiter when scraped.
+    this.inflight = new Gauge({
+      name: 'connectors_apiserver_current_inflight_requests',
+      help: 'Requests in flight (streams included), by kind: readOnly (GET, HEAD) or mutating.',
+      labelNames: ['request_kind'] as const,
+      registers: [this.registry],
+      collect() {
+        for (const kind of requestKinds) this.set({ request_kind: kind }, inflight.inFlight(kind));
+      },
+    });
+    this.dropped = new Counter({
+      name: 'connectors_apiserver_dropped_requests_total',
+      help: 'Requests refused with 429 because too many of their kind were in flight.',
+      labelNames: ['request_kind'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const kind of requestKinds) this.inc({ request_kind: kind }, inflight.dropped(kind));
+      },
+    });
   }
 
-  /** Counts one served request and its duration; 502, 503 and 504 also count as upstream errors. */
-  observeRequest(
-    subresource: string,
-    verb: string,
-    code: number,
-    connectorClass: string,
-    seconds: number,
-  ): void {
+  /**
+   * Counts one served request and its time to response headers; 502, 503 and 504 also count as
+   * upstream errors.
+   */
+  observeRequest(labels: RequestLabels, seconds: number): void {
+    const verb = verbs.has(labels.verb) ? labels.verb : 'other';
+    const { subresource, code, connectorClass } = labels;
     const key = `${subresource} ${verb} ${code} ${connectorClass}`;
     let child = this.children.get(key);
     if (!child) {

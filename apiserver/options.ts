@@ -4,10 +4,13 @@
 import {
   ConfigError,
   readFlags,
+  readServingLimits,
   readToolCallerConfig,
+  servingLimitFlags,
   toolCallerFlags,
   toolCallerUsage,
   type FlagSpec,
+  type ServingLimits,
   type ToolCallerConfig,
 } from './machinery/flags.js';
 import { clientTlsFlags, readClientTlsFiles, type ClientTlsFiles } from './machinery/certificates.js';
@@ -23,7 +26,12 @@ export interface Config extends ToolCallerConfig {
   kubeconfig: string | undefined;
   /** The server's own namespace (POD_NAMESPACE), where class API Services without one are looked up. */
   namespace: string;
+  limits: ServingLimits;
 }
+
+// 1,000 concurrent streams (SPEC §8) fit in the read budget with room for kube-apiserver's own
+// discovery and OpenAPI calls; 2,000 streams at once stay well inside the Deployment's 512 MiB.
+const limits = servingLimitFlags({ readOnly: 1500, mutating: 500 });
 
 export const usage = `Usage: node dist/apiserver/main.js [flags]
 
@@ -37,7 +45,7 @@ export const usage = `Usage: node dist/apiserver/main.js [flags]
   --classapi-client-cert-file=PATH    client certificate (PEM) presented to class API backends
   --classapi-client-key-file=PATH     its private key (PEM)
   --kubeconfig=PATH                   kubeconfig for kube-apiserver (default: $KUBECONFIG or in-cluster)
-${toolCallerUsage}  --help                              this text
+${toolCallerUsage}${limits.usage}  --help                              this text
 `;
 
 const flags = {
@@ -48,6 +56,7 @@ const flags = {
   ...clientTlsFlags('classapi'),
   kubeconfig: { type: 'string' },
   ...toolCallerFlags,
+  ...limits.flags,
 } satisfies FlagSpec;
 
 export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): Config {
@@ -67,6 +76,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     kubeconfig: f.str('kubeconfig') || undefined,
     ...readToolCallerConfig(f),
     namespace: env.POD_NAMESPACE ?? 'connectors-system',
+    limits: readServingLimits(f),
   };
   if (f.problems.length > 0) throw new ConfigError(f.problems, usage);
   return config;

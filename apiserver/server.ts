@@ -1,6 +1,7 @@
 // Wiring: informers, authentication trust, caches, the handler chain and the HTTPS listener, plus
 // graceful shutdown (stop accepting, let in-flight streams finish within the grace period).
 
+import type { IncomingMessage } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { SecureContextOptions } from 'node:tls';
 import type { KubeClient } from '../kube/client.js';
@@ -17,6 +18,9 @@ import { AuthConfigWatcher, type AuthenticationConfig } from './authconfig.js';
 import { Authenticator, CachedTokenReviewer, clientCaBundle, identityHeaders } from './authn.js';
 import { SubjectAccessReviewAuthorizer } from './authz.js';
 import { watchedKeyPair, WatchedClientTls } from './machinery/certificates.js';
+import { headerDeadlineOptions, watchBodyIdle } from './machinery/deadlines.js';
+import { healthPaths } from './machinery/health.js';
+import { InflightLimiter } from './machinery/inflight.js';
 import { drain, listen } from './machinery/lifecycle.js';
 import type { Logger } from './machinery/log.js';
 import { badRequest, methodNotAllowed, refuseHandOff } from './machinery/status.js';
@@ -29,6 +33,14 @@ export interface RunningServer {
   shutdown(): Promise<void>;
 }
 
+/** kubelet's probes and Prometheus: never refused for load (machinery/inflight.ts). */
+function isProbeOrMetrics(req: IncomingMessage): boolean {
+  const url = req.url ?? '';
+  const q = url.indexOf('?');
+  const path = q === -1 ? url : url.slice(0, q);
+  return path === '/metrics' || healthPaths.has(path);
+}
+
 export async function startServer(config: Config, kube: KubeClient, log: Logger): Promise<RunningServer> {
   const store = new ConnectorStore(kube, log);
   const secrets = new SecretCache(kube, config.secretCacheMs);
@@ -37,7 +49,8 @@ export async function startServer(config: Config, kube: KubeClient, log: Logger)
   // presenting the API server's client certificate, which is how our backend knows its caller.
   const classApiTls = new WatchedClientTls('class API backend', config.classApiTls, log);
   const backendPools = new DispatcherCache(config.upstream, { clientTls: () => classApiTls.current });
-  const metrics = new Metrics();
+  const limiter = new InflightLimiter(config.limits.maxInflight, log);
+  const metrics = new Metrics(limiter);
   let shuttingDown = false;
   let droppedHeaders: HeaderFilter = noHeaderFilter;
 
@@ -100,9 +113,17 @@ export async function startServer(config: Config, kube: KubeClient, log: Logger)
   // requestCert: kube-apiserver proves itself with its front-proxy client certificate, users with
   // client-CA certificates. Callers without one (token users, kubelet probes) must still connect,
   // so the handshake never rejects; authn.ts reads its verdict.
+  const { headerMs, bodyIdleMs } = config.limits.deadlines;
   const https: Server = createServer(
-    { ...secureContext(), requestCert: true, rejectUnauthorized: false },
-    app,
+    {
+      ...secureContext(),
+      requestCert: true,
+      rejectUnauthorized: false,
+      // The request head's deadline bounds the TLS handshake before it as well.
+      handshakeTimeout: headerMs,
+      ...headerDeadlineOptions(headerMs),
+    },
+    limiter.guard(watchBodyIdle(app, bodyIdleMs, log), isProbeOrMetrics),
   );
   // kube-apiserver never sends CONNECT to an aggregated server: answer one, rather than drop it.
   https.on(
@@ -120,7 +141,6 @@ export async function startServer(config: Config, kube: KubeClient, log: Logger)
   );
   // kube-apiserver keeps idle connections for 90 s; closing them earlier surfaces as sporadic 503s.
   https.keepAliveTimeout = 95_000;
-  https.headersTimeout = 100_000;
   // Proxied streams may run for a long time; timeouts live on the upstream side instead.
   https.requestTimeout = 0;
 

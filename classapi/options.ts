@@ -1,7 +1,14 @@
 // Options → validated Config for the class API backend. Flags are read once at startup; every
 // invalid option is reported together, each with the fix.
 
-import { ConfigError, readFlags, type FlagSpec } from '../apiserver/machinery/flags.js';
+import {
+  ConfigError,
+  readFlags,
+  readServingLimits,
+  servingLimitFlags,
+  type FlagSpec,
+  type ServingLimits,
+} from '../apiserver/machinery/flags.js';
 import type { LogLevel } from '../apiserver/machinery/log.js';
 
 export interface Config {
@@ -17,7 +24,14 @@ export interface Config {
   upstream: { connectMs: number; headersMs: number; bodyMs: number };
   shutdownGraceMs: number;
   logLevel: LogLevel;
+  limits: ServingLimits;
 }
+
+// A class API call is short (a list of refs or tags) but buffers the tool's answer whole, so the
+// budget is far below the API server's: it is what users browsing branches and tags need, and it
+// keeps a flood from piling answers up in the Deployment's 256 MiB. Only GET and HEAD are served;
+// other methods are refused at once and need few slots.
+const limits = servingLimitFlags({ readOnly: 100, mutating: 20 });
 
 export const usage = `Usage: node dist/classapi/main.js [flags]
 
@@ -39,7 +53,7 @@ itself with a client certificate: /git/branches, /git/tags, /git/git/gitrefs and
                                       pause inside its body (then 504)
   --shutdown-grace-period=10s         how long in-flight requests may finish after SIGTERM
   --log-level=info                    debug, info, warn or error
-`;
+${limits.usage}`;
 
 const flags = {
   port: { type: 'string', default: '8443' },
@@ -52,6 +66,7 @@ const flags = {
   'upstream-response-timeout': { type: 'string', default: '20s' },
   'shutdown-grace-period': { type: 'string', default: '10s' },
   'log-level': { type: 'string', default: 'info' },
+  ...limits.flags,
 } satisfies FlagSpec;
 
 export function parseConfig(argv: string[]): Config {
@@ -90,6 +105,7 @@ export function parseConfig(argv: string[]): Config {
     },
     shutdownGraceMs: f.duration('shutdown-grace-period'),
     logLevel: f.logLevel('log-level'),
+    limits: readServingLimits(f),
   };
   if (f.problems.length > 0) throw new ConfigError(f.problems, usage);
   return config;

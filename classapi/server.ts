@@ -5,6 +5,9 @@
 import { createServer, type Server } from 'node:https';
 import type { SecureContextOptions } from 'node:tls';
 import { watchedCaBundle, watchedKeyPair } from '../apiserver/machinery/certificates.js';
+import { headerDeadlineOptions, watchBodyIdle } from '../apiserver/machinery/deadlines.js';
+import { healthPaths } from '../apiserver/machinery/health.js';
+import { InflightLimiter } from '../apiserver/machinery/inflight.js';
 import { drain, listen } from '../apiserver/machinery/lifecycle.js';
 import type { Logger } from '../apiserver/machinery/log.js';
 import { registryTokenStrategy } from '../proxy/credentials/registry-token.js';
@@ -44,13 +47,29 @@ export async function startBackend(config: Config, log: Logger): Promise<Running
     notReady: () => (shuttingDown ? ['shutting down'] : []),
   });
   const handle = app.callback();
+  const limiter = new InflightLimiter(config.limits.maxInflight, log);
+  const { headerMs, bodyIdleMs } = config.limits.deadlines;
   // The handshake requests a client certificate but does not require one, so that kubelet probes
   // reach /readyz; checkCaller refuses every other path without the API server's certificate.
   const http: Server = createServer(
-    { ...secureContext(), requestCert: true, rejectUnauthorized: false },
-    (req, res) => {
-      void handle(req, res);
+    {
+      ...secureContext(),
+      requestCert: true,
+      rejectUnauthorized: false,
+      handshakeTimeout: headerMs,
+      ...headerDeadlineOptions(headerMs),
     },
+    limiter.guard(
+      watchBodyIdle(
+        (req, res) => {
+          void handle(req, res);
+        },
+        bodyIdleMs,
+        log,
+      ),
+      // kubelet's probes, never refused for load.
+      (req) => healthPaths.has((req.url ?? '').split('?')[0] ?? ''),
+    ),
   );
   for (const files of [serving, clientCa]) {
     files.onChange(() => {
@@ -61,7 +80,6 @@ export async function startBackend(config: Config, log: Logger): Promise<Running
   // The API server keeps idle connections to us; closing ours first would surface as sporadic
   // resets on its side, so ours stay open longer than any client keeps them.
   http.keepAliveTimeout = 95_000;
-  http.headersTimeout = 100_000;
 
   const port = await listen(http, config.port, config.bindAddress);
   log.info('serving', { address: config.bindAddress, port });

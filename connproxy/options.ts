@@ -5,11 +5,14 @@ import {
   ConfigError,
   parseNamespacedName,
   readFlags,
+  readServingLimits,
   readToolCallerConfig,
+  servingLimitFlags,
   toolCallerFlags,
   toolCallerUsage,
   type FlagSpec,
   type Flags,
+  type ServingLimits,
   type ToolCallerConfig,
 } from '../apiserver/machinery/flags.js';
 import { parseAllowEntry, parseCidr, type AllowEntry, type Cidr } from './destinations.js';
@@ -37,7 +40,11 @@ export interface Config extends ToolCallerConfig {
   clusterCidrs: Cidr[];
   /** Most upstream connection pools (one per tool or host origin) kept at once. */
   maxUpstreamPools: number;
+  limits: ServingLimits;
 }
+
+// As the API server's: 1,000 concurrent streams (SPEC §8) fit, with room to spare.
+const limits = servingLimitFlags({ readOnly: 1500, mutating: 500 });
 
 export const usage = `Usage: node dist/connproxy/main.js [flags]
 
@@ -70,7 +77,7 @@ Service connectors-proxy.
   --max-upstream-pools=256            most connection pools kept (one per tool or host origin); the
                                       least recently used one is closed past it, and any pool
                                       unused for a minute
-${toolCallerUsage}  --help                              this text
+${toolCallerUsage}${limits.usage}  --help                              this text
 `;
 
 const flags = {
@@ -88,6 +95,7 @@ const flags = {
   'cluster-cidr': { type: 'string', default: '' },
   'max-upstream-pools': { type: 'string', default: '256' },
   ...toolCallerFlags,
+  ...limits.flags,
 } satisfies FlagSpec;
 
 const pemCertificate = /-----BEGIN CERTIFICATE-----/;
@@ -157,6 +165,7 @@ export function parseConfig(argv: string[]): Config {
     clusterCidrs,
     maxUpstreamPools,
     ...readToolCallerConfig(f),
+    limits: readServingLimits(f),
   };
   if (f.problems.length > 0) throw new ConfigError(f.problems, usage);
   return config;

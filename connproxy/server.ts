@@ -5,9 +5,16 @@
 
 import { X509Certificate } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { CachedTokenReviewer } from '../apiserver/authn.js';
 import { SubjectAccessReviewAuthorizer } from '../apiserver/authz.js';
+import {
+  enforceDeadlinesWithoutListening,
+  headerDeadlineOptions,
+  watchBodyIdle,
+} from '../apiserver/machinery/deadlines.js';
+import { healthPaths } from '../apiserver/machinery/health.js';
+import { InflightLimiter } from '../apiserver/machinery/inflight.js';
 import { drain, keepEveryHeaderLine, listen } from '../apiserver/machinery/lifecycle.js';
 import type { Logger } from '../apiserver/machinery/log.js';
 import type { KubeClient } from '../kube/client.js';
@@ -22,6 +29,7 @@ import { apiServerAddresses, DestinationPolicy, ownAddresses } from './destinati
 import { answerClientError } from './errors.js';
 import { ProxyHandler } from './handler.js';
 import type { Config } from './options.js';
+import { parseRequestTarget } from './route.js';
 
 export interface RunningProxy {
   port: number;
@@ -85,6 +93,16 @@ async function destinationPolicy(config: Config, kube: KubeClient, log: Logger):
   return new DestinationPolicy(inputs);
 }
 
+/**
+ * kubelet's probes, never refused for load. A Host naming a Connector makes /healthz a request for
+ * its tool (connproxy/route.ts), which counts like any other.
+ */
+function isHealthProbe(req: IncomingMessage): boolean {
+  const url = req.url ?? '';
+  if (!healthPaths.has(url.split('?')[0] ?? '')) return false;
+  return parseRequestTarget(req.method ?? 'GET', url, req.headers.host).kind === 'health';
+}
+
 export async function startProxy(config: Config, kube: KubeClient, log: Logger): Promise<RunningProxy> {
   const ca = await proxyCa(config, log);
   if (config.publishCa) await publishCaConfigMap(kube, config.publishCa, ca.certPem, log);
@@ -100,10 +118,14 @@ export async function startProxy(config: Config, kube: KubeClient, log: Logger):
     new SubjectAccessReviewAuthorizer(kube, config.authorizationCacheMs, log),
   );
   let shuttingDown = false;
+  // One budget for the whole process: plain requests, CONNECT tunnels and intercepted requests.
+  const limiter = new InflightLimiter(config.limits.maxInflight, log);
+  const { headerMs, bodyIdleMs } = config.limits.deadlines;
 
   // Intercepted connections are handed to this server, which never listens itself.
-  const intercept: Server = createServer();
+  const intercept: Server = createServer(headerDeadlineOptions(headerMs));
   keepEveryHeaderLine(intercept); // listen() does this for the listening server
+  enforceDeadlinesWithoutListening(intercept, headerMs);
   intercept.keepAliveTimeout = 95_000;
   intercept.requestTimeout = 0;
   const handler = new ProxyHandler({
@@ -122,14 +144,16 @@ export async function startProxy(config: Config, kube: KubeClient, log: Logger):
       ...(store.hasSynced ? [] : ['Connector and ConnectorClass informers have not synced']),
     ],
   });
-  intercept.on('request', handler.intercepted);
+  intercept.on('request', limiter.guard(watchBodyIdle(handler.intercepted, bodyIdleMs, log)));
   intercept.on('clientError', answerClientError(log));
 
-  const http: Server = createServer(handler.request);
-  http.on('connect', handler.connect);
+  const http: Server = createServer(
+    headerDeadlineOptions(headerMs),
+    limiter.guard(watchBodyIdle(handler.request, bodyIdleMs, log), isHealthProbe),
+  );
+  http.on('connect', limiter.guardConnect(handler.connect));
   // Workloads keep connections to us; ours stay open longer than a client keeps them idle.
   http.keepAliveTimeout = 95_000;
-  http.headersTimeout = 100_000;
   // Proxied streams may run for a long time; timeouts live on the upstream side instead.
   http.requestTimeout = 0;
 

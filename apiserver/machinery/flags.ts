@@ -3,6 +3,8 @@
 
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import type { ClientDeadlines } from './deadlines.js';
+import type { InflightLimits } from './inflight.js';
 import type { LogLevel } from './log.js';
 
 export type FlagSpec = Record<string, { type: 'string' | 'boolean'; default?: string | boolean }>;
@@ -162,4 +164,56 @@ export function parseNamespacedName(f: Flags, flag: string): { namespace: string
     return undefined;
   }
   return { namespace: m[1], name: m[3] };
+}
+
+/** What every serving process bounds for its clients (machinery/inflight.ts, deadlines.ts). */
+export interface ServingLimits {
+  maxInflight: InflightLimits;
+  deadlines: ClientDeadlines;
+}
+
+/** The flags of ServingLimits, with this server's defaults for the budgets in flight. */
+export function servingLimitFlags(defaults: InflightLimits): { flags: FlagSpec; usage: string } {
+  const line = (flag: string, text: string): string => `  ${flag.padEnd(35)} ${text}\n`;
+  return {
+    flags: {
+      'max-requests-inflight': { type: 'string', default: String(defaults.readOnly) },
+      'max-mutating-requests-inflight': { type: 'string', default: String(defaults.mutating) },
+      'request-header-timeout': { type: 'string', default: '30s' },
+      'request-body-idle-timeout': { type: 'string', default: '60s' },
+    },
+    usage:
+      line(
+        `--max-requests-inflight=${defaults.readOnly}`,
+        'GET, HEAD and CONNECT requests served at once, streams',
+      ) +
+      line('', 'included; more get 429 with Retry-After (0: no limit)') +
+      line(`--max-mutating-requests-inflight=${defaults.mutating}`, 'the same for every other method') +
+      line('--request-header-timeout=30s', 'time for a client to send a request head (and the TLS') +
+      line('', 'handshake); then 408') +
+      line('--request-body-idle-timeout=60s', 'longest pause inside a request body; then 408 and the') +
+      line('', "tool's request is aborted"),
+  };
+}
+
+export function readServingLimits(f: Flags): ServingLimits {
+  const count = (k: string): number => {
+    const v = f.str(k);
+    if (/^\d{1,9}$/.test(v)) return Number(v);
+    f.problems.push(`--${k}=${v} must be a whole number of requests (0: no limit)`);
+    return 0;
+  };
+  const headerMs = f.duration('request-header-timeout');
+  // Node refuses a head deadline beyond its whole-request one (300 s by default), and no client
+  // needs minutes to send a request head.
+  if (headerMs > 300_000) {
+    f.problems.push(`--request-header-timeout=${f.str('request-header-timeout')} must be at most 5m`);
+  }
+  return {
+    maxInflight: {
+      readOnly: count('max-requests-inflight'),
+      mutating: count('max-mutating-requests-inflight'),
+    },
+    deadlines: { headerMs, bodyIdleMs: f.duration('request-body-idle-timeout') },
+  };
 }

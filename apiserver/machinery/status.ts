@@ -13,10 +13,10 @@ export type StatusReason =
   | 'MethodNotAllowed'
   | 'NotAcceptable'
   | 'RequestEntityTooLarge'
+  | 'TooManyRequests'
   | 'InternalError'
   | 'ServiceUnavailable'
   | 'Timeout'
-  | 'TooManyRequests'
   | 'BadGateway';
 
 export interface StatusDetails {
@@ -24,6 +24,8 @@ export interface StatusDetails {
   group?: string;
   kind?: string;
   causes?: { reason?: string; message: string; field?: string }[];
+  /** When to try again, as the Retry-After header also says (429). */
+  retryAfterSeconds?: number;
 }
 
 export interface Status {
@@ -108,6 +110,13 @@ export const serviceUnavailable = (message: string): StatusError =>
 export const gatewayTimeout = (message: string): StatusError => new StatusError(504, 'Timeout', message);
 
 export const badGateway = (message: string): StatusError => new StatusError(502, 'BadGateway', message);
+
+/** 429, as kube-apiserver answers beyond --max-requests-inflight; send `Retry-After` with it. */
+export const tooManyRequests = (message: string, retryAfterSeconds: number): StatusError =>
+  new StatusError(429, 'TooManyRequests', message, { retryAfterSeconds });
+
+/** 408: the client stopped sending its request (kube-apiserver's reason for it is Timeout). */
+export const requestTimeout = (message: string): StatusError => new StatusError(408, 'Timeout', message);
 
 export const internalError = (message = 'an internal error occurred; see the server log'): StatusError =>
   new StatusError(500, 'InternalError', message);

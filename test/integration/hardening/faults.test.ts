@@ -339,8 +339,8 @@ describe('faults: tools, callers and kube-apiserver misbehaving', function () {
       const ended = await Promise.all(slow);
       for (const e of ended) {
         expect(e.answer).to.match(/^HTTP\/1\.1 408 Request Timeout\r\n/);
-        // The server's headers timeout (100 s), plus the interval at which Node checks it (30 s),
-        // plus slack for a busy machine.
+        // The server's request header timeout (30 s), plus the interval at which Node checks it
+        // (1 s), plus slack for a busy machine.
         expect(e.ms).to.be.below(180_000);
       }
     });

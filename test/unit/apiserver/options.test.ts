@@ -77,6 +77,10 @@ describe('apiserver/options parseConfig', () => {
       shutdownGraceMs: 30_000,
       logLevel: 'info',
       namespace: 'connectors-system',
+      limits: {
+        maxInflight: { readOnly: 1500, mutating: 500 },
+        deadlines: { headerMs: 30_000, bodyIdleMs: 60_000 },
+      },
     });
   });
 
@@ -99,6 +103,10 @@ describe('apiserver/options parseConfig', () => {
       '--authentication-token-audiences= api , connectors ,',
       '--shutdown-grace-period=7s',
       '--log-level=debug',
+      '--max-requests-inflight=10',
+      '--max-mutating-requests-inflight=5',
+      '--request-header-timeout=15s',
+      '--request-body-idle-timeout=90s',
     ]);
     expect(config).to.deep.include({
       securePort: 8443,
@@ -111,6 +119,10 @@ describe('apiserver/options parseConfig', () => {
       tokenAudiences: ['api', 'connectors'],
       shutdownGraceMs: 7_000,
       logLevel: 'debug',
+      limits: {
+        maxInflight: { readOnly: 10, mutating: 5 },
+        deadlines: { headerMs: 15_000, bodyIdleMs: 90_000 },
+      },
     });
   });
 
@@ -181,6 +193,26 @@ describe('apiserver/options parseConfig', () => {
       title: 'an unknown log level',
       argv: () => [...tls, '--log-level=trace'],
       problem: /--log-level=trace/,
+    },
+    {
+      title: 'a budget in flight that is no whole number',
+      argv: () => [...tls, '--max-requests-inflight=many'],
+      problem: /--max-requests-inflight=many must be a whole number of requests \(0: no limit\)/,
+    },
+    {
+      title: 'a negative budget in flight',
+      argv: () => [...tls, '--max-mutating-requests-inflight=-1'],
+      problem: /--max-mutating-requests-inflight=-1 must be a whole number/,
+    },
+    {
+      title: 'a zero header deadline',
+      argv: () => [...tls, '--request-header-timeout=0s'],
+      problem: /--request-header-timeout=0s is not a positive duration/,
+    },
+    {
+      title: 'a header deadline of more than 5 minutes',
+      argv: () => [...tls, '--request-header-timeout=6m'],
+      problem: /--request-header-timeout=6m must be at most 5m/,
     },
     {
       title: 'an unknown flag (a typo)',

@@ -144,6 +144,10 @@ describe('classapi backend (in-process, fake tools)', function () {
         upstream: { connectMs: 1_000, headersMs: 400, bodyMs: 400 },
         shutdownGraceMs: 1_000,
         logLevel: 'debug',
+        limits: {
+          maxInflight: { readOnly: 100, mutating: 20 },
+          deadlines: { headerMs: 30_000, bodyIdleMs: 60_000 },
+        },
       },
       createLogger({ level: 'debug', write: (line) => logLines.push(line) }),
     );

@@ -41,6 +41,10 @@ describe('classapi/options parseConfig', function () {
       upstream: { connectMs: 5_000, headersMs: 20_000, bodyMs: 20_000 },
       shutdownGraceMs: 10_000,
       logLevel: 'info',
+      limits: {
+        maxInflight: { readOnly: 100, mutating: 20 },
+        deadlines: { headerMs: 30_000, bodyIdleMs: 60_000 },
+      },
     });
   });
 
@@ -55,6 +59,10 @@ describe('classapi/options parseConfig', function () {
         '--upstream-response-timeout=1m',
         '--shutdown-grace-period=2s',
         '--log-level=debug',
+        '--max-requests-inflight=7',
+        '--max-mutating-requests-inflight=0',
+        '--request-header-timeout=5s',
+        '--request-body-idle-timeout=2m',
       ]),
     ).to.deep.equal({
       bindAddress: '127.0.0.1',
@@ -66,6 +74,10 @@ describe('classapi/options parseConfig', function () {
       upstream: { connectMs: 500, headersMs: 60_000, bodyMs: 60_000 },
       shutdownGraceMs: 2_000,
       logLevel: 'debug',
+      limits: {
+        maxInflight: { readOnly: 7, mutating: 0 },
+        deadlines: { headerMs: 5_000, bodyIdleMs: 120_000 },
+      },
     });
   });
 

@@ -30,6 +30,23 @@ describe('connproxy/options parseConfig', () => {
     expect(c.maxUpstreamPools).to.equal(256);
     expect(c.tokenAudiences).to.deep.equal([]);
     expect(c.upstream).to.deep.equal({ connectMs: 5_000, headersMs: 30_000, bodyMs: 300_000 });
+    expect(c.limits).to.deep.equal({
+      maxInflight: { readOnly: 1500, mutating: 500 },
+      deadlines: { headerMs: 30_000, bodyIdleMs: 60_000 },
+    });
+  });
+
+  it('reads the budgets in flight and the client deadlines', () => {
+    const c = parseConfig([
+      '--max-requests-inflight=0',
+      '--max-mutating-requests-inflight=3',
+      '--request-header-timeout=10s',
+      '--request-body-idle-timeout=1m',
+    ]);
+    expect(c.limits).to.deep.equal({
+      maxInflight: { readOnly: 0, mutating: 3 },
+      deadlines: { headerMs: 10_000, bodyIdleMs: 60_000 },
+    });
   });
 
   it('reads the CA pair, the upstream CAs, audiences and the other-hosts policy', () => {

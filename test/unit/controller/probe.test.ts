@@ -129,7 +129,10 @@ describe('controller/probe', function () {
       handler([], () => ''),
     );
     tlsHost = await listen(tls);
-    pools = new DispatcherCache({ connectMs: 1000, headersMs: 1000, bodyMs: 1000 }, { connectionsPerOrigin: 4 });
+    pools = new DispatcherCache(
+      { connectMs: 1000, headersMs: 1000, bodyMs: 1000 },
+      { connectionsPerOrigin: 4 },
+    );
     prober = new Prober({ pools, timeoutMs: 500 });
   });
 

@@ -11,6 +11,7 @@ import { Authenticator, type TokenReviewer, type UserInfo } from '../../../apise
 import type { Authorizer, Decision } from '../../../apiserver/authz.js';
 import { createLogger } from '../../../apiserver/machinery/log.js';
 import type { RequestInfo } from '../../../apiserver/machinery/requestinfo.js';
+import { InflightLimiter } from '../../../apiserver/machinery/inflight.js';
 import { Metrics } from '../../../apiserver/metrics.js';
 import { ProxyCertificateAuthority } from '../../../connproxy/ca.js';
 import { CallerChecks } from '../../../connproxy/caller.js';
@@ -181,7 +182,7 @@ export async function startAggregatedChain(
   const log = createLogger({ level: 'error' });
   const app = createApp({
     log,
-    metrics: new Metrics(),
+    metrics: new Metrics(new InflightLimiter({ readOnly: 0, mutating: 0 }, log)),
     authenticator: new Authenticator(() => null, reviewer, log),
     authorizer,
     subresources: catalog,
