@@ -6,8 +6,18 @@
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { repoRoot } from '../../hack/binaries.js';
+import { issueCert } from '../../hack/pki.js';
 import { startEchoTool, type EchoTool } from '../../hack/tools/echo-tool.js';
-import { apply, eventually, gvPath, kubectl, kubectlOk, namespace, secretValue } from '../helpers/env.js';
+import {
+  apply,
+  env,
+  eventually,
+  gvPath,
+  kubectl,
+  kubectlOk,
+  namespace,
+  secretValue,
+} from '../helpers/env.js';
 import { allowSecret, registerRecorder } from '../helpers/leaks.js';
 
 const classesDir = join(repoRoot(), 'manifests', 'classes');
@@ -332,6 +342,7 @@ describe('shipped ConnectorClasses (manifests/classes)', function () {
   describe('the server routes the declared APIs', function () {
     let ns: string;
     let tool: EchoTool;
+    let backend: EchoTool;
     const gitPassword = secretValue('classes-git-password');
     const gitlabToken = secretValue('classes-gitlab-token');
     const githubToken = secretValue('classes-github-token');
@@ -339,9 +350,20 @@ describe('shipped ConnectorClasses (manifests/classes)', function () {
 
     before(async function () {
       tool = await startEchoTool(); // accepts any credential, records what arrived
+      // The class API backend stand-in: HTTPS with a certificate of the backend CA, as the server
+      // sends Secret data (X-Plugin-Secret) over https only.
+      backend = await startEchoTool({
+        host: '127.0.0.1',
+        tls: await issueCert(env().sys.classApiCA, {
+          commonName: '127.0.0.1',
+          ipAddresses: ['127.0.0.1'],
+          server: true,
+        }),
+      });
       // Each secret may reach its own Connector's address (git's is the class API backend's) only.
       registerRecorder('classes: the echo tool behind every Connector', tool);
-      allowSecret(tool, gitPassword, '/classapi/git');
+      registerRecorder('classes: the class API backend stand-in', backend);
+      allowSecret(backend, gitPassword, '/classapi/git');
       allowSecret(tool, gitlabToken, '/gitlab');
       allowSecret(tool, githubToken, '/github-api');
       allowSecret(tool, harborPassword, '/');
@@ -399,7 +421,7 @@ describe('shipped ConnectorClasses (manifests/classes)', function () {
         }),
       ]);
       // No controller runs here to resolve spec.api.ref (Service connectors-classapi): stand in for it
-      // with the resolved address it would write, pointing at the recording tool.
+      // with the resolved address it would write, pointing at the recording backend.
       for (const name of ['git', 'oci']) {
         await kubectlOk([
           'patch',
@@ -408,13 +430,13 @@ describe('shipped ConnectorClasses (manifests/classes)', function () {
           '--subresource=status',
           '--type=merge',
           '-p',
-          JSON.stringify({ status: { api: { address: { url: `${tool.url}/classapi/${name}` } } } }),
+          JSON.stringify({ status: { api: { address: { url: `${backend.url}/classapi/${name}` } } } }),
         ]);
       }
     });
 
     after(async function () {
-      await tool.close();
+      await Promise.all([tool.close(), backend.close()]);
     });
 
     /** GET through kube-apiserver once the server's informers have the objects; the tool's record. */

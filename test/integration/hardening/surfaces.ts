@@ -171,11 +171,17 @@ export async function startHostileSystem(): Promise<HostileSystem> {
   const toolPassword = secretValue('hostile-tool-password');
   const ca = await createCA('hostile-tls-tool-ca');
   const serving = await issueCert(ca, { commonName: '127.0.0.1', ipAddresses: ['127.0.0.1'], server: true });
+  // The class API backend stand-in serves https with the backend CA: Secret data goes nowhere else.
+  const backendServing = await issueCert(env().sys.classApiCA, {
+    commonName: '127.0.0.1',
+    ipAddresses: ['127.0.0.1'],
+    server: true,
+  });
   const creds = { username: toolUser, password: toolPassword };
   const [tool, tlsTool, backend, far, near] = await Promise.all([
     startEchoTool(creds),
     startEchoTool({ ...creds, tls: serving }),
-    startEchoTool(),
+    startEchoTool({ host: '127.0.0.1', tls: backendServing }),
     startEchoTool({ host: '127.0.0.2' }),
     startEchoTool(),
   ]);
