@@ -130,3 +130,29 @@ export function connectorReader(ns: string, serviceAccount: string): object[] {
     },
   ];
 }
+
+/**
+ * RBAC of a Connectors Proxy caller: `get` on the Connectors themselves and `verbs` on
+ * connectors/proxy (each method is authorized as its own verb), bound to `serviceAccount`.
+ */
+export function proxyUser(ns: string, serviceAccount: string, verbs: readonly string[]): object[] {
+  const group = 'connectors.alauda.io';
+  return [
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: { name: 'proxy-user', namespace: ns },
+      rules: [
+        { apiGroups: [group], resources: ['connectors'], verbs: ['get'] },
+        { apiGroups: [`subresources.${group}`], resources: ['connectors/proxy'], verbs: [...verbs] },
+      ],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: 'proxy-user', namespace: ns },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'proxy-user' },
+      subjects: [{ kind: 'ServiceAccount', name: serviceAccount, namespace: ns }],
+    },
+  ];
+}

@@ -28,7 +28,7 @@ import {
   secretValue,
 } from '../helpers/env.js';
 import { allowSecret, recordOutput, recordResponse, registerRecorder } from '../helpers/leaks.js';
-import { proxyRbac, send, startProxy } from '../helpers/connproxy.js';
+import { proxyRbac, proxyUser, send, startProxy } from '../helpers/connproxy.js';
 
 interface Echo {
   url: string;
@@ -155,26 +155,7 @@ describe('Connectors Proxy (dist/connproxy/main.js)', function () {
       // Users: get on the Connectors and read/write through connectors/proxy (each method is
       // authorized as its own verb: git's fetch is a POST, skopeo's push POST, PATCH and PUT); or
       // get on the Connectors only.
-      {
-        apiVersion: 'rbac.authorization.k8s.io/v1',
-        kind: 'Role',
-        metadata: { name: 'proxy-user', namespace: ns },
-        rules: [
-          { apiGroups: [group], resources: ['connectors'], verbs: ['get'] },
-          {
-            apiGroups: [`subresources.${group}`],
-            resources: ['connectors/proxy'],
-            verbs: ['get', 'create', 'update', 'patch'],
-          },
-        ],
-      },
-      {
-        apiVersion: 'rbac.authorization.k8s.io/v1',
-        kind: 'RoleBinding',
-        metadata: { name: 'proxy-user', namespace: ns },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'proxy-user' },
-        subjects: [{ kind: 'ServiceAccount', name: 'user', namespace: ns }],
-      },
+      ...proxyUser(ns, 'user', ['get', 'create', 'update', 'patch']),
       {
         apiVersion: 'rbac.authorization.k8s.io/v1',
         kind: 'Role',

@@ -15,7 +15,13 @@ import { connect as netConnect, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { startEchoTool, type EchoTool } from '../../../hack/tools/echo-tool.js';
-import { proxyRbac, send, startProxy, type RunningConnectorsProxy } from '../../helpers/connproxy.js';
+import {
+  proxyRbac,
+  proxyUser,
+  send,
+  startProxy,
+  type RunningConnectorsProxy,
+} from '../../helpers/connproxy.js';
 import {
   apply,
   basicAuthSecret,
@@ -27,8 +33,6 @@ import {
 } from '../../helpers/env.js';
 import { startSentinel } from '../../helpers/fault-tool.js';
 import { recordResponse, registerRecorder } from '../../helpers/leaks.js';
-
-const group = 'connectors.alauda.io';
 
 /** A CONNECT to the proxy; `then` is written once the tunnel is up. Resolves with all it read. */
 function connectThrough(port: number, target: string, auth: string, then?: string): Promise<string> {
@@ -117,22 +121,7 @@ describe('hardening: the Connectors Proxy is no pivot, and its upstream pools st
       connectorClass('http-test'),
       basicAuthSecret(ns, 'tool-creds', toolUser, toolPassword),
       connector(ns, 'echo', { address: tool.url, secret: 'tool-creds' }),
-      {
-        apiVersion: 'rbac.authorization.k8s.io/v1',
-        kind: 'Role',
-        metadata: { name: 'proxy-user', namespace: ns },
-        rules: [
-          { apiGroups: [group], resources: ['connectors'], verbs: ['get'] },
-          { apiGroups: [`subresources.${group}`], resources: ['connectors/proxy'], verbs: ['get'] },
-        ],
-      },
-      {
-        apiVersion: 'rbac.authorization.k8s.io/v1',
-        kind: 'RoleBinding',
-        metadata: { name: 'proxy-user', namespace: ns },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'proxy-user' },
-        subjects: [{ kind: 'ServiceAccount', name: 'user', namespace: ns }],
-      },
+      ...proxyUser(ns, 'user', ['get']),
       ...proxyRbac(`connectors-proxy-${ns}`, ns, 'connectors-proxy'),
     ]);
     const cp = env().sys.cp;

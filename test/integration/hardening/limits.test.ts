@@ -22,7 +22,7 @@ import { Agent, request, type Dispatcher } from 'undici';
 import { repoRoot } from '../../../hack/binaries.js';
 import type { CertKeyPem } from '../../../hack/pki.js';
 import { freePort, ManagedProcess } from '../../../hack/process.js';
-import { proxyRbac, send, startProxy } from '../../helpers/connproxy.js';
+import { proxyRbac, proxyUser, send, startProxy } from '../../helpers/connproxy.js';
 import {
   apply,
   connector,
@@ -457,26 +457,10 @@ describe('bounded resources in the Connectors Proxy: one budget for requests, tu
     const cp = env().sys.cp;
     witness = await startWitness(await cp.issueServingCert(['localhost'], ['127.0.0.1']));
     ns = await namespace('limits-proxy');
-    const group = 'connectors.alauda.io';
     await apply([
       connectorClass('http-test'),
       connector(ns, 'witness', { address: witness.url }),
-      {
-        apiVersion: 'rbac.authorization.k8s.io/v1',
-        kind: 'Role',
-        metadata: { name: 'proxy-user', namespace: ns },
-        rules: [
-          { apiGroups: [group], resources: ['connectors'], verbs: ['get'] },
-          { apiGroups: [`subresources.${group}`], resources: ['connectors/proxy'], verbs: ['get'] },
-        ],
-      },
-      {
-        apiVersion: 'rbac.authorization.k8s.io/v1',
-        kind: 'RoleBinding',
-        metadata: { name: 'proxy-user', namespace: ns },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'proxy-user' },
-        subjects: [{ kind: 'ServiceAccount', name: 'user', namespace: ns }],
-      },
+      ...proxyUser(ns, 'user', ['get']),
       ...proxyRbac('limits-connproxy', ns, 'limits-connproxy'),
     ]);
     const proxyToken = await cp.createToken(ns, 'limits-connproxy', { expirationSeconds: 3600 });
