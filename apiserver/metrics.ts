@@ -8,21 +8,12 @@
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { requestKinds, type InflightCounts } from './machinery/inflight.js';
+import { resourceVerbs } from './machinery/verbs.js';
 
 type LatencyLabels = 'subresource' | 'connector_class';
 
 /** The verbs a resource request is authorized as (kube-apiserver's), the only verb label values. */
-const verbs: ReadonlySet<string> = new Set([
-  'get',
-  'list',
-  'watch',
-  'create',
-  'update',
-  'patch',
-  'delete',
-  'deletecollection',
-  'proxy',
-]);
+const verbs: ReadonlySet<string> = new Set(resourceVerbs);
 
 export interface RequestLabels {
   /** Already bounded by the caller: a served subresource name or `other`. */

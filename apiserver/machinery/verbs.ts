@@ -19,6 +19,19 @@ const table: ReadonlyMap<string, MethodVerb> = new Map<string, MethodVerb>([
   ['DELETE', 'delete'],
 ]);
 
+/** Every verb kube-apiserver may authorize a resource request as (its RequestInfoFactory). */
+export const resourceVerbs = [
+  'get',
+  'list',
+  'watch',
+  'create',
+  'update',
+  'patch',
+  'delete',
+  'deletecollection',
+  'proxy',
+] as const;
+
 /** The methods served, as an Allow header value. */
 export const allowedMethods = [...table.keys()].join(', ');
 

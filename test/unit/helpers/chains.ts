@@ -5,11 +5,13 @@
 // the method→verb tests, whose point is what was authorized against what reached a tool.
 
 import { createServer, type Server } from 'node:http';
+import { expect } from 'chai';
 import { connect as netConnect, type AddressInfo } from 'node:net';
 import { createApp } from '../../../apiserver/app.js';
 import { Authenticator, type TokenReviewer, type UserInfo } from '../../../apiserver/authn.js';
 import type { Authorizer, Decision } from '../../../apiserver/authz.js';
 import { createLogger } from '../../../apiserver/machinery/log.js';
+import { verbForMethod, type MethodVerb } from '../../../apiserver/machinery/verbs.js';
 import type { RequestInfo } from '../../../apiserver/machinery/requestinfo.js';
 import { InflightLimiter } from '../../../apiserver/machinery/inflight.js';
 import { Metrics } from '../../../apiserver/metrics.js';
@@ -283,4 +285,32 @@ export function send(
       resolve({ status: Number(m[1]), headers: head, body });
     });
   });
+}
+
+/**
+ * Sends one request through `chain` and says what reached the tool: null when nothing did (any
+ * answer was then a refusal, 4xx or a dropped connection), else the verb of the method that did,
+ * which the one table must serve, and the method must have arrived as sent.
+ */
+export async function verbReachingTool(
+  chain: Chain,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+): Promise<MethodVerb | null> {
+  let reply: Reply | null = null;
+  try {
+    reply = await send(chain.port, method, path, headers);
+  } catch {
+    // The server dropped the connection (Node does for CONNECT without a listener): refused.
+  }
+  const reached = chain.tool.requests;
+  if (reached.length === 0) {
+    if (reply) expect(reply.status, `${method} ${path}: ${reply.body}`).to.be.at.least(400);
+    return null;
+  }
+  expect(reached.map((q) => q.method)).to.deep.equal([method]);
+  const verb = verbForMethod(method);
+  if (verb === undefined) expect.fail(`${method} reached a tool`);
+  return verb;
 }

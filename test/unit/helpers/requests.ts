@@ -2,23 +2,13 @@
 // served ones, others Node's parser knows, odd tokens, lower case, prototype names) and the pieces
 // of paths (verb-prefixed forms, encodings, dot segments, trailing slashes, `watch=` queries).
 import fc from 'fast-check';
+import { resourceVerbs } from '../../../apiserver/machinery/verbs.js';
 import { unservedMethods } from './chains.js';
 
 export const servedMethods = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 
 /** Every RBAC verb a grant can hold, including those no method maps to. */
-export const allVerbs = [
-  'get',
-  'list',
-  'watch',
-  'create',
-  'update',
-  'patch',
-  'delete',
-  'deletecollection',
-  'proxy',
-  '',
-] as const;
+export const allVerbs = [...resourceVerbs, ''] as const;
 
 export const methodArb: fc.Arbitrary<string> = fc.oneof(
   { weight: 4, arbitrary: fc.constantFrom(...servedMethods) },
