@@ -22,6 +22,7 @@ import {
   type SurfaceName,
 } from './surfaces.js';
 import { gvPath } from '../../helpers/env.js';
+import { servedMethods, unservedMethods } from '../../helpers/methods.js';
 import { exchange, type WireAnswer } from './wire.js';
 
 /** What a hostile request must come to. */
@@ -651,43 +652,11 @@ describe('hostile requests: raw bytes against every surface that reaches a tool'
 
   // --- methods, verb-prefixed paths and override headers ---------------------------------------
 
-  /**
-   * Methods Node's parser knows that have no RBAC verb. Sent by a caller RBAC allows every verb,
-   * so that kube-apiserver (which authorizes them as the verb "") lets them through to us.
-   */
-  const unservedMethods = [
-    'OPTIONS',
-    'TRACE',
-    'PROPFIND',
-    'PROPPATCH',
-    'MKCOL',
-    'COPY',
-    'MOVE',
-    'LOCK',
-    'UNLOCK',
-    'PURGE',
-    'SEARCH',
-    'REPORT',
-    'MERGE',
-    'ACL',
-    'BIND',
-    'REBIND',
-    'UNBIND',
-    'LINK',
-    'UNLINK',
-    'QUERY',
-    'CHECKOUT',
-    'MKACTIVITY',
-    'MKCALENDAR',
-    'SUBSCRIBE',
-    'UNSUBSCRIBE',
-    'NOTIFY',
-    'M-SEARCH',
-    'SOURCE',
-  ];
+  // unservedMethods (test/helpers/methods.ts): every method Node's parser knows that has no RBAC
+  // verb. Sent by a caller RBAC allows every verb, so that kube-apiserver (which authorizes them as
+  // the verb "") lets them through to us.
   /** Method tokens Node's parser refuses itself: unknown to it, or not upper case. */
   const unknownMethods = ['TRACK', 'DEBUG', 'FOO', 'get', 'Delete'];
-  const servedMethods = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
   const notServed = /is not served: only GET, HEAD, POST, PUT, PATCH, DELETE reach a tool/;
   const toConnectorsProxy = (name: SurfaceName): boolean => name.startsWith('Connectors Proxy');
 

@@ -37,25 +37,7 @@ export const toolPassword = 'chains-T00l-password';
 export const toolAuthorization = `Basic ${Buffer.from(`${toolUser}:${toolPassword}`).toString('base64')}`;
 
 /** Methods a tool may act on or echo, none of which has an RBAC verb of its own. */
-export const unservedMethods = [
-  'OPTIONS',
-  'TRACE',
-  'PROPFIND',
-  'PROPPATCH',
-  'MKCOL',
-  'COPY',
-  'MOVE',
-  'LOCK',
-  'UNLOCK',
-  'PURGE',
-  'SEARCH',
-  'REPORT',
-  'MERGE',
-  'ACL',
-  'LINK',
-  'UNLINK',
-  'QUERY',
-];
+export { unservedMethods } from '../../helpers/methods.js';
 
 const caller: UserInfo = { username: 'system:serviceaccount:team-a:ci', groups: ['dev'], extra: {} };
 
