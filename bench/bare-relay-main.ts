@@ -20,40 +20,39 @@ if (!port || !toolUrl || !certFile !== !keyFile) {
 }
 tuneHeapForStreaming();
 const authorization = process.env.BENCH_TOOL_AUTHORIZATION ?? '';
-const pool = new Pool(toolUrl, { connections: 256 });
+const pool = new Pool(toolUrl, { connections: 256, allowH2: false });
 const hopByHop = new Set(['connection', 'keep-alive', 'transfer-encoding']);
 
 /** Relays one answer as proxy/forward.ts does, minus everything but the headers' hop-by-hop filter. */
 class Relay implements Dispatcher.DispatchHandler {
-  private resume = (): void => {};
-
   constructor(private readonly res: ServerResponse) {}
 
-  onConnect(): void {}
+  private controller: Dispatcher.DispatchController | undefined;
+  private readonly resume = (): void => this.controller?.resume();
 
-  onError(): void {
+  onResponseError(): void {
     if (this.res.headersSent) this.res.destroy();
     else this.res.writeHead(502).end();
   }
 
-  onHeaders(status: number, raw: Buffer[], resume: () => void): boolean {
-    this.resume = resume;
+  onResponseStart(controller: Dispatcher.DispatchController, status: number): void {
+    const raw = controller.rawHeaders as Buffer[];
     const headers: string[] = [];
     for (let i = 0; i + 1 < raw.length; i += 2) {
       const name = String(raw[i]);
       if (!hopByHop.has(name.toLowerCase())) headers.push(name, String(raw[i + 1]));
     }
     this.res.writeHead(status, headers);
-    return true;
   }
 
-  onData(chunk: Buffer): boolean {
-    if (this.res.write(chunk)) return true;
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.res.write(chunk)) return;
+    this.controller = controller;
+    controller.pause();
     this.res.once('drain', this.resume);
-    return false;
   }
 
-  onComplete(): void {
+  onResponseEnd(): void {
     this.res.end();
   }
 }

@@ -315,9 +315,12 @@ export class KubeClient {
 
   private dispatcherFor(tls: TlsOptions): Dispatcher {
     const connect = { ...tls, timeout: 10_000 };
-    const common = { connections: this.connections, keepAliveTimeout: 30_000 };
+    // HTTP/1.1 as before undici 8, which would otherwise negotiate HTTP/2 with kube-apiserver.
+    const common = { connections: this.connections, keepAliveTimeout: 30_000, allowH2: false };
     if (this.access.proxyUrl)
-      return new ProxyAgent({ uri: this.access.proxyUrl, requestTls: connect, ...common });
+      // A CONNECT tunnel for http:// clusters too, as undici 7 did (undici 8 would send those as
+      // absolute-form requests): the proxy relays bytes, whatever the scheme.
+      return new ProxyAgent({ uri: this.access.proxyUrl, requestTls: connect, proxyTunnel: true, ...common });
     return new Agent({ connect, ...common });
   }
 }

@@ -6,43 +6,9 @@
 // grow the heap by asking for many. A closed pool finishes the requests it already has.
 
 import { createHash } from 'node:crypto';
-import { createRequire } from 'node:module';
-import type { Socket } from 'node:net';
 import { rootCertificates } from 'node:tls';
-import { buildConnector, errors, Pool } from 'undici';
+import { buildConnector, Pool } from 'undici';
 import type { ClientTls } from '../apiserver/machinery/certificates.js';
-
-// undici keeps each connection's HTTP/1 parser under this symbol (lib/core/symbols.js).
-const { kParser } = createRequire(import.meta.url)('undici/lib/core/symbols.js') as { kParser: symbol };
-
-interface PausableParser {
-  paused: boolean;
-  resume(): void;
-}
-
-/**
- * undici 7.30 throws an AssertionError from its socket 'end' listener, where nobody can catch it
- * and the process dies, when a tool closes the connection after a `Connection: close` response
- * while the caller holds the body back, so that the parser is paused (nodejs/undici#5360, fixed by
- * #5474 after 7.30). This sees 'end' first: a paused parser goes on with what it already holds,
- * which completes a whole body; a body still short of its end fails here as undici itself fails a
- * connection that closes early, and undici's listener never meets the paused parser. Remove with
- * the undici upgrade that carries #5474.
- */
-function guardPausedEnd(socket: Socket): void {
-  const emit = socket.emit.bind(socket);
-  socket.emit = ((event: string | symbol, ...args: unknown[]): boolean => {
-    if (event === 'end') {
-      const parser = (socket as unknown as Record<symbol, PausableParser | null | undefined>)[kParser];
-      if (parser?.paused) parser.resume();
-      if (parser?.paused) {
-        socket.destroy(new errors.SocketError('other side closed'));
-        return true;
-      }
-    }
-    return emit(event, ...args);
-  }) as typeof socket.emit;
-}
 
 export interface UpstreamTimeouts {
   /** TCP + TLS connect. */
@@ -170,11 +136,11 @@ export class DispatcherCache {
       connections: this.connectionsPerOrigin,
       connect: (options, callback) => {
         const target = connectTo === undefined ? options : { ...options, hostname: connectTo };
-        connectorFor()(target, (...result) => {
-          if (result[1]) guardPausedEnd(result[1]);
-          callback(...result);
-        });
+        connectorFor()(target, callback);
       },
+      // The relay reads HTTP/1.1 heads as raw lists and relays hop-by-hop semantics of HTTP/1.1;
+      // undici 8 would otherwise switch to HTTP/2 when a tool's TLS offers it.
+      allowH2: false,
       headersTimeout: this.timeouts.headersMs,
       bodyTimeout: this.timeouts.bodyMs,
       keepAliveTimeout: 30_000,

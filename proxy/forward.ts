@@ -18,7 +18,7 @@ import { responseHeadSent } from '../apiserver/machinery/responsehead.js';
 import type { CredentialInjector } from './credentials/index.js';
 import type { DispatcherCache } from './dispatchers.js';
 import { brokenExchange, ProxyError } from './errors.js';
-import { forwardResponseHeaders, headerValue, type OutgoingHeaders } from './headers.js';
+import { forwardResponseHeaders, headerValue, type OutgoingHeaders, type RawHeaders } from './headers.js';
 import { redirectTarget, type RedirectTarget } from './target.js';
 
 export interface ForwardRequest {
@@ -78,14 +78,12 @@ const callerGone = new Error('the caller closed the connection');
  * failure after the head was sent destroys the caller's response instead (the caller sees a cut
  * stream, as it would from the tool itself).
  *
- * It speaks undici's original handler interface (onConnect/onHeaders/onData/onComplete), which
- * undici's own request() and stream() still use: the newer one wraps each handler and parses every
- * response head into an object, which cost a sixth of a bare relay's CPU per small response; the
- * raw header list goes to writeHead as it is, filtered.
+ * It speaks undici's handler interface (onRequestStart/onResponseStart/onResponseData/…) and
+ * relays the raw header list the controller carries, not the object undici parses for handlers:
+ * writeHead takes the list as it is, filtered, and repeated headers stay in the order received.
  */
 class Relay implements Dispatcher.DispatchHandler {
-  private abort: ((err?: Error) => void) | undefined;
-  private resume: (() => void) | undefined;
+  private controller: Dispatcher.DispatchController | undefined;
   private status = 0;
   private redirect: RedirectTarget | undefined;
   private started = false;
@@ -104,11 +102,11 @@ class Relay implements Dispatcher.DispatchHandler {
 
   private readonly onCallerClose = (): void => {
     if (this.started) this.settle({ relayed: true, status: this.status });
-    this.abort?.(callerGone);
+    this.controller?.abort(callerGone);
   };
 
   private readonly onDrain = (): void => {
-    this.resume?.();
+    this.controller?.resume();
   };
 
   private settle(outcome: Outcome | ProxyError): void {
@@ -125,20 +123,21 @@ class Relay implements Dispatcher.DispatchHandler {
     }
   }
 
-  onConnect(abort: (err?: Error) => void): void {
-    this.abort = abort;
-    if (this.res.closed) abort(callerGone);
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.res.closed) controller.abort(callerGone);
   }
 
-  onHeaders(status: number, raw: Buffer[], resume: () => void): boolean {
-    if (status < 200) return true; // an informational answer; the real one follows
+  onResponseStart(controller: Dispatcher.DispatchController, status: number): void {
+    if (status < 200) return; // an informational answer; the real one follows
     this.status = status;
+    const raw = rawHeaders(controller);
     const location = this.decide && isRedirect(status) ? headerValue(raw, 'location') : undefined;
     if (this.decide && location !== undefined) {
       const next = this.decide(location);
       if (next.inside || !this.req.relayRedirects) {
         this.redirect = next;
-        return true; // its body is read and dropped
+        return; // its body is read and dropped
       }
     }
     try {
@@ -148,22 +147,20 @@ class Relay implements Dispatcher.DispatchHandler {
       this.settle(
         new ProxyError('UpstreamUnreachable', `the tool at ${this.req.origin} sent an invalid header`),
       );
-      this.abort?.(callerGone);
-      return false;
+      controller.abort(callerGone);
+      return;
     }
     responseHeadSent(this.res);
-    this.resume = resume;
     this.started = true;
-    return true;
   }
 
-  onData(chunk: Buffer): boolean {
-    if (!this.started || this.res.write(chunk)) return true;
-    this.res.once('drain', this.onDrain); // undici pauses until resume()
-    return false;
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.started || this.res.write(chunk)) return;
+    controller.pause(); // until the caller has taken what it was given
+    this.res.once('drain', this.onDrain);
   }
 
-  onComplete(): void {
+  onResponseEnd(): void {
     if (this.redirect !== undefined) {
       this.settle({ relayed: false, status: this.status, next: this.redirect });
     } else if (this.started) {
@@ -171,13 +168,21 @@ class Relay implements Dispatcher.DispatchHandler {
     }
   }
 
-  onError(err: Error): void {
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
     if (this.started) {
       this.res.destroy(); // a tool reset mid-stream: nothing more can be said on this response
       return;
     }
     this.settle(upstreamError(err, this.req.origin));
   }
+}
+
+/** The response head as received: undici's HTTP/1 client keeps it on the controller as a list. */
+function rawHeaders(controller: Dispatcher.DispatchController): RawHeaders {
+  const raw = controller.rawHeaders;
+  if (Array.isArray(raw)) return raw;
+  // Only an HTTP/2 session gives an object; our pools speak HTTP/1.1 (undici's default).
+  throw new ProxyError('UpstreamUnreachable', 'the tool answered in a form this relay does not read');
 }
 
 async function exchange(

@@ -230,6 +230,7 @@ export class RegistryTokenStrategy implements CredentialStrategy {
       headersTimeout: this.options.responseTimeoutMs ?? 15_000,
       bodyTimeout: this.options.responseTimeoutMs ?? 15_000,
       keepAliveTimeout: 30_000,
+      allowH2: false, // HTTP/1.1, as every connection our processes open to a tool
     });
     return this.ownDispatcher;
   }

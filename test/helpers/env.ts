@@ -262,8 +262,11 @@ export async function kubeRequest(
 ): Promise<RawResponse> {
   const cp = env().sys.cp;
   const cert = opts.token ? undefined : (opts.cert ?? cp.admin);
+  // HTTP/1.1, so that a response's repeated headers arrive as sent (kubectl's HTTP/2 is tested
+  // with kubectl itself).
   const agent = new Agent({
     connect: { ca: cp.caCertPem, ...(cert ? { cert: cert.certPem, key: cert.keyPem } : {}) },
+    allowH2: false,
   });
   try {
     const r = await agent.request({

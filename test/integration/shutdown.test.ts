@@ -2,8 +2,7 @@
 // then exits 0; started again, it serves through kube-apiserver as before.
 
 import { expect } from 'chai';
-import type { IncomingMessage } from 'node:http';
-import { get } from 'node:https';
+import { Agent, request } from 'undici';
 import {
   apply,
   basicAuthSecret,
@@ -32,29 +31,17 @@ describe('graceful shutdown', function () {
 
     const size = 32 * 1024 * 1024;
     const fp = frontProxyCert();
-    // node:https, not undici: once this response is complete the draining server closes the idle
-    // connection, and undici 7.30 fails a body whose consumer is paused when that close arrives,
-    // even with every byte received (nodejs/undici#5360). Node's client, like kube-apiserver's,
-    // takes a close after a complete response as the end it is.
-    const res = await new Promise<IncomingMessage>((resolve, reject) => {
-      const url = new URL(sys.serverUrl);
-      get(
-        {
-          host: url.hostname,
-          port: url.port,
-          path: proxyPath(ns, 'echo', `/bytes/${size}`),
-          ca: sys.servingCaPem,
-          cert: fp.certPem,
-          key: fp.keyPem,
-          headers: { 'x-remote-user': 'admin', 'x-remote-group': 'system:masters' },
-        },
-        resolve,
-      ).on('error', reject);
+    // Straight to the server as kube-apiserver's front proxy would call it. Once the response is
+    // complete the draining server closes the idle connection; the client takes that as the end.
+    const agent = new Agent({ connect: { ca: sys.servingCaPem, cert: fp.certPem, key: fp.keyPem } });
+    const res = await request(new URL(proxyPath(ns, 'echo', `/bytes/${size}`), sys.serverUrl), {
+      dispatcher: agent,
+      headers: { 'x-remote-user': 'admin', 'x-remote-group': 'system:masters' },
     });
     expect(res.statusCode).to.equal(200);
     let received = 0;
     let stopping: Promise<unknown> | undefined;
-    for await (const chunk of res) {
+    for await (const chunk of res.body) {
       received += (chunk as Buffer).length;
       // Signal once the stream is well under way, then keep reading slowly.
       if (!stopping && received > 1024 * 1024) stopping = sys.stopServer();
@@ -62,6 +49,7 @@ describe('graceful shutdown', function () {
     }
     await stopping;
     expect(received).to.equal(size);
+    await agent.close();
     expect(sys.server.exitStatus?.code).to.equal(0);
 
     await sys.startServer();

@@ -58,7 +58,10 @@ describe('streaming through /proxy', function () {
     const baseline = rssBytes(pid);
     const stop = sampleRss(pid);
     const cp = env().sys.cp;
-    const agent = new Agent({ connect: { ca: cp.caCertPem, cert: cp.admin.certPem, key: cp.admin.keyPem } });
+    const agent = new Agent({
+      connect: { ca: cp.caCertPem, cert: cp.admin.certPem, key: cp.admin.keyPem },
+      allowH2: false,
+    });
     const res = await agent.request({
       origin: cp.server,
       path: proxyPath(ns, 'echo', `/bytes/${size}`),
