@@ -28,6 +28,7 @@
 // BENCH_PROFILE=<dir> writes CPU profiles of the aggregated server there, one per server process
 // (open them in Chrome DevTools or any .cpuprofile viewer).
 
+import '../hack/require-node.js'; // first: stops an older Node before anything loads
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';

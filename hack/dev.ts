@@ -2,6 +2,7 @@
 // manifests, runs the aggregated server, starts a demo tool that requires Basic auth, registers it
 // as a Connector with its Secret, proves one request end to end, and prints what to try.
 
+import './require-node.js'; // first: stops an older Node before anything loads
 import { copyFile, mkdir, symlink, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';

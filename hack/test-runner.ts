@@ -2,6 +2,7 @@
 // mocha's own output shown as it runs, ending in the single line CI reads: `N passed, N failed`.
 // A suite that dies before mocha can summarise counts as one failure, never as zero tests.
 
+import './require-node.js'; // first: stops an older Node before anything loads
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
