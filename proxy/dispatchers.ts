@@ -138,8 +138,8 @@ export class DispatcherCache {
         const target = connectTo === undefined ? options : { ...options, hostname: connectTo };
         connectorFor()(target, callback);
       },
-      // The relay reads HTTP/1.1 heads as raw lists and relays hop-by-hop semantics of HTTP/1.1;
-      // undici 8 would otherwise switch to HTTP/2 when a tool's TLS offers it.
+      // The relay reads HTTP/1.1 heads as raw lists and relays HTTP/1.1's hop-by-hop semantics;
+      // undici 8 would otherwise switch to HTTP/2 when a tool's TLS offers it (a Go server does).
       allowH2: false,
       headersTimeout: this.timeouts.headersMs,
       bodyTimeout: this.timeouts.bodyMs,
@@ -153,6 +153,8 @@ export class DispatcherCache {
       const cas = [ca, tls.ca].filter((pem): pem is string => pem !== undefined);
       return buildConnector({
         timeout: this.timeouts.connectMs,
+        // HTTP/1.1 only (see create()): undici 8's connector offers h2 by ALPN unless told not to.
+        allowH2: false,
         ...(cas.length > 0 ? { ca: [...rootCertificates, ...cas] } : {}),
         ...(tls.cert && tls.key ? { cert: tls.cert, key: tls.key } : {}),
       });
