@@ -34,7 +34,7 @@ export interface AllowEntry {
 export type Lookup = (host: string) => Promise<string[]>;
 
 export const systemLookup: Lookup = async (host) =>
-  (await lookup(host, { all: true, verbatim: true })).map((a) => a.address);
+  (await lookup(host, { all: true, order: 'verbatim' })).map((a) => a.address);
 
 const width = (family: 4 | 6): bigint => (family === 4 ? 32n : 128n);
 
