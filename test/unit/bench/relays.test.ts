@@ -1,6 +1,7 @@
 // The relays the bench compares our servers with must do the job they are named for, or their rows
 // measure an error page: each relays a request to the tool with the Basic credential in place of
-// the caller's, and the tool's answer back. The Node relay runs from dist/ as the bench runs it.
+// the caller's, and the tool's answer back. The Node relay runs from dist/ as the bench runs it;
+// the Go relay is built by the bench's own build step (into the cache), when Go is here.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -8,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { request } from 'undici';
+import { cacheRoot } from '../../../bench/cache.js';
+import { findGo, goRelayBinary } from '../../../bench/gorelay.js';
 import { repoRoot } from '../../../hack/binaries.js';
 import { freePort, ManagedProcess } from '../../../hack/process.js';
 
@@ -77,5 +80,16 @@ describe('bench relays', function () {
   it('bare-relay-main relays with the credential injected (plain HTTP)', async () => {
     const main = join(repoRoot(), 'dist', 'bench', 'bare-relay-main.js');
     expectRelayed(await through(process.execPath, (port) => [main, String(port), toolUrl]));
+  });
+
+  it('go-relay relays with the credential injected (plain HTTP)', async function () {
+    const go = findGo();
+    if (!go) this.skip();
+    const { binary } = await goRelayBinary({
+      source: join(repoRoot(), 'bench', 'go-relay'),
+      cache: cacheRoot(),
+      go,
+    });
+    expectRelayed(await through(binary, (port) => [String(port), toolUrl], { GOMAXPROCS: '1' }));
   });
 });
