@@ -30,6 +30,12 @@ class Relay implements Dispatcher.DispatchHandler {
   private controller: Dispatcher.DispatchController | undefined;
   private readonly resume = (): void => this.controller?.resume();
 
+  // undici 8 refuses a handler without it (InvalidArgumentError, which became a 502 for every
+  // request); the relay has nothing to do before the request goes out.
+  onRequestStart(): void {
+    return;
+  }
+
   onResponseError(): void {
     if (this.res.headersSent) this.res.destroy();
     else this.res.writeHead(502).end();

@@ -12,13 +12,24 @@ export interface ConnectorsProxy {
   process: ManagedProcess;
 }
 
+/** Which build runs, on which Node: by default this tree's dist/ on this process's Node. */
+export interface Build {
+  /** Names the process and its log, e.g. 'connectors-proxy-node20'. */
+  name: string;
+  node: string;
+  /** The tree whose dist/ holds the entry point. */
+  root: string;
+}
+
 /**
  * Starts the proxy and waits until it serves `probe` (a reverse-mode path) with `authorization`:
- * then its informers hold the Connector and RBAC has settled.
+ * then its informers hold the Connector and RBAC has settled. Another build (the Node 20 baseline)
+ * starts with the same flags and under the same ServiceAccount.
  */
 export async function startConnectorsProxy(
   sys: LocalSystem,
   probe: { path: string; authorization: string },
+  build: Build = { name: 'connectors-proxy', node: process.execPath, root: repoRoot() },
 ): Promise<ConnectorsProxy> {
   const root = repoRoot();
   const { cp } = sys;
@@ -29,16 +40,16 @@ export async function startConnectorsProxy(
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const proc = ManagedProcess.start({
-    name: 'connectors-proxy',
-    binary: process.execPath,
+    name: build.name,
+    binary: build.node,
     args: [
-      join(root, 'dist', 'connproxy', 'main.js'),
+      join(build.root, 'dist', 'connproxy', 'main.js'),
       `--port=${port}`,
       '--bind-address=127.0.0.1',
       `--kubeconfig=${kubeconfig}`,
       '--log-level=warn',
     ],
-    logFile: join(sys.logDir, 'connectors-proxy.log'),
+    logFile: join(sys.logDir, `${build.name}.log`),
   });
   await proc.waitUntil(
     async () => {
@@ -46,7 +57,7 @@ export async function startConnectorsProxy(
       await r.body.dump();
       return r.statusCode === 200;
     },
-    { timeoutMs: 60_000, what: `connectors-proxy to serve ${probe.path}` },
+    { timeoutMs: 60_000, what: `${build.name} to serve ${probe.path}` },
   );
   return { url, process: proc };
 }

@@ -71,27 +71,42 @@ http {
  * A static tool answering /data.json (about 1 KiB of JSON), as fast as a tool can be. It answers
  * 401 unless the request carries `basic` (base64 of user:password), so a row whose proxy failed to
  * inject the credential counts errors instead of measuring something else.
+ *
+ * With `external` (an IPv4 address of this machine that is not loopback) it also listens there, on the
+ * same port, and serves the same file as /open/data.json without asking for the credential: that
+ * is for kube-apiserver's services/proxy, which refuses loopback addresses and injects no
+ * credential (it even drops the caller's Authorization header once it has authenticated it).
  */
-export async function startStaticTool(dir: string, basic: string): Promise<Nginx> {
+export async function startStaticTool(
+  dir: string,
+  basic: string,
+  external?: string,
+): Promise<Nginx & { externalUrl?: string }> {
   const port = await freePort();
   const docroot = join(dir, 'docroot');
   await mkdir(docroot, { recursive: true });
   const items = Array.from({ length: 12 }, (_, i) => ({ name: `branch-${i}`, commitID: 'a'.repeat(40) }));
   await writeFile(join(docroot, 'data.json'), JSON.stringify({ listMeta: { totalItems: 12 }, items }));
-  return start(
+  const tool = await start(
     dir,
     'tool',
     `server {
     listen 127.0.0.1:${port};
+    ${external ? `listen ${external}:${port};` : ''}
     root ${docroot};
     location / {
       if ($http_authorization != "Basic ${basic}") { return 401; }
+      default_type application/json;
+    }
+    location = /open/data.json {
+      alias ${docroot}/data.json;
       default_type application/json;
     }
   }`,
     port,
     'http',
   );
+  return external ? { ...tool, externalUrl: `http://${external}:${port}` } : tool;
 }
 
 /**

@@ -1,5 +1,8 @@
-// What `npm run bench` prints and writes: the checks against the spec's targets (§8), each line
-// saying its target and whether it is met, and the SVG chart of them.
+// What `npm run bench` prints and writes: the tables of the rows (with the Node 20 baseline's
+// columns beside ours where it ran), the checks against the spec's targets (§8), each line saying
+// its target and whether it is met, and the SVG chart of them.
+
+import type { LoadResult } from './wrk.js';
 
 export interface Check {
   label: string;
@@ -59,6 +62,117 @@ export function checkLines(checks: Check[]): string[] {
 export function table(head: string[], body: (string | number)[][]): string[] {
   const align = head.map((_, i) => (i === 0 ? '---' : '---:'));
   return [head, align, ...body].map((cells) => `| ${cells.join(' | ')} |`);
+}
+
+/** A wrk row; `baselineOf` names the row this one is the baseline build's run of. */
+export interface MeasuredRow {
+  name: string;
+  result: LoadResult;
+  baselineOf?: string;
+}
+
+/** A transfer row (MiB/s), and the same through the baseline build where it ran. */
+export interface TransferRow {
+  name: string;
+  mibPerSec: number;
+  /** The server's RSS before the first round and at its peak, for transfers through it. */
+  rssMB?: { before: number; peak: number };
+  baseline?: { mibPerSec: number; rssMB?: { before: number; peak: number } };
+}
+
+/** What the two columns are called, e.g. 'Node 24' and 'Node 20'. */
+export interface Columns {
+  current: string;
+  baseline: string;
+}
+
+const dash = '–';
+const ratioText = (a: number, b: number): string => (b > 0 ? `${(a / b).toFixed(2)}×` : dash);
+
+/**
+ * The wrk rows as a table. A baseline row is not a line of its own: its numbers stand in columns
+ * beside the row it is the baseline of, with the ratios current / baseline (req/s: above 1 is
+ * faster now; p50: below 1 is quicker now). Without any baseline row the table has no such columns.
+ */
+export function rowTable(rows: MeasuredRow[], columns: Columns): string[] {
+  const cells = (r: LoadResult): (string | number)[] => [
+    r.requestsPerSec.toFixed(0),
+    r.p50Ms.toFixed(2),
+    r.p99Ms.toFixed(2),
+    r.errors,
+  ];
+  const main = rows.filter((r) => r.baselineOf === undefined);
+  const baselineOf = new Map(rows.filter((r) => r.baselineOf !== undefined).map((r) => [r.baselineOf, r]));
+  if (baselineOf.size === 0) {
+    return table(
+      ['what', 'req/s', 'p50 ms', 'p99 ms', 'errors'],
+      main.map((r) => [r.name, ...cells(r.result)]),
+    );
+  }
+  const { current: c, baseline: b } = columns;
+  return table(
+    [
+      'what',
+      `req/s ${c}`,
+      `p50 ms ${c}`,
+      `p99 ms ${c}`,
+      `errors ${c}`,
+      `req/s ${b}`,
+      `p50 ms ${b}`,
+      `p99 ms ${b}`,
+      `errors ${b}`,
+      `req/s ${c} / ${b}`,
+      `p50 ${c} / ${b}`,
+    ],
+    main.map((r) => {
+      const base = baselineOf.get(r.name)?.result;
+      if (!base) return [r.name, ...cells(r.result), dash, dash, dash, dash, dash, dash];
+      return [
+        r.name,
+        ...cells(r.result),
+        ...cells(base),
+        ratioText(r.result.requestsPerSec, base.requestsPerSec),
+        ratioText(r.result.p50Ms, base.p50Ms),
+      ];
+    }),
+  );
+}
+
+/** The transfers as a table, with the baseline's columns when any transfer has one. */
+export function transferTable(transfers: TransferRow[], columns: Columns): string[] {
+  const rss = (r?: { before: number; peak: number }): string =>
+    r ? `${r.before.toFixed(0)} → ${r.peak.toFixed(0)}` : dash;
+  if (!transfers.some((t) => t.baseline)) {
+    return table(
+      ['what', 'MiB/s', 'server RSS MB, before → peak'],
+      transfers.map((t) => [t.name, t.mibPerSec.toFixed(0), rss(t.rssMB)]),
+    );
+  }
+  const { current: c, baseline: b } = columns;
+  return table(
+    [
+      'what',
+      `MiB/s ${c}`,
+      `server RSS MB ${c}, before → peak`,
+      `MiB/s ${b}`,
+      `server RSS MB ${b}, before → peak`,
+      `MiB/s ${c} / ${b}`,
+    ],
+    transfers.map((t) => [
+      t.name,
+      t.mibPerSec.toFixed(0),
+      rss(t.rssMB),
+      t.baseline ? t.baseline.mibPerSec.toFixed(0) : dash,
+      t.baseline ? rss(t.baseline.rssMB) : dash,
+      t.baseline ? ratioText(t.mibPerSec, t.baseline.mibPerSec) : dash,
+    ]),
+  );
+}
+
+/** The machine as the report names it: the CPU model from /proc/cpuinfo and the cores. */
+export function machineText(cpuinfo: string, cores: number): string {
+  const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? 'unknown CPU';
+  return `${model}, ${cores} cores`;
 }
 
 const barWidth = 300;

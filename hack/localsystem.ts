@@ -29,6 +29,11 @@ export interface LocalSystem {
   server: ManagedProcess;
   serverUrl: string;
   serverLog: string;
+  /**
+   * The server's flags (after its entry point; --secure-port first), so that the bench can start
+   * another build of the server exactly as this one runs.
+   */
+  serverFlags: readonly string[];
   /** Trusts our serving certificate (for direct calls). */
   servingCaPem: string;
   /** The directory the server's --tls-cert-file and --tls-private-key-file live in (a Secret volume's layout). */
@@ -155,9 +160,7 @@ export async function startLocalSystem(opts: LocalSystemOptions): Promise<LocalS
     const serverUrl = `https://127.0.0.1:${port}`;
     const serverLog = join(opts.logDir, 'connectors-apiserver.log');
     const tls = new Agent({ connect: { ca: cp.servingCaPem } });
-    const args = [
-      ...(opts.serverNodeArgs ?? []),
-      join(root, 'dist', 'apiserver', 'main.js'),
+    const serverFlags = [
       `--secure-port=${port}`,
       '--bind-address=127.0.0.1',
       `--tls-cert-file=${certFile}`,
@@ -166,6 +169,7 @@ export async function startLocalSystem(opts: LocalSystemOptions): Promise<LocalS
       `--kubeconfig=${kubeconfig}`,
       ...(opts.serverArgs ?? []),
     ];
+    const args = [...(opts.serverNodeArgs ?? []), join(root, 'dist', 'apiserver', 'main.js'), ...serverFlags];
     let server: ManagedProcess | undefined;
     const startServer = async (): Promise<void> => {
       server = ManagedProcess.start({
@@ -333,6 +337,7 @@ export async function startLocalSystem(opts: LocalSystemOptions): Promise<LocalS
       },
       serverUrl,
       serverLog,
+      serverFlags,
       classApi,
       classApiUrl,
       classApiLog,

@@ -1,0 +1,3 @@
+module connectors.bench/go-relay
+
+go 1.22
