@@ -158,7 +158,7 @@ export async function startProxy(config: Config, kube: KubeClient, log: Logger):
   http.requestTimeout = 0;
 
   store.start();
-  const port = await listen(http, config.port, config.bindAddress);
+  const port = await listen(http, config.port, config.bindAddress, config.limits.listenSockets);
   log.info('serving', { address: config.bindAddress, port, otherHosts: config.otherHosts });
 
   let shutdownPromise: Promise<void> | undefined;
