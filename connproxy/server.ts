@@ -49,7 +49,11 @@ async function proxyCa(config: Config, log: Logger): Promise<ProxyCertificateAut
     ca = await ProxyCertificateAuthority.generate();
   }
   const cert = new X509Certificate(ca.certPem);
-  const fields = { subject: cert.subject, fingerprint256: cert.fingerprint256, validTo: cert.validTo };
+  const fields = {
+    subject: cert.subject,
+    fingerprint256: cert.fingerprint256,
+    validTo: cert.validToDate.toISOString(),
+  };
   if (config.proxyCa) log.info('proxy CA loaded', fields);
   else {
     log.warn(
