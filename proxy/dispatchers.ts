@@ -6,7 +6,7 @@
 // grow the heap by asking for many. A closed pool finishes the requests it already has.
 
 import { createHash } from 'node:crypto';
-import { rootCertificates } from 'node:tls';
+import { getCACertificates } from 'node:tls';
 import { buildConnector, Pool } from 'undici';
 import type { ClientTls } from '../apiserver/machinery/certificates.js';
 
@@ -67,7 +67,7 @@ export class DispatcherCache {
   }
 
   /**
-   * The pool for `origin`; `ca` (PEM) is trusted in addition to the system's roots. `connectTo`
+   * The pool for `origin`; `ca` (PEM) is trusted in addition to Node's default CAs. `connectTo`
    * (an IP address) is where its connections go instead of resolving the origin's host, which
    * stays the Host header and the TLS server name: what was checked is what is reached.
    */
@@ -153,7 +153,10 @@ export class DispatcherCache {
       const cas = [ca, tls.ca].filter((pem): pem is string => pem !== undefined);
       return buildConnector({
         timeout: this.timeouts.connectMs,
-        ...(cas.length > 0 ? { ca: [...rootCertificates, ...cas] } : {}),
+        // A `ca` option replaces Node's list; the default one is what a pool without extra CAs
+        // trusts: Node's bundled roots, or the system store under --use-system-ca, plus
+        // NODE_EXTRA_CA_CERTS. (tls.rootCertificates is the bundled roots alone.)
+        ...(cas.length > 0 ? { ca: [...getCACertificates('default'), ...cas] } : {}),
         ...(tls.cert && tls.key ? { cert: tls.cert, key: tls.key } : {}),
       });
     };
