@@ -139,7 +139,8 @@ export class DispatcherCache {
         connectorFor()(target, callback);
       },
       // The relay reads HTTP/1.1 heads as raw lists and relays hop-by-hop semantics of HTTP/1.1;
-      // undici 8 would otherwise switch to HTTP/2 when a tool's TLS offers it.
+      // undici 8 would otherwise switch to HTTP/2 when a tool's TLS offers it (the connector's
+      // ALPN below is what the tool sees).
       allowH2: false,
       headersTimeout: this.timeouts.headersMs,
       bodyTimeout: this.timeouts.bodyMs,
@@ -153,6 +154,9 @@ export class DispatcherCache {
       const cas = [ca, tls.ca].filter((pem): pem is string => pem !== undefined);
       return buildConnector({
         timeout: this.timeouts.connectMs,
+        // Offer HTTP/1.1 alone in ALPN: undici speaks whatever the tool picks, whatever the pool's
+        // allowH2 says, and a tool that prefers h2 (kube-apiserver, any Go server) picks it.
+        allowH2: false,
         // A `ca` option replaces Node's list; the default one is what a pool without extra CAs
         // trusts: Node's bundled roots, or the system store under --use-system-ca, plus
         // NODE_EXTRA_CA_CERTS. (tls.rootCertificates is the bundled roots alone.)
