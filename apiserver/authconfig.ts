@@ -33,7 +33,7 @@ export function parsePemBundle(pem: string | undefined): X509Certificate[] {
   if (!pem) return [];
   const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
   const now = Date.now();
-  return blocks.map((b) => new X509Certificate(b)).filter((c) => Date.parse(c.validTo) > now); // expired CAs are dropped, as upstream does
+  return blocks.map((b) => new X509Certificate(b)).filter((c) => c.validToDate.getTime() > now); // expired CAs are dropped, as upstream does
 }
 
 function jsonList(value: string | undefined, fallback: string[]): string[] {

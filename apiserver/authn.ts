@@ -218,7 +218,7 @@ export class Authenticator {
         this.chains.set(key, {
           generation: cfg.generation,
           verdict,
-          notAfter: Date.parse(chain[0]?.validTo ?? ''),
+          notAfter: chain[0]?.validToDate.getTime() ?? 0,
         });
       }
     }

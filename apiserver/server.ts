@@ -149,7 +149,7 @@ export async function startServer(config: Config, kube: KubeClient, log: Logger)
   serving.start();
   classApiTls.start();
 
-  const port = await listen(https, config.securePort, config.bindAddress);
+  const port = await listen(https, config.securePort, config.bindAddress, config.limits.listenSockets);
   log.info('serving', { address: config.bindAddress, port });
 
   let shutdownPromise: Promise<void> | undefined;

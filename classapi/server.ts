@@ -81,7 +81,7 @@ export async function startBackend(config: Config, log: Logger): Promise<Running
   // resets on its side, so ours stay open longer than any client keeps them.
   http.keepAliveTimeout = 95_000;
 
-  const port = await listen(http, config.port, config.bindAddress);
+  const port = await listen(http, config.port, config.bindAddress, config.limits.listenSockets);
   log.info('serving', { address: config.bindAddress, port });
 
   let shutdownPromise: Promise<void> | undefined;

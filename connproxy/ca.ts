@@ -95,8 +95,11 @@ export class ProxyCertificateAuthority {
     }
     if (!cert.ca) throw new Error('the CA certificate is not a CA (basicConstraints CA:TRUE is missing)');
     if (!cert.checkPrivateKey(key)) throw new Error('the CA key does not belong to the CA certificate');
-    if (Date.parse(cert.validTo) <= now() || Date.parse(cert.validFrom) > now()) {
-      throw new Error(`the CA certificate is not valid now (valid ${cert.validFrom} to ${cert.validTo})`);
+    const [from, to] = [cert.validFromDate, cert.validToDate];
+    if (to.getTime() <= now() || from.getTime() > now()) {
+      throw new Error(
+        `the CA certificate is not valid now (valid ${from.toISOString()} to ${to.toISOString()})`,
+      );
     }
     return ProxyCertificateAuthority.create(cert.toString(), await importSigningKey(key), now);
   }

@@ -49,7 +49,11 @@ async function proxyCa(config: Config, log: Logger): Promise<ProxyCertificateAut
     ca = await ProxyCertificateAuthority.generate();
   }
   const cert = new X509Certificate(ca.certPem);
-  const fields = { subject: cert.subject, fingerprint256: cert.fingerprint256, validTo: cert.validTo };
+  const fields = {
+    subject: cert.subject,
+    fingerprint256: cert.fingerprint256,
+    validTo: cert.validToDate.toISOString(),
+  };
   if (config.proxyCa) log.info('proxy CA loaded', fields);
   else {
     log.warn(
@@ -158,7 +162,7 @@ export async function startProxy(config: Config, kube: KubeClient, log: Logger):
   http.requestTimeout = 0;
 
   store.start();
-  const port = await listen(http, config.port, config.bindAddress);
+  const port = await listen(http, config.port, config.bindAddress, config.limits.listenSockets);
   log.info('serving', { address: config.bindAddress, port, otherHosts: config.otherHosts });
 
   let shutdownPromise: Promise<void> | undefined;

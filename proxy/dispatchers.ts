@@ -6,7 +6,7 @@
 // grow the heap by asking for many. A closed pool finishes the requests it already has.
 
 import { createHash } from 'node:crypto';
-import { rootCertificates } from 'node:tls';
+import { getCACertificates } from 'node:tls';
 import { buildConnector, Pool } from 'undici';
 import type { ClientTls } from '../apiserver/machinery/certificates.js';
 
@@ -67,7 +67,7 @@ export class DispatcherCache {
   }
 
   /**
-   * The pool for `origin`; `ca` (PEM) is trusted in addition to the system's roots. `connectTo`
+   * The pool for `origin`; `ca` (PEM) is trusted in addition to Node's default CAs. `connectTo`
    * (an IP address) is where its connections go instead of resolving the origin's host, which
    * stays the Host header and the TLS server name: what was checked is what is reached.
    */
@@ -138,8 +138,9 @@ export class DispatcherCache {
         const target = connectTo === undefined ? options : { ...options, hostname: connectTo };
         connectorFor()(target, callback);
       },
-      // The relay reads HTTP/1.1 heads as raw lists and relays HTTP/1.1's hop-by-hop semantics;
-      // undici 8 would otherwise switch to HTTP/2 when a tool's TLS offers it (a Go server does).
+      // The relay reads HTTP/1.1 heads as raw lists and relays hop-by-hop semantics of HTTP/1.1;
+      // undici 8 would otherwise switch to HTTP/2 when a tool's TLS offers it (the connector's
+      // ALPN below is what the tool sees).
       allowH2: false,
       headersTimeout: this.timeouts.headersMs,
       bodyTimeout: this.timeouts.bodyMs,
@@ -153,9 +154,13 @@ export class DispatcherCache {
       const cas = [ca, tls.ca].filter((pem): pem is string => pem !== undefined);
       return buildConnector({
         timeout: this.timeouts.connectMs,
-        // HTTP/1.1 only (see create()): undici 8's connector offers h2 by ALPN unless told not to.
+        // Offer HTTP/1.1 alone in ALPN: undici speaks whatever the tool picks, whatever the pool's
+        // allowH2 says, and a tool that prefers h2 (kube-apiserver, any Go server) picks it.
         allowH2: false,
-        ...(cas.length > 0 ? { ca: [...rootCertificates, ...cas] } : {}),
+        // A `ca` option replaces Node's list; the default one is what a pool without extra CAs
+        // trusts: Node's bundled roots, or the system store under --use-system-ca, plus
+        // NODE_EXTRA_CA_CERTS. (tls.rootCertificates is the bundled roots alone.)
+        ...(cas.length > 0 ? { ca: [...getCACertificates('default'), ...cas] } : {}),
         ...(tls.cert && tls.key ? { cert: tls.cert, key: tls.key } : {}),
       });
     };

@@ -205,7 +205,11 @@ export function watchedKeyPair(
     },
     describe: (pair) => {
       const cert = checkKeyPair(pair);
-      return { serial: cert.serialNumber, fingerprint: cert.fingerprint256, notAfter: cert.validTo };
+      return {
+        serial: cert.serialNumber,
+        fingerprint: cert.fingerprint256,
+        notAfter: cert.validToDate.toISOString(),
+      };
     },
     log,
   });

@@ -114,17 +114,70 @@ export function keepEveryHeaderLine(server: Server): void {
   server.maxHeadersCount = 0;
 }
 
-/** Listens on port (0 picks a free one) and resolves with the port actually bound. */
-export function listen(server: Server, port: number, host: string): Promise<number> {
-  keepEveryHeaderLine(server);
-  track(server);
+/** The listening sockets a server accepts on besides its own (listen() with sockets > 1). */
+const moreListeners = new WeakMap<Server, NetServer[]>();
+
+/**
+ * What a net.Server keeps of its options and applies to every socket it accepts. Node sets these
+ * as the server's own properties; the types do not declare them.
+ */
+interface AcceptOptions {
+  allowHalfOpen: boolean;
+  pauseOnConnect: boolean;
+  noDelay: boolean;
+  keepAlive: boolean;
+  /** In seconds (the constructor takes milliseconds). */
+  keepAliveInitialDelay: number;
+  highWaterMark: number;
+}
+
+function listenOn(server: NetServer, port: number, host: string, reusePort: boolean): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => {
+    server.listen({ port, host, reusePort }, () => {
       server.off('error', reject);
       resolve((server.address() as AddressInfo).port);
     });
   });
+}
+
+/**
+ * Listens on port (0 picks a free one) and resolves with the port actually bound.
+ *
+ * libuv accepts one connection per listening socket per event-loop turn (libuv#3696), and a turn
+ * of a server streaming at full speed takes tens of milliseconds: a burst of new connections then
+ * waits in the listen queue, past clients' connect timeouts. With `sockets` > 1, as many sockets
+ * share the port (SO_REUSEPORT; the kernel spreads new connections over them), each accepts in
+ * every turn, and each hands its connections to `server`, which serves them all as its own.
+ */
+export async function listen(server: Server, port: number, host: string, sockets = 1): Promise<number> {
+  keepEveryHeaderLine(server);
+  track(server);
+  const bound = await listenOn(server, port, host, sockets > 1);
+  const own = server as unknown as AcceptOptions;
+  const more: NetServer[] = [];
+  moreListeners.set(server, more);
+  try {
+    for (let i = 1; i < sockets; i++) {
+      const listener = new NetServer(
+        {
+          allowHalfOpen: own.allowHalfOpen,
+          pauseOnConnect: own.pauseOnConnect,
+          noDelay: own.noDelay,
+          keepAlive: own.keepAlive,
+          keepAliveInitialDelay: own.keepAliveInitialDelay * 1000,
+          highWaterMark: own.highWaterMark,
+        },
+        (socket) => server.emit('connection', socket),
+      );
+      more.push(listener);
+      await listenOn(listener, bound, host, true);
+    }
+  } catch (err) {
+    for (const s of [server, ...more]) s.close();
+    throw err;
+  }
+  return bound;
 }
 
 /**
@@ -142,12 +195,18 @@ export async function drain(
   log.info('shutting down: draining in-flight requests', { graceMs });
   const connections = tracked.get(server) ?? track(server);
   // net.Server's close() stops accepting and calls back once every connection has ended; http's
-  // own close() would first run closeIdleConnections(), with the truncation described above.
-  const closed = new Promise<void>((resolve) => {
-    NetServer.prototype.close.call(server, () => {
-      resolve();
-    });
-  });
+  // own close() would first run closeIdleConnections(), with the truncation described above. Each
+  // listening socket counts the connections it accepted.
+  const closed = Promise.all(
+    [server, ...(moreListeners.get(server) ?? [])].map(
+      (listener) =>
+        new Promise<void>((resolve) => {
+          NetServer.prototype.close.call(listener, () => {
+            resolve();
+          });
+        }),
+    ),
+  );
   const sweep = (): void => {
     for (const socket of connections.sockets) if (!connections.busy.has(socket)) socket.destroy();
     extra.sweep?.();

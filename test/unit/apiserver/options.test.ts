@@ -80,6 +80,7 @@ describe('apiserver/options parseConfig', () => {
       limits: {
         maxInflight: { readOnly: 1500, mutating: 500 },
         deadlines: { headerMs: 30_000, bodyIdleMs: 60_000 },
+        listenSockets: 16,
       },
     });
   });
@@ -107,6 +108,7 @@ describe('apiserver/options parseConfig', () => {
       '--max-mutating-requests-inflight=5',
       '--request-header-timeout=15s',
       '--request-body-idle-timeout=90s',
+      '--listen-sockets=1',
     ]);
     expect(config).to.deep.include({
       securePort: 8443,
@@ -122,6 +124,7 @@ describe('apiserver/options parseConfig', () => {
       limits: {
         maxInflight: { readOnly: 10, mutating: 5 },
         deadlines: { headerMs: 15_000, bodyIdleMs: 90_000 },
+        listenSockets: 1,
       },
     });
   });
@@ -168,6 +171,21 @@ describe('apiserver/options parseConfig', () => {
       title: 'a zero duration',
       argv: () => [...tls, '--secret-cache-ttl=0s'],
       problem: /--secret-cache-ttl=0s is not a positive duration/,
+    },
+    {
+      title: 'no listening socket',
+      argv: () => [...tls, '--listen-sockets=0'],
+      problem: /--listen-sockets=0 must be a whole number from 1 to 64/,
+    },
+    {
+      title: 'more listening sockets than the bound',
+      argv: () => [...tls, '--listen-sockets=65'],
+      problem: /--listen-sockets=65 must be a whole number from 1 to 64/,
+    },
+    {
+      title: 'a non-numeric count of listening sockets',
+      argv: () => [...tls, '--listen-sockets=many'],
+      problem: /--listen-sockets=many must be a whole number from 1 to 64/,
     },
     {
       title: 'a missing certificate flag',

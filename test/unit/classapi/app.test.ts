@@ -147,6 +147,7 @@ describe('classapi backend (in-process, fake tools)', function () {
         limits: {
           maxInflight: { readOnly: 100, mutating: 20 },
           deadlines: { headerMs: 30_000, bodyIdleMs: 60_000 },
+          listenSockets: 1,
         },
       },
       createLogger({ level: 'debug', write: (line) => logLines.push(line) }),

@@ -44,6 +44,7 @@ describe('classapi/options parseConfig', function () {
       limits: {
         maxInflight: { readOnly: 100, mutating: 20 },
         deadlines: { headerMs: 30_000, bodyIdleMs: 60_000 },
+        listenSockets: 16,
       },
     });
   });
@@ -77,6 +78,7 @@ describe('classapi/options parseConfig', function () {
       limits: {
         maxInflight: { readOnly: 7, mutating: 0 },
         deadlines: { headerMs: 5_000, bodyIdleMs: 120_000 },
+        listenSockets: 16,
       },
     });
   });

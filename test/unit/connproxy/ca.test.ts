@@ -133,6 +133,22 @@ describe('connproxy/ca', function () {
     expect(await handshake(ca, 'registry.example.com')).to.equal(true);
   });
 
+  it('refuses a CA outside its validity period, saying when it is valid', async () => {
+    const notAfter = new Date(Date.now() + 86_400_000);
+    notAfter.setMilliseconds(0);
+    const pem = await createCA('dated-ca', { notAfter });
+    const from = new X509Certificate(pem.certPem).validFromDate;
+    const window = `valid ${from.toISOString()} to ${notAfter.toISOString()}`;
+    for (const at of [from.getTime() - 1_000, notAfter.getTime(), notAfter.getTime() + 1_000]) {
+      const err = await ProxyCertificateAuthority.load(pem.certPem, pem.keyPem, () => at).then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
+      expect(err?.message).to.equal(`the CA certificate is not valid now (${window})`);
+    }
+    await ProxyCertificateAuthority.load(pem.certPem, pem.keyPem, () => from.getTime());
+  });
+
   it('loads an RSA CA with a PKCS#1 key', async () => {
     const pem = await rsaCa();
     const ca = await ProxyCertificateAuthority.load(pem.certPem, pem.keyPem);

@@ -33,6 +33,7 @@ describe('connproxy/options parseConfig', () => {
     expect(c.limits).to.deep.equal({
       maxInflight: { readOnly: 1500, mutating: 500 },
       deadlines: { headerMs: 30_000, bodyIdleMs: 60_000 },
+      listenSockets: 16,
     });
   });
 
@@ -46,6 +47,7 @@ describe('connproxy/options parseConfig', () => {
     expect(c.limits).to.deep.equal({
       maxInflight: { readOnly: 0, mutating: 3 },
       deadlines: { headerMs: 10_000, bodyIdleMs: 60_000 },
+      listenSockets: 16,
     });
   });
 

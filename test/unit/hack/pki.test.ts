@@ -94,8 +94,8 @@ describe('hack/pki', () => {
     const notAfter = new Date(Date.now() + 2 * 60 * 60 * 1000);
     notAfter.setMilliseconds(0);
     const cert = new X509Certificate((await issueCert(ca, { commonName: 'short', notAfter })).certPem);
-    expect(new Date(cert.validTo).getTime()).to.equal(notAfter.getTime());
-    expect(new Date(cert.validFrom).getTime()).to.be.below(Date.now());
+    expect(cert.validToDate.getTime()).to.equal(notAfter.getTime());
+    expect(cert.validFromDate.getTime()).to.be.below(Date.now());
   });
 
   it('generates a PEM key pair usable for service-account tokens', async () => {

@@ -2,6 +2,7 @@
 // every new connection: after the files are reloaded (a new ClientTls object), new connections
 // present the new certificate, without the pool being dropped.
 import { X509Certificate } from 'node:crypto';
+import { createSecureServer, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -82,6 +83,32 @@ describe('proxy/dispatchers client TLS', () => {
       } finally {
         await pools.close();
       }
+    }
+  });
+});
+
+// undici speaks HTTP/2 on any connection whose ALPN settled on h2, whatever the pool's allowH2
+// says; a tool that prefers h2 (kube-apiserver, any Go server) picked it when our connector offered
+// it, and the relay, which reads HTTP/1.1 heads, answered 503 to every request.
+describe('proxy/dispatchers protocol', () => {
+  it('speaks HTTP/1.1 to a tool that prefers HTTP/2', async () => {
+    const ca = await createCA('h2-tool-ca');
+    const serving = await issueCert(ca, { commonName: 'h2-tool', ipAddresses: ['127.0.0.1'], server: true });
+    const server = createSecureServer(
+      { cert: serving.certPem, key: serving.keyPem, allowHTTP1: true },
+      (req: Http2ServerRequest, res: Http2ServerResponse) => {
+        res.end(`${req.httpVersion} ${(req.socket as TLSSocket).alpnProtocol || 'none'}`);
+      },
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const pools = new DispatcherCache({ connectMs: 2_000, headersMs: 2_000, bodyMs: 2_000 });
+    try {
+      const origin = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const res = await pools.get(origin, ca.certPem).request({ path: '/', method: 'GET' });
+      expect(await res.body.text()).to.equal('1.1 http/1.1');
+    } finally {
+      await pools.close();
+      await new Promise((resolve) => server.close(resolve));
     }
   });
 });

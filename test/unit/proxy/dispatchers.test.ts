@@ -6,9 +6,7 @@
 import { createServer as createHttpServer, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { createSecureServer } from 'node:http2';
 import { expect } from 'chai';
-import { createCA, issueCert } from '../../../hack/pki.js';
 import type { Pool } from 'undici';
 import { DispatcherCache } from '../../../proxy/dispatchers.js';
 
@@ -233,30 +231,5 @@ describe('proxy/dispatchers: idle and surplus pools are closed', () => {
     const body = res.body.text();
     held[0]?.end('lo');
     expect(await body).to.equal('hello');
-  });
-});
-
-describe('proxy/dispatchers: HTTP/1.1 to every tool', () => {
-  // undici 8 negotiates HTTP/2 by ALPN when a tool's TLS offers it, as Go servers (kube-apiserver,
-  // registries) do; the relay reads HTTP/1.1 heads, and got a parsed object from an h2 session.
-  it('a tool offering h2 and http/1.1 is spoken to in HTTP/1.1', async () => {
-    const ca = await createCA('dispatchers-test-ca');
-    const cert = await issueCert(ca, { commonName: 'localhost', ipAddresses: ['127.0.0.1'], server: true });
-    const tool = createSecureServer(
-      { cert: cert.certPem, key: cert.keyPem, allowHTTP1: true },
-      (req, res) => {
-        res.end(req.httpVersion);
-      },
-    );
-    await new Promise<void>((resolve) => tool.listen(0, '127.0.0.1', resolve));
-    const origin = `https://127.0.0.1:${(tool.address() as AddressInfo).port}`;
-    const pools = new DispatcherCache({ connectMs: 5_000, headersMs: 5_000, bodyMs: 5_000 });
-    try {
-      const res = await pools.get(origin, ca.certPem).request({ origin, path: '/', method: 'GET' });
-      expect(await res.body.text()).to.equal('1.1');
-    } finally {
-      await pools.close();
-      tool.close();
-    }
   });
 });

@@ -3,7 +3,8 @@
 // tracking connections must not change how a server answers Upgrade and CONNECT requests.
 
 import { request, createServer, type IncomingMessage } from 'node:http';
-import { connect } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { connect, Server as NetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { expect } from 'chai';
 import { drain, listen } from '../../../../apiserver/machinery/lifecycle.js';
@@ -132,5 +133,125 @@ describe('apiserver/machinery/lifecycle listen', () => {
     for (const t of tunnels) t.destroy();
     await drained;
     socket.destroy();
+  });
+});
+
+/** How many sockets listen on 127.0.0.1:port, from the kernel's own table (/proc/net/tcp). */
+function listeningSockets(port: number): number {
+  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  return readFileSync('/proc/net/tcp', 'utf8')
+    .split('\n')
+    .filter((line) => {
+      const [, address, , state] = line.trim().split(/\s+/);
+      return address === local && state === '0A'; // TCP_LISTEN
+    }).length;
+}
+
+/** A GET on a connection of its own, read to the end; resolves with the status and body. */
+function getOnNewConnection(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    request({ port, host: '127.0.0.1', path: '/', agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.once('end', () => {
+        resolve(`${String(res.statusCode)} ${body}`);
+      });
+      res.once('error', reject);
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
+// Several sockets share the port (SO_REUSEPORT) so that a burst of new connections is accepted
+// several at a time per event-loop turn; the kernel spreads connections over them by address and
+// port, so 64 connections from as many client ports reach every one of 4 sockets (the chance that
+// one gets none is below 1 in 10^7). A socket that did not hand its connections to the server would
+// leave a quarter of them unanswered.
+describe('apiserver/machinery/lifecycle listen on several sockets', () => {
+  it('serves the connections of every socket as its own, with its socket options', async () => {
+    const halfOpen: boolean[] = [];
+    const server = createServer((_req, res) => {
+      res.end('ok');
+    });
+    server.on('connection', (socket: Socket) => halfOpen.push(socket.allowHalfOpen));
+    const port = await listen(server, 0, '127.0.0.1', 4);
+    try {
+      expect(listeningSockets(port)).to.equal(4);
+      const answers = await Promise.all(Array.from({ length: 64 }, () => getOnNewConnection(port)));
+      expect(answers).to.deep.equal(Array.from({ length: 64 }, () => '200 ok'));
+      expect(halfOpen).to.have.length(64);
+      // As the server's own: an http.Server takes half-open sockets (it ends its side itself).
+      expect(halfOpen.every((h) => h)).to.equal(true);
+    } finally {
+      await drain(server, 1_000, quiet);
+    }
+  });
+
+  it('listens on one socket, without SO_REUSEPORT, when asked for one', async () => {
+    const server = createServer((_req, res) => {
+      res.end('ok');
+    });
+    const port = await listen(server, 0, '127.0.0.1', 1);
+    // Another socket asking to share the port is refused: nothing else can take its connections.
+    const intruder = new NetServer();
+    try {
+      const refused = await new Promise<NodeJS.ErrnoException>((resolve, reject) => {
+        intruder.once('error', resolve);
+        intruder.listen({ port, host: '127.0.0.1', reusePort: true }, () => {
+          reject(new Error('a second socket was bound to the port'));
+        });
+      });
+      expect(refused.code).to.equal('EADDRINUSE');
+      expect(listeningSockets(port)).to.equal(1);
+    } finally {
+      intruder.close();
+      await drain(server, 1_000, quiet);
+    }
+  });
+
+  it('drains in-flight responses on every socket, then closes them all', async () => {
+    const size = 4 * 1024 * 1024;
+    const server = createServer((_req, res) => {
+      res.end(Buffer.alloc(size, 'x')); // still buffered here while the clients are slow
+    });
+    const port = await listen(server, 0, '127.0.0.1', 4);
+    const responses = await Promise.all(
+      Array.from(
+        { length: 16 },
+        () =>
+          new Promise<IncomingMessage>((resolve, reject) => {
+            request({ port, host: '127.0.0.1', path: '/', agent: false }, resolve).on('error', reject).end();
+          }),
+      ),
+    );
+    for (const res of responses) res.pause();
+    const drained = drain(server, 10_000, quiet);
+    await new Promise((r) => setTimeout(r, 600)); // a few sweeps happen while the clients are slow
+    expect(listeningSockets(port)).to.equal(0);
+    const received = await Promise.all(
+      responses.map(
+        (res) =>
+          new Promise<number>((resolve, reject) => {
+            let n = 0;
+            res.on('data', (c: Buffer) => (n += c.length));
+            res.once('end', () => {
+              resolve(n);
+            });
+            res.once('aborted', () => {
+              reject(new Error(`cut after ${n} bytes`));
+            });
+            res.resume();
+          }),
+      ),
+    );
+    await drained;
+    expect(received).to.deep.equal(Array.from({ length: 16 }, () => size));
+    const refused = await getOnNewConnection(port).then(
+      () => '',
+      (err: unknown) => (err as NodeJS.ErrnoException).code,
+    );
+    expect(refused).to.equal('ECONNREFUSED');
   });
 });
