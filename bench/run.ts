@@ -33,8 +33,8 @@
 // into ~/.cache/connectors), as a second process with the same flags, certificates and tool, its
 // rounds taking turns with ours; the report prints both and the ratio. BENCH_BASELINE=0 leaves it
 // out. The bench fails if a process of ours does not run the Node it should (24 here, 20 there).
-// The defaults took about 12 minutes on 2 cores before the peers (Go, services/proxy, the Node 20
-// column); they add about 8 more (estimated from the rows they add: 32 s each, 20 s warm-ups).
+// The defaults take about 22 minutes on 2 cores (21.5 measured, 2026-12-06), with the peers (Go,
+// services/proxy, the Node 20 column) and the Node 20 column's preparation already cached.
 // BENCH_PROFILE=<dir> writes CPU profiles of the aggregated server there, one per server process
 // (open them in Chrome DevTools or any .cpuprofile viewer).
 
