@@ -13,8 +13,10 @@ import { ConnectorAccess } from './access.js';
 import { KubeClusterReader } from './cluster.js';
 import { ConnectorVolumeContent } from './content.js';
 import { DirectoryMedium, TmpfsMedium, type VolumeMedium } from './medium.js';
-import { DriverServices } from './node.js';
+import { driverHealthCheck, startHealthServer, type HealthServer } from './health.js';
+import { DriverServices, driverName } from './node.js';
 import type { Config } from './options.js';
+import { startRegistration, type Registration } from './registration.js';
 import { startCsiServer } from './server.js';
 import { KubeletTokenSource, RequestedTokenSource, type TokenSource } from './tokens.js';
 
@@ -68,8 +70,26 @@ export async function startDriver(config: Config, kube: KubeClient, log: Logger)
     identity: services.identityHandlers(),
     node: services.nodeHandlers(),
   });
+  // Registration last: kubelet calls NodeGetInfo on the CSI socket as soon as it sees this one.
+  let registration: Registration | undefined;
+  if (config.registration) {
+    registration = await startRegistration({
+      dir: config.registration.dir,
+      driverName,
+      kubeletEndpoint: config.registration.kubeletEndpoint,
+      log,
+    });
+  }
+  const health = driverHealthCheck({
+    endpoint: server.endpoint,
+    ...(registration ? { registration: registration.state } : {}),
+  });
+  let healthServer: HealthServer | undefined;
+  if (config.healthPort > 0) healthServer = await startHealthServer(config.healthPort, health.check);
   log.info('serving', {
     endpoint: server.endpoint,
+    registrationSocket: registration?.socketPath,
+    healthPort: healthServer?.port,
     nodeId: config.nodeId,
     // (Field names without "token": the logger redacts those.)
     podIdentity: config.tokenSource,
@@ -78,6 +98,9 @@ export async function startDriver(config: Config, kube: KubeClient, log: Logger)
   });
   return {
     shutdown: async () => {
+      await registration?.shutdown();
+      await healthServer?.close();
+      health.close();
       await server.shutdown(config.shutdownGraceMs);
       log.info('stopped');
     },

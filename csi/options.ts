@@ -31,6 +31,13 @@ export interface Config {
   operationTimeoutMs: number;
   shutdownGraceMs: number;
   logLevel: LogLevel;
+  /**
+   * Self-registration with kubelet: the plugin registration directory as mounted here, and the CSI
+   * socket's path as kubelet sees it on the host. Absent: another process registers the driver.
+   */
+  registration: { dir: string; kubeletEndpoint: string } | undefined;
+  /** Port of /healthz (0: none). */
+  healthPort: number;
 }
 
 export const usage = `Usage: node dist/csi/main.js [flags]
@@ -59,6 +66,13 @@ tool's own client goes through the Connectors Proxy. Runs on every node (DaemonS
   --operation-timeout=60s             how long a publish or unpublish may take before kubelet is told
                                       to retry (kubelet itself gives up after 2m)
   --shutdown-grace-period=10s         how long running calls may finish after SIGTERM
+  --plugin-registration-dir=DIR       register with kubelet by serving its plugin registration API in
+                                      DIR (kubelet's <root-dir>/plugins_registry, mounted); needs
+                                      --kubelet-registration-path. Unset: no registration (another
+                                      process, e.g. node-driver-registrar, does it)
+  --kubelet-registration-path=PATH    the CSI socket's path as kubelet sees it on the node, e.g.
+                                      /var/lib/kubelet/plugins/connectors-csi/csi.sock
+  --health-port=0                     port of /healthz (calls the driver's own Probe); 0: none
   --log-level=info                    debug, info, warn or error
   --help                              this text
 `;
@@ -79,6 +93,9 @@ const flags = {
   'operation-timeout': { type: 'string', default: '60s' },
   'shutdown-grace-period': { type: 'string', default: '10s' },
   'log-level': { type: 'string', default: 'info' },
+  'plugin-registration-dir': { type: 'string' },
+  'kubelet-registration-path': { type: 'string' },
+  'health-port': { type: 'string', default: '0' },
 } satisfies FlagSpec;
 
 function oneOf<T extends string>(f: Flags, flag: string, allowed: readonly T[]): T {
@@ -111,6 +128,27 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
   const audience = f.str('token-audience').trim();
   if (!audience) f.problems.push('--token-audience must not be empty');
   if (!f.str('proxy-ca-configmap')) f.problems.push('--proxy-ca-configmap must name a ConfigMap as NS/NAME');
+  const registrationDir = f.str('plugin-registration-dir');
+  const kubeletEndpoint = f.str('kubelet-registration-path');
+  if (registrationDir && !kubeletEndpoint) {
+    f.problems.push(
+      '--plugin-registration-dir needs --kubelet-registration-path: the CSI socket as kubelet sees it, ' +
+        'e.g. /var/lib/kubelet/plugins/connectors-csi/csi.sock',
+    );
+  }
+  if (kubeletEndpoint && !registrationDir) {
+    f.problems.push('--kubelet-registration-path is only used with --plugin-registration-dir; set both');
+  }
+  for (const [flag, value] of [
+    ['plugin-registration-dir', registrationDir],
+    ['kubelet-registration-path', kubeletEndpoint],
+  ] as const) {
+    if (value && !value.startsWith('/')) f.problems.push(`--${flag}=${value} must be an absolute path`);
+  }
+  const healthPort = Number(f.str('health-port'));
+  if (!Number.isInteger(healthPort) || healthPort < 0 || healthPort > 65535) {
+    f.problems.push(`--health-port=${f.str('health-port')} must be a port number, or 0 for none`);
+  }
   const tmpfsSize = f.str('tmpfs-size');
   if (!/^\d+[kmg]?$/.test(tmpfsSize)) f.problems.push(`--tmpfs-size=${tmpfsSize} must be a size such as 4m`);
   const config: Config = {
@@ -129,6 +167,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     operationTimeoutMs: f.duration('operation-timeout'),
     shutdownGraceMs: f.duration('shutdown-grace-period'),
     logLevel: f.logLevel('log-level'),
+    registration: registrationDir && kubeletEndpoint ? { dir: registrationDir, kubeletEndpoint } : undefined,
+    healthPort,
   };
   if (f.problems.length > 0) throw new ConfigError(f.problems, usage);
   return config;

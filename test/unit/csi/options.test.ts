@@ -18,7 +18,53 @@ describe('csi/options', function () {
       tmpfsSize: '4m',
       multiConnector: false,
       noProxy: 'localhost,127.0.0.1',
+      registration: undefined,
+      healthPort: 0,
     });
+  });
+
+  it('self-registration takes the registration directory and the socket as kubelet sees it', function () {
+    const c = parseConfig(
+      [
+        '--plugin-registration-dir=/registration',
+        '--kubelet-registration-path=/var/lib/kubelet/plugins/connectors-csi/csi.sock',
+        '--health-port=9808',
+      ],
+      { CSI_ENDPOINT: 'unix:///csi/csi.sock', NODE_NAME: 'node-1' },
+    );
+    expect(c.registration).to.deep.equal({
+      dir: '/registration',
+      kubeletEndpoint: '/var/lib/kubelet/plugins/connectors-csi/csi.sock',
+    });
+    expect(c.healthPort).to.equal(9808);
+  });
+
+  it('refuses half a registration setting, relative paths and a bad health port', function () {
+    const env = { CSI_ENDPOINT: 'unix:///csi/csi.sock', NODE_NAME: 'node-1' };
+    const problems = (argv: string[]): string[] => {
+      try {
+        parseConfig(argv, env);
+      } catch (err) {
+        return (err as ConfigError).problems;
+      }
+      return [];
+    };
+    expect(problems(['--plugin-registration-dir=/registration'])).to.deep.equal([
+      '--plugin-registration-dir needs --kubelet-registration-path: the CSI socket as kubelet sees it, ' +
+        'e.g. /var/lib/kubelet/plugins/connectors-csi/csi.sock',
+    ]);
+    expect(problems(['--kubelet-registration-path=/x/csi.sock'])).to.deep.equal([
+      '--kubelet-registration-path is only used with --plugin-registration-dir; set both',
+    ]);
+    expect(problems(['--plugin-registration-dir=reg', '--kubelet-registration-path=csi.sock'])).to.deep.equal(
+      [
+        '--plugin-registration-dir=reg must be an absolute path',
+        '--kubelet-registration-path=csi.sock must be an absolute path',
+      ],
+    );
+    expect(problems(['--health-port=99999'])).to.deep.equal([
+      '--health-port=99999 must be a port number, or 0 for none',
+    ]);
   });
 
   it('flags win over the environment', function () {
