@@ -37,8 +37,13 @@ export interface GitServerOptions {
   dir?: string;
   username: string;
   password: string;
-  /** Serve HTTPS with a certificate for 127.0.0.1 and localhost from a fresh CA (`caCertPem`). */
+  /** Serve HTTPS with a certificate for `host` and localhost from a fresh CA (`caCertPem`). */
   tls?: boolean;
+  /**
+   * The IPv4 address nginx listens on (default 127.0.0.1), e.g. the single-node cluster's bridge
+   * address, which its pods reach.
+   */
+  host?: string;
   /**
    * Where nginx's and fcgiwrap's logs go, named after the temp dir, so they outlive stop()
    * (default: the temp dir itself).
@@ -63,7 +68,7 @@ export interface GitRef {
 }
 
 export interface GitServer {
-  /** http(s)://127.0.0.1:<port>, no trailing slash; a repository is `${url}/${name}`. */
+  /** http(s)://<host>:<port>, no trailing slash; a repository is `${url}/${name}`. */
   readonly url: string;
   readonly port: number;
   /** GIT_PROJECT_ROOT: the directory holding the bare repositories. */
@@ -94,9 +99,10 @@ export interface GitServer {
   stop(): Promise<void>;
 }
 
-/** Starts nginx + fcgiwrap + git-http-backend on 127.0.0.1 and waits until nginx answers. */
+/** Starts nginx + fcgiwrap + git-http-backend on `host` (127.0.0.1) and waits until nginx answers. */
 export async function startGitServer(opts: GitServerOptions): Promise<GitServer> {
   const t0 = performance.now();
+  const host = opts.host ?? '127.0.0.1';
   const nginx = findBinary('nginx', 'nginx');
   const fcgiwrap = findBinary('fcgiwrap', 'fcgiwrap');
   const htpasswd = findBinary('htpasswd', 'apache2-utils');
@@ -135,8 +141,8 @@ export async function startGitServer(opts: GitServerOptions): Promise<GitServer>
     if (opts.tls) {
       const ca = await createCA('connectors-test-git-ca');
       const serving = await issueCert(ca, {
-        commonName: '127.0.0.1',
-        ipAddresses: ['127.0.0.1'],
+        commonName: host,
+        ipAddresses: [...new Set([host, '127.0.0.1'])],
         dnsNames: ['localhost'],
         server: true,
       });
@@ -169,13 +175,25 @@ export async function startGitServer(opts: GitServerOptions): Promise<GitServer>
 
     const port = await freePort();
     const scheme = tlsFiles ? 'https' : 'http';
-    const url = `${scheme}://127.0.0.1:${port}`;
+    const url = `${scheme}://${host}:${port}`;
     const conf = join(dir, 'nginx.conf');
     const errorLog = logFile('nginx-error.log');
     const accessLog = logFile('access.log');
     await writeFile(
       conf,
-      nginxConfig({ dir, temp, port, errorLog, accessLog, htpasswdFile, socket, root, home, tls: tlsFiles }),
+      nginxConfig({
+        dir,
+        temp,
+        host,
+        port,
+        errorLog,
+        accessLog,
+        htpasswdFile,
+        socket,
+        root,
+        home,
+        tls: tlsFiles,
+      }),
     );
     // -e: the error log nginx uses before it has read the config (default /var/log/nginx/error.log).
     const server = ManagedProcess.start({
@@ -374,6 +392,7 @@ class LocalGitServer implements GitServer {
 interface NginxConfigInput {
   dir: string;
   temp: string;
+  host: string;
   port: number;
   errorLog: string;
   accessLog: string;
@@ -415,8 +434,8 @@ http {
   fastcgi_read_timeout 300s;
 
   server {
-    listen 127.0.0.1:${c.port}${c.tls ? ' ssl' : ''};
-    server_name 127.0.0.1 localhost;
+    listen ${c.host}:${c.port}${c.tls ? ' ssl' : ''};
+    server_name ${c.host} localhost;
 ${c.tls ? `    ssl_certificate ${q(c.tls.cert)};\n    ssl_certificate_key ${q(c.tls.key)};\n` : ''}
     location / {
       auth_basic "git";
