@@ -7,6 +7,15 @@ import { copyFile, mkdir, symlink, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { repoRoot, resolveBinaries } from './binaries.js';
+import {
+  asList,
+  demoBranches,
+  demoGitObjects,
+  demoRepository,
+  demoToolObjects,
+  demoToolProxy,
+  groupVersionPath,
+} from './demo.js';
 import { startLocalSystem } from './localsystem.js';
 import { ManagedProcess } from './process.js';
 import { startEchoTool } from './tools/echo-tool.js';
@@ -14,8 +23,8 @@ import { findBinary, startGitServer, type GitServer } from './tools/gitserver.js
 
 const root = repoRoot();
 const devDir = join(root, '.dev');
-const gv = '/apis/subresources.connectors.alauda.io/v1alpha1';
-const proxy = `${gv}/namespaces/demo/connectors/demo-tool/proxy`;
+const gv = groupVersionPath;
+const proxy = demoToolProxy;
 
 async function main(): Promise<void> {
   await rm(devDir, { recursive: true, force: true });
@@ -30,54 +39,7 @@ async function main(): Promise<void> {
     if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
     return r.stdout;
   };
-  await kubectl(['create', 'namespace', 'demo']);
-  await kubectl(
-    ['apply', '-f', '-'],
-    JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'List',
-      items: [
-        {
-          apiVersion: 'connectors.alauda.io/v1alpha1',
-          kind: 'ConnectorClass',
-          metadata: { name: 'http' },
-          spec: {
-            address: { name: 'address', type: 'string' },
-            auth: { types: [{ name: 'basicAuth', secretType: 'kubernetes.io/basic-auth', optional: true }] },
-          },
-        },
-        {
-          apiVersion: 'v1',
-          kind: 'Secret',
-          metadata: { name: 'demo-tool-credentials', namespace: 'demo' },
-          type: 'kubernetes.io/basic-auth',
-          stringData: { username: 'demo', password },
-        },
-        {
-          apiVersion: 'connectors.alauda.io/v1alpha1',
-          kind: 'Connector',
-          metadata: { name: 'demo-tool', namespace: 'demo' },
-          spec: {
-            connectorClassName: 'http',
-            address: `${tool.url}/api`,
-            auth: { name: 'basicAuth', secretRef: { name: 'demo-tool-credentials' } },
-          },
-        },
-        // alice may read through the Connector but not write: RBAC alone decides.
-        {
-          apiVersion: 'rbac.authorization.k8s.io/v1',
-          kind: 'RoleBinding',
-          metadata: { name: 'alice-proxy-view', namespace: 'demo' },
-          roleRef: {
-            apiGroup: 'rbac.authorization.k8s.io',
-            kind: 'ClusterRole',
-            name: 'connectors-proxy-view',
-          },
-          subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'alice' }],
-        },
-      ],
-    }),
-  );
+  await kubectl(['apply', '-f', '-'], asList(demoToolObjects({ url: tool.url, username: 'demo', password })));
 
   // With the Git tools installed (hack/test-tools.sh), also show a class-declared API: the shipped
   // `git` class, the class API backend and a real Git server with a private repository.
@@ -89,42 +51,16 @@ async function main(): Promise<void> {
     findBinary('fcgiwrap', 'fcgiwrap');
     const gitPassword = randomBytes(12).toString('base64url');
     git = await startGitServer({ username: 'demo', password: gitPassword });
-    await git.createRepo('team/app.git', {
+    await git.createRepo(demoRepository, {
       branches: ['main', 'develop', 'feature-login'],
       tags: ['v1.0.0'],
     });
     await sys.installClasses();
     await kubectl(
       ['apply', '-f', '-'],
-      JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'List',
-        items: [
-          {
-            apiVersion: 'v1',
-            kind: 'Secret',
-            metadata: { name: 'demo-git-credentials', namespace: 'demo' },
-            type: 'kubernetes.io/basic-auth',
-            stringData: { username: 'demo', password: gitPassword },
-          },
-          {
-            apiVersion: 'connectors.alauda.io/v1alpha1',
-            kind: 'Connector',
-            metadata: { name: 'demo-git', namespace: 'demo' },
-            spec: {
-              connectorClassName: 'git',
-              address: git.url,
-              auth: {
-                name: 'basicAuth',
-                secretRef: { name: 'demo-git-credentials' },
-                params: [{ name: 'repository', value: 'team/app.git' }],
-              },
-            },
-          },
-        ],
-      }),
+      asList(demoGitObjects({ url: git.url, username: 'demo', password: gitPassword })),
     );
-    const branches = `${gv}/namespaces/demo/connectors/demo-git/branches?repository=team/app.git`;
+    const branches = demoBranches;
     gitHint = `
 A private Git server runs at ${git.url}; the shipped "git" class offers its branches and tags:
 

@@ -1,0 +1,92 @@
+// The demo that `npm run dev` and `npm run cluster` install: namespace `demo`, a plain HTTP tool
+// behind Basic auth registered as the Connector demo/demo-tool (class `http`), a private Git
+// repository as demo/demo-git (the shipped `git` class), and alice, who may read through the
+// Connectors but not write. Only the credentials' holders (these objects' Secrets) know the
+// passwords; everyone else goes through the Kubernetes API.
+
+export const demoNamespace = 'demo';
+export const groupVersionPath = '/apis/subresources.connectors.alauda.io/v1alpha1';
+export const demoToolProxy = `${groupVersionPath}/namespaces/${demoNamespace}/connectors/demo-tool/proxy`;
+export const demoRepository = 'team/app.git';
+export const demoBranches = `${groupVersionPath}/namespaces/${demoNamespace}/connectors/demo-git/branches?repository=${demoRepository}`;
+
+export interface DemoTool {
+  url: string;
+  username: string;
+  password: string;
+}
+
+type KubeObject = Record<string, unknown>;
+
+/** The `http` class (not shipped: any HTTP tool with optional Basic auth), the tool's Secret and Connector, and alice's RoleBinding. */
+export function demoToolObjects(tool: DemoTool): KubeObject[] {
+  return [
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: demoNamespace } },
+    {
+      apiVersion: 'connectors.alauda.io/v1alpha1',
+      kind: 'ConnectorClass',
+      metadata: { name: 'http' },
+      spec: {
+        address: { name: 'address', type: 'string' },
+        auth: { types: [{ name: 'basicAuth', secretType: 'kubernetes.io/basic-auth', optional: true }] },
+      },
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'demo-tool-credentials', namespace: demoNamespace },
+      type: 'kubernetes.io/basic-auth',
+      stringData: { username: tool.username, password: tool.password },
+    },
+    {
+      apiVersion: 'connectors.alauda.io/v1alpha1',
+      kind: 'Connector',
+      metadata: { name: 'demo-tool', namespace: demoNamespace },
+      spec: {
+        connectorClassName: 'http',
+        address: `${tool.url}/api`,
+        auth: { name: 'basicAuth', secretRef: { name: 'demo-tool-credentials' } },
+      },
+    },
+    // alice may read through the Connector but not write: RBAC alone decides.
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: 'alice-proxy-view', namespace: demoNamespace },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'connectors-proxy-view' },
+      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'alice' }],
+    },
+  ];
+}
+
+/** The Git server's Secret and the Connector of the shipped `git` class for demoRepository. */
+export function demoGitObjects(git: DemoTool): KubeObject[] {
+  return [
+    {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'demo-git-credentials', namespace: demoNamespace },
+      type: 'kubernetes.io/basic-auth',
+      stringData: { username: git.username, password: git.password },
+    },
+    {
+      apiVersion: 'connectors.alauda.io/v1alpha1',
+      kind: 'Connector',
+      metadata: { name: 'demo-git', namespace: demoNamespace },
+      spec: {
+        connectorClassName: 'git',
+        address: git.url,
+        auth: {
+          name: 'basicAuth',
+          secretRef: { name: 'demo-git-credentials' },
+          params: [{ name: 'repository', value: demoRepository }],
+        },
+      },
+    },
+  ];
+}
+
+/** A kubectl-applicable List. */
+export function asList(items: KubeObject[]): string {
+  return JSON.stringify({ apiVersion: 'v1', kind: 'List', items });
+}
