@@ -244,6 +244,7 @@ buildah config \
   --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
   --env NODE_VERSION="$node_version" \
   --cmd '["node"]' \
+  --created-by "hack/base-image.sh: debootstrap --variant=minbase $SUITE, Node.js $node_version, npm $npm_version" \
   --label io.connectors.base-key="$key" \
   --label org.opencontainers.image.title="node:24-bookworm-slim (local)" \
   --label org.opencontainers.image.description="Debian $SUITE minbase with Node.js $node_version and npm $npm_version, assembled by hack/base-image.sh where the official node:24-bookworm-slim cannot be pulled" \
