@@ -1,7 +1,7 @@
-// Locates etcd, kube-apiserver and kubectl, and csi-sanity. hack/build-k8s.sh and
-// hack/build-csi-sanity.sh are the single source of truth for where they live (their cache, or
-// KUBEBUILDER_ASSETS / CSI_SANITY), so this module only runs them and reads the path they print;
-// the scripts build nothing when the cache is already filled.
+// Locates etcd, kube-apiserver and kubectl, csi-sanity and helm. hack/build-k8s.sh,
+// hack/build-csi-sanity.sh and hack/build-helm.sh are the single source of truth for where they
+// live (their cache, or KUBEBUILDER_ASSETS / CSI_SANITY / HELM_BIN), so this module only runs them
+// and reads the path they print; the scripts build nothing when the cache is already filled.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -62,6 +62,13 @@ async function resolveUncached(): Promise<Binaries> {
 /** The csi-sanity binary (kubernetes-csi/csi-test), built on first use (a few minutes). */
 export async function resolveCsiSanity(): Promise<string> {
   const path = await runBuildScript(join(repoRoot(), 'hack', 'build-csi-sanity.sh'), 'csi-sanity');
+  assertExecutable(path);
+  return path;
+}
+
+/** The helm binary (Helm v4, helm.sh/helm/v4), built on first use (a few minutes). */
+export async function resolveHelm(): Promise<string> {
+  const path = await runBuildScript(join(repoRoot(), 'hack', 'build-helm.sh'), 'helm');
   assertExecutable(path);
   return path;
 }
