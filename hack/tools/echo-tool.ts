@@ -20,6 +20,8 @@ export interface RecordedRequest {
   url: string;
   headers: IncomingHttpHeaders;
   bodyBytes: number;
+  /** The peer's address: which process (or pod) made the request. */
+  remoteAddress: string;
 }
 
 export interface EchoTool {
@@ -69,7 +71,13 @@ export async function startEchoTool(
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     const url = req.url ?? '/';
     const path = url.split('?')[0] ?? '/';
-    const record: RecordedRequest = { method: req.method ?? '', url, headers: req.headers, bodyBytes: 0 };
+    const record: RecordedRequest = {
+      method: req.method ?? '',
+      url,
+      headers: req.headers,
+      bodyBytes: 0,
+      remoteAddress: req.socket.remoteAddress ?? '',
+    };
     requests.push(record);
     if (expected !== null && req.headers.authorization !== expected) {
       req.resume();

@@ -53,7 +53,13 @@ async function startTool(): Promise<Tool> {
   const requests: RecordedRequest[] = [];
   const server: Server = createServer((req: IncomingMessage, res) => {
     const url = req.url ?? '/';
-    requests.push({ method: req.method ?? '', url, headers: req.headers, bodyBytes: 0 });
+    requests.push({
+      method: req.method ?? '',
+      url,
+      headers: req.headers,
+      bodyBytes: 0,
+      remoteAddress: req.socket.remoteAddress ?? '',
+    });
     req.resume();
     if (url === '/team-a/to-b') {
       res.writeHead(302, { location: '/team-b/private', 'content-type': 'text/plain' });

@@ -30,7 +30,7 @@ function clean(): ScanInput {
 }
 
 function request(url: string, headers: Record<string, string>, method = 'GET'): RecordedRequest {
-  return { method, url, headers, bodyBytes: 0 };
+  return { method, url, headers, bodyBytes: 0, remoteAddress: '127.0.0.1' };
 }
 
 function scan(change: (input: ScanInput) => void): Finding[] {
