@@ -11,7 +11,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ManagedProcess, type RunResult } from '../hack/process.js';
 import { findBinary } from '../hack/tools/gitserver.js';
-import { buildInto } from './cache.js';
+import { buildInto } from '../hack/cache.js';
 
 /** The last commit on Node 20 and undici 7. */
 export const baselineCommit = 'e76c957';

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { assertExecutable, ManagedProcess } from '../hack/process.js';
-import { buildInto, contentKey } from './cache.js';
+import { buildInto, contentKey } from '../hack/cache.js';
 
 export interface GoRelayBuild {
   binary: string;

@@ -49,7 +49,7 @@ import { nodeProcesses } from '../hack/runtime.js';
 import { freePort, ManagedProcess } from '../hack/process.js';
 import { apiServiceName, startLocalSystem, type LocalSystem } from '../hack/localsystem.js';
 import { baselineCommit, prepareBaseline } from './baseline.js';
-import { cacheRoot } from './cache.js';
+import { cacheRoot } from '../hack/cache.js';
 import { startConnectorsProxy } from './connproxy.js';
 import { findGo, goRelayBinary } from './gorelay.js';
 import { startNginxProxy, startStaticTool, type Nginx } from './nginx.js';

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { baselineCommit, baselinePaths, npmEnv, prepareBaseline } from '../../../bench/baseline.js';
-import { cacheRoot, contentKey } from '../../../bench/cache.js';
+import { cacheRoot, contentKey } from '../../../hack/cache.js';
 import { goRelayKey } from '../../../bench/gorelay.js';
 
 describe('bench cache', () => {

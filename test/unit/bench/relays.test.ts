@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { request } from 'undici';
-import { cacheRoot } from '../../../bench/cache.js';
+import { cacheRoot } from '../../../hack/cache.js';
 import { findGo, goRelayBinary } from '../../../bench/gorelay.js';
 import { repoRoot } from '../../../hack/binaries.js';
 import { freePort, ManagedProcess } from '../../../hack/process.js';

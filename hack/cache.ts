@@ -1,6 +1,6 @@
-// Where the bench keeps what it builds or downloads once (the Go relay, the Node 20 baseline):
-// outside the repository, beside the Kubernetes binaries of hack/go-build-env.sh, under the same
-// root and with the same overrides.
+// Where the bench and the cluster harness keep what they build or download once (the Go relay,
+// the Node 20 baseline, the pause and test images): outside the repository, beside the Kubernetes
+// binaries of hack/go-build-env.sh, under the same root and with the same overrides.
 
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
