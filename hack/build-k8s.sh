@@ -36,26 +36,11 @@ start=$SECONDS
 log() { echo "[build-k8s] $*" >&2; }
 
 # --- kube-apiserver and kubectl from k8s.io/kubernetes -----------------------------------------
-# k8s.io/kubernetes points its staging modules at ./staging; a consumer must replace each with
-# its published v0.<minor>.<patch> release.
 mkdir -p "$work/k8s"
 cd "$work/k8s"
-cat > go.mod <<MOD
-module connectors.local/k8sbinaries
-
-go 1.24.0
-
-require k8s.io/kubernetes v${K8S_VERSION}
-MOD
 log "downloading k8s.io/kubernetes v${K8S_VERSION}"
-modjson="$("$GO" mod download -json "k8s.io/kubernetes@v${K8S_VERSION}")"
-kmod="$(sed -n 's/.*"GoMod": "\(.*\)".*/\1/p' <<<"$modjson")"
-staging_version="v0.${K8S_VERSION#1.}"
-grep -E '^\s*k8s\.io/[^ ]+ => \./staging/' "$kmod" | awk '{print $1}' | while read -r m; do
-  echo "replace $m => $m $staging_version" >> go.mod
-done
-ldflags="-s -w -X k8s.io/component-base/version.gitVersion=v${K8S_VERSION} -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=${K8S_VERSION#1.} -X k8s.io/client-go/pkg/version.gitVersion=v${K8S_VERSION}"
-ldflags="${ldflags/gitMinor=${K8S_VERSION#1.}/gitMinor=$(cut -d. -f2 <<<"$K8S_VERSION")}"
+k8s_module "$K8S_VERSION"
+ldflags="$(k8s_ldflags "$K8S_VERSION")"
 log "building kube-apiserver and kubectl v${K8S_VERSION} (a cold build takes several minutes)"
 CGO_ENABLED=0 "$GO" build -mod=mod -trimpath -ldflags "$ldflags" -o "$work/bin/" \
   k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl
