@@ -1,6 +1,7 @@
-// Locates etcd, kube-apiserver and kubectl, csi-sanity and helm. hack/build-k8s.sh,
-// hack/build-csi-sanity.sh and hack/build-helm.sh are the single source of truth for where they
-// live (their cache, or KUBEBUILDER_ASSETS / CSI_SANITY / HELM_BIN), so this module only runs them
+// Locates etcd, kube-apiserver and kubectl, the node components of the test cluster, csi-sanity
+// and helm. hack/build-k8s.sh, hack/build-cluster.sh, hack/build-csi-sanity.sh and
+// hack/build-helm.sh are the single source of truth for where they live (their cache, or
+// KUBEBUILDER_ASSETS / CLUSTER_BINARIES / CSI_SANITY / HELM_BIN), so this module only runs them
 // and reads the path they print; the scripts build nothing when the cache is already filled.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -57,6 +58,41 @@ async function resolveUncached(): Promise<Binaries> {
   };
   for (const path of [binaries.etcd, binaries.kubeApiserver, binaries.kubectl]) assertExecutable(path);
   return binaries;
+}
+
+export interface ClusterBinaries {
+  kubelet: string;
+  kubeControllerManager: string;
+  kubeScheduler: string;
+  kubeProxy: string;
+  coredns: string;
+  /** The directory holding all five. */
+  dir: string;
+}
+
+let clusterCached: Promise<ClusterBinaries> | undefined;
+
+/** The node components and CoreDNS (hack/build-cluster.sh), built on first use (minutes); memoised. */
+export function resolveClusterBinaries(): Promise<ClusterBinaries> {
+  clusterCached ??= (async () => {
+    const dir = await runBuildScript(join(repoRoot(), 'hack', 'build-cluster.sh'), 'the cluster binaries');
+    const binaries: ClusterBinaries = {
+      kubelet: join(dir, 'kubelet'),
+      kubeControllerManager: join(dir, 'kube-controller-manager'),
+      kubeScheduler: join(dir, 'kube-scheduler'),
+      kubeProxy: join(dir, 'kube-proxy'),
+      coredns: join(dir, 'coredns'),
+      dir,
+    };
+    const { kubelet, kubeControllerManager, kubeScheduler, kubeProxy, coredns } = binaries;
+    for (const path of [kubelet, kubeControllerManager, kubeScheduler, kubeProxy, coredns])
+      assertExecutable(path);
+    return binaries;
+  })().catch((error: unknown) => {
+    clusterCached = undefined;
+    throw error;
+  });
+  return clusterCached;
 }
 
 /** The csi-sanity binary (kubernetes-csi/csi-test), built on first use (a few minutes). */

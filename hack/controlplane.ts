@@ -33,6 +33,19 @@ export interface ControlPlaneOptions {
   apiServerFlags?: Record<string, string | null>;
   /** Skips hack/build-k8s.sh, e.g. when a suite already resolved them. */
   binaries?: Binaries;
+  /**
+   * The address kube-apiserver listens on and advertises (the `kubernetes` Service's endpoint);
+   * `server` and the serving certificate name it. Default 127.0.0.1, which pods cannot reach: a
+   * cluster with pods passes its bridge's address.
+   */
+  bindAddress?: string;
+  /** --service-cluster-ip-range; its first address is in the serving certificate. Default 10.0.0.0/24. */
+  serviceCIDR?: string;
+  /**
+   * The CA behind --client-ca-file, when the caller must issue client certificates that the
+   * kube-apiserver flags name (e.g. --kubelet-client-certificate) before it starts. Default: a new one.
+   */
+  clientCA?: CertificateAuthority;
 }
 
 export type ClientCredentials = CertKeyPem | { token: string };
@@ -102,6 +115,8 @@ export interface ControlPlane {
   /** CA behind issueServingCert; goes into APIService.spec.caBundle. */
   readonly servingCaPem: string;
   readonly etcdUrl: string;
+  /** --service-account-signing-key-file, for kube-controller-manager to sign the same tokens. */
+  readonly serviceAccountKeyFile: string;
   readonly timings: StartupTimings;
   /** The running processes, for fault tests (e.g. stopping etcd). */
   readonly etcd: ManagedProcess;
@@ -127,7 +142,7 @@ export interface ControlPlane {
 }
 
 const SERVICE_ACCOUNT_ISSUER = 'https://kubernetes.default.svc.cluster.local';
-const SERVICE_CIDR = '10.0.0.0/24';
+const DEFAULT_SERVICE_CIDR = '10.0.0.0/24';
 const READY_TIMEOUT_MS = 90_000;
 const BOOTSTRAP_TIMEOUT_MS = 30_000;
 const ETCD_TIMEOUT_MS = 30_000;
@@ -155,7 +170,12 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   try {
     const logDir = resolve(opts.logDir ?? join(dir, 'logs'));
     await mkdir(logDir, { recursive: true });
-    const pki = await createPki(dir);
+    const bindAddress = opts.bindAddress ?? '127.0.0.1';
+    const serviceCIDR = opts.serviceCIDR ?? DEFAULT_SERVICE_CIDR;
+    const pki = await createPki(dir, {
+      ipAddresses: [...new Set(['127.0.0.1', bindAddress, firstServiceIP(serviceCIDR)])],
+      clientCA: opts.clientCA,
+    });
     const tPki = performance.now();
 
     const etcdPort = await freePort();
@@ -182,9 +202,13 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     const tEtcd = performance.now();
 
     const port = await freePort();
-    const server = `https://127.0.0.1:${port}`;
+    const server = `https://${bindAddress}:${port}`;
     const apiServerArgs = renderFlags({
-      ...baseApiServerFlags(dir, pki.files, port, etcdUrl),
+      ...baseApiServerFlags(dir, pki.files, port, etcdUrl, serviceCIDR),
+      // Stated only when it differs, so that the default flag set stays what it always was.
+      ...(bindAddress === '127.0.0.1'
+        ? {}
+        : { 'bind-address': bindAddress, 'advertise-address': bindAddress }),
       ...opts.apiServerFlags,
     });
     const apiServerLog = join(logDir, 'kube-apiserver.log');
@@ -266,12 +290,15 @@ interface Pki {
   files: PkiFiles;
 }
 
-async function createPki(dir: string): Promise<Pki> {
+async function createPki(
+  dir: string,
+  opts: { ipAddresses: string[]; clientCA: CertificateAuthority | undefined },
+): Promise<Pki> {
   // Separate CAs on purpose: if the client CA also signed front-proxy certs, any user's client
   // cert would be accepted as the aggregator and could assert any identity in X-Remote-User.
   const [serverCA, clientCA, frontProxyCA, servingCA, otherCA, saKeys] = await Promise.all([
     createCA('kube-apiserver-serving-ca'),
-    createCA('client-ca'),
+    opts.clientCA ?? createCA('client-ca'),
     createCA('front-proxy-ca'),
     createCA('extension-serving-ca'),
     createCA('untrusted-ca'),
@@ -280,8 +307,8 @@ async function createPki(dir: string): Promise<Pki> {
   const [serverCert, frontProxyClient, admin] = await Promise.all([
     issueCert(serverCA, {
       commonName: 'kube-apiserver',
-      // 127.0.0.1/localhost are what we dial; the in-cluster names and the first service IP are
-      // what a client configured for "in cluster" would check.
+      // 127.0.0.1/localhost (or the bind address) are what we dial; the in-cluster names and the
+      // first service IP are what a client configured for "in cluster" would check.
       dnsNames: [
         'localhost',
         'kubernetes',
@@ -289,7 +316,7 @@ async function createPki(dir: string): Promise<Pki> {
         'kubernetes.default.svc',
         'kubernetes.default.svc.cluster.local',
       ],
-      ipAddresses: ['127.0.0.1', '10.0.0.1'],
+      ipAddresses: opts.ipAddresses,
       server: true,
     }),
     // clientAuth is required: extension servers reject a proxy client cert without it ("x509:
@@ -374,11 +401,12 @@ function baseApiServerFlags(
   files: PkiFiles,
   port: number,
   etcdUrl: string,
+  serviceCIDR: string,
 ): Record<string, string> {
   return {
     // envtest's base set (controller-runtime pkg/internal/testing/controlplane/apiserver.go),
     // minus --disable-admission-plugins=ServiceAccount: we want the default admission chain.
-    'service-cluster-ip-range': SERVICE_CIDR,
+    'service-cluster-ip-range': serviceCIDR,
     'allow-privileged': 'true',
     'authorization-mode': 'RBAC',
     'secure-port': String(port),
@@ -407,6 +435,18 @@ function baseApiServerFlags(
     // routing enabled the aggregator would look for endpoints, and loopback endpoints are invalid.
     'enable-aggregator-routing': 'false',
   };
+}
+
+/** The first host address of an IPv4 CIDR: kube-apiserver gives it to the `kubernetes` Service. */
+export function firstServiceIP(cidr: string): string {
+  const match = /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/(\d+)$/.exec(cidr);
+  if (!match) throw new Error(`not an IPv4 CIDR: ${cidr}`);
+  const octets = match.slice(1, 5).map(Number);
+  const prefix = Number(match[5]);
+  const base = octets.reduce((acc, o) => acc * 256 + o, 0);
+  const network = prefix === 0 ? 0 : base - (base % 2 ** (32 - prefix));
+  const first = network + 1;
+  return [24, 16, 8, 0].map((shift) => Math.floor(first / 2 ** shift) % 256).join('.');
 }
 
 function renderFlags(flags: Record<string, string | null>): string[] {
@@ -537,6 +577,7 @@ class LocalControlPlane implements ControlPlane {
   readonly otherCA: CertificateAuthority;
   readonly servingCaPem: string;
   readonly etcdUrl: string;
+  readonly serviceAccountKeyFile: string;
   readonly timings: StartupTimings;
   readonly issuedTokens: IssuedToken[] = [];
 
@@ -560,6 +601,7 @@ class LocalControlPlane implements ControlPlane {
     this.otherCA = pki.otherCA;
     this.servingCaPem = pki.servingCA.certPem;
     this.etcdUrl = state.etcdUrl;
+    this.serviceAccountKeyFile = pki.files.saPrivateKey;
     this.timings = state.timings;
     this.apiServer = state.apiServer;
   }

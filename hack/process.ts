@@ -61,6 +61,18 @@ export interface RunResult {
 const running = new Set<ManagedProcess>();
 const exitCleanups = new Set<() => void>();
 let hooksInstalled = false;
+let gracefulStop: ((signal: NodeJS.Signals) => Promise<void>) | undefined;
+let gracefulStopRunning = false;
+
+/**
+ * Makes the first SIGINT, SIGTERM or SIGHUP run `stop` (e.g. a cluster's orderly teardown) before
+ * the usual kill-everything-and-die; a second signal meanwhile does the usual at once. For a CLI
+ * that owns long-running children: without it, Ctrl-C kills them all with SIGKILL.
+ */
+export function stopGracefullyOnSignal(stop: (signal: NodeJS.Signals) => Promise<void>): void {
+  installHooks();
+  gracefulStop = stop;
+}
 
 /**
  * Registers a synchronous cleanup (e.g. removing a temp dir) that runs when this process exits
@@ -92,13 +104,24 @@ function installHooks(): void {
   hooksInstalled = true;
   process.on('exit', killAllNow);
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    const onSignal = (): void => {
+    const die = (): void => {
       killAllNow();
       // Having a listener disables Node's default "terminate on signal", so remove ours and
       // re-raise: the process then dies as it would have (exit status 128+n), unless someone else
       // (a test runner, say) also listens and has its own plan.
       process.removeListener(signal, onSignal);
       process.kill(process.pid, signal);
+    };
+    const onSignal = (): void => {
+      if (gracefulStop === undefined || gracefulStopRunning) {
+        die();
+        return;
+      }
+      gracefulStopRunning = true;
+      gracefulStop(signal).then(die, (error: unknown) => {
+        process.stderr.write(`stopping after ${signal} failed: ${errorMessage(error)}\n`);
+        die();
+      });
     };
     process.on(signal, onSignal);
   }
@@ -376,6 +399,42 @@ export async function freePort(): Promise<number> {
       server.close(() => {
         if (port === undefined) reject(new Error('could not read the port of a 127.0.0.1:0 listener'));
         else resolve(port);
+      });
+    });
+  });
+}
+
+const handedOut = new Set<number>();
+
+/**
+ * A TCP port below the ephemeral range (Linux: 32768 and up) that was free a moment ago on
+ * 127.0.0.1 (and on `host`, if given). Listeners that must keep their port across restarts, or
+ * that a harness starts many of, take these: an ephemeral port can be taken at any moment by some
+ * process's outgoing connection. Never hands out the same port twice in one process.
+ */
+export async function freeLowPort(host?: string): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_768);
+    if (handedOut.has(port)) continue;
+    const hosts = host === undefined || host === '127.0.0.1' ? ['127.0.0.1'] : ['127.0.0.1', host];
+    if ((await Promise.all(hosts.map((h) => canListen(port, h)))).every(Boolean)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error('found no free TCP port between 20000 and 32767 in 200 tries');
+}
+
+function canListen(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', () => {
+      resolve(false);
+    });
+    server.listen(port, host, () => {
+      server.close(() => {
+        resolve(true);
       });
     });
   });
