@@ -16,7 +16,7 @@ import {
   type CertificateAuthority,
   type CertKeyPem,
 } from './pki.js';
-import { freePort, ManagedProcess, registerExitCleanup } from './process.js';
+import { freeLowPort, freePort, ManagedProcess, registerExitCleanup } from './process.js';
 
 export interface ControlPlaneOptions {
   /** Parent directory for the control plane's fresh temp dir (default: the OS temp dir). */
@@ -46,6 +46,11 @@ export interface ControlPlaneOptions {
    * kube-apiserver flags name (e.g. --kubelet-client-certificate) before it starts. Default: a new one.
    */
   clientCA?: CertificateAuthority;
+  /**
+   * Take etcd's and kube-apiserver's ports below the ephemeral range (freeLowPort), where no
+   * outgoing connection of another process can take them: for a cluster that runs a while.
+   */
+  lowPorts?: boolean;
 }
 
 export type ClientCredentials = CertKeyPem | { token: string };
@@ -178,7 +183,8 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     });
     const tPki = performance.now();
 
-    const etcdPort = await freePort();
+    const pickPort = opts.lowPorts ? freeLowPort : freePort;
+    const etcdPort = await pickPort();
     const etcdUrl = `http://127.0.0.1:${etcdPort}`;
     const etcdArgs = [
       `--data-dir=${join(dir, 'etcd')}`,
@@ -201,7 +207,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     });
     const tEtcd = performance.now();
 
-    const port = await freePort();
+    const port = await pickPort();
     const server = `https://${bindAddress}:${port}`;
     const apiServerArgs = renderFlags({
       ...baseApiServerFlags(dir, pki.files, port, etcdUrl, serviceCIDR),

@@ -264,7 +264,7 @@ function paxPath(records: string): string | undefined {
 
 export interface IndexManifest {
   digest: string;
-  annotations?: Record<string, string>;
+  annotations: Record<string, string>;
 }
 
 /** The manifests listed by the `index.json` of the OCI archive at `path`. */
@@ -272,8 +272,22 @@ export async function readOciIndex(path: string): Promise<IndexManifest[]> {
   const data = await readTarMember(path, (name) => name === 'index.json');
   if (data === undefined) throw new Error(`${path} is not an OCI archive: it has no index.json`);
   const index: unknown = JSON.parse(data.toString('utf8'));
-  const manifests =
-    typeof index === 'object' && index !== null ? (index as { manifests?: unknown }).manifests : undefined;
+  const manifests = isRecord(index) ? index['manifests'] : undefined;
   if (!Array.isArray(manifests)) throw new Error(`${path}: index.json has no manifests list`);
-  return manifests as IndexManifest[];
+  return manifests.map((m: unknown): IndexManifest => {
+    const digest = isRecord(m) ? m['digest'] : undefined;
+    if (!isRecord(m) || typeof digest !== 'string')
+      throw new Error(`${path}: index.json lists a manifest without a digest`);
+    const annotations = isRecord(m['annotations']) ? m['annotations'] : {};
+    return {
+      digest,
+      annotations: Object.fromEntries(
+        Object.entries(annotations).filter((e): e is [string, string] => typeof e[1] === 'string'),
+      ),
+    };
+  });
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
