@@ -1,5 +1,5 @@
-// `npm test`: every suite (unit, then integration against the real control plane and tools), with
-// mocha's own output shown as it runs, ending in the single line CI reads: `N passed, N failed`.
+// `npm test`: every suite (unit, then integration against the real control plane and tools, then
+// cluster, in a real single-node Kubernetes), with mocha's own output shown as it runs, ending in the single line CI reads: `N passed, N failed`.
 // A suite that dies before mocha can summarise counts as one failure, never as zero tests.
 
 import './require-node.js'; // first: stops an older Node before anything loads
@@ -43,7 +43,9 @@ function runSuite(config: string): Promise<Counts> {
   });
 }
 
-const suites = ['.mocharc.unit.json', '.mocharc.integration.json'].filter((s) => existsSync(join(root, s)));
+const suites = ['.mocharc.unit.json', '.mocharc.integration.json', '.mocharc.cluster.json'].filter((s) =>
+  existsSync(join(root, s)),
+);
 const only = process.env.CONNECTORS_TEST_SUITES?.split(',');
 const total: Counts = { passed: 0, failed: 0, pending: 0 };
 for (const suite of suites) {
