@@ -4,7 +4,7 @@
 // any route off the machine, images that buildah pushed, and namespace deletion.
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -248,6 +248,38 @@ describe('single-node cluster', function () {
       '--timeout=60s',
     ]);
     expect(await kubectlOk(['logs', `--namespace=${ns}`, 'from-buildah'])).to.equal('hello from buildah\n');
+  });
+
+  it("propagates a privileged pod's mounts below the kubelet root to the host (Bidirectional, as CSI node plugins need)", async function () {
+    const root = cluster().kubeletRootDir;
+    await apply([
+      {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'mounter', namespace: ns },
+        spec: {
+          terminationGracePeriodSeconds: 1,
+          containers: [
+            container('mounter', 'exec sleep 86400', {
+              securityContext: { privileged: true },
+              volumeMounts: [{ name: 'pods', mountPath: `${root}/pods`, mountPropagation: 'Bidirectional' }],
+            }),
+          ],
+          volumes: [{ name: 'pods', hostPath: { path: `${root}/pods`, type: 'Directory' } }],
+        },
+      },
+    ]);
+    await kubectlOk(['wait', `--namespace=${ns}`, '--for=condition=Ready', 'pod/mounter', '--timeout=60s']);
+    const target = `${root}/pods/propagation-test`;
+    const hostSees = async (): Promise<boolean> =>
+      (await readFile('/proc/self/mountinfo', 'utf8')).includes(` ${target} `);
+    await shIn(ns, 'mounter', `mkdir -p ${target} && mount -t tmpfs propagation-test ${target}`);
+    try {
+      expect(await hostSees()).to.equal(true);
+    } finally {
+      await shIn(ns, 'mounter', `umount ${target} && rmdir ${target}`);
+    }
+    expect(await hostSees()).to.equal(false);
   });
 
   it('completes the deletion of a namespace that held pods and objects', async function () {
