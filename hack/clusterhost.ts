@@ -91,7 +91,7 @@ export interface HostState {
   podLogsDir?: string;
 }
 
-export function stateFile(runDir: string): string {
+function stateFile(runDir: string): string {
   return join(runDir, 'state.json');
 }
 
@@ -151,7 +151,7 @@ export function sh(command: string, args: string[], input?: string): string {
 }
 
 /** Runs a command; reports whether it succeeded and what it said. */
-export function trySh(command: string, args: string[], timeoutMs = 60_000): { ok: boolean; output: string } {
+function trySh(command: string, args: string[], timeoutMs = 60_000): { ok: boolean; output: string } {
   const result = spawnSync(command, args, { encoding: 'utf8', timeout: timeoutMs });
   return { ok: result.status === 0, output: `${result.stdout}${result.stderr}`.trim() };
 }
@@ -180,7 +180,7 @@ export function writeSysctl(key: string, value: string): void {
 }
 
 /** Writes back every saved value that differs now; returns what it changed ("key: now -> saved"). */
-export function restoreSysctls(saved: Record<string, string>): string[] {
+function restoreSysctls(saved: Record<string, string>): string[] {
   const restored: string[] = [];
   for (const [key, value] of Object.entries(saved)) {
     const now = readSysctls([key])[key];
@@ -218,7 +218,7 @@ function unescapeMount(path: string): string {
 }
 
 /** The mount points of all cgroup hierarchies (v1, and v2 in hybrid mode). */
-export function cgroupHierarchies(): { v1: string[]; v2: string[] } {
+function cgroupHierarchies(): { v1: string[]; v2: string[] } {
   const all = mounts();
   return {
     v1: all.filter((m) => m.fsType === 'cgroup').map((m) => m.mountPoint),
@@ -290,7 +290,7 @@ function pidsUnder(dir: string): number[] {
  * left: containers, their shims, containerd, and the harness's own children. Frozen first, so that
  * nothing forks new processes while it is being emptied.
  */
-export function killCgroupTree(dir: string, timeoutMs = 15_000): number[] {
+function killCgroupTree(dir: string, timeoutMs = 15_000): number[] {
   if (!existsSync(dir)) return [];
   const freezerState = join(dir, 'freezer.state');
   const canFreeze = existsSync(freezerState);
@@ -317,7 +317,7 @@ export function killCgroupTree(dir: string, timeoutMs = 15_000): number[] {
 }
 
 /** Removes a cgroup directory and every one below it, deepest first (cgroup dirs are rmdir'ed, not rm'ed). */
-export function removeCgroupTree(dir: string): void {
+function removeCgroupTree(dir: string): void {
   if (!existsSync(dir)) return;
   for (const entry of readdirSync(dir)) {
     const sub = join(dir, entry);
@@ -341,7 +341,7 @@ function under(path: string, dir: string): boolean {
   return path === dir || path.startsWith(`${dir}/`);
 }
 
-export function mountsUnder(dirs: string[]): string[] {
+function mountsUnder(dirs: string[]): string[] {
   return mounts()
     .map((m) => m.mountPoint)
     .filter((p) => dirs.some((d) => under(p, d)));
@@ -353,7 +353,7 @@ export function mountsUnder(dirs: string[]): string[] {
  * Throws if any remains, because removing a directory with a mount below it would delete the
  * mounted files.
  */
-export function unmountUnder(dirs: string[]): void {
+function unmountUnder(dirs: string[]): void {
   const umount = findCommand('umount') ?? 'umount';
   for (let pass = 0; pass < 5; pass++) {
     const points = mountsUnder(dirs).sort((a, b) => b.length - a.length);
@@ -367,7 +367,7 @@ export function unmountUnder(dirs: string[]): void {
 }
 
 /** rm -rf, refusing when something is still mounted below. */
-export function removeTree(dir: string): void {
+function removeTree(dir: string): void {
   const left = mountsUnder([dir]);
   if (left.length > 0) throw new Error(`not removing ${dir}: still mounted below it: ${left.join(', ')}`);
   rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
@@ -425,7 +425,7 @@ export function chainsWithPrefix(iptables: string, prefix: string): string[] {
  * Deletes every chain whose name starts with `prefix` from every table, and every rule elsewhere
  * that jumps to one of them or carries `comment`.
  */
-export function removeChains(iptables: string, prefix: string, comment?: string): void {
+function removeChains(iptables: string, prefix: string, comment?: string): void {
   for (const table of TABLES) {
     const listing = trySh(iptables, ['-w', '-t', table, '-S']);
     if (!listing.ok) continue;
@@ -458,7 +458,7 @@ function splitRule(rule: string): string[] {
  * fixed directory whatever its state dir. A shim that is SIGKILLed leaves its socket; this removes
  * those of the tasks under `stateDir`.
  */
-export function removeShimSockets(address: string, stateDir: string): void {
+function removeShimSockets(address: string, stateDir: string): void {
   const tasks = join(stateDir, 'io.containerd.runtime.v2.task');
   let namespaces: string[];
   try {
