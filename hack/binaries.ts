@@ -109,11 +109,12 @@ export async function resolveHelm(): Promise<string> {
   return path;
 }
 
-function runBuildScript(script: string, what: string): Promise<string> {
+/** Runs a hack/build-*.sh-style script and resolves with the absolute path on its last stdout line. */
+export function runBuildScript(script: string, what: string, args: string[] = []): Promise<string> {
   return new Promise((resolve, reject) => {
     // stderr is inherited so that a first-time build shows its progress instead of seeming to hang;
     // stdout carries only the directory.
-    const child = spawn('bash', [script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn('bash', [script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
     const chunks: Buffer[] = [];
     child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
     child.once('error', (error) => {
