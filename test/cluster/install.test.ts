@@ -151,6 +151,22 @@ describe('install in the real cluster', function () {
       expect(svc.spec.service).to.deep.include({ name: 'connectors-apiserver', namespace: systemNamespace });
       expect(svc.spec.caBundle, 'hack/certificates.sh filled the caBundle').to.be.a('string');
       expect(svc.status.conditions.find((c) => c.type === 'Available')?.status).to.equal('True');
+      // hack/certificates.sh stored the keys with server-side apply: no copy of them sits in a
+      // last-applied annotation, where a reader of metadata would find it.
+      for (const secret of [
+        'connectors-apiserver-ca',
+        'connectors-apiserver-tls',
+        'connectors-classapi-tls',
+        'connectors-classapi-client',
+        'connectors-proxy-ca',
+      ]) {
+        const meta = JSON.parse(
+          await kubectlOk(['get', 'secret', secret, '-n', systemNamespace, '-o', 'jsonpath={.metadata}']),
+        ) as { annotations?: Record<string, string> };
+        expect(Object.keys(meta.annotations ?? {}), secret).to.not.include(
+          'kubectl.kubernetes.io/last-applied-configuration',
+        );
+      }
       const service = JSON.parse(
         await kubectlOk(['get', 'service', 'connectors-apiserver', '-n', systemNamespace, '-o', 'json']),
       ) as { spec: { type: string } };
