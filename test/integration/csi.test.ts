@@ -624,7 +624,7 @@ describe(`connectors-csi driver (dist/csi/main.js, ${medium} volumes)`, function
     });
 
     it('skopeo inspect of a private image (config.json: the proxy host with the token)', async function () {
-      const { home } = await volume('registry', 'registry-config');
+      const { home, work } = await volume('registry', 'registry-config');
       const r = await runAsPodUser(
         findBinary('skopeo', 'skopeo'),
         [
@@ -633,7 +633,13 @@ describe(`connectors-csi driver (dist/csi/main.js, ${medium} volumes)`, function
           '--tls-verify=false',
           `docker://127.0.0.1:${proxy.port}/namespaces/${ns}/connectors/registry/team/app:1.0`,
         ],
-        { env: { ...podEnv(home), DOCKER_CONFIG: home }, timeoutMs: 60_000 },
+        {
+          // XDG_RUNTIME_DIR: the pod user's own, as in a container. Without it skopeo looks for
+          // /run/containers/<uid>/auth.json, and where buildah has run on this host (the image
+          // build) /run/containers is root's 0700: "permission denied", not "absent".
+          env: { ...podEnv(home), DOCKER_CONFIG: home, XDG_RUNTIME_DIR: work },
+          timeoutMs: 60_000,
+        },
       );
       expect(r.code, r.stderr).to.equal(0);
       expect((JSON.parse(r.stdout) as { Digest: string }).Digest).to.equal(digest);

@@ -88,8 +88,11 @@ describe('hardening: writing a Connector needs the right to read its Secret (iss
     const probes = (): number =>
       [...adminTool.requests, ...listener.requests].filter((r) => r.url === '/').length;
     const start = probes();
-    await eventually(`${n} more probe rounds of the status controller`, () =>
-      Promise.resolve(probes() >= start + n),
+    // Generous: a loaded machine stretches the 2 s rounds; this waits for the rounds, not a time.
+    await eventually(
+      `${n} more probe rounds of the status controller`,
+      () => Promise.resolve(probes() >= start + n),
+      60_000,
     );
   }
 
