@@ -15,6 +15,7 @@ import { DirectoryMedium } from '../../../csi/medium.js';
 import { DriverServices, driverName } from '../../../csi/node.js';
 import { registrationPackage, startRegistration, type Registration } from '../../../csi/registration.js';
 import { startCsiServer, type CsiServer } from '../../../csi/server.js';
+import { servedMethods, unservedMethods } from '../../helpers/methods.js';
 
 type Unary = (
   request: unknown,
@@ -121,13 +122,27 @@ describe('csi/registration: registering with kubelet, and /healthz', function ()
     expect((await healthz()).status).to.equal(200);
   });
 
-  it('answers 404 for any other path or method', async function () {
-    const res = await request(`http://127.0.0.1:${healthServer.port}/metrics`);
-    expect(res.statusCode).to.equal(404);
-    await res.body.dump();
-    const post = await request(`http://127.0.0.1:${healthServer.port}/healthz`, { method: 'POST' });
-    expect(post.statusCode).to.equal(404);
-    await post.body.dump();
+  it('answers only GET /healthz and /livez: every other method and path form is a 404', async function () {
+    // Any pod that reaches the driver pod's address can send these (hardening: least-privileged caller).
+    const paths = [
+      '/healthz',
+      '/livez',
+      '/metrics',
+      '/readyz',
+      '/watch/healthz',
+      '//healthz',
+      '/healthz/../metrics',
+      '/',
+    ];
+    for (const method of [...servedMethods, ...unservedMethods.filter((m) => m !== 'CONNECT')]) {
+      for (const path of paths) {
+        const res = await request(`http://127.0.0.1:${healthServer.port}${path}`, { method });
+        const body = await res.body.text();
+        const served = method === 'GET' && (path === '/healthz' || path === '/livez');
+        expect(res.statusCode, `${method} ${path}`).to.equal(served ? 200 : 404);
+        expect(body, `${method} ${path}`).to.equal(method === 'HEAD' ? '' : served ? 'ok\n' : 'not found\n');
+      }
+    }
   });
 
   it('/healthz fails once the CSI socket stops answering; shutdown removes the registration socket', async function () {
