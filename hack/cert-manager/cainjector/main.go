@@ -21,6 +21,7 @@ import (
 	kscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/klog/v2"
 	apireg "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -29,15 +30,23 @@ import (
 
 	cmscheme "github.com/cert-manager/cert-manager/pkg/client/clientset/versioned/scheme"
 	"github.com/cert-manager/cert-manager/pkg/controller/cainjector"
+	logf "github.com/cert-manager/cert-manager/pkg/logs"
+	"github.com/cert-manager/cert-manager/pkg/util"
 )
 
 func main() {
-	kubeconfig := flag.String("kubeconfig", "", "kubeconfig of the cluster")
-	leaderElectionNamespace := flag.String("leader-election-namespace", "kube-system",
+	// Its own flag set: controller-runtime defines --kubeconfig on the global one.
+	flags := flag.NewFlagSet(os.Args[0], flag.ExitOnError)
+	kubeconfig := flags.String("kubeconfig", "", "kubeconfig of the cluster")
+	leaderElectionNamespace := flags.String("leader-election-namespace", "kube-system",
 		"namespace of the leader election Lease")
-	flag.Parse()
+	klog.InitFlags(flags)        // -v=N: cert-manager logs at 2 what it did, at 5 why it did nothing
+	_ = flags.Parse(os.Args[1:]) // ExitOnError: exits itself on a bad flag
+	logf.InitLogs()
+	defer logf.FlushLogs()
+	ctrl.SetLogger(logf.Log)
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(logf.NewContext(context.Background(), logf.Log), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, *kubeconfig, *leaderElectionNamespace); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -50,6 +59,9 @@ func run(ctx context.Context, kubeconfig, leaseNamespace string) error {
 	if err != nil {
 		return err
 	}
+	// The injectors name their server-side-apply field manager after the user agent: without one,
+	// every caBundle patch is refused ("fieldManager: Required value").
+	restConfig = util.RestConfigWithUserAgent(restConfig, "cainjector")
 	scheme := runtime.NewScheme()
 	utilruntime.Must(kscheme.AddToScheme(scheme))
 	utilruntime.Must(cmscheme.AddToScheme(scheme))

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/klog/v2"
 
 	"github.com/cert-manager/cert-manager/pkg/controller"
 	// Each blank import registers its controller (controller.Register in an init function).
@@ -40,14 +41,19 @@ import (
 )
 
 func main() {
-	kubeconfig := flag.String("kubeconfig", "", "kubeconfig of the cluster")
-	clusterResourceNamespace := flag.String("cluster-resource-namespace", "kube-system",
+	// Its own flag set: controller-runtime defines --kubeconfig on the global one.
+	flags := flag.NewFlagSet(os.Args[0], flag.ExitOnError)
+	kubeconfig := flags.String("kubeconfig", "", "kubeconfig of the cluster")
+	clusterResourceNamespace := flags.String("cluster-resource-namespace", "kube-system",
 		"namespace of the Secrets that ClusterIssuers refer to")
-	leaderElectionNamespace := flag.String("leader-election-namespace", "kube-system",
+	leaderElectionNamespace := flags.String("leader-election-namespace", "kube-system",
 		"namespace of the leader election Lease")
-	flag.Parse()
+	klog.InitFlags(flags)        // -v=N: cert-manager logs at 2 what it did, at 5 why it did nothing
+	_ = flags.Parse(os.Args[1:]) // ExitOnError: exits itself on a bad flag
+	logf.InitLogs()
+	defer logf.FlushLogs()
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(logf.NewContext(context.Background(), logf.Log), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, *kubeconfig, *clusterResourceNamespace, *leaderElectionNamespace); err != nil {
 		fmt.Fprintln(os.Stderr, err)
