@@ -4,6 +4,8 @@
 //   kustomize: kubectl apply -k manifests/ → wait for the CRDs → hack/certificates.sh →
 //              kubectl apply -k manifests/classes/ → wait for every rollout and the APIService
 //   helm:      helm install connectors charts/connectors → the same steps after it
+// and the certificates either way (README "3. Certificates"): hack/certificates.sh, or with
+// cert-manager running `kubectl apply -k manifests/cert-manager/` in its place.
 // Returns the commands it ran (what a user would type), for the printed summary.
 
 import { join } from 'node:path';
@@ -28,6 +30,8 @@ export interface InstallTarget {
 
 export interface InstallOptions {
   method: 'kustomize' | 'helm';
+  /** Who issues the certificates (default 'script': hack/certificates.sh). */
+  certificates?: 'script' | 'cert-manager';
   /** The helm binary (method helm). */
   helmBinary?: string;
   /** Extra `--set k=v` values (method helm). */
@@ -109,8 +113,12 @@ export async function installConnectors(
     'crd/connectors.connectors.alauda.io',
     'crd/connectorclasses.connectors.alauda.io',
   ]);
-  commands.push('hack/certificates.sh');
-  await step(target, 'hack/certificates.sh', '/bin/bash', [join('hack', 'certificates.sh')], log, waitMs);
+  if (options.certificates === 'cert-manager') {
+    await kubectl(['apply', '-k', 'manifests/cert-manager/']);
+  } else {
+    commands.push('hack/certificates.sh');
+    await step(target, 'hack/certificates.sh', '/bin/bash', [join('hack', 'certificates.sh')], log, waitMs);
+  }
   await kubectl(['apply', '-k', 'manifests/classes/']);
   for (const d of deployments) {
     await kubectl(['-n', systemNamespace, 'rollout', 'status', `deployment/${d}`, `--timeout=${timeout}s`]);
