@@ -14,13 +14,7 @@ import { repoRoot, resolveBinaries } from '../../hack/binaries.js';
 import { startCertManager, type CertManager } from '../../hack/certmanager.js';
 import { buildImage } from '../../hack/clusterdemo.js';
 import { apiServiceName, csiNamespace, installConnectors, systemNamespace } from '../../hack/install.js';
-import { cluster } from './fixture.js';
-
-async function kubectlOk(args: string[], input?: string): Promise<string> {
-  const r = await cluster().kubectl(args, input === undefined ? {} : { input });
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
-  return r.stdout;
-}
+import { cluster, kubectlOk, namespaceWithConnector } from './fixture.js';
 
 async function getJson<T>(args: string[]): Promise<T> {
   return JSON.parse(await kubectlOk(['get', ...args, '-o', 'json'])) as T;
@@ -180,38 +174,13 @@ describe('install with cert-manager in the real cluster', function () {
 
   it('a Connector write passes both webhooks, and its namespace deletes to the end', async function () {
     const ns = 'cert-manager-check';
-    await kubectlOk(['create', 'namespace', ns]);
-    await kubectlOk(
-      ['apply', '-f', '-'],
-      JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'List',
-        items: [
-          {
-            apiVersion: 'v1',
-            kind: 'Secret',
-            metadata: { name: 'creds', namespace: ns },
-            type: 'kubernetes.io/basic-auth',
-            stringData: { username: 'u', password: 'p' },
-          },
-          {
-            apiVersion: 'connectors.alauda.io/v1alpha1',
-            kind: 'Connector',
-            metadata: { name: 'git', namespace: ns },
-            spec: {
-              connectorClassName: 'git',
-              // The cluster's own bridge address: nothing listens on port 1, no packet leaves.
-              address: `http://${cluster().network.gateway}:1/`,
-              auth: {
-                name: 'basicAuth',
-                secretRef: { name: 'creds' },
-                params: [{ name: 'repository', value: 'team/app' }],
-              },
-            },
-          },
-        ],
-      }),
-    );
+    await namespaceWithConnector(ns, {
+      name: 'git',
+      className: 'git',
+      // The cluster's own bridge address: nothing listens on port 1, no packet leaves.
+      address: `http://${cluster().network.gateway}:1/`,
+      params: [{ name: 'repository', value: 'team/app' }],
+    });
     expect(
       await kubectlOk(['get', 'connector', 'git', '-n', ns, '-o', 'jsonpath={.spec.connectorClassName}']),
     ).to.equal('git');

@@ -8,15 +8,9 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { cluster, TEST_IMAGE } from './fixture.js';
+import { cluster, kubectlOk, TEST_IMAGE } from './fixture.js';
 
 const run = promisify(execFile);
-
-async function kubectlOk(args: string[], input?: string): Promise<string> {
-  const r = await cluster().kubectl(args, { input, timeoutMs: 180_000 });
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${r.code}): ${r.stderr}${r.stdout}`);
-  return r.stdout;
-}
 
 async function apply(objects: object[]): Promise<void> {
   await kubectlOk(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }));

@@ -17,6 +17,48 @@ export function cluster(): Cluster {
   return current;
 }
 
+/** kubectl with the admin kubeconfig; throws with kubectl's stderr unless it exits 0. */
+export async function kubectlOk(args: string[], input?: string): Promise<string> {
+  const r = await cluster().kubectl(args, { input, timeoutMs: 180_000 });
+  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${r.code}): ${r.stderr}${r.stdout}`);
+  return r.stdout;
+}
+
+/**
+ * A fresh namespace holding the basic-auth Secret `creds` and one Connector that uses it, written
+ * through whatever admission the cluster has (the install's webhooks).
+ */
+export async function namespaceWithConnector(
+  ns: string,
+  connector: { name: string; className: string; address: string; params?: { name: string; value: string }[] },
+): Promise<void> {
+  await kubectlOk(['create', 'namespace', ns]);
+  const items = [
+    {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'creds', namespace: ns },
+      type: 'kubernetes.io/basic-auth',
+      stringData: { username: 'u', password: 'p' },
+    },
+    {
+      apiVersion: 'connectors.alauda.io/v1alpha1',
+      kind: 'Connector',
+      metadata: { name: connector.name, namespace: ns },
+      spec: {
+        connectorClassName: connector.className,
+        address: connector.address,
+        auth: {
+          name: 'basicAuth',
+          secretRef: { name: 'creds' },
+          ...(connector.params ? { params: connector.params } : {}),
+        },
+      },
+    },
+  ];
+  await kubectlOk(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items }));
+}
+
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 
 export const mochaHooks = {

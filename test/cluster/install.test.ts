@@ -16,7 +16,7 @@ import { demoBranches, demoNamespace, demoToolProxy } from '../../hack/demo.js';
 import { csiNamespace, installConnectors, systemNamespace } from '../../hack/install.js';
 import { readOciIndex, readTarMember } from '../../hack/oci.js';
 import { ManagedProcess } from '../../hack/process.js';
-import { cluster } from './fixture.js';
+import { cluster, kubectlOk, namespaceWithConnector } from './fixture.js';
 
 const image = 'ghcr.io/connectors/connectors:0.1.0';
 
@@ -29,12 +29,6 @@ interface Pod {
     conditions?: { type: string; status: string }[];
     containerStatuses?: { name: string; ready: boolean; image: string; imageID: string }[];
   };
-}
-
-async function kubectlOk(args: string[], input?: string): Promise<string> {
-  const r = await cluster().kubectl(args, input === undefined ? {} : { input });
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
-  return r.stdout;
 }
 
 async function installedPods(): Promise<Pod[]> {
@@ -235,33 +229,7 @@ describe('install in the real cluster', function () {
 
     it('deleting a namespace that holds Connectors completes', async function () {
       const ns = 'delete-me';
-      await kubectlOk(['create', 'namespace', ns]);
-      await kubectlOk(
-        ['apply', '-f', '-'],
-        JSON.stringify({
-          apiVersion: 'v1',
-          kind: 'List',
-          items: [
-            {
-              apiVersion: 'v1',
-              kind: 'Secret',
-              metadata: { name: 'creds', namespace: ns },
-              type: 'kubernetes.io/basic-auth',
-              stringData: { username: 'u', password: 'p' },
-            },
-            {
-              apiVersion: 'connectors.alauda.io/v1alpha1',
-              kind: 'Connector',
-              metadata: { name: 'tool', namespace: ns },
-              spec: {
-                connectorClassName: 'http',
-                address: demo.tool.url,
-                auth: { name: 'basicAuth', secretRef: { name: 'creds' } },
-              },
-            },
-          ],
-        }),
-      );
+      await namespaceWithConnector(ns, { name: 'tool', className: 'http', address: demo.tool.url });
       await kubectlOk(['delete', 'namespace', ns, '--wait=true', '--timeout=120s']);
       const r = await cluster().kubectl(['get', 'namespace', ns]);
       expect(r.code).to.not.equal(0);
