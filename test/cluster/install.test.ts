@@ -192,6 +192,23 @@ describe('install in the real cluster', function () {
       ).to.deep.equal([]);
     });
 
+    it('no Pod of the install logs the tool’s credential, plain or as the Basic header', async function () {
+      const { username, password } = demo.toolCredentials;
+      const basic = Buffer.from(`${username}:${password}`).toString('base64');
+      for (const pod of await installedPods()) {
+        const logs = await kubectlOk([
+          'logs',
+          '-n',
+          pod.metadata.namespace,
+          pod.metadata.name,
+          '--all-containers',
+        ]);
+        expect(logs.length, `${pod.metadata.name} logged something`).to.be.greaterThan(0);
+        expect(logs.includes(password), `${pod.metadata.name}: password in its log`).to.equal(false);
+        expect(logs.includes(basic), `${pod.metadata.name}: Basic credential in its log`).to.equal(false);
+      }
+    });
+
     it('a class API (branches) is answered through the in-cluster class API backend', async function () {
       const list = JSON.parse(await kubectlOk(['get', '--raw', demoBranches])) as {
         items: { name: string }[];
