@@ -1,15 +1,22 @@
 // The images a test cluster needs that no registry can give us here: the pod sandbox ("pause")
-// image containerd starts for every pod, and a busybox image for test pods. Both are built from
-// local files into OCI archives (hack/oci.ts), cached beside the built binaries, and rebuilt only
-// when their inputs change.
+// image containerd starts for every pod, a busybox image for test pods, and an image with the tools'
+// real clients. The first two are built from local files into OCI archives (hack/oci.ts), the
+// clients image by hack/client-image.sh from Debian packages; all are cached beside the built
+// binaries, and rebuilt only when their inputs change.
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, open, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { repoRoot } from './binaries.js';
+import { repoRoot, runBuildScript } from './binaries.js';
 import { buildInto, cacheRoot, contentKey } from './cache.js';
-import { writeOciArchive, type ImageSpec, type TarEntry } from './oci.js';
+import {
+  OCI_REF_NAME_ANNOTATION,
+  readOciIndex,
+  writeOciArchive,
+  type ImageSpec,
+  type TarEntry,
+} from './oci.js';
 
 const run = promisify(execFile);
 
@@ -108,6 +115,26 @@ export async function buildBusyboxImage(
       config: { Cmd: ['/bin/sh'], Env: ['PATH=/usr/local/bin:/usr/bin:/bin'] },
     };
   });
+}
+
+/**
+ * The image for Pods that run the tools' real clients: git, skopeo, Node.js and npm, kubectl (the
+ * cluster's version), curl, sh and mysql (MariaDB's), as the non-root user 1000:1000, each reading
+ * its configuration from HOME (e.g. a connectors-csi volume). hack/client-image.sh builds it on the
+ * local Node.js base with Debian's packages (minutes the first time; then reused while the base,
+ * kubectl and the script are unchanged). The name is the one the archive carries.
+ */
+export async function buildClientImage(): Promise<BuiltImage> {
+  const archive = await runBuildScript(
+    join(repoRoot(), 'hack', 'client-image.sh'),
+    'the client image archive',
+  );
+  const names = (await readOciIndex(archive)).map((m) => m.annotations[OCI_REF_NAME_ANNOTATION]);
+  const [name] = names;
+  if (names.length !== 1 || name === undefined) {
+    throw new Error(`${archive} should name one image; its index names ${JSON.stringify(names)}`);
+  }
+  return { name, archive };
 }
 
 function parentDirs(path: string): string[] {
