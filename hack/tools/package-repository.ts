@@ -27,8 +27,10 @@ export interface RepositoryRequest {
 }
 
 export interface PackageRepository {
-  /** https://localhost:<port> (listening on 127.0.0.1), no trailing slash. */
+  /** https://localhost:<port> (listening on 127.0.0.1), or https://<serviceName>; no trailing slash. */
   readonly url: string;
+  /** The port it listens on. */
+  readonly port: number;
   /** The npm registry: `${url}/npm/`. */
   readonly npmRegistry: string;
   /** The Maven repository: `${url}/maven/`. */
@@ -51,12 +53,20 @@ interface StoredFile {
 export async function startPackageRepository(opts: {
   username: string;
   password: string;
+  /** The address to listen on (default 127.0.0.1; a cluster's bridge address for pods). */
+  host?: string;
+  /**
+   * The name its URL uses and its certificate holds (default localhost), e.g. the in-cluster name
+   * of a Service that leads to `host`; `url` then has no port (the Service's is 443).
+   */
+  serviceName?: string;
 }): Promise<PackageRepository> {
+  const host = opts.host ?? '127.0.0.1';
   const ca = await createCA('connectors-test-package-repository-ca');
   const serving = await issueCert(ca, {
-    commonName: '127.0.0.1',
-    ipAddresses: ['127.0.0.1'],
-    dnsNames: ['localhost'],
+    commonName: opts.serviceName ?? host,
+    ipAddresses: [host],
+    dnsNames: [opts.serviceName ?? 'localhost'],
     server: true,
   });
   const files = new Map<string, StoredFile>();
@@ -90,13 +100,14 @@ export async function startPackageRepository(opts: {
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(0, host, () => {
       resolve();
     });
   });
+  const port = (server.address() as AddressInfo).port;
   // By name, not 127.0.0.1: npm's https-proxy-agent checks an IP target's certificate against
   // "localhost" (it omits the host when it cannot send SNI), so IP URLs fail through a proxy.
-  const url = `https://localhost:${(server.address() as AddressInfo).port}`;
+  const url = opts.serviceName ? `https://${opts.serviceName}` : `https://localhost:${port}`;
 
   const put = (path: string, type: string, body: Buffer | string): void => {
     files.set(path, { type, body: Buffer.isBuffer(body) ? body : Buffer.from(body) });
@@ -104,6 +115,7 @@ export async function startPackageRepository(opts: {
 
   return {
     url,
+    port,
     npmRegistry: `${url}/npm/`,
     mavenRepository: `${url}/maven/`,
     caCertPem: ca.certPem,

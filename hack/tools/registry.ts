@@ -45,6 +45,11 @@ export interface RegistryOptions {
   dir?: string;
   /** Where the registry's log goes, named after the temp dir, so it outlives stop() (default: the temp dir). */
   logDir?: string;
+  /**
+   * The address the registry and its token server listen on and name in their URLs (default
+   * 127.0.0.1; a cluster's bridge address for pods to reach).
+   */
+  host?: string;
 }
 
 export interface RegistryCredentials {
@@ -53,13 +58,13 @@ export interface RegistryCredentials {
 }
 
 export interface Registry {
-  /** http://127.0.0.1:<port>, no trailing slash. */
+  /** http://<host>:<port> (127.0.0.1 unless `host` says otherwise), no trailing slash. */
   readonly url: string;
-  /** 127.0.0.1:<port>, for image references (`docker://${host}/repo:tag`). */
+  /** <host>:<port>, for image references (`docker://${host}/repo:tag`). */
   readonly host: string;
   readonly port: number;
   readonly auth: 'htpasswd' | 'token';
-  /** Token mode: the realm, http://127.0.0.1:<port>/token. */
+  /** Token mode: the realm, http://<host>:<port>/token. */
   readonly tokenUrl?: string;
   /** Token mode: the `service` (and JWT audience) the registry expects: 'test-registry'. */
   readonly service?: string;
@@ -114,6 +119,7 @@ export async function startRegistry(opts: RegistryOptions): Promise<Registry> {
     rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
   });
   const creds: RegistryCredentials = { username: opts.username, password: opts.password };
+  const listenHost = opts.host ?? '127.0.0.1';
   let tokenServer: TokenServer | undefined;
   let proc: ManagedProcess | undefined;
   const agent = new Agent({ keepAliveTimeout: 1_000 });
@@ -130,12 +136,12 @@ export async function startRegistry(opts: RegistryOptions): Promise<Registry> {
       const signer = await issueCert(ca, { commonName: 'connectors-test-registry-token-signer' });
       const bundle = join(dir, 'token-ca.crt');
       await writeFile(bundle, ca.certPem);
-      tokenServer = await startTokenServer(signer, () => creds);
+      tokenServer = await startTokenServer(signer, () => creds, listenHost);
       auth = { token: { realm: tokenServer.url, service: SERVICE, issuer: ISSUER, rootcertbundle: bundle } };
     }
 
     const port = await freePort();
-    const url = `http://127.0.0.1:${port}`;
+    const url = `http://${listenHost}:${port}`;
     // JSON is YAML, and spares us quoting rules.
     const config = {
       version: '0.1',
@@ -145,7 +151,7 @@ export async function startRegistry(opts: RegistryOptions): Promise<Registry> {
         delete: { enabled: true },
         maintenance: { uploadpurging: { enabled: false } },
       },
-      http: { addr: `127.0.0.1:${port}`, secret: randomBytes(16).toString('hex') },
+      http: { addr: `${listenHost}:${port}`, secret: randomBytes(16).toString('hex') },
       auth,
     };
     const configFile = join(dir, 'config.yml');
@@ -231,7 +237,7 @@ class LocalRegistry implements Registry {
 
   constructor(private readonly state: RegistryState) {
     this.url = state.url;
-    this.host = `127.0.0.1:${state.port}`;
+    this.host = new URL(state.url).host;
     this.port = state.port;
     this.auth = state.auth;
     if (state.tokenServer) {
@@ -473,6 +479,7 @@ interface Access {
 async function startTokenServer(
   signer: { certPem: string; keyPem: string },
   creds: () => RegistryCredentials,
+  host: string,
 ): Promise<TokenServer> {
   const key = createPrivateKey(signer.keyPem);
   const x5c = [pemToDer(signer.certPem).toString('base64')];
@@ -519,13 +526,13 @@ async function startTokenServer(
   const server: Server = createServer(handle);
   await new Promise<void>((resolveListen, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(0, host, () => {
       resolveListen();
     });
   });
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}/token`,
+    url: `http://${host}:${port}/token`,
     close: () =>
       new Promise<void>((resolveClose) => {
         server.close(() => {
