@@ -2,8 +2,11 @@
 // use it: the image built from the Containerfile (hack/image.sh) and imported into the node's
 // containerd, the install exactly as the README tells (hack/install.ts), and the demo of
 // hack/demo.ts with its tools on the host, listening on the cluster bridge's address where the
-// in-cluster API server, class API backend and controller reach them. Returns the lines to try,
-// each of which the cluster tests run.
+// in-cluster API server, class API backend, controller and Connectors Proxy reach them, and named in
+// the cluster by Services of the namespace `tools` (no selector; an EndpointSlice names the host's
+// address), so that a Connector's address and a Pod's clone URL read as they would with in-cluster
+// tools: http://git.tools.svc.cluster.local/team/app.git. Returns the lines to try, each of which
+// the cluster tests run.
 
 import { randomBytes } from 'node:crypto';
 import { copyFile, mkdir, rm, symlink } from 'node:fs/promises';
@@ -20,6 +23,7 @@ import {
   demoToolProxy,
   groupVersionPath,
 } from './demo.js';
+import { buildClientImage } from './images.js';
 import { installConnectors, type InstallResult } from './install.js';
 import { startEchoTool, type EchoTool } from './tools/echo-tool.js';
 import { startGitServer, type GitServer } from './tools/gitserver.js';
@@ -39,6 +43,10 @@ export interface ClusterDemo {
   tool: EchoTool;
   git: GitServer;
   toolCredentials: { username: string; password: string };
+  gitCredentials: { username: string; password: string };
+  /** The addresses the demo's Connectors name: the tools' in-cluster Services. */
+  toolAddress: string;
+  gitAddress: string;
   /** `export PATH=… KUBECONFIG=…`, relative to the repository root. */
   exportLine: string;
   tryLines: TryLine[];
@@ -69,6 +77,44 @@ export function buildImage(): Promise<string> {
   ]);
 }
 
+/** The namespace of the Services that name the demo's host tools in the cluster. */
+export const toolsNamespace = 'tools';
+
+/**
+ * A Service without a selector and its EndpointSlice: `<name>.tools.svc.cluster.local:<servicePort>`
+ * reaches `port` on the host's bridge address, through kube-proxy like any Service.
+ */
+export function hostToolService(
+  name: string,
+  host: string,
+  port: number,
+  servicePort = 80,
+): Record<string, unknown>[] {
+  return [
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name, namespace: toolsNamespace },
+      spec: { ports: [{ name: 'tool', port: servicePort, targetPort: port, protocol: 'TCP' }] },
+    },
+    {
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      metadata: {
+        name: `${name}-host`,
+        namespace: toolsNamespace,
+        labels: {
+          'kubernetes.io/service-name': name,
+          'endpointslice.kubernetes.io/managed-by': 'connectors-demo',
+        },
+      },
+      addressType: 'IPv4',
+      ports: [{ name: 'tool', port, protocol: 'TCP' }],
+      endpoints: [{ addresses: [host], conditions: { ready: true } }],
+    },
+  ];
+}
+
 async function waitFor(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
@@ -86,10 +132,12 @@ export async function installClusterDemo(
   await rm(options.dir, { recursive: true, force: true });
   await mkdir(join(options.dir, 'bin'), { recursive: true });
 
-  log('building the image (npm run image)…');
-  const archive = await buildImage();
+  log('building the image (npm run image) and the clients image (hack/client-image.sh)…');
+  const [archive, clients] = await Promise.all([buildImage(), buildClientImage()]);
   const names = await cluster.importImage(archive);
   log(`imported ${names.join(', ')}`);
+  // For the README's Pod examples: git, skopeo, npm, kubectl and curl, as a non-root user.
+  log(`imported ${(await cluster.importImage(clients.archive)).join(', ')}`);
 
   const install = await installConnectors(
     { kubeconfig: cluster.kubeconfig, kubectlBinary: options.kubectlBinary },
@@ -104,7 +152,9 @@ export async function installClusterDemo(
   const host = cluster.network.gateway;
   const toolCredentials = { username: 'demo', password: randomBytes(12).toString('base64url') };
   const tool = await startEchoTool({ ...toolCredentials, host });
-  const gitPassword = randomBytes(12).toString('base64url');
+  const gitCredentials = { username: 'demo', password: randomBytes(12).toString('base64url') };
+  const toolAddress = `http://echo.${toolsNamespace}.svc.cluster.local`;
+  const gitAddress = `http://git.${toolsNamespace}.svc.cluster.local`;
   // READY comes from the in-cluster status controller's probes.
   const waitReady = async (): Promise<void> => {
     for (const name of ['demo-tool', 'demo-git']) {
@@ -125,14 +175,17 @@ export async function installClusterDemo(
   let applyDemoObjects: () => Promise<void> = () => Promise.resolve();
   let git: GitServer | undefined;
   try {
-    git = await startGitServer({ username: 'demo', password: gitPassword, host });
+    git = await startGitServer({ ...gitCredentials, host });
     await git.createRepo(demoRepository, {
       branches: ['main', 'develop', 'feature-login'],
       tags: ['v1.0.0'],
     });
     const objects = [
-      ...demoToolObjects({ url: tool.url, ...toolCredentials }),
-      ...demoGitObjects({ url: git.url, username: 'demo', password: gitPassword }),
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: toolsNamespace } },
+      ...hostToolService('echo', host, tool.port),
+      ...hostToolService('git', host, git.port),
+      ...demoToolObjects({ url: toolAddress, ...toolCredentials }),
+      ...demoGitObjects({ url: gitAddress, ...gitCredentials }),
     ];
     applyDemoObjects = async () => {
       await kubectl(['apply', '-f', '-'], asList(objects));
@@ -161,6 +214,9 @@ export async function installClusterDemo(
     tool,
     git: gitServer,
     toolCredentials,
+    gitCredentials,
+    toolAddress,
+    gitAddress,
     exportLine,
     tryLines: [
       {
@@ -170,7 +226,7 @@ export async function installClusterDemo(
       { command: 'kubectl get connectors -A', note: 'READY from the in-cluster status controller' },
       {
         command: `kubectl get --raw ${demoToolProxy}/hello`,
-        note: `answered by the in-cluster API server; the tool at ${tool.url} saw only the Connector's Basic credential`,
+        note: `answered by the in-cluster API server; the tool at ${toolAddress} (${tool.url}) saw only the Connector's Basic credential`,
       },
       {
         command: `kubectl get --raw "${demoBranches}"`,

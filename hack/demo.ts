@@ -25,10 +25,13 @@ export function demoToolObjects(tool: DemoTool): KubeObject[] {
     {
       apiVersion: 'connectors.alauda.io/v1alpha1',
       kind: 'ConnectorClass',
-      metadata: { name: 'http' },
+      // Pods reach it through the Connectors Proxy of the install, by path
+      // (…/namespaces/demo/connectors/demo-tool/) or as http_proxy.
+      metadata: { name: 'http', annotations: { 'connectors.cpaas.io/proxy-resolver': 'path' } },
       spec: {
         address: { name: 'address', type: 'string' },
         auth: { types: [{ name: 'basicAuth', secretType: 'kubernetes.io/basic-auth', optional: true }] },
+        proxy: { ref: { kind: 'Service', name: 'connectors-proxy', namespace: 'connectors-system' } },
       },
     },
     {
