@@ -34,7 +34,16 @@ export function runEntryPoint<C extends { logLevel: LogLevel }>(
   const log = createLogger({ level: config.logLevel, base: { component } });
   start(config, log).then(
     (running) => {
+      let stopping = false;
+      // Both signals stay handled for good: without a listener, a second SIGTERM or a Ctrl-C
+      // during the shutdown delay or the drain would kill the process (Node's default) and fail
+      // the very requests the shutdown is there to finish.
       const stop = (signal: string): void => {
+        if (stopping) {
+          log.info('signal received; already shutting down', { signal });
+          return;
+        }
+        stopping = true;
         log.info('signal received', { signal });
         running.shutdown().then(
           () => process.exit(0),
@@ -44,10 +53,10 @@ export function runEntryPoint<C extends { logLevel: LogLevel }>(
           },
         );
       };
-      process.once('SIGTERM', () => {
+      process.on('SIGTERM', () => {
         stop('SIGTERM');
       });
-      process.once('SIGINT', () => {
+      process.on('SIGINT', () => {
         stop('SIGINT');
       });
     },
