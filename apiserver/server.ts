@@ -1,5 +1,6 @@
 // Wiring: informers, authentication trust, caches, the handler chain and the HTTPS listener, plus
-// graceful shutdown (stop accepting, let in-flight streams finish within the grace period).
+// graceful shutdown (serve on through the shutdown delay, then stop accepting and let in-flight
+// streams finish within the grace period).
 
 import type { IncomingMessage } from 'node:http';
 import { createServer, type Server } from 'node:https';
@@ -21,7 +22,7 @@ import { watchedKeyPair, WatchedClientTls } from './machinery/certificates.js';
 import { headerDeadlineOptions, watchBodyIdle } from './machinery/deadlines.js';
 import { healthPaths } from './machinery/health.js';
 import { InflightLimiter } from './machinery/inflight.js';
-import { drain, listen } from './machinery/lifecycle.js';
+import { GracefulShutdown, listen } from './machinery/lifecycle.js';
 import type { Logger } from './machinery/log.js';
 import { badRequest, methodNotAllowed, refuseHandOff } from './machinery/status.js';
 import { Metrics } from './metrics.js';
@@ -29,7 +30,10 @@ import type { Config } from './options.js';
 
 export interface RunningServer {
   port: number;
-  /** Stops accepting, waits up to the grace period for in-flight requests, then closes everything. */
+  /**
+   * Serves on for the shutdown delay, then stops accepting, waits up to the grace period for
+   * in-flight requests, and closes everything.
+   */
   shutdown(): Promise<void>;
 }
 
@@ -51,7 +55,10 @@ export async function startServer(config: Config, kube: KubeClient, log: Logger)
   const backendPools = new DispatcherCache(config.upstream, { clientTls: () => classApiTls.current });
   const limiter = new InflightLimiter(config.limits.maxInflight, log);
   const metrics = new Metrics(limiter);
-  let shuttingDown = false;
+  const graceful = new GracefulShutdown(
+    { delayMs: config.shutdownDelayMs, graceMs: config.shutdownGraceMs },
+    log,
+  );
   let droppedHeaders: HeaderFilter = noHeaderFilter;
 
   // The TLS context follows two sources: the serving certificate files and the client CAs of
@@ -104,7 +111,7 @@ export async function startServer(config: Config, kube: KubeClient, log: Logger)
     admission: admissionHandlers(store, authorizer),
     admissionFromCluster: (req) => clusterClientCertificate(req.socket, trust.config),
     notReady: () => [
-      ...(shuttingDown ? ['shutting down'] : []),
+      ...graceful.notReady(),
       ...(store.hasSynced ? [] : ['Connector and ConnectorClass informers have not synced']),
       ...(trust.config ? [] : ['kube-system/extension-apiserver-authentication has not been read']),
     ],
@@ -155,8 +162,7 @@ export async function startServer(config: Config, kube: KubeClient, log: Logger)
   let shutdownPromise: Promise<void> | undefined;
   const shutdown = (): Promise<void> =>
     (shutdownPromise ??= (async () => {
-      shuttingDown = true;
-      await drain(https, config.shutdownGraceMs, log);
+      await graceful.run(https);
       log.info('listener closed; stopping informers and upstream pools');
       serving.stop();
       classApiTls.stop();

@@ -6,6 +6,8 @@ import {
   readFlags,
   readServingLimits,
   servingLimitFlags,
+  shutdownDelayFlag,
+  shutdownDelayUsage,
   type FlagSpec,
   type ServingLimits,
 } from '../apiserver/machinery/flags.js';
@@ -23,6 +25,7 @@ export interface Config {
   allowedClientNames: string[];
   upstream: { connectMs: number; headersMs: number; bodyMs: number };
   shutdownGraceMs: number;
+  shutdownDelayMs: number;
   logLevel: LogLevel;
   limits: ServingLimits;
 }
@@ -52,7 +55,7 @@ itself with a client certificate: /git/branches, /git/tags, /git/git/gitrefs and
   --upstream-response-timeout=20s     time for a tool to send response headers, and the longest
                                       pause inside its body (then 504)
   --shutdown-grace-period=10s         how long in-flight requests may finish after SIGTERM
-  --log-level=info                    debug, info, warn or error
+${shutdownDelayUsage}  --log-level=info                    debug, info, warn or error
 ${limits.usage}`;
 
 const flags = {
@@ -65,6 +68,7 @@ const flags = {
   'upstream-connect-timeout': { type: 'string', default: '5s' },
   'upstream-response-timeout': { type: 'string', default: '20s' },
   'shutdown-grace-period': { type: 'string', default: '10s' },
+  ...shutdownDelayFlag,
   'log-level': { type: 'string', default: 'info' },
   ...limits.flags,
 } satisfies FlagSpec;
@@ -104,6 +108,7 @@ export function parseConfig(argv: string[]): Config {
       bodyMs: responseMs,
     },
     shutdownGraceMs: f.duration('shutdown-grace-period'),
+    shutdownDelayMs: f.durationOrZero('shutdown-delay-duration'),
     logLevel: f.logLevel('log-level'),
     limits: readServingLimits(f),
   };

@@ -1,6 +1,7 @@
 // Wiring of the class API backend: the families, the upstream pools, the HTTPS listener (its
-// certificate and client CA reloaded when their files change) and graceful shutdown (stop
-// accepting, let in-flight requests finish within the grace period).
+// certificate and client CA reloaded when their files change) and graceful shutdown (serve on
+// through the shutdown delay, then stop accepting and let in-flight requests finish within the
+// grace period).
 
 import { createServer, type Server } from 'node:https';
 import type { SecureContextOptions } from 'node:tls';
@@ -8,7 +9,7 @@ import { watchedCaBundle, watchedKeyPair } from '../apiserver/machinery/certific
 import { headerDeadlineOptions, watchBodyIdle } from '../apiserver/machinery/deadlines.js';
 import { healthPaths } from '../apiserver/machinery/health.js';
 import { InflightLimiter } from '../apiserver/machinery/inflight.js';
-import { drain, listen } from '../apiserver/machinery/lifecycle.js';
+import { GracefulShutdown, listen } from '../apiserver/machinery/lifecycle.js';
 import type { Logger } from '../apiserver/machinery/log.js';
 import { registryTokenStrategy } from '../proxy/credentials/registry-token.js';
 import { DispatcherCache } from '../proxy/dispatchers.js';
@@ -21,7 +22,10 @@ import { PluginDecoder } from './plugin.js';
 
 export interface RunningBackend {
   port: number;
-  /** Stops accepting, waits up to the grace period for in-flight requests, then closes everything. */
+  /**
+   * Serves on for the shutdown delay, then stops accepting, waits up to the grace period for
+   * in-flight requests, and closes everything.
+   */
   shutdown(): Promise<void>;
 }
 
@@ -29,7 +33,10 @@ export async function startBackend(config: Config, log: Logger): Promise<Running
   // The class APIs read small answers (ref advertisements, tag lists); a few connections per tool
   // origin are plenty, and keep one busy Connector from opening hundreds of sockets to its tool.
   const pools = new DispatcherCache(config.upstream, { connectionsPerOrigin: 32 });
-  let shuttingDown = false;
+  const graceful = new GracefulShutdown(
+    { delayMs: config.shutdownDelayMs, graceMs: config.shutdownGraceMs },
+    log,
+  );
   const serving = watchedKeyPair('serving certificate', config.tlsCertFile, config.tlsKeyFile, log);
   const clientCa = watchedCaBundle('client CA', config.clientCaFile, log);
   const secureContext = (): SecureContextOptions => ({
@@ -44,7 +51,7 @@ export async function startBackend(config: Config, log: Logger): Promise<Running
     pools,
     plugin: new PluginDecoder(),
     checkCaller: allowedCallers(config.allowedClientNames),
-    notReady: () => (shuttingDown ? ['shutting down'] : []),
+    notReady: () => graceful.notReady(),
   });
   const handle = app.callback();
   const limiter = new InflightLimiter(config.limits.maxInflight, log);
@@ -87,10 +94,9 @@ export async function startBackend(config: Config, log: Logger): Promise<Running
   let shutdownPromise: Promise<void> | undefined;
   const shutdown = (): Promise<void> =>
     (shutdownPromise ??= (async () => {
-      shuttingDown = true;
+      await graceful.run(http);
       serving.stop();
       clientCa.stop();
-      await drain(http, config.shutdownGraceMs, log);
       await Promise.all([pools.close(), registryTokenStrategy.close()]);
       log.info('stopped');
     })());

@@ -89,7 +89,6 @@ interface Exchange {
 interface InterceptSession {
   origin: string;
   credentials: ProxyCredentials;
-  inFlight: number;
 }
 
 interface Candidate {
@@ -114,8 +113,7 @@ export class ProxyHandler {
   private readonly sessions = new WeakMap<Socket, InterceptSession>();
   /** Raw CONNECT sockets (tunnels and intercepted), for shutdown. */
   private readonly connectSockets = new Set<Duplex>();
-  private readonly tlsSockets = new Map<TLSSocket, InterceptSession>();
-  private shuttingDown = false;
+  private refusingTunnels = false;
 
   constructor(private readonly deps: HandlerDeps) {}
 
@@ -168,11 +166,6 @@ export class ProxyHandler {
       ex.mode = 'intercept';
       if (!session) throw badRequest('not an intercepted connection');
       const verb = methodVerb(req, res);
-      session.inFlight++;
-      res.once('close', () => {
-        session.inFlight--;
-      });
-      if (this.shuttingDown) res.setHeader('connection', 'close');
       let path = req.url ?? '/';
       if (!path.startsWith('/')) {
         // An absolute-form target inside the tunnel must name the tunnel's own origin.
@@ -200,15 +193,14 @@ export class ProxyHandler {
 
   // --- shutdown ------------------------------------------------------------------------------
 
-  /** From now on: new CONNECTs are refused, intercepted connections close once idle. */
-  beginShutdown(): void {
-    this.shuttingDown = true;
+  /** From the drain on: a CONNECT still sent on an open connection is refused (503). */
+  refuseNewTunnels(): void {
+    this.refusingTunnels = true;
   }
 
-  /** Closes intercepted connections with no request in flight; `all`: every CONNECT socket. */
-  closeConnections(all: boolean): void {
-    for (const [tls, session] of this.tlsSockets) if (all || session.inFlight === 0) tls.destroy();
-    if (all) for (const s of this.connectSockets) s.destroy();
+  /** At the end of the grace period: closes every CONNECT socket, tunnels and intercepted alike. */
+  cutTunnels(): void {
+    for (const s of this.connectSockets) s.destroy();
   }
 
   get openConnectSockets(): number {
@@ -447,7 +439,7 @@ export class ProxyHandler {
     const ex: Exchange = { mode: 'connect' };
     let code = 200;
     try {
-      if (this.shuttingDown) throw serviceUnavailable('the proxy is shutting down');
+      if (this.refusingTunnels) throw serviceUnavailable('the proxy is shutting down');
       const authority = parseConnectAuthority(req.url ?? '');
       if (!authority) throw badRequest('CONNECT needs a host:port target');
       ex.target = authority.origin;
@@ -469,7 +461,6 @@ export class ProxyHandler {
         await this.interceptTls(socket, head, authority.hostname, {
           origin: authority.origin,
           credentials: creds,
-          inFlight: 0,
         });
       } else if (this.deps.otherHosts === 'refuse') {
         throw otherHostRefused(authority.origin);
@@ -511,8 +502,6 @@ export class ProxyHandler {
       ALPNProtocols: ['http/1.1'],
     });
     this.sessions.set(tls, session);
-    this.tlsSockets.set(tls, session);
-    tls.once('close', () => this.tlsSockets.delete(tls));
     tls.on('error', (err: Error) => {
       // Typically a client that does not trust the proxy CA: it says so on its side.
       this.deps.log.debug('intercepted TLS connection failed', {

@@ -1,7 +1,7 @@
 // Wiring of the Connectors Proxy: informers, the Secret cache, the caller checks, the proxy CA,
 // the plain-HTTP listener (requests and CONNECT) plus the internal server that parses intercepted
-// TLS connections, and graceful shutdown (stop accepting, let in-flight requests finish within
-// the grace period, then cut tunnels).
+// TLS connections, and graceful shutdown (serve on through the shutdown delay, then stop
+// accepting, let in-flight requests finish within the grace period, then cut tunnels).
 
 import { X509Certificate } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
@@ -15,7 +15,12 @@ import {
 } from '../apiserver/machinery/deadlines.js';
 import { healthPaths } from '../apiserver/machinery/health.js';
 import { InflightLimiter } from '../apiserver/machinery/inflight.js';
-import { drain, keepEveryHeaderLine, listen } from '../apiserver/machinery/lifecycle.js';
+import {
+  GracefulShutdown,
+  keepEveryHeaderLine,
+  listen,
+  trackConnections,
+} from '../apiserver/machinery/lifecycle.js';
 import type { Logger } from '../apiserver/machinery/log.js';
 import type { KubeClient } from '../kube/client.js';
 import { registryTokenStrategy } from '../proxy/credentials/registry-token.js';
@@ -33,7 +38,10 @@ import { parseRequestTarget } from './route.js';
 
 export interface RunningProxy {
   port: number;
-  /** Stops accepting, waits up to the grace period for in-flight requests, then closes everything. */
+  /**
+   * Serves on for the shutdown delay, then stops accepting, waits up to the grace period for
+   * in-flight requests, and closes everything.
+   */
   shutdown(): Promise<void>;
 }
 
@@ -121,14 +129,19 @@ export async function startProxy(config: Config, kube: KubeClient, log: Logger):
     new CachedTokenReviewer(kube, config.authenticationCacheMs, config.tokenAudiences),
     new SubjectAccessReviewAuthorizer(kube, config.authorizationCacheMs, log),
   );
-  let shuttingDown = false;
+  const graceful = new GracefulShutdown(
+    { delayMs: config.shutdownDelayMs, graceMs: config.shutdownGraceMs },
+    log,
+  );
   // One budget for the whole process: plain requests, CONNECT tunnels and intercepted requests.
   const limiter = new InflightLimiter(config.limits.maxInflight, log);
   const { headerMs, bodyIdleMs } = config.limits.deadlines;
 
   // Intercepted connections are handed to this server, which never listens itself.
   const intercept: Server = createServer(headerDeadlineOptions(headerMs));
-  keepEveryHeaderLine(intercept); // listen() does this for the listening server
+  // listen() does both for the listening server.
+  keepEveryHeaderLine(intercept);
+  trackConnections(intercept);
   enforceDeadlinesWithoutListening(intercept, headerMs);
   intercept.keepAliveTimeout = 95_000;
   intercept.requestTimeout = 0;
@@ -144,7 +157,7 @@ export async function startProxy(config: Config, kube: KubeClient, log: Logger):
     connectTimeoutMs: config.upstream.connectMs,
     intercept,
     notReady: () => [
-      ...(shuttingDown ? ['shutting down'] : []),
+      ...graceful.notReady(),
       ...(store.hasSynced ? [] : ['Connector and ConnectorClass informers have not synced']),
     ],
   });
@@ -168,15 +181,19 @@ export async function startProxy(config: Config, kube: KubeClient, log: Logger):
   let shutdownPromise: Promise<void> | undefined;
   const shutdown = (): Promise<void> =>
     (shutdownPromise ??= (async () => {
-      shuttingDown = true;
-      handler.beginShutdown();
-      // CONNECT sockets count as the listener's connections, so the drain waits for them too.
-      await drain(http, config.shutdownGraceMs, log, {
-        sweep: () => {
-          handler.closeConnections(false);
+      // Tunnels and intercepted connections go on through the delay, like any connection: a
+      // client's next CONNECT may well still be sent here. An opaque tunnel cannot be told to
+      // close (a 200 to CONNECT makes the connection the client's byte stream), so it ends when
+      // its client ends it, or at the end of the grace period; an intercepted one carries HTTP,
+      // whose responses close it like any other. CONNECT sockets count as the listener's
+      // connections, so the drain waits for them too.
+      await graceful.run(http, {
+        inner: [intercept],
+        draining: () => {
+          handler.refuseNewTunnels();
         },
         cut: () => {
-          handler.closeConnections(true);
+          handler.cutTunnels();
         },
       });
       log.info('listener closed; stopping informers and upstream pools');

@@ -66,6 +66,12 @@ export interface LocalSystem {
   admitConnectors(): Promise<void>;
   /** Starts the aggregated server again (after stopServer), same port and flags. */
   startServer(): Promise<void>;
+  /**
+   * Starts another replica of the aggregated server, as the one above runs but on a port of its
+   * own and with `extraFlags` (e.g. --shutdown-delay-duration), logging to `<name>.log`; resolves
+   * with its process and https URL once its /readyz answers 200. The caller stops it.
+   */
+  startReplica(name: string, extraFlags: string[]): Promise<{ process: ManagedProcess; url: string }>;
   /** Stops the aggregated server (SIGTERM, then SIGKILL after `graceMs`). */
   stopServer(graceMs?: number): Promise<void>;
   stop(): Promise<void>;
@@ -169,29 +175,50 @@ export async function startLocalSystem(opts: LocalSystemOptions): Promise<LocalS
       `--kubeconfig=${kubeconfig}`,
       ...(opts.serverArgs ?? []),
     ];
-    const args = [...(opts.serverNodeArgs ?? []), join(root, 'dist', 'apiserver', 'main.js'), ...serverFlags];
-    let server: ManagedProcess | undefined;
-    const startServer = async (): Promise<void> => {
-      server = ManagedProcess.start({
-        name: 'connectors-apiserver',
+    const startProcess = (name: string, flags: string[], logFile: string): ManagedProcess =>
+      ManagedProcess.start({
+        name,
         binary: process.execPath,
-        args,
-        logFile: serverLog,
+        args: [...(opts.serverNodeArgs ?? []), join(root, 'dist', 'apiserver', 'main.js'), ...flags],
+        logFile,
       });
-      await server.waitUntil(
+    const waitReady = (proc: ManagedProcess, url: string): Promise<void> =>
+      proc.waitUntil(
         async () => {
           try {
-            const r = await request(`${serverUrl}/readyz`, { dispatcher: tls });
+            const r = await request(`${url}/readyz`, { dispatcher: tls });
             await r.body.dump();
             return r.statusCode === 200;
           } catch {
             return false;
           }
         },
-        { timeoutMs: 60_000, what: 'connectors-apiserver /readyz' },
+        { timeoutMs: 60_000, what: `${proc.name} /readyz` },
       );
+    let server: ManagedProcess | undefined;
+    const startServer = async (): Promise<void> => {
+      server = startProcess('connectors-apiserver', serverFlags, serverLog);
+      await waitReady(server, serverUrl);
     };
     await startServer();
+    const startReplica = async (
+      name: string,
+      extraFlags: string[],
+    ): Promise<{ process: ManagedProcess; url: string }> => {
+      const replicaPort = await freePort();
+      const flags = serverFlags.map((f) =>
+        f.startsWith('--secure-port=') ? `--secure-port=${replicaPort}` : f,
+      );
+      const replica = startProcess(name, [...flags, ...extraFlags], join(opts.logDir, `${name}.log`));
+      const url = `https://127.0.0.1:${replicaPort}`;
+      try {
+        await waitReady(replica, url);
+      } catch (err) {
+        await replica.stop();
+        throw err;
+      }
+      return { process: replica, url };
+    };
 
     const classApiPort = await freePort();
     const classApiUrl = `https://127.0.0.1:${classApiPort}`;
@@ -350,6 +377,7 @@ export async function startLocalSystem(opts: LocalSystemOptions): Promise<LocalS
       rotateServingCert,
       logDir: opts.logDir,
       startServer,
+      startReplica,
       stopServer: async (graceMs?: number) => {
         await server?.stop(graceMs);
       },

@@ -41,6 +41,8 @@ export interface Flags {
   str(name: string): string;
   /** A positive duration in milliseconds (e.g. 500ms, 10s, 5m). */
   duration(name: string): number;
+  /** A duration in milliseconds that may be zero (e.g. 0s, 5s). */
+  durationOrZero(name: string): number;
   port(name: string): number;
   logLevel(name: string): LogLevel;
   /** The text of the file the flag names; undefined when the flag is unset, '' when unreadable. */
@@ -72,6 +74,14 @@ export function readFlags(argv: string[], spec: FlagSpec, usage: string): Flags 
       }
       return ms;
     },
+    durationOrZero(k) {
+      const ms = parseDuration(str(k));
+      if (ms === null) {
+        problems.push(`--${k}=${str(k)} is not a duration; write e.g. 0s, 500ms or 5s`);
+        return 0;
+      }
+      return ms;
+    },
     port(k) {
       const port = /^\d{1,5}$/.test(str(k)) ? Number(str(k)) : -1;
       if (port < 0 || port > 65535) problems.push(`--${k}=${str(k)} must be a port number from 0 to 65535`);
@@ -98,6 +108,21 @@ export function readFlags(argv: string[], spec: FlagSpec, usage: string): Flags 
   };
 }
 
+/**
+ * --shutdown-delay-duration, kube-apiserver's flag with its meaning, for every HTTP server
+ * (machinery/lifecycle.ts GracefulShutdown). 0s by default, as kube-apiserver's: processes on a
+ * host have no endpoints to wait for; the manifests set it.
+ */
+export const shutdownDelayFlag = {
+  'shutdown-delay-duration': { type: 'string', default: '0s' },
+} satisfies FlagSpec;
+
+export const shutdownDelayUsage = `  --shutdown-delay-duration=0s        after SIGTERM, go on serving this long before the grace period:
+                                      /readyz answers 503 and every response closes its connection,
+                                      so that clients move to other replicas while the endpoints
+                                      are updated (the manifests set 5s)
+`;
+
 /** Flags of every process that calls tools for authenticated callers (API server, Connectors Proxy). */
 export const toolCallerFlags = {
   'upstream-connect-timeout': { type: 'string', default: '5s' },
@@ -108,6 +133,7 @@ export const toolCallerFlags = {
   'secret-cache-ttl': { type: 'string', default: '10s' },
   'authentication-token-audiences': { type: 'string', default: '' },
   'shutdown-grace-period': { type: 'string', default: '30s' },
+  ...shutdownDelayFlag,
   'log-level': { type: 'string', default: 'info' },
 } satisfies FlagSpec;
 
@@ -119,7 +145,7 @@ export const toolCallerUsage = `  --upstream-connect-timeout=5s       time to co
   --secret-cache-ttl=10s              how long a Connector's Secret is reused before it is read again
   --authentication-token-audiences=A,B audiences a bearer token must carry (default: kube-apiserver's)
   --shutdown-grace-period=30s         how long in-flight requests may finish after SIGTERM
-  --log-level=info                    debug, info, warn or error
+${shutdownDelayUsage}  --log-level=info                    debug, info, warn or error
 `;
 
 export interface ToolCallerConfig {
@@ -129,6 +155,7 @@ export interface ToolCallerConfig {
   secretCacheMs: number;
   tokenAudiences: string[];
   shutdownGraceMs: number;
+  shutdownDelayMs: number;
   logLevel: LogLevel;
 }
 
@@ -148,6 +175,7 @@ export function readToolCallerConfig(f: Flags): ToolCallerConfig {
       .map((a) => a.trim())
       .filter(Boolean),
     shutdownGraceMs: f.duration('shutdown-grace-period'),
+    shutdownDelayMs: f.durationOrZero('shutdown-delay-duration'),
     logLevel: f.logLevel('log-level'),
   };
 }

@@ -1,10 +1,11 @@
 // The life of an entry point: parse options (usage and exit 2 on bad ones, exit 0 on --help),
-// start, then shut down gracefully on SIGTERM or SIGINT; and the listen/drain steps every server
+// start, then shut down gracefully on SIGTERM or SIGINT; and the listen/shutdown steps every server
 // shares.
 
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Server as NetServer, type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError, HelpRequested } from './flags.js';
 import { createLogger, type LogLevel, type Logger } from './log.js';
 
@@ -34,7 +35,16 @@ export function runEntryPoint<C extends { logLevel: LogLevel }>(
   const log = createLogger({ level: config.logLevel, base: { component } });
   start(config, log).then(
     (running) => {
+      let stopping = false;
+      // Both signals stay handled for good: without a listener, a second SIGTERM or a Ctrl-C
+      // during the shutdown delay or the drain would kill the process (Node's default) and fail
+      // the very requests the shutdown is there to finish.
       const stop = (signal: string): void => {
+        if (stopping) {
+          log.info('signal received; already shutting down', { signal });
+          return;
+        }
+        stopping = true;
         log.info('signal received', { signal });
         running.shutdown().then(
           () => process.exit(0),
@@ -44,10 +54,10 @@ export function runEntryPoint<C extends { logLevel: LogLevel }>(
           },
         );
       };
-      process.once('SIGTERM', () => {
+      process.on('SIGTERM', () => {
         stop('SIGTERM');
       });
-      process.once('SIGINT', () => {
+      process.on('SIGINT', () => {
         stop('SIGINT');
       });
     },
@@ -61,27 +71,34 @@ export function runEntryPoint<C extends { logLevel: LogLevel }>(
 }
 
 /**
- * Which connections have a response in flight. Node's closeIdleConnections() spares a connection
- * only until its response is `finished`, which is true as soon as end() is called, while the bytes
- * may still be buffered for a slow client; so draining tracks responses until their 'close'
- * (all data flushed) instead. CONNECT and upgraded sockets belong to their handlers.
+ * A connection a server serves HTTP on, and what it has in flight. Node's closeIdleConnections()
+ * spares a connection only until its response is `finished`, which is true as soon as end() is
+ * called, while the bytes may still be buffered for a slow client; so a shutdown tracks responses
+ * until their 'close' (all data flushed) instead.
  */
+interface Connection {
+  responses: Set<ServerResponse>;
+  /** performance.now() when its last response closed, or when it was accepted. */
+  quietSince: number;
+}
+
 interface Connections {
-  sockets: Set<Duplex>;
-  busy: Map<Duplex, number>;
+  /** CONNECT and upgraded sockets are not here: they belong to their handlers. */
+  open: Map<Duplex, Connection>;
+  /** From the shutdown signal on: every response not yet sent closes its connection. */
+  closing: boolean;
 }
 
 const tracked = new WeakMap<Server, Connections>();
 
 function track(server: Server): Connections {
-  const c: Connections = { sockets: new Set(), busy: new Map() };
+  const known = tracked.get(server);
+  if (known) return known;
+  const c: Connections = { open: new Map(), closing: false };
   const event = 'setSecureContext' in server ? 'secureConnection' : 'connection';
   server.on(event, (socket: Duplex) => {
-    c.sockets.add(socket);
-    socket.once('close', () => {
-      c.sockets.delete(socket);
-      c.busy.delete(socket);
-    });
+    c.open.set(socket, { responses: new Set(), quietSince: performance.now() });
+    socket.once('close', () => c.open.delete(socket));
   });
   // A socket handed to a 'connect' or 'upgrade' handler is that handler's to close. Only servers
   // that attach such a handler (before listen()) get this bookkeeping: any listener makes Node hand
@@ -89,19 +106,31 @@ function track(server: Server): Connections {
   // ordinary one, so a listener here alone would leave those sockets unanswered and open forever.
   for (const handedOff of ['connect', 'upgrade']) {
     if (server.listenerCount(handedOff) === 0) continue;
-    server.on(handedOff, (_req: IncomingMessage, socket: Duplex) => c.sockets.delete(socket));
+    server.on(handedOff, (_req: IncomingMessage, socket: Duplex) => c.open.delete(socket));
   }
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    const socket = req.socket;
-    c.busy.set(socket, (c.busy.get(socket) ?? 0) + 1);
+  // First of the 'request' listeners: a handler may answer at once (a health probe, a 429), and
+  // whether the connection stays open is decided when the response head is written.
+  server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
+    if (c.closing) res.shouldKeepAlive = false;
+    const conn = c.open.get(req.socket);
+    if (!conn) return;
+    conn.responses.add(res);
     res.once('close', () => {
-      const left = (c.busy.get(socket) ?? 1) - 1;
-      if (left > 0) c.busy.set(socket, left);
-      else c.busy.delete(socket);
+      conn.responses.delete(res);
+      if (conn.responses.size === 0) conn.quietSince = performance.now();
     });
   });
   tracked.set(server, c);
   return c;
+}
+
+/**
+ * For a server that never listens but serves connections handed to it by another's handlers
+ * (the Connectors Proxy's intercepted TLS): tracks them as listen() tracks its server's, so that a
+ * shutdown closes them alike (ShutdownHooks.inner).
+ */
+export function trackConnections(server: Server): void {
+  track(server);
 }
 
 /**
@@ -180,20 +209,68 @@ export async function listen(server: Server, port: number, host: string, sockets
   return bound;
 }
 
+/** How often a shutdown looks for connections to close. */
+const sweepMs = 250;
+
+/**
+ * How long a connection must have had nothing in flight before a shutdown closes it. A keep-alive
+ * client sends its next request on a connection as soon as the last response is in: closed at that
+ * moment, the request would meet the close and fail. A moment later the connection has either
+ * carried that request (whose response then closes it) or gone quiet, and closing it races only a
+ * request sent in the very same instant, as any keep-alive timeout does; HTTP clients retry those.
+ */
+const quietMs = 1_000;
+
+/**
+ * From now on, every response on `servers` that has not been sent yet closes its connection, and a
+ * connection with nothing in flight for quietMs is closed; returns the function that stops the
+ * sweeps.
+ */
+function closeConnections(servers: Server[]): () => void {
+  const all = servers.map(track);
+  for (const c of all) {
+    c.closing = true;
+    for (const conn of c.open.values()) {
+      for (const res of conn.responses) if (!res.headersSent) res.shouldKeepAlive = false;
+    }
+  }
+  const sweep = (): void => {
+    const now = performance.now();
+    for (const c of all) {
+      for (const [socket, conn] of c.open) {
+        if (conn.responses.size === 0 && now - conn.quietSince >= quietMs) socket.destroy();
+      }
+    }
+  };
+  sweep();
+  const sweeper = setInterval(sweep, sweepMs);
+  return () => {
+    clearInterval(sweeper);
+  };
+}
+
+export interface ShutdownHooks {
+  /** Servers fed connections by the listening server's handlers (trackConnections()). */
+  inner?: Server[];
+  /** When the drain begins (the Connectors Proxy refuses new CONNECT tunnels from then on). */
+  draining?: () => void;
+  /** When the grace period is over: close what no server tracks (CONNECT tunnels). */
+  cut?: () => void;
+}
+
 /**
  * Stops accepting and lets in-flight requests finish. Clients (kube-apiserver above all) keep
- * keep-alive connections; each is closed once nothing is in flight on it, swept until none is
- * left, and whatever remains is cut when the grace period is over. `extra` lets a server sweep and
- * cut connections of its own (e.g. CONNECT tunnels). The server must have been started by listen().
+ * keep-alive connections: every response closes its connection from now on, a connection that
+ * has gone quiet is closed, and whatever remains is cut when the grace period is over. The
+ * listening server must have been started by listen().
  */
 export async function drain(
   server: Server,
   graceMs: number,
   log: Logger,
-  extra: { sweep?: () => void; cut?: () => void } = {},
+  hooks: Pick<ShutdownHooks, 'inner' | 'cut'> = {},
 ): Promise<void> {
   log.info('shutting down: draining in-flight requests', { graceMs });
-  const connections = tracked.get(server) ?? track(server);
   // net.Server's close() stops accepting and calls back once every connection has ended; http's
   // own close() would first run closeIdleConnections(), with the truncation described above. Each
   // listening socket counts the connections it accepted.
@@ -207,18 +284,62 @@ export async function drain(
         }),
     ),
   );
-  const sweep = (): void => {
-    for (const socket of connections.sockets) if (!connections.busy.has(socket)) socket.destroy();
-    extra.sweep?.();
-  };
-  sweep();
-  const sweeper = setInterval(sweep, 250);
+  const stopSweeping = closeConnections([server, ...(hooks.inner ?? [])]);
   const timer = setTimeout(() => {
     log.warn('grace period over; closing the remaining connections');
-    extra.cut?.();
+    hooks.cut?.();
     server.closeAllConnections();
   }, graceMs);
   await closed;
-  clearInterval(sweeper);
+  stopSweeping();
   clearTimeout(timer);
+}
+
+export interface ShutdownTiming {
+  /** --shutdown-delay-duration: how long to go on serving after the signal, before the drain. */
+  delayMs: number;
+  /** --shutdown-grace-period: how long in-flight requests may then take. */
+  graceMs: number;
+}
+
+/**
+ * The shutdown of a server, as kube-apiserver's (--shutdown-delay-duration, then the drain).
+ * kube-proxy and kube-apiserver's aggregator learn that a terminating pod's endpoint is gone a few
+ * seconds after the pod got SIGTERM, and until then keep sending it new connections, which a
+ * server that stopped accepting at once would refuse. So for the delay the server goes on
+ * accepting and serving; /readyz answers 503 (kubelet marks the pod NotReady), every response
+ * closes its connection, so that a keep-alive client (kube-apiserver's proxy transport, git, Node
+ * clients) opens a new one, which the updated endpoints send to another replica, and connections
+ * gone quiet are closed. Then the drain.
+ */
+export class GracefulShutdown {
+  private begun = false;
+
+  constructor(
+    private readonly timing: ShutdownTiming,
+    private readonly log: Logger,
+  ) {}
+
+  /** What /readyz reports: nothing until the shutdown has begun. */
+  notReady(): string[] {
+    return this.begun ? ['shutting down'] : [];
+  }
+
+  /** The delay, then the drain of `server` (listening, started by listen()). */
+  async run(server: Server, hooks: ShutdownHooks = {}): Promise<void> {
+    this.begun = true;
+    const { delayMs, graceMs } = this.timing;
+    if (delayMs > 0) {
+      const stopSweeping = closeConnections([server, ...(hooks.inner ?? [])]);
+      this.log.info(
+        'shutting down: serving on while the endpoints are updated; /readyz answers 503, every response closes its connection',
+        { delayMs },
+      );
+      await sleep(delayMs);
+      stopSweeping();
+      this.log.info('shutdown delay over', { delayMs });
+    }
+    hooks.draining?.();
+    await drain(server, graceMs, this.log, hooks);
+  }
 }

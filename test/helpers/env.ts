@@ -2,6 +2,7 @@
 // aggregated server, APIService), one recording tool, and helpers to create what a test needs.
 // Started by test/integration/fixture.ts before any integration test and stopped after all.
 
+import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { connect } from 'node:tls';
 import { join } from 'node:path';
@@ -318,6 +319,20 @@ export async function rawDirect(head: string, cert?: CertKeyPem): Promise<{ stat
 export function frontProxyCert(): CertKeyPem {
   const fp = env().sys.cp.frontProxy;
   return { certPem: fp.clientCertPem, keyPem: fp.clientKeyPem };
+}
+
+/**
+ * The messages one of our processes wrote to its JSON-lines log `file` at or after `since`
+ * (Date.now()): a process started again under the same name appends to the log of earlier runs.
+ */
+export function loggedSince(file: string, since: number): string[] {
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .flatMap((line) => {
+      if (!line.startsWith('{')) return [];
+      const record = JSON.parse(line) as { ts?: string; msg?: string };
+      return record.msg !== undefined && Date.parse(record.ts ?? '') >= since ? [record.msg] : [];
+    });
 }
 
 export async function eventually(

@@ -37,6 +37,7 @@ interface Workload extends KubeObject {
     replicas?: number;
     template: {
       spec: {
+        terminationGracePeriodSeconds?: number;
         containers: Container[];
         imagePullSecrets?: { name: string }[];
         volumes?: { name: string; hostPath?: { path: string }; secret?: { secretName: string } }[];
@@ -175,6 +176,7 @@ describe('Helm chart charts/connectors', function () {
     const objects = await template({
       image: { repository: 'registry.example.com:5000/team/connectors', tag: '9.8.7', pullPolicy: 'Always' },
       imagePullSecrets: [{ name: 'regcred' }],
+      shutdownDelaySeconds: 12,
       apiserver: { replicas: 3, resources: { limits: { memory: '1Gi' } } },
       classapi: { replicas: 4 },
       proxy: {
@@ -226,6 +228,22 @@ describe('Helm chart charts/connectors', function () {
     const apiserver = (find(objects, 'Deployment/connectors-apiserver') as Workload).spec.template.spec
       .containers[0]!;
     expect(apiserver.resources.limits).to.deep.include({ memory: '1Gi', cpu: '2' });
+
+    // shutdownDelaySeconds: the three servers' flag, and their pods' grace period grows by as much.
+    for (const [name, grace] of [
+      ['connectors-apiserver', 60],
+      ['connectors-classapi', 30],
+      ['connectors-proxy', 60],
+    ] as const) {
+      const pod = (find(objects, `Deployment/${name}`) as Workload).spec.template.spec;
+      const byDefault = (find(defaults, `Deployment/${name}`) as Workload).spec.template.spec;
+      expect(pod.containers[0]?.command, name).to.include('--shutdown-delay-duration=12s');
+      expect(byDefault.containers[0]?.command, name).to.include('--shutdown-delay-duration=5s');
+      expect(
+        [byDefault.terminationGracePeriodSeconds, pod.terminationGracePeriodSeconds],
+        name,
+      ).to.deep.equal([grace, grace + 7]);
+    }
 
     // kubeletDir: the three hostPath volumes, the pods mount and --kubelet-registration-path.
     const csi = (find(objects, 'DaemonSet/connectors-csi') as Workload).spec.template.spec;
@@ -310,6 +328,13 @@ describe('Helm chart charts/connectors', function () {
         'proxy.extraArgs: --other-hosts is set by the chart',
       ],
       [{ proxy: { extraArgs: ['max-upstream-pools=2'] } }, "at '/proxy/extraArgs/0'"],
+      [
+        { proxy: { extraArgs: ['--shutdown-delay-duration=1s'] } },
+        'proxy.extraArgs: --shutdown-delay-duration is set by the chart',
+      ],
+      [{ shutdownDelaySeconds: -1 }, "at '/shutdownDelaySeconds': minimum: got -1, want 0"],
+      [{ shutdownDelaySeconds: '5s' }, "at '/shutdownDelaySeconds': got string, want integer"],
+      [{ shutdownDelaySeconds: null }, "missing property 'shutdownDelaySeconds'"],
       [{ replicas: 3 }, "additional properties 'replicas' not allowed"],
       [{ image: { pullPolicy: 'Sometimes' } }, "at '/image/pullPolicy'"],
       [{ image: { tag: 'v1 beta' } }, "at '/image/tag'"],

@@ -5,8 +5,10 @@
 // which credential arrived where.
 
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 import { expect } from 'chai';
 import { ManagedProcess } from '../../hack/process.js';
 import { startEchoTool, type EchoTool } from '../../hack/tools/echo-tool.js';
@@ -23,6 +25,7 @@ import {
   kubectl,
   kubectlOk,
   knownSecrets,
+  loggedSince,
   namespace,
   registerSecret,
   secretValue,
@@ -629,6 +632,124 @@ describe('Connectors Proxy (dist/connproxy/main.js)', function () {
   });
 
   describe('shutdown', function () {
+    // Through the delay the proxy serves as before, so that a workload whose Service routing still
+    // points here loses nothing: a tunnel keeps carrying bytes (a 200 to CONNECT made it the
+    // client's stream; nothing can be added to it), a new CONNECT is accepted, and every HTTP
+    // response, plain or intercepted, closes its connection so that the client's next one goes
+    // through the updated endpoints; an intercepted connection closing ends its CONNECT tunnel.
+    it('with --shutdown-delay-duration, SIGTERM keeps tunnels and new CONNECTs working through the delay', async function () {
+      const upstreamCa = join(env().sys.cp.dir, 'connproxy-upstream-ca.crt');
+      const since = Date.now();
+      const delayed = await startProxy('connectors-proxy-delay', proxyKubeconfig, [
+        '--other-hosts=tunnel',
+        `--allow-hosts=127.0.0.1:${other.port}`,
+        `--upstream-ca-file=${upstreamCa}`,
+        '--shutdown-delay-duration=5s',
+      ]);
+      const userAuth = { authorization: `Bearer ${userToken}` };
+      await eventually('the delayed proxy to serve the echo Connector', async () => {
+        return (await send(delayed.port, `/namespaces/${ns}/connectors/echo/ready`, userAuth)).status === 200;
+      });
+      const agent = new HttpAgent({ keepAlive: true, maxSockets: 1 });
+      /** A reverse-mode GET on the keep-alive connection of `agent`. */
+      const viaAgent = (path: string): Promise<{ status: number; connection: string | undefined }> =>
+        new Promise((resolve, reject) => {
+          httpRequest({ host: '127.0.0.1', port: delayed.port, path, headers: userAuth, agent }, (res) => {
+            res.resume();
+            res.once('end', () => {
+              resolve({ status: res.statusCode ?? 0, connection: res.headers.connection });
+            });
+          })
+            .on('error', reject)
+            .end();
+        });
+      // An opaque tunnel, open before the signal, with a keep-alive request in it.
+      const tunnel = netConnect({ host: '127.0.0.1', port: delayed.port });
+      let tunnelled = '';
+      tunnel.setEncoding('utf8');
+      tunnel.on('data', (c: string) => (tunnelled += c));
+      const read = async (what: RegExp): Promise<void> => {
+        while (!what.test(tunnelled)) {
+          if (tunnel.destroyed) throw new Error(`the tunnel closed; read: ${tunnelled}`);
+          await new Promise((r) => setTimeout(r, 10));
+        }
+      };
+      const auth = basic(`${ns}/echo`, userToken);
+      tunnel.write(`CONNECT 127.0.0.1:${other.port} HTTP/1.1\r\nProxy-Authorization: ${auth}\r\n\r\n`);
+      await read(/^HTTP\/1\.1 200 .*\r\n\r\n/s);
+      const inTunnel = async (path: string): Promise<void> => {
+        tunnelled = '';
+        tunnel.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${other.port}\r\n\r\n`);
+        await read(new RegExp(`"url":"${path}"`));
+      };
+      await inTunnel('/before');
+      const before = await viaAgent(`/namespaces/${ns}/connectors/echo/before`);
+      expect(before).to.deep.equal({ status: 200, connection: 'keep-alive' });
+
+      const stopping = delayed.proc.stop(30_000);
+      await eventually('/readyz to answer 503', async () => {
+        return (await send(delayed.port, '/readyz')).status === 503;
+      });
+      expect((await send(delayed.port, '/readyz')).body).to.equal('not ready: shutting down\n');
+      // The keep-alive connection is answered, and closed after.
+      expect(await viaAgent(`/namespaces/${ns}/connectors/echo/during`)).to.deep.equal({
+        status: 200,
+        connection: 'close',
+      });
+      // The tunnel opened before the signal still carries requests.
+      await inTunnel('/during');
+      // A new CONNECT is accepted and intercepted; the answer inside closes the TLS connection,
+      // and with it the tunnel.
+      const raw = netConnect({ host: '127.0.0.1', port: delayed.port });
+      const established = new Promise<void>((resolve, reject) => {
+        raw.once('data', (c: Buffer) => {
+          if (statusOf(c.toString()) === 200) resolve();
+          else reject(new Error(`CONNECT refused: ${c.toString()}`));
+        });
+        raw.once('error', reject);
+      });
+      raw.write(
+        `CONNECT 127.0.0.1:${tlsGit.port} HTTP/1.1\r\n` +
+          `Proxy-Authorization: ${basic(`${ns}/tls-git`, userToken)}\r\n\r\n`,
+      );
+      await established;
+      const rawClosed = new Promise<void>((resolve) =>
+        raw.once('close', () => {
+          resolve();
+        }),
+      );
+      const answer = await new Promise<string>((resolve, reject) => {
+        const tls = tlsConnect({ socket: raw, host: '127.0.0.1', ca: readFileSync(delayed.caFile) });
+        let text = '';
+        tls.setEncoding('utf8');
+        tls.on('data', (c: string) => (text += c));
+        tls.once('end', () => {
+          resolve(text);
+        });
+        tls.once('error', reject);
+        tls.write(
+          `GET /${repo}/info/refs?service=git-upload-pack HTTP/1.1\r\nHost: 127.0.0.1:${tlsGit.port}\r\n\r\n`,
+        );
+      });
+      await rawClosed;
+      recordResponse('connectors-proxy-delay intercepted during the delay', {}, answer);
+      expect(statusOf(answer)).to.equal(200);
+      expect(answer.split('\r\n\r\n')[0]).to.match(/\r\nConnection: close\r\n/i);
+      expect(loggedSince(delayed.log, since), 'all of the above during the delay').not.to.include(
+        'shutdown delay over',
+      );
+
+      tunnel.end();
+      agent.destroy();
+      const exit = await stopping;
+      expect(exit.code).to.equal(0);
+      const logged = loggedSince(delayed.log, since);
+      expect(logged).to.include('shutdown delay over');
+      expect(logged, 'every connection had ended: nothing was cut').not.to.include(
+        'grace period over; closing the remaining connections',
+      );
+    });
+
     it('SIGTERM ends an open tunnel after the grace period and exits 0', async function () {
       const socket = netConnect({ host: '127.0.0.1', port: proxy.port });
       const established = new Promise<string>((resolve, reject) => {

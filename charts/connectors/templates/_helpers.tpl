@@ -49,8 +49,8 @@ by namespaces.yaml, which every rendering has.
 {{- end }}
 {{- range $p.extraArgs }}
 {{- $flag := regexReplaceAll "=.*" . "" }}
-{{- if has $flag (list "--port" "--bind-address" "--proxy-ca-cert-file" "--proxy-ca-key-file" "--publish-ca-configmap" "--authentication-token-audiences" "--other-hosts" "--service-cluster-ip-range" "--cluster-cidr" "--allow-hosts") }}
-{{- fail (printf "proxy.extraArgs: %s is set by the chart; what may change has its own value under proxy and proxyCA" $flag) }}
+{{- if has $flag (list "--port" "--bind-address" "--proxy-ca-cert-file" "--proxy-ca-key-file" "--publish-ca-configmap" "--authentication-token-audiences" "--other-hosts" "--service-cluster-ip-range" "--cluster-cidr" "--allow-hosts" "--shutdown-delay-duration") }}
+{{- fail (printf "proxy.extraArgs: %s is set by the chart; what may change has its own value (under proxy and proxyCA, or shutdownDelaySeconds)" $flag) }}
 {{- end }}
 {{- end }}
 {{- end }}

@@ -75,6 +75,7 @@ describe('apiserver/options parseConfig', () => {
       secretCacheMs: 10_000,
       tokenAudiences: [],
       shutdownGraceMs: 30_000,
+      shutdownDelayMs: 0,
       logLevel: 'info',
       namespace: 'connectors-system',
       limits: {
@@ -103,6 +104,7 @@ describe('apiserver/options parseConfig', () => {
       '--secret-cache-ttl=6s',
       '--authentication-token-audiences= api , connectors ,',
       '--shutdown-grace-period=7s',
+      '--shutdown-delay-duration=5s',
       '--log-level=debug',
       '--max-requests-inflight=10',
       '--max-mutating-requests-inflight=5',
@@ -120,6 +122,7 @@ describe('apiserver/options parseConfig', () => {
       secretCacheMs: 6_000,
       tokenAudiences: ['api', 'connectors'],
       shutdownGraceMs: 7_000,
+      shutdownDelayMs: 5_000,
       logLevel: 'debug',
       limits: {
         maxInflight: { readOnly: 10, mutating: 5 },
@@ -171,6 +174,16 @@ describe('apiserver/options parseConfig', () => {
       title: 'a zero duration',
       argv: () => [...tls, '--secret-cache-ttl=0s'],
       problem: /--secret-cache-ttl=0s is not a positive duration/,
+    },
+    {
+      title: 'a shutdown delay without unit',
+      argv: () => [...tls, '--shutdown-delay-duration=5'],
+      problem: /--shutdown-delay-duration=5 is not a duration; write e\.g\. 0s, 500ms or 5s/,
+    },
+    {
+      title: 'a negative shutdown delay',
+      argv: () => [...tls, '--shutdown-delay-duration=-1s'],
+      problem: /--shutdown-delay-duration=-1s is not a duration/,
     },
     {
       title: 'no listening socket',

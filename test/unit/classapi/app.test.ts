@@ -143,6 +143,7 @@ describe('classapi backend (in-process, fake tools)', function () {
         port: 0,
         upstream: { connectMs: 1_000, headersMs: 400, bodyMs: 400 },
         shutdownGraceMs: 1_000,
+        shutdownDelayMs: 0,
         logLevel: 'debug',
         limits: {
           maxInflight: { readOnly: 100, mutating: 20 },

@@ -40,6 +40,7 @@ describe('classapi/options parseConfig', function () {
       allowedClientNames: [apiServer],
       upstream: { connectMs: 5_000, headersMs: 20_000, bodyMs: 20_000 },
       shutdownGraceMs: 10_000,
+      shutdownDelayMs: 0,
       logLevel: 'info',
       limits: {
         maxInflight: { readOnly: 100, mutating: 20 },
@@ -59,6 +60,7 @@ describe('classapi/options parseConfig', function () {
         '--upstream-connect-timeout=500ms',
         '--upstream-response-timeout=1m',
         '--shutdown-grace-period=2s',
+        '--shutdown-delay-duration=1.5s',
         '--log-level=debug',
         '--max-requests-inflight=7',
         '--max-mutating-requests-inflight=0',
@@ -74,6 +76,7 @@ describe('classapi/options parseConfig', function () {
       allowedClientNames: ['a', 'spiffe://cluster.local/ns/x/sa/y'],
       upstream: { connectMs: 500, headersMs: 60_000, bodyMs: 60_000 },
       shutdownGraceMs: 2_000,
+      shutdownDelayMs: 1_500,
       logLevel: 'debug',
       limits: {
         maxInflight: { readOnly: 7, mutating: 0 },

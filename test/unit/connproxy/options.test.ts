@@ -30,6 +30,7 @@ describe('connproxy/options parseConfig', () => {
     expect(c.maxUpstreamPools).to.equal(256);
     expect(c.tokenAudiences).to.deep.equal([]);
     expect(c.upstream).to.deep.equal({ connectMs: 5_000, headersMs: 30_000, bodyMs: 300_000 });
+    expect(c.shutdownDelayMs).to.equal(0);
     expect(c.limits).to.deep.equal({
       maxInflight: { readOnly: 1500, mutating: 500 },
       deadlines: { headerMs: 30_000, bodyIdleMs: 60_000 },
@@ -51,7 +52,7 @@ describe('connproxy/options parseConfig', () => {
     });
   });
 
-  it('reads the CA pair, the upstream CAs, audiences and the other-hosts policy', () => {
+  it('reads the CA pair, the upstream CAs, audiences, the other-hosts policy and the shutdown delay', () => {
     const c = parseConfig([
       `--proxy-ca-cert-file=${join(dir, 'ca.crt')}`,
       `--proxy-ca-key-file=${join(dir, 'ca.key')}`,
@@ -59,12 +60,14 @@ describe('connproxy/options parseConfig', () => {
       '--other-hosts=refuse',
       '--authentication-token-audiences=a, b',
       '--port=0',
+      '--shutdown-delay-duration=5s',
     ]);
     expect(c.proxyCa?.keyPem).to.equal('key');
     expect(c.upstreamCaPem).to.contain('BEGIN CERTIFICATE');
     expect(c.otherHosts).to.equal('refuse');
     expect(c.tokenAudiences).to.deep.equal(['a', 'b']);
     expect(c.port).to.equal(0);
+    expect(c.shutdownDelayMs).to.equal(5_000);
   });
 
   it('reads the tunnel policy: allowed hosts, the cluster ranges (dual-stack lists), the pool bound', () => {

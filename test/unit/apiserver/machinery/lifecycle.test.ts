@@ -1,15 +1,23 @@
 // Draining must never cut a response the server has already ended but the client has not read
-// yet: with a fast tool and a slow client, that is every large download during a shutdown. And
-// tracking connections must not change how a server answers Upgrade and CONNECT requests.
+// yet: with a fast tool and a slow client, that is every large download during a shutdown. The
+// shutdown delay keeps a server serving while its endpoints are updated, moving keep-alive clients
+// to new connections. And tracking connections must not change how a server answers Upgrade and
+// CONNECT requests.
 
-import { request, createServer, type IncomingMessage } from 'node:http';
+import { Agent, request, createServer, type IncomingMessage, type Server } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { connect, Server as NetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { expect } from 'chai';
-import { drain, listen } from '../../../../apiserver/machinery/lifecycle.js';
+import { healthAnswer } from '../../../../apiserver/machinery/health.js';
+import {
+  drain,
+  GracefulShutdown,
+  listen,
+  trackConnections,
+} from '../../../../apiserver/machinery/lifecycle.js';
 import { rawRequest } from '../../helpers/raw.js';
-import { createLogger } from '../../../../apiserver/machinery/log.js';
+import { createLogger, type Logger } from '../../../../apiserver/machinery/log.js';
 
 const quiet = createLogger({ level: 'error', write: () => undefined });
 
@@ -40,7 +48,7 @@ describe('apiserver/machinery/lifecycle drain', () => {
     expect(received).to.equal(size);
   });
 
-  it('closes idle keep-alive connections at once and finishes', async () => {
+  it('closes idle keep-alive connections and finishes well within the grace period', async () => {
     const server = createServer((_req, res) => {
       res.end('ok');
     });
@@ -253,5 +261,238 @@ describe('apiserver/machinery/lifecycle listen on several sockets', () => {
       (err: unknown) => (err as NodeJS.ErrnoException).code,
     );
     expect(refused).to.equal('ECONNREFUSED');
+  });
+});
+
+/** A logger that keeps its messages, and resolves `logged(msg)` once that message is written. */
+function recordingLogger(): {
+  log: Logger;
+  messages: string[];
+  logged: (msg: string) => Promise<void>;
+} {
+  const messages: string[] = [];
+  const waiting: { msg: string; resolve: () => void }[] = [];
+  const log = createLogger({
+    level: 'info',
+    write: (line) => {
+      const { msg } = JSON.parse(line) as { msg: string };
+      messages.push(msg);
+      for (const w of waiting.filter((w) => w.msg === msg)) w.resolve();
+    },
+  });
+  return {
+    log,
+    messages,
+    logged: (msg) =>
+      messages.includes(msg)
+        ? Promise.resolve()
+        : new Promise((resolve) => {
+            waiting.push({ msg, resolve });
+          }),
+  };
+}
+
+const DELAY_OVER = 'shutdown delay over';
+
+interface Reply {
+  status: number;
+  connection: string | undefined;
+  body: string;
+  /** The client's end of the connection the reply came on. */
+  socket: Socket;
+}
+
+/** A GET through `agent` (a keep-alive agent reuses its connection), read to the end. */
+function get(port: number, path: string, agent: Agent): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    request({ port, host: '127.0.0.1', path, agent }, (res) => {
+      const socket = res.socket; // null once the agent has the connection back
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.once('end', () => {
+        resolve({
+          status: res.statusCode ?? 0,
+          connection: res.headers.connection,
+          body,
+          socket,
+        });
+      });
+      res.once('error', reject);
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
+/** A server answering /readyz from `graceful` as the three servers do, and 'ok' to anything else. */
+function serverOf(graceful: GracefulShutdown): Server {
+  return createServer((req, res) => {
+    const answer = healthAnswer(req.url ?? '/', () => graceful.notReady());
+    res.writeHead(answer.status);
+    res.end(answer.body);
+  });
+}
+
+describe('apiserver/machinery/lifecycle GracefulShutdown', () => {
+  // kube-proxy and the aggregator still send new connections for a few seconds after SIGTERM;
+  // kubelet must see the pod NotReady, and keep-alive clients must move to new connections, which
+  // the updated endpoints send elsewhere.
+  it('during the delay: still accepts and serves, /readyz answers 503, every response closes its connection', async () => {
+    const { log, messages } = recordingLogger();
+    const graceful = new GracefulShutdown({ delayMs: 2_000, graceMs: 5_000 }, log);
+    const server = serverOf(graceful);
+    const port = await listen(server, 0, '127.0.0.1');
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const before = await get(port, '/readyz', agent);
+      expect([before.status, before.body, before.connection]).to.deep.equal([200, 'ok\n', 'keep-alive']);
+
+      const done = graceful.run(server);
+      expect(graceful.notReady()).to.deep.equal(['shutting down']);
+      // On the keep-alive connection the response came on a moment ago: served, and closed after.
+      const readyz = await get(port, '/readyz', agent);
+      expect(readyz.socket).to.equal(before.socket);
+      expect([readyz.status, readyz.body, readyz.connection]).to.deep.equal([
+        503,
+        'not ready: shutting down\n',
+        'close',
+      ]);
+      // A new connection is accepted and served, and closed after its response too.
+      const fresh = await get(port, '/', agent);
+      expect(fresh.socket).not.to.equal(before.socket);
+      expect([fresh.status, fresh.connection]).to.deep.equal([200, 'close']);
+      expect(messages, 'all of the above happened during the delay').not.to.include(DELAY_OVER);
+
+      await done;
+      expect(messages).to.deep.equal([
+        'shutting down: serving on while the endpoints are updated; /readyz answers 503, every response closes its connection',
+        DELAY_OVER,
+        'shutting down: draining in-flight requests',
+      ]);
+      const refused = await get(port, '/', agent).then(
+        () => '',
+        (err: unknown) => (err as NodeJS.ErrnoException).code,
+      );
+      expect(refused).to.equal('ECONNREFUSED');
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it('closes a quiet keep-alive connection during the delay, and goes on accepting', async () => {
+    const { log, messages, logged } = recordingLogger();
+    const graceful = new GracefulShutdown({ delayMs: 3_000, graceMs: 5_000 }, log);
+    const server = serverOf(graceful);
+    const port = await listen(server, 0, '127.0.0.1');
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const idle = (await get(port, '/', agent)).socket;
+      const closed = new Promise((resolve) => idle.once('close', resolve));
+      const done = graceful.run(server);
+      await closed;
+      expect(messages, 'closed during the delay').not.to.include(DELAY_OVER);
+      const fresh = await get(port, '/', agent);
+      expect([fresh.status, fresh.connection]).to.deep.equal([200, 'close']);
+      await logged(DELAY_OVER);
+      await done;
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it('spares a connection with a response under way, and closes it after that response', async () => {
+    const { log, logged } = recordingLogger();
+    const graceful = new GracefulShutdown({ delayMs: 1_500, graceMs: 10_000 }, log);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let arrived!: () => void;
+    const underWay = new Promise<void>((resolve) => (arrived = resolve));
+    const server = createServer((_req, res) => {
+      arrived();
+      void gate.then(() => res.end('late'));
+    });
+    const port = await listen(server, 0, '127.0.0.1');
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const reply = get(port, '/', agent);
+      await underWay;
+      const done = graceful.run(server);
+      // The whole delay and into the drain: sweeps run, and leave the busy connection alone.
+      await logged('shutting down: draining in-flight requests');
+      release();
+      // Its head was not sent at the signal: it closes the connection, which ends the drain.
+      const r = await reply;
+      expect([r.status, r.body, r.connection]).to.deep.equal([200, 'late', 'close']);
+      await done;
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it('without a delay, stops accepting at once', async () => {
+    const { log, messages } = recordingLogger();
+    const graceful = new GracefulShutdown({ delayMs: 0, graceMs: 5_000 }, log);
+    const server = serverOf(graceful);
+    const port = await listen(server, 0, '127.0.0.1');
+    const done = graceful.run(server);
+    const refused = await getOnNewConnection(port).then(
+      () => '',
+      (err: unknown) => (err as NodeJS.ErrnoException).code,
+    );
+    expect(refused).to.equal('ECONNREFUSED');
+    await done;
+    expect(messages).to.deep.equal(['shutting down: draining in-flight requests']);
+  });
+
+  // The Connectors Proxy's intercepted connections: a server that never listens serves sockets
+  // another server's CONNECT handler hands it. They close like the listener's own, and the tunnel
+  // underneath is the listener's to leave alone.
+  it('closes the connections of an inner server alike, and runs the drain and cut hooks', async () => {
+    const { log } = recordingLogger();
+    const graceful = new GracefulShutdown({ delayMs: 1_000, graceMs: 10_000 }, log);
+    const inner = createServer((_req, res) => {
+      res.end('inner');
+    });
+    trackConnections(inner);
+    const outer = createServer();
+    outer.on('connect', (_req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      if (head.length > 0) socket.unshift(head);
+      inner.emit('connection', socket);
+    });
+    const port = await listen(outer, 0, '127.0.0.1');
+    const tunnel = connect({ port, host: '127.0.0.1' });
+    let text = '';
+    tunnel.setEncoding('utf8');
+    tunnel.on('data', (c: string) => (text += c));
+    const ended = new Promise((resolve) => tunnel.once('close', resolve));
+    const until = async (what: RegExp): Promise<void> => {
+      while (!what.test(text)) {
+        if (tunnel.destroyed) throw new Error(`the tunnel closed; read: ${JSON.stringify(text)}`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    };
+    tunnel.write('CONNECT inner:80 HTTP/1.1\r\nHost: inner:80\r\n\r\n');
+    await until(/Connection Established\r\n\r\n/);
+    tunnel.write('GET /one HTTP/1.1\r\nHost: inner\r\n\r\n');
+    await until(/\r\n\r\ninner/);
+    expect(text).to.match(/Connection: keep-alive/);
+
+    const hooks: string[] = [];
+    const done = graceful.run(outer, {
+      inner: [inner],
+      draining: () => hooks.push('draining'),
+      cut: () => hooks.push('cut'),
+    });
+    text = '';
+    tunnel.write('GET /two HTTP/1.1\r\nHost: inner\r\n\r\n');
+    await until(/\r\n\r\ninner/);
+    expect(text)
+      .to.match(/^HTTP\/1\.1 200 OK\r\n/)
+      .and.match(/Connection: close/);
+    await ended; // the inner server closed it after that response
+    await done;
+    expect(hooks).to.deep.equal(['draining']); // nothing was left to cut
   });
 });
