@@ -102,11 +102,17 @@ export class ConnectorVolumeContent implements VolumeContent {
   }
 }
 
-/** The forward-proxy URL: `http://<ns>%2F<name>[,…]:<token>@<proxy host>`, as published. */
+/**
+ * The forward-proxy URL: `http://<ns>%2F<name>[,…]:<token>@<proxy host>:<port>`, as published, with
+ * the port always written: curl and git take 1080 for a proxy URL without one (the SOCKS habit),
+ * where the proxy address (e.g. the Service connectors-proxy.connectors-system.svc) means 80.
+ */
 function forwardProxyUrl(mounted: readonly MountedConnector[], token: string): string {
   const last = mounted.at(-1) as MountedConnector;
   const users = mounted.map((m) => `${m.ref.namespace}%2F${m.ref.name}`).join(',');
-  return `http://${users}:${token}@${new URL(last.proxyAddress).host}`;
+  const address = new URL(last.proxyAddress);
+  const port = address.port || (address.protocol === 'https:' ? '443' : '80');
+  return `http://${users}:${token}@${address.hostname}:${port}`;
 }
 
 export function builtInFiles(

@@ -158,9 +158,10 @@ describe('csi/content', function () {
     content = make();
   });
 
-  it('built-in files: .env, forward-proxy URLs, token, CA, proxy address', async function () {
+  it('built-in files: .env, forward-proxy URLs (always with a port), token, CA, proxy address', async function () {
     const files = await content.render(request({ connectors: 'git' }));
-    const proxy = `http://team-a%2Fgit:${token}@c-git.team-a.svc.cluster.local`;
+    // :80 written out: curl and git take 1080 for a proxy URL without a port.
+    const proxy = `http://team-a%2Fgit:${token}@c-git.team-a.svc.cluster.local:80`;
     expect(Object.fromEntries(files)).to.deep.equal({
       '.env': `http_proxy=${proxy}\nhttps_proxy=${proxy}\nno_proxy=localhost,127.0.0.1\n`,
       'http.proxy': proxy,
@@ -282,7 +283,7 @@ describe('csi/content', function () {
     expect(gitconfig).to.contain('insteadOf = https://git.example.com/scm/');
     expect(gitconfig).to.contain('insteadOf = https://gitlab.example.com/');
     expect(files.get('http.proxy')).to.equal(
-      `http://team-a%2Fgit,team-a%2Fgitlab:${token}@c-gitlab.team-a.svc.cluster.local`,
+      `http://team-a%2Fgit,team-a%2Fgitlab:${token}@c-gitlab.team-a.svc.cluster.local:80`,
     );
     expect(files.get('connector.status.proxyAddress')).to.equal('http://c-gitlab.team-a.svc.cluster.local');
   });
