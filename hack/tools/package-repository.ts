@@ -112,6 +112,10 @@ export async function startPackageRepository(opts: {
   const put = (path: string, type: string, body: Buffer | string): void => {
     files.set(path, { type, body: Buffer.isBuffer(body) ? body : Buffer.from(body) });
   };
+  // Each repository answers at its root, as registries do, so that a Connector's auth probe (a GET
+  // of its address with the credential) tells a good password (200) from a bad one (401).
+  put('/npm/', 'application/json', JSON.stringify({ db_name: 'registry' }));
+  put('/maven/', 'text/html', '<html><body>maven</body></html>\n');
 
   return {
     url,
