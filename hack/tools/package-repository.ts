@@ -24,6 +24,8 @@ export interface RepositoryRequest {
   /** The user whose credentials the request carried, or null when they were missing or wrong. */
   user: string | null;
   status: number;
+  /** The client's User-Agent: a status controller's probes and a user's npm look alike otherwise. */
+  userAgent: string;
 }
 
 export interface PackageRepository {
@@ -84,6 +86,7 @@ export async function startPackageRepository(opts: {
       url: req.url ?? '',
       user: authorized ? opts.username : null,
       status,
+      userAgent: req.headers['user-agent'] ?? '',
     });
     if (status === 401) {
       res.writeHead(401, { 'www-authenticate': 'Basic realm="package-repository"' });
