@@ -1,7 +1,71 @@
 // ESLint flat config: type-checked rules for every TypeScript file; floating promises are errors
 // because an unawaited promise on the request path is a silently dropped failure.
+import { dirname, relative, resolve, sep } from 'node:path';
 import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
+
+/**
+ * The house's floors, and what each may import of ours: imports point down, never up or sideways.
+ * Entry points (one folder per process) → registry → proxy → kube → machinery; the Go-template
+ * engine sits beside kube. Folders not named here (hack, bench, test) may import anything; nothing
+ * here may import them. README "Layout" draws the same picture.
+ */
+const entryPointMay = ['registry', 'proxy', 'kube', 'template', 'machinery'];
+export const layers = {
+  apiserver: entryPointMay,
+  classapi: entryPointMay,
+  connproxy: entryPointMay,
+  controller: entryPointMay,
+  csi: entryPointMay,
+  registry: ['proxy', 'kube', 'machinery'],
+  proxy: ['kube', 'machinery'],
+  kube: ['machinery'],
+  template: ['machinery'],
+  machinery: [],
+};
+
+/** The top-level folder of a path inside the repository, or null outside it. */
+function topFolder(root, path) {
+  const rel = relative(root, path);
+  return rel.startsWith('..') || !rel.includes(sep) ? null : rel.split(sep)[0];
+}
+
+/** `layers/imports-point-down`: a relative import may reach only the floors below its own. */
+export const layersPlugin = {
+  rules: {
+    'imports-point-down': {
+      meta: {
+        type: 'problem',
+        docs: { description: 'imports point from entry points down to machinery, never back up' },
+        schema: [],
+      },
+      create(context) {
+        const root = context.cwd;
+        const from = topFolder(root, context.filename);
+        if (from === null || !(from in layers)) return {};
+        const check = (source) => {
+          if (typeof source?.value !== 'string') return;
+          const spec = source.value;
+          if (!spec.startsWith('.')) return;
+          const to = topFolder(root, resolve(dirname(context.filename), spec));
+          if (to === from) return;
+          const allowed = layers[from];
+          if (to !== null && allowed.includes(to)) return;
+          context.report({
+            node: source,
+            message: `${from}/ may import only ${allowed.length ? allowed.map((f) => `${f}/`).join(', ') : 'itself'}, not ${to === null ? spec : `${to}/`}: imports point down (entry points → registry → proxy → kube → machinery); move what both need down a floor`,
+          });
+        };
+        return {
+          ImportDeclaration: (node) => check(node.source),
+          ExportNamedDeclaration: (node) => check(node.source),
+          ExportAllDeclaration: (node) => check(node.source),
+          ImportExpression: (node) => check(node.source),
+        };
+      },
+    },
+  },
+};
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'eslint.config.js'] },
@@ -19,6 +83,11 @@ export default tseslint.config(
       // its own docs build them.
       '@typescript-eslint/no-unsafe-class-instance-assignment': 'off',
     },
+  },
+  {
+    files: ['**/*.ts'],
+    plugins: { layers: layersPlugin },
+    rules: { 'layers/imports-point-down': 'error' },
   },
   {
     files: ['test/**/*.ts'],

@@ -34,9 +34,9 @@ import { admittedAnnotation, admittedStamp, admittedState } from '../registry/ad
 import type { ConnectorLister } from '../registry/store.js';
 import { crdGroup, type ConnectorClass } from '../registry/types.js';
 import type { AuthenticationConfig } from './authconfig.js';
-import type { UserInfo } from './authn.js';
-import type { Authorizer } from './authz.js';
-import { badRequest, requestTimeout, StatusError } from './machinery/status.js';
+import type { UserInfo } from '../kube/tokenreview.js';
+import type { Authorizer } from '../kube/authz.js';
+import { badRequest, requestTimeout, StatusError } from '../machinery/status.js';
 
 /** Where the server answers validating AdmissionReviews for Connectors (POST, JSON). */
 export const admissionPath = '/admission/connectors';

@@ -21,8 +21,9 @@ import {
   type AdmissionBodyLimits,
   type AdmissionHandler,
 } from './admission.js';
-import { InvalidCredentialError, type Authenticator, type UserInfo } from './authn.js';
-import type { Authorizer } from './authz.js';
+import { InvalidCredentialError, type Authenticator } from './authn.js';
+import type { UserInfo } from '../kube/tokenreview.js';
+import type { Authorizer } from '../kube/authz.js';
 import {
   acceptsPlainJson,
   apiGroup,
@@ -30,10 +31,10 @@ import {
   apiResourceList,
   type DiscoveryDocument,
 } from './discovery.js';
-import { healthAnswer, healthPaths } from './machinery/health.js';
-import type { Logger } from './machinery/log.js';
-import { parseRequestInfo, type RequestInfo } from './machinery/requestinfo.js';
-import { onResponseHead } from './machinery/responsehead.js';
+import { healthAnswer, healthPaths } from '../machinery/health.js';
+import type { Logger } from '../machinery/log.js';
+import { parseRequestInfo, type RequestInfo } from '../machinery/requestinfo.js';
+import { onResponseHead } from '../machinery/responsehead.js';
 import {
   badRequest,
   forbidden,
@@ -44,8 +45,8 @@ import {
   tooManyRequests,
   unauthorized,
   writeStatus,
-} from './machinery/status.js';
-import { requireServedMethod, type MethodVerb } from './machinery/verbs.js';
+} from '../machinery/status.js';
+import { requireServedMethod, type MethodVerb } from '../machinery/verbs.js';
 import type { Metrics } from './metrics.js';
 import { openApiDocuments, type OpenApiDocuments } from './openapi.js';
 

@@ -5,7 +5,7 @@
 import { X509Certificate } from 'node:crypto';
 import type { KubeClient } from '../kube/client.js';
 import { Informer } from '../kube/informer.js';
-import type { Logger } from './machinery/log.js';
+import type { Logger } from '../machinery/log.js';
 
 export interface RequestHeaderConfig {
   cas: X509Certificate[];

@@ -5,22 +5,13 @@
 // Certificate chains are verified by the TLS handshake alone (against clientCaBundle); here we
 // only tell which of our CAs issued a chain the handshake accepted.
 
-import { createHash, X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
-import type { V1TokenReview } from '@kubernetes/client-node';
-import type { KubeClient } from '../kube/client.js';
+import type { TokenReviewer, UserInfo } from '../kube/tokenreview.js';
 import { noHeaderFilter, type HeaderFilter } from '../proxy/headers.js';
 import type { AuthenticationConfig } from './authconfig.js';
-import type { Logger } from './machinery/log.js';
-import { TtlCache } from './machinery/ttlcache.js';
-
-export interface UserInfo {
-  username: string;
-  uid?: string;
-  groups: string[];
-  extra: Record<string, string[]>;
-}
+import type { Logger } from '../machinery/log.js';
 
 /** The peer's leaf and the certificates Node linked above it, leaf first (Node's objects, not yet parsed). */
 function peerCertificates(socket: TLSSocket): DetailedPeerCertificate[] {
@@ -133,44 +124,6 @@ export function identityHeaders(cfg: AuthenticationConfig | null): HeaderFilter 
     names: new Set([...rh.usernameHeaders, ...rh.groupHeaders, ...rh.uidHeaders]),
     prefixes: rh.extraPrefixes,
   };
-}
-
-export interface TokenReviewer {
-  review(token: string): Promise<UserInfo | null>;
-}
-
-/** TokenReview against kube-apiserver, cached (both answers) for `ttlMs` by the token's hash. */
-export class CachedTokenReviewer implements TokenReviewer {
-  private readonly cache: TtlCache<UserInfo | null>;
-
-  constructor(
-    private readonly kube: KubeClient,
-    ttlMs: number,
-    private readonly audiences: string[],
-  ) {
-    this.cache = new TtlCache(ttlMs);
-  }
-
-  review(token: string): Promise<UserInfo | null> {
-    const key = createHash('sha256').update(token).digest('base64');
-    return this.cache.getOrLoad(key, async () => {
-      const tr = await this.kube.post<V1TokenReview>('/apis/authentication.k8s.io/v1/tokenreviews', {
-        apiVersion: 'authentication.k8s.io/v1',
-        kind: 'TokenReview',
-        spec: { token, audiences: this.audiences },
-      });
-      const st = tr.status;
-      if (!st?.authenticated || !st.user?.username) return null;
-      if (this.audiences.length > 0 && !(st.audiences ?? []).some((a) => this.audiences.includes(a)))
-        return null;
-      return {
-        username: st.user.username,
-        groups: st.user.groups ?? [],
-        extra: st.user.extra ?? {},
-        ...(st.user.uid ? { uid: st.user.uid } : {}),
-      };
-    });
-  }
 }
 
 export type AuthnResult = { user: UserInfo; via: 'front-proxy' | 'client-cert' | 'token' } | null;

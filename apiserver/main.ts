@@ -1,6 +1,6 @@
 // Entry point of the aggregated API server.
 
-import { tuneHeapForStreaming } from './machinery/heap.js';
+import { tuneHeapForStreaming } from '../machinery/heap.js';
 import { runKubeEntryPoint } from '../kube/entrypoint.js';
 import { parseConfig } from './options.js';
 import { startServer } from './server.js';

@@ -7,8 +7,8 @@
 // counted only once authenticated (apiserver/app.ts): before that, anyone could add series.
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { requestKinds, type InflightCounts } from './machinery/inflight.js';
-import { resourceVerbs } from './machinery/verbs.js';
+import { requestKinds, type InflightCounts } from '../machinery/inflight.js';
+import { resourceVerbs } from '../machinery/verbs.js';
 
 type LatencyLabels = 'subresource' | 'connector_class';
 

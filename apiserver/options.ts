@@ -12,8 +12,8 @@ import {
   type FlagSpec,
   type ServingLimits,
   type ToolCallerConfig,
-} from './machinery/flags.js';
-import { clientTlsFlags, readClientTlsFiles, type ClientTlsFiles } from './machinery/certificates.js';
+} from '../machinery/flags.js';
+import { clientTlsFlags, readClientTlsFiles, type ClientTlsFiles } from '../machinery/certificates.js';
 
 export interface Config extends ToolCallerConfig {
   bindAddress: string;

@@ -3,7 +3,7 @@
 // authorization, routing, metrics or logs). It uses the same undici dispatch interface as
 // proxy/forward.ts. Over HTTPS it is the floor of our /proxy, over plain HTTP (no certificate given)
 // that of the Connectors Proxy; the ratio of ours to it is what our handler chain costs. It runs
-// with the V8 heap setting both of ours run with (apiserver/machinery/heap.ts): that is how we run
+// with the V8 heap setting both of ours run with (machinery/heap.ts): that is how we run
 // Node, not part of the chain.
 //   BENCH_TOOL_AUTHORIZATION='Basic …' node dist/bench/bare-relay-main.js <port> <tool url> [<cert.pem> <key.pem>]
 
@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { Pool, type Dispatcher } from 'undici';
-import { tuneHeapForStreaming } from '../apiserver/machinery/heap.js';
+import { tuneHeapForStreaming } from '../machinery/heap.js';
 
 const [port, toolUrl, certFile, keyFile] = process.argv.slice(2);
 if (!port || !toolUrl || !certFile !== !keyFile) {

@@ -6,15 +6,15 @@
 // Secret in the headers of that call, so no other caller gets past the caller check.
 
 import Koa, { type Context, type Next } from 'koa';
-import type { Logger } from '../apiserver/machinery/log.js';
-import { methodNotAllowed, pathNotFound, StatusError } from '../apiserver/machinery/status.js';
-import { verbForMethod } from '../apiserver/machinery/verbs.js';
+import type { Logger } from '../machinery/log.js';
+import { methodNotAllowed, pathNotFound, StatusError } from '../machinery/status.js';
+import { verbForMethod } from '../machinery/verbs.js';
 import type { DispatcherCache } from '../proxy/dispatchers.js';
 import type { ClassApi, ClassApiRoute } from './api.js';
 import type { CallerCheck } from './callers.js';
 import type { PluginDecoder } from './plugin.js';
 import { toStatus } from '../registry/errors.js';
-import { healthAnswer, healthPaths } from '../apiserver/machinery/health.js';
+import { healthAnswer, healthPaths } from '../machinery/health.js';
 
 export interface AppDeps {
   log: Logger;

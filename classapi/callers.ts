@@ -7,7 +7,7 @@
 import type { X509Certificate } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { StatusError, unauthorized } from '../apiserver/machinery/status.js';
+import { StatusError, unauthorized } from '../machinery/status.js';
 
 /** The names a certificate stands for: its subject CN, DNS and URI SANs. */
 export function certificateNames(cert: X509Certificate): string[] {

@@ -3,7 +3,7 @@
 // then `page` (1-based) and `itemsPerPage` (absent: everything on page 1). `totalItems` counts
 // what the search matched, before paging, so a client can compute the number of pages.
 
-import { badRequest } from '../apiserver/machinery/status.js';
+import { badRequest } from '../machinery/status.js';
 
 export interface ListQuery {
   search: string;

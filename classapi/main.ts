@@ -2,7 +2,7 @@
 //   node dist/classapi/main.js --port=8443 --tls-cert-file=… --tls-private-key-file=… \
 //     --client-ca-file=… --allowed-client-names=… [--upstream-response-timeout=20s …]
 
-import { runEntryPoint } from '../apiserver/machinery/lifecycle.js';
+import { runEntryPoint } from '../machinery/lifecycle.js';
 import { parseConfig } from './options.js';
 import { startBackend } from './server.js';
 

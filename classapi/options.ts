@@ -10,8 +10,8 @@ import {
   shutdownDelayUsage,
   type FlagSpec,
   type ServingLimits,
-} from '../apiserver/machinery/flags.js';
-import type { LogLevel } from '../apiserver/machinery/log.js';
+} from '../machinery/flags.js';
+import type { LogLevel } from '../machinery/log.js';
 
 export interface Config {
   bindAddress: string;

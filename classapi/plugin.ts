@@ -12,8 +12,8 @@
 
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
-import { badRequest } from '../apiserver/machinery/status.js';
-import { TtlCache } from '../apiserver/machinery/ttlcache.js';
+import { badRequest } from '../machinery/status.js';
+import { TtlCache } from '../machinery/ttlcache.js';
 import { injectorFor, type CredentialInjector } from '../proxy/credentials/index.js';
 import { ProxyError } from '../proxy/errors.js';
 import { parseToolAddress, type ToolAddress } from '../proxy/target.js';

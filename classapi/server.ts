@@ -5,12 +5,12 @@
 
 import { createServer, type Server } from 'node:https';
 import type { SecureContextOptions } from 'node:tls';
-import { watchedCaBundle, watchedKeyPair } from '../apiserver/machinery/certificates.js';
-import { headerDeadlineOptions, watchBodyIdle } from '../apiserver/machinery/deadlines.js';
-import { healthPaths } from '../apiserver/machinery/health.js';
-import { InflightLimiter } from '../apiserver/machinery/inflight.js';
-import { GracefulShutdown, listen } from '../apiserver/machinery/lifecycle.js';
-import type { Logger } from '../apiserver/machinery/log.js';
+import { watchedCaBundle, watchedKeyPair } from '../machinery/certificates.js';
+import { headerDeadlineOptions, watchBodyIdle } from '../machinery/deadlines.js';
+import { healthPaths } from '../machinery/health.js';
+import { InflightLimiter } from '../machinery/inflight.js';
+import { GracefulShutdown, listen } from '../machinery/lifecycle.js';
+import type { Logger } from '../machinery/log.js';
 import { registryTokenStrategy } from '../proxy/credentials/registry-token.js';
 import { DispatcherCache } from '../proxy/dispatchers.js';
 import { createApp } from './app.js';

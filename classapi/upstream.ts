@@ -8,7 +8,7 @@
 
 import type { Readable } from 'node:stream';
 import { errors as undiciErrors, type Dispatcher } from 'undici';
-import { badGateway, notFound, serviceUnavailable, StatusError } from '../apiserver/machinery/status.js';
+import { badGateway, notFound, serviceUnavailable, StatusError } from '../machinery/status.js';
 import type { CredentialInjector } from '../proxy/credentials/index.js';
 import type { DispatcherCache } from '../proxy/dispatchers.js';
 import { brokenExchange, ProxyError } from '../proxy/errors.js';

@@ -12,7 +12,7 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
-import { serviceUnavailable, StatusError } from '../apiserver/machinery/status.js';
+import { serviceUnavailable, StatusError } from '../machinery/status.js';
 
 /** An address as a number: 32 bits for IPv4, 128 for IPv6. */
 export interface Ip {

@@ -4,12 +4,8 @@
 
 import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Logger } from '../apiserver/machinery/log.js';
-import {
-  rawStatusResponse,
-  StatusError,
-  writeStatus as writeApiStatus,
-} from '../apiserver/machinery/status.js';
+import type { Logger } from '../machinery/log.js';
+import { rawStatusResponse, StatusError, writeStatus as writeApiStatus } from '../machinery/status.js';
 
 export const realm = 'connectors-proxy';
 const challenge = `Basic realm="${realm}"`;

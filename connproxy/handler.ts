@@ -17,10 +17,10 @@ import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } fro
 import { connect as netConnect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { TLSSocket } from 'node:tls';
-import type { UserInfo } from '../apiserver/authn.js';
-import type { Logger } from '../apiserver/machinery/log.js';
-import { badRequest, pathNotFound, serviceUnavailable, StatusError } from '../apiserver/machinery/status.js';
-import { requireServedMethod, type MethodVerb } from '../apiserver/machinery/verbs.js';
+import type { UserInfo } from '../kube/tokenreview.js';
+import type { Logger } from '../machinery/log.js';
+import { badRequest, pathNotFound, serviceUnavailable, StatusError } from '../machinery/status.js';
+import { requireServedMethod, type MethodVerb } from '../machinery/verbs.js';
 import type { DispatcherCache } from '../proxy/dispatchers.js';
 import { forward } from '../proxy/forward.js';
 import { forwardRequestHeaders, noHeaderFilter, type HeaderFilter } from '../proxy/headers.js';
@@ -34,7 +34,8 @@ import {
 import type { SecretSource } from '../registry/secrets.js';
 import type { ConnectorLister } from '../registry/store.js';
 import type { ProxyCertificateAuthority } from './ca.js';
-import type { CallerChecks } from './caller.js';
+import { connectorChecks } from '../registry/access.js';
+import type { CallerChecks } from '../kube/callers.js';
 import { toStatus } from '../registry/errors.js';
 import { proxyAuthRequired, unauthenticated, writeRawStatus, writeStatus } from './errors.js';
 import { connectorAddresses, hasOrigin, matchAddress } from './match.js';
@@ -46,11 +47,11 @@ import {
   parseProxyAuthorization,
   parseRequestTarget,
   proxyLocation,
-  type ConnectorRef,
   type Mount,
   type ProxyCredentials,
 } from './route.js';
-import { healthAnswer } from '../apiserver/machinery/health.js';
+import type { ConnectorRef } from '../registry/types.js';
+import { healthAnswer } from '../machinery/health.js';
 
 /** The ConnectorClass annotation naming a header that carries the caller's token (e.g. Private-Token). */
 export const tokenHeaderAnnotation = 'connectors.alauda.io/proxy-token-header';
@@ -288,7 +289,7 @@ export class ProxyHandler {
     const { ref } = target;
     const tokenHeader = this.tokenHeader(ref);
     const user = await this.reverseCaller(req, ex, tokenHeader);
-    await this.deps.callers.authorize(user, [ref], verb);
+    await this.deps.callers.authorize(user, connectorChecks([ref], verb));
 
     const resolved = resolveConnector(this.deps.lister, ref.namespace, ref.name);
     const address = resolved.address;
@@ -336,7 +337,7 @@ export class ProxyHandler {
     const user = await this.deps.callers.identify(creds.token);
     if (!user) throw proxyAuthRequired('the token is invalid or expired');
     ex.user = user.username;
-    await this.deps.callers.authorize(user, creds.connectors, verb);
+    await this.deps.callers.authorize(user, connectorChecks(creds.connectors, verb));
     return creds.connectors.map((ref) => {
       const owner = resolveConnector(this.deps.lister, ref.namespace, ref.name);
       return { owner, addresses: connectorAddresses(owner) };

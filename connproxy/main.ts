@@ -1,7 +1,7 @@
 // Entry point of the Connectors Proxy:
 //   node dist/connproxy/main.js --port=8080 [--proxy-ca-cert-file=… --proxy-ca-key-file=…] …
 
-import { tuneHeapForStreaming } from '../apiserver/machinery/heap.js';
+import { tuneHeapForStreaming } from '../machinery/heap.js';
 import { runKubeEntryPoint } from '../kube/entrypoint.js';
 import { startProxy } from './server.js';
 import { parseConfig } from './options.js';

@@ -14,7 +14,7 @@ import {
   type Flags,
   type ServingLimits,
   type ToolCallerConfig,
-} from '../apiserver/machinery/flags.js';
+} from '../machinery/flags.js';
 import { parseAllowEntry, parseCidr, type AllowEntry, type Cidr } from './destinations.js';
 
 export type OtherHosts = 'tunnel' | 'refuse';

@@ -10,20 +10,8 @@
 //             Proxy-Authorization: Basic base64("ns/name[,ns/name…]:<token>")
 
 import type { IncomingHttpHeaders } from 'node:http';
-import { healthPaths } from '../apiserver/machinery/health.js';
-
-export interface ConnectorRef {
-  namespace: string;
-  name: string;
-}
-
-/** A namespace is an RFC 1123 label; a Connector name an RFC 1123 subdomain. */
-const dnsLabel = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-const dnsSubdomain = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-
-export function isConnectorRef(namespace: string, name: string): boolean {
-  return dnsLabel.test(namespace) && dnsSubdomain.test(name);
-}
+import { healthPaths } from '../machinery/health.js';
+import { dnsLabel, isConnectorRef, type ConnectorRef } from '../registry/types.js';
 
 /**
  * The tool side and the proxy side of a reverse-mode path: `toolBase` (below the Connector's

@@ -6,30 +6,25 @@
 import { X509Certificate } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import { CachedTokenReviewer } from '../apiserver/authn.js';
-import { SubjectAccessReviewAuthorizer } from '../apiserver/authz.js';
+import { CachedTokenReviewer } from '../kube/tokenreview.js';
+import { SubjectAccessReviewAuthorizer } from '../kube/authz.js';
 import {
   enforceDeadlinesWithoutListening,
   headerDeadlineOptions,
   watchBodyIdle,
-} from '../apiserver/machinery/deadlines.js';
-import { healthPaths } from '../apiserver/machinery/health.js';
-import { InflightLimiter } from '../apiserver/machinery/inflight.js';
-import {
-  GracefulShutdown,
-  keepEveryHeaderLine,
-  listen,
-  trackConnections,
-} from '../apiserver/machinery/lifecycle.js';
-import type { Logger } from '../apiserver/machinery/log.js';
+} from '../machinery/deadlines.js';
+import { healthPaths } from '../machinery/health.js';
+import { InflightLimiter } from '../machinery/inflight.js';
+import { GracefulShutdown, keepEveryHeaderLine, listen, trackConnections } from '../machinery/lifecycle.js';
+import type { Logger } from '../machinery/log.js';
 import type { KubeClient } from '../kube/client.js';
 import { registryTokenStrategy } from '../proxy/credentials/registry-token.js';
 import { defaultPoolLimits, DispatcherCache } from '../proxy/dispatchers.js';
 import { SecretCache } from '../registry/secrets.js';
 import { ConnectorStore } from '../registry/store.js';
 import { ProxyCertificateAuthority } from './ca.js';
-import { publishCaConfigMap } from './publish.js';
-import { CallerChecks } from './caller.js';
+import { publishCaConfigMap } from '../proxy/ca-configmap.js';
+import { CallerChecks } from '../kube/callers.js';
 import { apiServerAddresses, DestinationPolicy, ownAddresses } from './destinations.js';
 import { answerClientError } from './errors.js';
 import { ProxyHandler } from './handler.js';

@@ -7,7 +7,7 @@
 // may take over. On shutdown the leader releases the Lease so that a successor starts at once.
 
 import { ApiException, CoordinationV1Api, V1MicroTime, type KubeConfig } from '@kubernetes/client-node';
-import type { Logger } from '../apiserver/machinery/log.js';
+import type { Logger } from '../machinery/log.js';
 
 export interface LeaseRecord {
   holderIdentity: string;

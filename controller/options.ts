@@ -3,13 +3,9 @@
 
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import {
-  clientTlsFlags,
-  readClientTlsFiles,
-  type ClientTlsFiles,
-} from '../apiserver/machinery/certificates.js';
-import { ConfigError, readFlags, type FlagSpec } from '../apiserver/machinery/flags.js';
-import type { LogLevel } from '../apiserver/machinery/log.js';
+import { clientTlsFlags, readClientTlsFiles, type ClientTlsFiles } from '../machinery/certificates.js';
+import { ConfigError, readFlags, type FlagSpec } from '../machinery/flags.js';
+import type { LogLevel } from '../machinery/log.js';
 
 export interface Config {
   kubeconfig: string | undefined;

@@ -13,7 +13,7 @@
 // interval; in between, the periodic re-probe reads the Secret fresh anyway.
 
 import { ApiException, CoreV1Api, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
-import type { Logger } from '../apiserver/machinery/log.js';
+import type { Logger } from '../machinery/log.js';
 import type { SecretRead } from './connector.js';
 
 const metadataOnly = setHeaderOptions(

@@ -6,14 +6,15 @@
 //    cpaas.io/project: <project>. Any other namespace is out of reach, whatever RBAC says.
 // 2. RBAC: the pod's ServiceAccount needs `get` on the Connector and on its connectors/proxy
 //    subresource, the same two SubjectAccessReviews the Connectors Proxy makes for every request
-//    (connproxy/caller.ts), so a volume is only mounted when its token will actually work.
+//    (kube/callers.ts, registry/access.ts), so a volume is only mounted when its token will actually work.
 //
 // A refusal is PERMISSION_DENIED with a message naming the Connector.
 
-import type { UserInfo } from '../apiserver/authn.js';
-import { StatusError } from '../apiserver/machinery/status.js';
-import type { CallerChecks } from '../connproxy/caller.js';
-import type { ConnectorRef } from '../connproxy/route.js';
+import type { UserInfo } from '../kube/tokenreview.js';
+import { StatusError } from '../machinery/status.js';
+import { connectorChecks } from '../registry/access.js';
+import type { CallerChecks } from '../kube/callers.js';
+import type { ConnectorRef } from '../registry/types.js';
 import type { PodInfo } from './attributes.js';
 import type { ClusterReader } from './cluster.js';
 import { permissionDenied } from './errors.js';
@@ -57,7 +58,7 @@ export class ConnectorAccess {
     }
     try {
       // Mounting is a read; what the pod then sends is authorized per method by the proxy.
-      await this.callers.authorize(user, refs, 'get');
+      await this.callers.authorize(user, connectorChecks(refs, 'get'));
     } catch (err) {
       if (err instanceof StatusError && err.code === 403) {
         // kube-apiserver's words: `connectors.connectors.alauda.io "<name>" is forbidden: User "…" cannot …`.

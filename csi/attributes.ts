@@ -5,7 +5,7 @@
 // its csi.storage.k8s.io/* keys over the user's, so those cannot be spoofed while podInfoOnMount is
 // on (the CSIDriver sets it).
 
-import { isConnectorRef, type ConnectorRef } from '../connproxy/route.js';
+import { isConnectorRef, type ConnectorRef } from '../registry/types.js';
 import { invalidArgument } from './errors.js';
 
 export const podInfoKeys = {

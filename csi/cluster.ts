@@ -6,8 +6,8 @@
 // Not found is undefined; any other failure is UNAVAILABLE, which kubelet retries.
 
 import { ApiException, CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
-import { TtlCache } from '../apiserver/machinery/ttlcache.js';
-import { caConfigMapKey } from '../connproxy/publish.js';
+import { TtlCache } from '../machinery/ttlcache.js';
+import { caConfigMapKey } from '../proxy/ca-configmap.js';
 import { crdGroup, crdVersion, type Connector, type ConnectorClass } from '../registry/types.js';
 import { unavailable } from './errors.js';
 

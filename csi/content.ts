@@ -12,7 +12,7 @@
 // one's and the forward-proxy username lists them all.
 //
 // Configurations: for each name in `configuration.names`, every class of a mounted Connector that
-// declares it renders its `data` templates (controller/template.ts, the probes' engine) over
+// declares it renders its `data` templates (template/, the probes' engine) over
 //   .connector       the last mounted Connector of that class: .metadata, .spec, .status.proxyAddress
 //   .connectors      every mounted Connector whose class declares this configuration (e.g. one
 //                    .gitconfig for a git and a gitlab Connector)
@@ -21,8 +21,8 @@
 //   .configurations  the configuration's params: given in configuration.params, else their default
 // A file named by several classes is the later class's.
 
-import type { ConnectorRef } from '../connproxy/route.js';
-import { renderTemplate, TemplateError, unstructured } from '../controller/template.js';
+import type { ConnectorRef } from '../registry/types.js';
+import { renderTemplate, TemplateError, unstructured } from '../template/template.js';
 import type { ConnectorAccess } from './access.js';
 import { parseVolumeAttributes, type VolumeAttributes } from './attributes.js';
 import type {

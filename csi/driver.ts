@@ -3,11 +3,11 @@
 // pods keep their files, and the next republish writes into the same tmpfs.
 
 import { readFileSync } from 'node:fs';
-import { CachedTokenReviewer } from '../apiserver/authn.js';
-import { SubjectAccessReviewAuthorizer } from '../apiserver/authz.js';
-import type { Stoppable } from '../apiserver/machinery/lifecycle.js';
-import type { Logger } from '../apiserver/machinery/log.js';
-import { CallerChecks } from '../connproxy/caller.js';
+import { CachedTokenReviewer } from '../kube/tokenreview.js';
+import { SubjectAccessReviewAuthorizer } from '../kube/authz.js';
+import type { Stoppable } from '../machinery/lifecycle.js';
+import type { Logger } from '../machinery/log.js';
+import { CallerChecks } from '../kube/callers.js';
 import type { KubeClient } from '../kube/client.js';
 import { ConnectorAccess } from './access.js';
 import { KubeClusterReader } from './cluster.js';

@@ -7,7 +7,7 @@
 // because a final error on a republish made kubelet delete the volume directory before
 // kubernetes/kubernetes#139045.
 
-import type { Logger } from '../apiserver/machinery/log.js';
+import type { Logger } from '../machinery/log.js';
 import { podInfoKeys } from './attributes.js';
 import { aborted, invalidArgument } from './errors.js';
 import type { VolumeMedium } from './medium.js';

@@ -8,8 +8,8 @@ import {
   readFlags,
   type Flags,
   type FlagSpec,
-} from '../apiserver/machinery/flags.js';
-import type { LogLevel } from '../apiserver/machinery/log.js';
+} from '../machinery/flags.js';
+import type { LogLevel } from '../machinery/log.js';
 import type { MediumKind } from './medium.js';
 
 export type TokenSourceKind = 'kubelet' | 'request';

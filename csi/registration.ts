@@ -14,7 +14,7 @@ import { chmod, lstat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fromJSON } from '@grpc/proto-loader';
 import { loadPackageDefinition, Server, ServerCredentials, type ServiceDefinition } from '@grpc/grpc-js';
-import type { Logger } from '../apiserver/machinery/log.js';
+import type { Logger } from '../machinery/log.js';
 import { loaderOptions } from './proto.js';
 import { unary } from './server.js';
 

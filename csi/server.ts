@@ -13,7 +13,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
-import type { LogFields, Logger } from '../apiserver/machinery/log.js';
+import type { LogFields, Logger } from '../machinery/log.js';
 import { CsiError } from './errors.js';
 import { identityService, nodeService } from './proto.js';
 

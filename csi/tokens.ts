@@ -16,7 +16,7 @@
 // upstream's per-volume lifetimes.
 
 import { ApiException, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
-import type { TokenReviewer, UserInfo } from '../apiserver/authn.js';
+import type { TokenReviewer, UserInfo } from '../kube/tokenreview.js';
 import { serviceAccountUser } from './access.js';
 import type { VolumeAttributes } from './attributes.js';
 import { failedPrecondition, invalidArgument, notFound, unauthenticated, unavailable } from './errors.js';

@@ -2,8 +2,8 @@
 // read (--kubeconfig, else $KUBECONFIG, ~/.kube/config or in-cluster) and one lean client for the
 // whole process, closed after the process's own shutdown.
 
-import { runEntryPoint, type Stoppable } from '../apiserver/machinery/lifecycle.js';
-import type { LogLevel, Logger } from '../apiserver/machinery/log.js';
+import { runEntryPoint, type Stoppable } from '../machinery/lifecycle.js';
+import type { LogLevel, Logger } from '../machinery/log.js';
 import { KubeClient } from './client.js';
 import { loadClusterAccess } from './config.js';
 

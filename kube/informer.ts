@@ -5,13 +5,9 @@
 // while it was away is never missed. Retries back off (1 s doubling to 30 s) while failures go on,
 // so a down kube-apiserver is not asked every second forever; a watch that held starts over at 1 s.
 
-import type { Logger } from '../apiserver/machinery/log.js';
+import type { Logger } from '../machinery/log.js';
 import { isResourceVersionExpired, type KubeClient, type WatchEvent } from './client.js';
-
-/** What the informer needs of an object: its name, namespace and resourceVersion. */
-export interface KubeObject {
-  metadata?: { name?: string; namespace?: string; resourceVersion?: string };
-}
+import type { KubeObject } from './objects.js';
 
 interface KubeList<T> {
   metadata?: { resourceVersion?: string; continue?: string };

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { getCACertificates } from 'node:tls';
 import { buildConnector, Pool } from 'undici';
-import type { ClientTls } from '../apiserver/machinery/certificates.js';
+import type { ClientTls } from '../machinery/certificates.js';
 
 export interface UpstreamTimeouts {
   /** TCP + TLS connect. */

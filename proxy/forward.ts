@@ -14,7 +14,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { errors as undiciErrors, type Dispatcher } from 'undici';
-import { responseHeadSent } from '../apiserver/machinery/responsehead.js';
+import { responseHeadSent } from '../machinery/responsehead.js';
 import type { CredentialInjector } from './credentials/index.js';
 import type { DispatcherCache } from './dispatchers.js';
 import { brokenExchange, ProxyError } from './errors.js';

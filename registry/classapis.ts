@@ -4,7 +4,7 @@
 // `proxy` (the default) → the tool, at the address `x-openapi-address` chooses, with the
 // Connector's credential injected here.
 
-import { badRequest, methodNotAllowed, pathNotFound } from '../apiserver/machinery/status.js';
+import { badRequest, methodNotAllowed, pathNotFound } from '../machinery/status.js';
 import type { DispatcherCache } from '../proxy/dispatchers.js';
 import { ProxyError } from '../proxy/errors.js';
 import { forward } from '../proxy/forward.js';

@@ -1,7 +1,7 @@
 // The one translation of outbound failures (ProxyError, from proxy/) and of anything unexpected
 // into a metav1.Status, shared by every process that talks to tools.
 
-import type { Logger } from '../apiserver/machinery/log.js';
+import type { Logger } from '../machinery/log.js';
 import {
   badGateway,
   badRequest,
@@ -9,7 +9,7 @@ import {
   internalError,
   serviceUnavailable,
   StatusError,
-} from '../apiserver/machinery/status.js';
+} from '../machinery/status.js';
 import { ProxyError } from '../proxy/errors.js';
 
 const proxyErrorStatus: Record<ProxyError['code'], (m: string) => StatusError> = {

@@ -5,7 +5,7 @@
 
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import type { OpenAPIV3 } from 'openapi-types';
-import { verbForMethod } from '../apiserver/machinery/verbs.js';
+import { verbForMethod } from '../machinery/verbs.js';
 import type { ConnectorClass } from './types.js';
 
 export type ProviderType = 'api' | 'proxy';

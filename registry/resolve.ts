@@ -1,7 +1,7 @@
 // From a request's namespace and name to the Connector, its class and its credential, with the
 // Status errors a user can act on when any of them is missing.
 
-import { badRequest, notFound, serviceUnavailable } from '../apiserver/machinery/status.js';
+import { badRequest, notFound, serviceUnavailable } from '../machinery/status.js';
 import { ProxyError } from '../proxy/errors.js';
 import { parseToolAddress, type ToolAddress } from '../proxy/target.js';
 import type { SecretLookup, SecretSource } from './secrets.js';

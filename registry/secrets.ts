@@ -4,8 +4,8 @@
 // Concurrent misses for the same Secret share one request; a failed read is not cached.
 
 import { X509Certificate } from 'node:crypto';
-import { serviceUnavailable } from '../apiserver/machinery/status.js';
-import { TtlCache } from '../apiserver/machinery/ttlcache.js';
+import { serviceUnavailable } from '../machinery/status.js';
+import { TtlCache } from '../machinery/ttlcache.js';
 import { KubeApiError, type KubeClient } from '../kube/client.js';
 import { injectorFor, type CredentialInjector } from '../proxy/credentials/index.js';
 import { ProxyError } from '../proxy/errors.js';

@@ -2,7 +2,7 @@
 // kube-apiserver to find out what a Connector is. A failed watch restarts with backoff; until the
 // first list has completed the server reports not ready.
 
-import type { Logger } from '../apiserver/machinery/log.js';
+import type { Logger } from '../machinery/log.js';
 import type { KubeClient } from '../kube/client.js';
 import { Informer } from '../kube/informer.js';
 import { crdGroup, crdVersion, type Connector, type ConnectorClass } from './types.js';

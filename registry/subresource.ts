@@ -3,7 +3,7 @@
 // describes them all for discovery. The API layer has already authenticated and authorized.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { RequestInfo } from '../apiserver/machinery/requestinfo.js';
+import type { RequestInfo } from '../machinery/requestinfo.js';
 import { classApi } from './operations.js';
 import type { ConnectorLister } from './store.js';
 

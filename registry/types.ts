@@ -1,12 +1,25 @@
 // The parts of the Connector and ConnectorClass objects (connectors.alauda.io/v1alpha1) that the
 // server reads. The CRDs in manifests/ hold the full published schema.
 
-import type { KubernetesObject } from '@kubernetes/client-node';
+import type { KubeObject } from '../kube/objects.js';
 
 export const crdGroup = 'connectors.alauda.io';
 export const crdVersion = 'v1alpha1';
 export const subresourceGroup = 'subresources.connectors.alauda.io';
 export const subresourceVersion = 'v1alpha1';
+
+export interface ConnectorRef {
+  namespace: string;
+  name: string;
+}
+
+/** A namespace is an RFC 1123 label; a Connector name an RFC 1123 subdomain. */
+export const dnsLabel = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const dnsSubdomain = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+export function isConnectorRef(namespace: string, name: string): boolean {
+  return dnsLabel.test(namespace) && dnsSubdomain.test(name);
+}
 
 export interface NamedValue {
   name: string;
@@ -26,7 +39,7 @@ export interface ConnectorSpec {
   caCertSecretRef?: { name?: string };
 }
 
-export interface Connector extends KubernetesObject {
+export interface Connector extends KubeObject {
   spec?: ConnectorSpec;
 }
 
@@ -42,7 +55,7 @@ export interface ConnectorClassSpec {
   proxy?: Record<string, unknown>;
 }
 
-export interface ConnectorClass extends KubernetesObject {
+export interface ConnectorClass extends KubeObject {
   spec?: ConnectorClassSpec;
   status?: { api?: { address?: { url?: string } } };
 }

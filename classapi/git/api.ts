@@ -10,7 +10,7 @@
 // because the Connector's credential is sent with the request. All three read one ref advertisement
 // (`GET {repo}/info/refs?service=git-upload-pack`) and page with search/page/itemsPerPage.
 
-import { badGateway, badRequest } from '../../apiserver/machinery/status.js';
+import { badGateway, badRequest } from '../../machinery/status.js';
 import { ProxyError } from '../../proxy/errors.js';
 import { targetWithin, toolPath, type ToolAddress } from '../../proxy/target.js';
 import type { ClassApi, ClassApiRequest } from '../api.js';

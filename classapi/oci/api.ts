@@ -7,7 +7,7 @@
 // every list here. With a cpaas.io/distribution-registry-token Secret the shared strategy runs the
 // token flow; with kubernetes.io/basic-auth the registry gets Basic.
 
-import { badGateway, badRequest } from '../../apiserver/machinery/status.js';
+import { badGateway, badRequest } from '../../machinery/status.js';
 import { registryTokenSecretType } from '../../proxy/credentials/registry-token.js';
 import { redirectTarget } from '../../proxy/target.js';
 import type { ClassApi, ClassApiRequest } from '../api.js';

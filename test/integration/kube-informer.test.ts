@@ -8,7 +8,7 @@
 import { once } from 'node:events';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { expect } from 'chai';
-import { createLogger } from '../../apiserver/machinery/log.js';
+import { createLogger } from '../../machinery/log.js';
 import { KubeClient } from '../../kube/client.js';
 import { loadClusterAccess } from '../../kube/config.js';
 import { Informer } from '../../kube/informer.js';

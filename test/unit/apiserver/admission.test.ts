@@ -17,8 +17,8 @@ import {
   type AdmissionReview,
   type FieldProblem,
 } from '../../../apiserver/admission.js';
-import type { Authorizer } from '../../../apiserver/authz.js';
-import { StatusError } from '../../../apiserver/machinery/status.js';
+import type { Authorizer } from '../../../kube/authz.js';
+import { StatusError } from '../../../machinery/status.js';
 import { repoRoot } from '../../../hack/binaries.js';
 import { admittedAnnotation, admittedState } from '../../../registry/admitted.js';
 import type { ConnectorLister } from '../../../registry/store.js';

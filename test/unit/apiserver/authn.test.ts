@@ -15,11 +15,10 @@ import {
   clientCaBundle,
   InvalidCredentialError,
   type AuthnResult,
-  type TokenReviewer,
-  type UserInfo,
 } from '../../../apiserver/authn.js';
+import type { TokenReviewer, UserInfo } from '../../../kube/tokenreview.js';
 import type { AuthenticationConfig } from '../../../apiserver/authconfig.js';
-import { createLogger, type Logger } from '../../../apiserver/machinery/log.js';
+import { createLogger, type Logger } from '../../../machinery/log.js';
 import { createCA, issueCert, type CertificateAuthority, type IssueOptions } from '../../../hack/pki.js';
 
 const HOUR = 60 * 60 * 1000;

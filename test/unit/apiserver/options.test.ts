@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { ConfigError, parseDuration } from '../../../apiserver/machinery/flags.js';
+import { ConfigError, parseDuration } from '../../../machinery/flags.js';
 import { parseConfig } from '../../../apiserver/options.js';
 
 describe('apiserver/options parseDuration', () => {

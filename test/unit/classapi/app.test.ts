@@ -5,7 +5,7 @@
 import { expect } from 'chai';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request, type Agent } from 'undici';
-import { createLogger } from '../../../apiserver/machinery/log.js';
+import { createLogger } from '../../../machinery/log.js';
 import { startBackend, type RunningBackend } from '../../../classapi/server.js';
 import { backendTls, type BackendTls } from '../../helpers/classapi-tls.js';
 import { b64, localServer, pluginHeaders, sendJson, type LocalServer } from './helpers.js';

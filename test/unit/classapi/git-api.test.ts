@@ -3,7 +3,7 @@
 // prefix, because the Connector's credential goes with the request. Tricks that could leave the
 // prefix or the origin are 400s.
 import { expect } from 'chai';
-import { StatusError } from '../../../apiserver/machinery/status.js';
+import { StatusError } from '../../../machinery/status.js';
 import { repositoryTarget } from '../../../classapi/git/api.js';
 
 const address = { origin: 'https://git.example.com', prefix: '/gitlab' };

@@ -1,7 +1,7 @@
 // Lists: sorted by name, searched (case-insensitive substring) before paging, totalItems counts
 // the matches, and a bad page or itemsPerPage is a 400 Status naming the parameter.
 import { expect } from 'chai';
-import { StatusError } from '../../../apiserver/machinery/status.js';
+import { StatusError } from '../../../machinery/status.js';
 import { listOf, parseListQuery } from '../../../classapi/list.js';
 
 const items = ['release/2.0', 'main', 'Feature-B', 'feature-a', 'dev', 'release/1.0', 'hotfix'].map(

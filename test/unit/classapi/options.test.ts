@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { ConfigError, HelpRequested } from '../../../apiserver/machinery/flags.js';
+import { ConfigError, HelpRequested } from '../../../machinery/flags.js';
 import { parseConfig } from '../../../classapi/options.js';
 
 const apiServer = 'system:serviceaccount:connectors-system:connectors-apiserver';

@@ -2,7 +2,7 @@
 // X-Plugin-Secret the credential. Bad headers are 400s that name the header and never its value.
 import { expect } from 'chai';
 import type { IncomingHttpHeaders } from 'node:http';
-import { StatusError } from '../../../apiserver/machinery/status.js';
+import { StatusError } from '../../../machinery/status.js';
 import { PluginDecoder } from '../../../classapi/plugin.js';
 import type { OutgoingHeaders } from '../../../proxy/headers.js';
 import { ProxyError } from '../../../proxy/errors.js';

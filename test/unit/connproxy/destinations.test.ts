@@ -2,7 +2,7 @@
 // a refused IPv4 address refused too, the cluster's ranges and kube-apiserver refused, and only an
 // --allow-hosts entry reopening a destination.
 import { expect } from 'chai';
-import { StatusError } from '../../../apiserver/machinery/status.js';
+import { StatusError } from '../../../machinery/status.js';
 import {
   DestinationPolicy,
   parseAllowEntry,

@@ -4,7 +4,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
-import { createLogger } from '../../../apiserver/machinery/log.js';
+import { createLogger } from '../../../machinery/log.js';
 import { answerClientError } from '../../../connproxy/errors.js';
 import { rawRequest } from '../helpers/raw.js';
 

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { ConfigError } from '../../../apiserver/machinery/flags.js';
+import { ConfigError } from '../../../machinery/flags.js';
 import { parseConfig } from '../../../connproxy/options.js';
 
 describe('connproxy/options parseConfig', () => {

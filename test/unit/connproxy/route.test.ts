@@ -11,9 +11,9 @@ import {
   parseProxyAuthorization,
   parseRequestTarget,
   proxyLocation,
-  type ConnectorRef,
   type RequestTarget,
 } from '../../../connproxy/route.js';
+import type { ConnectorRef } from '../../../registry/types.js';
 
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
 

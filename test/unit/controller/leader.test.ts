@@ -2,7 +2,7 @@
 // among candidates, a released Lease is taken at once, an abandoned one after its duration, and a
 // leader that cannot renew steps down before a successor may take over.
 import { expect } from 'chai';
-import { createLogger } from '../../../apiserver/machinery/log.js';
+import { createLogger } from '../../../machinery/log.js';
 import {
   LeaderElector,
   LeaseConflict,

@@ -1,7 +1,7 @@
 // The controller's flags: defaults, the repeatable --service-url-override, and every invalid option
 // reported at once with its fix.
 import { expect } from 'chai';
-import { ConfigError } from '../../../apiserver/machinery/flags.js';
+import { ConfigError } from '../../../machinery/flags.js';
 import { parseConfig } from '../../../controller/options.js';
 
 describe('controller/options', () => {

@@ -1,7 +1,7 @@
 // Secret change detection without a watch: the poller asks for the resourceVersion of referenced
 // Secrets only, once per Secret however many Connectors share it, and wakes exactly their owners.
 import { expect } from 'chai';
-import { createLogger } from '../../../apiserver/machinery/log.js';
+import { createLogger } from '../../../machinery/log.js';
 import { SecretPoller } from '../../../controller/secrets.js';
 
 const log = createLogger({ level: 'error', write: () => undefined });

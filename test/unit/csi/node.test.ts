@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { credentials, makeGenericClientConstructor, status } from '@grpc/grpc-js';
 import { expect } from 'chai';
-import { createLogger } from '../../../apiserver/machinery/log.js';
+import { createLogger } from '../../../machinery/log.js';
 import { CsiError } from '../../../csi/errors.js';
 import { DirectoryMedium } from '../../../csi/medium.js';
 import { DriverServices, type PublishRequest, type VolumeContent } from '../../../csi/node.js';

@@ -2,7 +2,7 @@
 // reported together with its fix.
 
 import { expect } from 'chai';
-import { ConfigError } from '../../../apiserver/machinery/flags.js';
+import { ConfigError } from '../../../machinery/flags.js';
 import { parseConfig } from '../../../csi/options.js';
 
 describe('csi/options', function () {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { credentials, type Client, type ServiceClientConstructor, type ServiceError } from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { request } from 'undici';
-import { createLogger } from '../../../apiserver/machinery/log.js';
+import { createLogger } from '../../../machinery/log.js';
 import { driverHealthCheck, startHealthServer, type HealthServer } from '../../../csi/health.js';
 import { DirectoryMedium } from '../../../csi/medium.js';
 import { DriverServices, driverName } from '../../../csi/node.js';

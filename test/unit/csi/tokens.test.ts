@@ -5,7 +5,7 @@
 
 import { status } from '@grpc/grpc-js';
 import { expect } from 'chai';
-import type { TokenReviewer, UserInfo } from '../../../apiserver/authn.js';
+import type { TokenReviewer, UserInfo } from '../../../kube/tokenreview.js';
 import { serviceAccountUser } from '../../../csi/access.js';
 import { parseVolumeAttributes } from '../../../csi/attributes.js';
 import { CsiError } from '../../../csi/errors.js';

@@ -2,7 +2,7 @@
 // served ones, others Node's parser knows, odd tokens, lower case, prototype names) and the pieces
 // of paths (verb-prefixed forms, encodings, dot segments, trailing slashes, `watch=` queries).
 import fc from 'fast-check';
-import { resourceVerbs } from '../../../apiserver/machinery/verbs.js';
+import { resourceVerbs } from '../../../machinery/verbs.js';
 import { servedMethods, unservedMethods } from '../../helpers/methods.js';
 
 export { servedMethods } from '../../helpers/methods.js';

@@ -5,7 +5,7 @@
 // nothing running.
 
 import { expect } from 'chai';
-import { createLogger } from '../../../apiserver/machinery/log.js';
+import { createLogger } from '../../../machinery/log.js';
 import {
   KubeApiError,
   type RequestOptions,

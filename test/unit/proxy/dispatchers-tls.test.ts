@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { expect } from 'chai';
-import type { ClientTls } from '../../../apiserver/machinery/certificates.js';
+import type { ClientTls } from '../../../machinery/certificates.js';
 import { createCA, issueCert, type CertKeyPem } from '../../../hack/pki.js';
 import { DispatcherCache } from '../../../proxy/dispatchers.js';
 

@@ -10,7 +10,7 @@ import { DispatcherCache } from '../../../proxy/dispatchers.js';
 import { ProxyError } from '../../../proxy/errors.js';
 import { forward } from '../../../proxy/forward.js';
 import { toStatus } from '../../../registry/errors.js';
-import { createLogger } from '../../../apiserver/machinery/log.js';
+import { createLogger } from '../../../machinery/log.js';
 import { freePort } from '../../../hack/process.js';
 
 /** A raw TCP tool: `answer` gets the socket once the request head has arrived. */

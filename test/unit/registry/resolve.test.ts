@@ -1,7 +1,7 @@
 // What a caller sees when a Connector, its class, its address or its Secret is missing or wrong:
 // the right Status code and a message that says what to fix, never the credential itself.
 import { expect } from 'chai';
-import { StatusError } from '../../../apiserver/machinery/status.js';
+import { StatusError } from '../../../machinery/status.js';
 import type { CredentialInjector } from '../../../proxy/credentials/index.js';
 import { connectorCa, connectorSecret, resolveConnector } from '../../../registry/resolve.js';
 import type { CaLookup, SecretLookup, SecretSource } from '../../../registry/secrets.js';

@@ -2,7 +2,7 @@
 // Secret, not a 500 InternalError (and a stack trace in the log) for every request meanwhile.
 
 import { expect } from 'chai';
-import { StatusError } from '../../../apiserver/machinery/status.js';
+import { StatusError } from '../../../machinery/status.js';
 import { freePort } from '../../../hack/process.js';
 import { KubeClient } from '../../../kube/client.js';
 import { staticAccess } from '../../../kube/config.js';

@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
-import { createLogger } from '../../../apiserver/machinery/log.js';
+import { createLogger } from '../../../machinery/log.js';
 import { KubeClient } from '../../../kube/client.js';
 import { staticAccess } from '../../../kube/config.js';
 import { ConnectorStore } from '../../../registry/store.js';

@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { expect } from 'chai';
 
 const run = promisify(execFile);
-const heapModule = new URL('../../../../apiserver/machinery/heap.js', import.meta.url).href;
+const heapModule = new URL('../../../machinery/heap.js', import.meta.url).href;
 const MiB = 1024 * 1024;
 
 /** Runs `body` in a fresh Node process after tuneHeapForStreaming(); returns what it prints. */
@@ -19,7 +19,7 @@ ${body}`;
   return Number(stdout.trim());
 }
 
-describe('apiserver/machinery/heap tuneHeapForStreaming', () => {
+describe('machinery/heap tuneHeapForStreaming', () => {
   it('keeps dropped 64 KiB buffers awaiting collection under 32 MiB over 1 GiB', async () => {
     // Untuned, Node 24 lets ~73 MiB pile up here (Node 20: ~37); tuned, ~20.
     const peak = await tuned(`

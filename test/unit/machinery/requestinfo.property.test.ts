@@ -4,16 +4,10 @@
 // request was refused and the tool received nothing.
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { parseRequestInfo } from '../../../../apiserver/machinery/requestinfo.js';
-import { verbForMethod } from '../../../../apiserver/machinery/verbs.js';
-import {
-  callerToken,
-  send,
-  startAggregatedChain,
-  verbReachingTool,
-  type Chain,
-} from '../../helpers/chains.js';
-import { grantArb, methodArb, queryArb, restSegmentArb, servedMethods } from '../../helpers/requests.js';
+import { parseRequestInfo } from '../../../machinery/requestinfo.js';
+import { verbForMethod } from '../../../machinery/verbs.js';
+import { callerToken, send, startAggregatedChain, verbReachingTool, type Chain } from '../helpers/chains.js';
+import { grantArb, methodArb, queryArb, restSegmentArb, servedMethods } from '../helpers/requests.js';
 
 const GV = '/apis/subresources.connectors.alauda.io/v1alpha1';
 const table: Record<string, string> = {
@@ -47,7 +41,7 @@ const pathArb: fc.Arbitrary<string> = fc
       `${GV}/${p.prefix}${p.scope}${p.target}${p.rest.map((s) => `/${s}`).join('')}${p.trailing ? '/' : ''}${p.query}`,
   );
 
-describe('apiserver/machinery/requestinfo properties', function () {
+describe('machinery/requestinfo properties', function () {
   it('the verb of a method is the table’s for the six served methods and none for any other', function () {
     fc.assert(
       fc.property(fc.oneof(methodArb, fc.string()), (method) => {

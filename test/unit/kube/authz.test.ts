@@ -1,10 +1,10 @@
 // The SubjectAccessReview must ask about exactly the attributes kube-apiserver authorized, and a
 // denial must read like kube-apiserver's own so that users recognise the RBAC rule they lack.
 import { expect } from 'chai';
-import { forbiddenReason, sarSpec, SubjectAccessReviewAuthorizer } from '../../../apiserver/authz.js';
-import type { UserInfo } from '../../../apiserver/authn.js';
-import { createLogger } from '../../../apiserver/machinery/log.js';
-import { parseRequestInfo, type RequestInfo } from '../../../apiserver/machinery/requestinfo.js';
+import { forbiddenReason, sarSpec, SubjectAccessReviewAuthorizer } from '../../../kube/authz.js';
+import type { UserInfo } from '../../../kube/tokenreview.js';
+import { createLogger } from '../../../machinery/log.js';
+import { parseRequestInfo, type RequestInfo } from '../../../machinery/requestinfo.js';
 import { KubeClient } from '../../../kube/client.js';
 import { staticAccess } from '../../../kube/config.js';
 
@@ -25,7 +25,7 @@ const alice: UserInfo = {
 };
 const bob: UserInfo = { username: 'bob', groups: ['system:authenticated'], extra: {} };
 
-describe('apiserver/authz sarSpec', () => {
+describe('kube/authz sarSpec', () => {
   it('asks about the resource attributes of a subresource request', () => {
     expect(sarSpec(alice, info('GET', `${GV}/namespaces/team-a/connectors/foo/proxy/api/v4`))).to.deep.equal({
       user: 'alice',
@@ -66,7 +66,7 @@ describe('apiserver/authz sarSpec', () => {
   });
 });
 
-describe('apiserver/authz forbiddenReason', () => {
+describe('kube/authz forbiddenReason', () => {
   const cases: {
     title: string;
     user: UserInfo;

@@ -2,7 +2,7 @@
 // RequestInfoFactory derives for the same method and path (reference/aggregation-layer.md §2.4):
 // if the two ever disagree, a caller is authorized for one thing and served another.
 import { expect } from 'chai';
-import { parseRequestInfo, type RequestInfo } from '../../../../apiserver/machinery/requestinfo.js';
+import { parseRequestInfo, type RequestInfo } from '../../../machinery/requestinfo.js';
 
 const G = 'subresources.connectors.alauda.io';
 const V = 'v1alpha1';
@@ -160,7 +160,7 @@ const cases: { title: string; method: string; target: string; want: Expected }[]
   },
 ];
 
-describe('apiserver/machinery/requestinfo parseRequestInfo', () => {
+describe('machinery/requestinfo parseRequestInfo', () => {
   for (const c of cases) {
     it(`${c.method} ${c.target}: ${c.title}`, () => {
       const info = parseRequestInfo(c.method, c.target);
@@ -198,7 +198,7 @@ describe('apiserver/machinery/requestinfo parseRequestInfo', () => {
 
 // Rows where this parser and kube-apiserver currently disagree (reported as source bugs, not fixed
 // here). Pending until requestinfo.ts is fixed; then drop `.skip`.
-describe('apiserver/machinery/requestinfo parseRequestInfo: known differences from kube-apiserver', () => {
+describe('machinery/requestinfo parseRequestInfo: known differences from kube-apiserver', () => {
   it('the deprecated proxy form never has a subresource, even with a sub-path', () => {
     // kube-apiserver: specialVerbsNoSubresources = {"proxy"}, so subresource stays "".
     const info = parseRequestInfo('GET', `${GV}/proxy/namespaces/team-a/connectors/gitlab/x/y`);

@@ -7,8 +7,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { expect } from 'chai';
 import { Agent, request } from 'undici';
-import { InflightLimiter, requestKind } from '../../../../apiserver/machinery/inflight.js';
-import { createLogger } from '../../../../apiserver/machinery/log.js';
+import { InflightLimiter, requestKind } from '../../../machinery/inflight.js';
+import { createLogger } from '../../../machinery/log.js';
 
 const quiet = createLogger({ level: 'error', write: () => undefined });
 

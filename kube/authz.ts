@@ -2,12 +2,34 @@
 // attributes kube-apiserver itself authorized, so RBAC alone decides (and a caller that reaches
 // us directly meets the same rules). Decisions are cached for seconds; any error denies.
 
-import type { V1SubjectAccessReview, V1SubjectAccessReviewSpec } from '@kubernetes/client-node';
-import type { KubeClient } from '../kube/client.js';
-import type { UserInfo } from './authn.js';
-import type { Logger } from './machinery/log.js';
-import type { RequestInfo } from './machinery/requestinfo.js';
-import { TtlCache } from './machinery/ttlcache.js';
+import type { KubeClient } from './client.js';
+import type { UserInfo } from './tokenreview.js';
+import type { Logger } from '../machinery/log.js';
+import type { RequestInfo } from '../machinery/requestinfo.js';
+import { TtlCache } from '../machinery/ttlcache.js';
+
+/** authorization.k8s.io/v1 SubjectAccessReview's spec. */
+export interface SubjectAccessReviewSpec {
+  user: string;
+  uid?: string;
+  groups: string[];
+  extra: Record<string, string[]>;
+  resourceAttributes?: {
+    namespace: string;
+    verb: string;
+    group: string;
+    version: string;
+    resource: string;
+    subresource: string;
+    name: string;
+  };
+  nonResourceAttributes?: { path: string; verb: string };
+}
+
+/** The parts of a SubjectAccessReview's answer read here. */
+interface SubjectAccessReview {
+  status?: { allowed?: boolean; denied?: boolean; reason?: string; evaluationError?: string };
+}
 
 export interface Decision {
   allowed: boolean;
@@ -19,8 +41,8 @@ export interface Authorizer {
   authorize(user: UserInfo, info: RequestInfo): Promise<Decision>;
 }
 
-export function sarSpec(user: UserInfo, info: RequestInfo): V1SubjectAccessReviewSpec {
-  const spec: V1SubjectAccessReviewSpec = {
+export function sarSpec(user: UserInfo, info: RequestInfo): SubjectAccessReviewSpec {
+  const spec: SubjectAccessReviewSpec = {
     user: user.username,
     groups: user.groups,
     extra: user.extra,
@@ -94,7 +116,7 @@ export class SubjectAccessReviewAuthorizer implements Authorizer {
     try {
       return await this.cache.getOrLoad(decisionKey(user, info), async () => {
         const spec = sarSpec(user, info);
-        const sar = await this.kube.post<V1SubjectAccessReview>(
+        const sar = await this.kube.post<SubjectAccessReview>(
           '/apis/authorization.k8s.io/v1/subjectaccessreviews',
           { apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec },
         );

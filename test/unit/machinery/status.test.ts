@@ -2,17 +2,12 @@
 // still be one well-framed HTTP/1.1 response that ends the connection.
 import { createServer } from 'node:http';
 import { expect } from 'chai';
-import { drain, listen } from '../../../../apiserver/machinery/lifecycle.js';
-import { createLogger } from '../../../../apiserver/machinery/log.js';
-import {
-  badRequest,
-  methodNotAllowed,
-  rawStatusResponse,
-  refuseHandOff,
-} from '../../../../apiserver/machinery/status.js';
-import { rawRequest } from '../../helpers/raw.js';
+import { drain, listen } from '../../../machinery/lifecycle.js';
+import { createLogger } from '../../../machinery/log.js';
+import { badRequest, methodNotAllowed, rawStatusResponse, refuseHandOff } from '../../../machinery/status.js';
+import { rawRequest } from '../helpers/raw.js';
 
-describe('apiserver/machinery/status rawStatusResponse', () => {
+describe('machinery/status rawStatusResponse', () => {
   it('frames the Status body with its byte length and closes the connection', () => {
     const text = rawStatusResponse(methodNotAllowed('CONNECT is not served — here'), { 'x-extra': 'yes' });
     const [head = '', body = ''] = text.split('\r\n\r\n');
@@ -28,7 +23,7 @@ describe('apiserver/machinery/status rawStatusResponse', () => {
   });
 });
 
-describe('apiserver/machinery/status refuseHandOff', () => {
+describe('machinery/status refuseHandOff', () => {
   it('answers an Upgrade request handed over to it with the Status and closes', async () => {
     const server = createServer(() => {
       throw new Error('an Upgrade request must not be served as an ordinary one here');

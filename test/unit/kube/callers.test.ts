@@ -1,11 +1,12 @@
 // The proxy asks RBAC exactly two questions per Connector — `get` on the Connector and the
 // method's verb on its connectors/proxy subresource — and any "no" or failure to answer refuses.
 import { expect } from 'chai';
-import type { TokenReviewer, UserInfo } from '../../../apiserver/authn.js';
-import { sarSpec, type Authorizer, type Decision } from '../../../apiserver/authz.js';
-import type { RequestInfo } from '../../../apiserver/machinery/requestinfo.js';
-import { StatusError } from '../../../apiserver/machinery/status.js';
-import { CallerChecks, connectorAccess } from '../../../connproxy/caller.js';
+import type { TokenReviewer, UserInfo } from '../../../kube/tokenreview.js';
+import { sarSpec, type Authorizer, type Decision } from '../../../kube/authz.js';
+import type { RequestInfo } from '../../../machinery/requestinfo.js';
+import { StatusError } from '../../../machinery/status.js';
+import { CallerChecks } from '../../../kube/callers.js';
+import { connectorAccess, connectorChecks } from '../../../registry/access.js';
 
 const alice: UserInfo = {
   username: 'system:serviceaccount:ci:builder',
@@ -27,7 +28,7 @@ const reviewer = (answer: UserInfo | null | Error): TokenReviewer => ({
   review: () => (answer instanceof Error ? Promise.reject(answer) : Promise.resolve(answer)),
 });
 
-describe('connproxy/caller', () => {
+describe('kube/callers with registry/access', () => {
   it('asks get on the Connector and the verb on connectors/proxy', () => {
     const ref = { namespace: 'team-a', name: 'git' };
     expect(sarSpec(alice, connectorAccess(ref, '', 'delete')).resourceAttributes).to.deep.equal({
@@ -55,11 +56,13 @@ describe('connproxy/caller', () => {
     const checks = new CallerChecks(reviewer(alice), authz);
     await checks.authorize(
       alice,
-      [
-        { namespace: 'a', name: 'x' },
-        { namespace: 'b', name: 'y' },
-      ],
-      'get',
+      connectorChecks(
+        [
+          { namespace: 'a', name: 'x' },
+          { namespace: 'b', name: 'y' },
+        ],
+        'get',
+      ),
     );
     expect(authz.asked.map((i) => `${i.namespace}/${i.name}/${i.subresource}`)).to.have.members([
       'a/x/',
@@ -71,7 +74,10 @@ describe('connproxy/caller', () => {
 
   it('for opening an intercepted tunnel (no verb) asks only get on the Connector', async () => {
     const authz = new RecordingAuthorizer(() => true);
-    await new CallerChecks(reviewer(alice), authz).authorize(alice, [{ namespace: 'a', name: 'x' }], null);
+    await new CallerChecks(reviewer(alice), authz).authorize(
+      alice,
+      connectorChecks([{ namespace: 'a', name: 'x' }], null),
+    );
     expect(authz.asked.map((i) => `${i.apiGroup} ${i.subresource} ${i.verb}`)).to.deep.equal([
       'connectors.alauda.io  get',
     ]);
@@ -84,7 +90,7 @@ describe('connproxy/caller', () => {
         new RecordingAuthorizer((i) => i.subresource !== missing),
       );
       try {
-        await checks.authorize(alice, [{ namespace: 'a', name: 'x' }], 'get');
+        await checks.authorize(alice, connectorChecks([{ namespace: 'a', name: 'x' }], 'get'));
         expect.fail('expected a refusal');
       } catch (err) {
         expect(err).to.be.instanceOf(StatusError);

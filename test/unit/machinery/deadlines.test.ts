@@ -18,9 +18,9 @@ import {
   enforceDeadlinesWithoutListening,
   headerDeadlineOptions,
   watchBodyIdle,
-} from '../../../../apiserver/machinery/deadlines.js';
-import { createLogger } from '../../../../apiserver/machinery/log.js';
-import { createCA, issueCert, type CertKeyPem } from '../../../../hack/pki.js';
+} from '../../../machinery/deadlines.js';
+import { createLogger } from '../../../machinery/log.js';
+import { createCA, issueCert, type CertKeyPem } from '../../../hack/pki.js';
 
 const quiet = createLogger({ level: 'error', write: () => undefined });
 const deadlineMs = 300;

@@ -2,7 +2,7 @@
 // identical requests into one review, forget answers on time, never remember a failure, and stay
 // bounded however many distinct tokens arrive.
 import { expect } from 'chai';
-import { TtlCache } from '../../../../apiserver/machinery/ttlcache.js';
+import { TtlCache } from '../../../machinery/ttlcache.js';
 
 /** A loader that counts its calls and resolves (or rejects) when told to. */
 class Loader<V> {
@@ -23,7 +23,7 @@ class Loader<V> {
   }
 }
 
-describe('apiserver/machinery/ttlcache TtlCache', () => {
+describe('machinery/ttlcache TtlCache', () => {
   const realNow = Date.now;
   let now: number;
 

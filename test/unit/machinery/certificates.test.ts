@@ -12,10 +12,10 @@ import {
   watchedKeyPair,
   WatchedFiles,
   type KeyPair,
-} from '../../../../apiserver/machinery/certificates.js';
-import { createLogger, type Logger } from '../../../../apiserver/machinery/log.js';
-import { createCA, issueCert, type CertificateAuthority } from '../../../../hack/pki.js';
-import { writeSecretVolume } from '../../../../hack/secretvolume.js';
+} from '../../../machinery/certificates.js';
+import { createLogger, type Logger } from '../../../machinery/log.js';
+import { createCA, issueCert, type CertificateAuthority } from '../../../hack/pki.js';
+import { writeSecretVolume } from '../../../hack/secretvolume.js';
 
 function recordingLog(): { log: Logger; lines: string[] } {
   const lines: string[] = [];
@@ -29,7 +29,7 @@ function nextChange<T>(watched: WatchedFiles<T>): Promise<T> {
   });
 }
 
-describe('apiserver/machinery/certificates', () => {
+describe('machinery/certificates', () => {
   let ca: CertificateAuthority;
   let first: KeyPair;
   let second: KeyPair;

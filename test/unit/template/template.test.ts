@@ -8,7 +8,7 @@ import { loadAllYaml } from '@kubernetes/client-node';
 import { expect } from 'chai';
 import { repoRoot } from '../../../hack/binaries.js';
 import { templateData, type SecretData } from '../../../controller/probe.js';
-import { GoMap, GoStruct, renderTemplate, TemplateError } from '../../../controller/template.js';
+import { GoMap, GoStruct, renderTemplate, TemplateError } from '../../../template/template.js';
 import type { Connector } from '../../../registry/types.js';
 
 const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
@@ -42,7 +42,7 @@ const secret: SecretData = {
 const withSecret = templateData(connector, secret);
 const noSecret = templateData(connector, null);
 
-describe('controller/template: constructs', () => {
+describe('template: constructs', () => {
   const cases: { name: string; tpl: string; want: string; data?: unknown }[] = [
     {
       name: 'plain text',
@@ -218,7 +218,7 @@ describe('controller/template: constructs', () => {
   });
 });
 
-describe('controller/template: errors name the construct', () => {
+describe('template: errors name the construct', () => {
   const cases: { tpl: string; error: RegExp; data?: unknown }[] = [
     {
       tpl: '{{ lower .Connector.Name }}',
@@ -324,7 +324,7 @@ function shippedClasses(): { file: string; cls: ClassDoc }[] {
   );
 }
 
-describe('controller/template: every shipped probe template evaluates', () => {
+describe('template: every shipped probe template evaluates', () => {
   const classes = shippedClasses();
 
   it('finds the shipped classes and the upstream example', () => {

@@ -9,19 +9,14 @@ import { readFileSync } from 'node:fs';
 import { connect, Server as NetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { expect } from 'chai';
-import { healthAnswer } from '../../../../apiserver/machinery/health.js';
-import {
-  drain,
-  GracefulShutdown,
-  listen,
-  trackConnections,
-} from '../../../../apiserver/machinery/lifecycle.js';
-import { rawRequest } from '../../helpers/raw.js';
-import { createLogger, type Logger } from '../../../../apiserver/machinery/log.js';
+import { healthAnswer } from '../../../machinery/health.js';
+import { drain, GracefulShutdown, listen, trackConnections } from '../../../machinery/lifecycle.js';
+import { rawRequest } from '../helpers/raw.js';
+import { createLogger, type Logger } from '../../../machinery/log.js';
 
 const quiet = createLogger({ level: 'error', write: () => undefined });
 
-describe('apiserver/machinery/lifecycle drain', () => {
+describe('machinery/lifecycle drain', () => {
   it('lets an ended but unread response reach a slow client in full', async () => {
     const size = 32 * 1024 * 1024;
     const server = createServer((_req, res) => {
@@ -70,7 +65,7 @@ describe('apiserver/machinery/lifecycle drain', () => {
   });
 });
 
-describe('apiserver/machinery/lifecycle listen', () => {
+describe('machinery/lifecycle listen', () => {
   // Tracking used to listen for 'upgrade' and 'connect' on every server. A listener is what makes
   // Node hand such a socket over instead of serving an ordinary request (Upgrade) or closing it
   // (CONNECT), so every Upgrade or CONNECT request hung without an answer, held a socket, and kept
@@ -177,7 +172,7 @@ function getOnNewConnection(port: number): Promise<string> {
 // port, so 64 connections from as many client ports reach every one of 4 sockets (the chance that
 // one gets none is below 1 in 10^7). A socket that did not hand its connections to the server would
 // leave a quarter of them unanswered.
-describe('apiserver/machinery/lifecycle listen on several sockets', () => {
+describe('machinery/lifecycle listen on several sockets', () => {
   it('serves the connections of every socket as its own, with its socket options', async () => {
     const halfOpen: boolean[] = [];
     const server = createServer((_req, res) => {
@@ -334,7 +329,7 @@ function serverOf(graceful: GracefulShutdown): Server {
   });
 }
 
-describe('apiserver/machinery/lifecycle GracefulShutdown', () => {
+describe('machinery/lifecycle GracefulShutdown', () => {
   // kube-proxy and the aggregator still send new connections for a few seconds after SIGTERM;
   // kubelet must see the pod NotReady, and keep-alive clients must move to new connections, which
   // the updated endpoints send elsewhere.

@@ -2,7 +2,7 @@
 // driver can read what to trust without access to the CA Secret. Created if missing, replaced
 // when it differs, left alone when it already holds this certificate.
 
-import type { Logger } from '../apiserver/machinery/log.js';
+import type { Logger } from '../machinery/log.js';
 import { KubeApiError, type KubeClient } from '../kube/client.js';
 
 export const caConfigMapKey = 'ca.crt';

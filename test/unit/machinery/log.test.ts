@@ -1,7 +1,7 @@
 // Logs are read by machines (one JSON object per line) and by people who must never find a
 // credential in them, whatever a caller passed by mistake.
 import { expect } from 'chai';
-import { createLogger, type LogFields, type LogLevel } from '../../../../apiserver/machinery/log.js';
+import { createLogger, type LogFields, type LogLevel } from '../../../machinery/log.js';
 
 function capture(): { lines: string[]; records: () => Record<string, unknown>[] } {
   const lines: string[] = [];
@@ -11,7 +11,7 @@ function capture(): { lines: string[]; records: () => Record<string, unknown>[] 
   };
 }
 
-describe('apiserver/machinery/log createLogger', () => {
+describe('machinery/log createLogger', () => {
   it('writes one JSON object per line with ts, level, msg and the fields', () => {
     const out = capture();
     const log = createLogger({ write: (l) => out.lines.push(l) });

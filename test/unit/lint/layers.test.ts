@@ -1,0 +1,94 @@
+// The house's floors are enforced by lint (eslint.config.js, `layers/imports-point-down`): an import
+// that points back up fails, with a message that says which way imports go. These tests run the
+// real configuration, so they fail if the rule is removed or weakened.
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { expect } from 'chai';
+import { ESLint, type Linter } from 'eslint';
+import tseslint from 'typescript-eslint';
+
+const root = fileURLToPath(new URL('../../../../', import.meta.url));
+const configUrl = new URL('../../../../eslint.config.js', import.meta.url).href;
+
+interface LayersModule {
+  layers: Record<string, string[]>;
+  layersPlugin: NonNullable<Linter.Config['plugins']>[string];
+}
+
+/** Only the layers rule, on every production folder: fast enough to run on the whole tree. */
+async function layersOnly(): Promise<ESLint> {
+  const { layersPlugin } = (await import(configUrl)) as LayersModule;
+  return new ESLint({
+    cwd: root,
+    overrideConfigFile: true,
+    overrideConfig: [
+      {
+        files: ['**/*.ts'],
+        languageOptions: { parser: tseslint.parser as Linter.Parser },
+        plugins: { layers: layersPlugin },
+        rules: { 'layers/imports-point-down': 'error' },
+      },
+    ],
+  });
+}
+
+async function problems(eslint: ESLint, file: string, extraImport: string): Promise<string[]> {
+  const text = `${extraImport}\n${await readFile(`${root}${file}`, 'utf8')}`;
+  const [result] = await eslint.lintText(text, { filePath: `${root}${file}` });
+  return (result?.messages ?? [])
+    .filter((m) => m.ruleId === 'layers/imports-point-down')
+    .map((m) => m.message);
+}
+
+describe('lint: imports point down (entry points → registry → proxy → kube → machinery)', function () {
+  this.timeout(120_000);
+
+  it('the full configuration fails an import from machinery/ back up into apiserver/', async () => {
+    const eslint = new ESLint({ cwd: root });
+    const found = await problems(eslint, 'machinery/status.ts', "import '../apiserver/app.js';");
+    expect(found).to.have.length(1);
+    expect(found[0]).to.contain('machinery/ may import only itself, not apiserver/');
+  });
+
+  const upwards: [string, string, string][] = [
+    ['kube/client.ts', "import '../registry/types.js';", 'kube/ may import only machinery/, not registry/'],
+    ['proxy/headers.ts', "export * from '../registry/types.js';", 'proxy/ may import only kube/, machinery/'],
+    ['registry/types.ts', "import '../connproxy/route.js';", 'not connproxy/'],
+    ['csi/access.ts', "import '../connproxy/route.js';", 'not connproxy/'],
+    ['template/template.ts', "import '../kube/client.js';", 'template/ may import only machinery/'],
+    ['controller/main.ts', "import '../hack/process.js';", 'not hack/'],
+  ];
+  for (const [file, line, message] of upwards) {
+    it(`refuses ${line} in ${file}`, async () => {
+      const found = await problems(await layersOnly(), file, line);
+      expect(found.join('\n')).to.contain(message);
+    });
+  }
+
+  it('allows imports down a floor and within a folder', async () => {
+    expect(
+      await problems(await layersOnly(), 'csi/access.ts', "import '../registry/types.js';"),
+    ).to.deep.equal([]);
+    expect(await problems(await layersOnly(), 'kube/client.ts', "import './objects.js';")).to.deep.equal([]);
+  });
+
+  it('every production folder keeps to its floor', async () => {
+    const { layers } = (await import(configUrl)) as LayersModule;
+    const results = await (await layersOnly()).lintFiles(Object.keys(layers).map((f) => `${f}/**/*.ts`));
+    const found = results.flatMap((r) =>
+      r.messages
+        .filter((m) => m.ruleId === 'layers/imports-point-down')
+        .map((m) => `${r.filePath.slice(root.length)}: ${m.message}`),
+    );
+    expect(results.length, 'production files linted').to.be.greaterThan(50);
+    expect(found).to.deep.equal([]);
+  });
+
+  it('the image builds every production folder (.dockerignore lets each in)', async () => {
+    const { layers } = (await import(configUrl)) as LayersModule;
+    const context = (await readFile(`${root}.dockerignore`, 'utf8'))
+      .split('\n')
+      .filter((l) => l.startsWith('!'));
+    expect(context).to.include.members(Object.keys(layers).map((f) => `!${f}`));
+  });
+});
