@@ -24,7 +24,7 @@ async function layersOnly(): Promise<ESLint> {
     overrideConfig: [
       {
         files: ['**/*.ts'],
-        languageOptions: { parser: tseslint.parser as Linter.Parser },
+        languageOptions: { parser: tseslint.parser },
         plugins: { layers: layersPlugin },
         rules: { 'layers/imports-point-down': 'error' },
       },
