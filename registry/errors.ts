@@ -28,6 +28,6 @@ const proxyErrorStatus: Record<ProxyError['code'], (m: string) => StatusError> =
 export function toStatus(err: unknown, who: string, log: Logger): StatusError {
   if (err instanceof StatusError) return err;
   if (err instanceof ProxyError) return proxyErrorStatus[err.code](who + err.message);
-  log.error('unhandled error', { error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+  log.error('unhandled error', { error: err });
   return internalError();
 }
