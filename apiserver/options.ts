@@ -29,7 +29,7 @@ export interface Config extends ToolCallerConfig {
   limits: ServingLimits;
 }
 
-// 1,000 concurrent streams (SPEC §8) fit in the read budget with room for kube-apiserver's own
+// 1,000 concurrent streams (the benchmark's burst of simultaneous downloads) fit in the read budget with room for kube-apiserver's own
 // discovery and OpenAPI calls; 2,000 streams at once stay well inside the Deployment's 512 MiB.
 const limits = servingLimitFlags({ readOnly: 1500, mutating: 500 });
 

@@ -1,5 +1,5 @@
 // What `npm run bench` prints and writes: the tables of the rows (with the Node 20 baseline's
-// columns beside ours where it ran), the checks against the spec's targets (§8), each line saying
+// columns beside ours where it ran), the checks against the performance targets, each line saying
 // its target and whether it is met, and the SVG chart of them.
 
 import type { LoadResult } from './wrk.js';

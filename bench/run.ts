@@ -1,5 +1,5 @@
 // `npm run bench`: starts everything it needs on loopback and prints, side by side in one run, the
-// numbers behind the spec's performance targets (SPEC §8), each line with its target and whether
+// numbers behind the project's performance targets, each line with its target and whether
 // it is met. Results also go to bench/results/latest.json, latest.md and latest.svg.
 //
 // Sections, in this order (BENCH_ONLY=<comma list> runs only those named, e.g.
@@ -1010,7 +1010,7 @@ async function streamsSection(b: Bench): Promise<void> {
     unit: 'errors',
     atMost: true,
   });
-  // Bounded, as SPEC §8 asks, measured against Node's own floor in the same rounds: the bare relay
+  // Bounded (the target: at most 1.5× what Node itself holds), measured against Node's own floor in the same rounds: the bare relay
   // holds a few hundred MB for one burst by itself (TLS records, socket buffers, what the allocator
   // keeps), and its peak wanders ±15% from round to round, so a round-on-round check would be
   // noise. Memory kept per stream (a buffer, listener or socket) adds up round after round in ours
@@ -1025,7 +1025,7 @@ async function streamsSection(b: Bench): Promise<void> {
       unit: '×',
       atMost: true,
     },
-    // Our own stricter bar, kept: SPEC §8 sets 150 MB for the 1 GiB transfers, and the bare relay's
+    // Our own stricter bar, kept: the target for the 1 GiB transfers is 150 MB, and the bare relay's
     // row shows what it takes for Node to meet it here.
     {
       label: `server peak RSS, ${streams.toLocaleString('en')} simultaneous downloads (our own bar)`,

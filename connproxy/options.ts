@@ -43,7 +43,7 @@ export interface Config extends ToolCallerConfig {
   limits: ServingLimits;
 }
 
-// As the API server's: 1,000 concurrent streams (SPEC §8) fit, with room to spare.
+// As the API server's: 1,000 concurrent streams (the benchmark's burst) fit, with room to spare.
 const limits = servingLimitFlags({ readOnly: 1500, mutating: 500 });
 
 export const usage = `Usage: node dist/connproxy/main.js [flags]

@@ -1,7 +1,7 @@
 // What a Connector's status should say, from the world as it is now: its class, its Secret, the
 // class's probes against the tool. Pure apart from the lookups and probes it is given, so that every
 // reason and message can be table-tested. Conditions, reasons and messages are the published ones
-// (reference/upstream-connectors.md §1.2, §5) where upstream documents them.
+// (those of the published Connectors API) where upstream documents them.
 
 import { admittedAnnotation, isAdmitted } from '../registry/admitted.js';
 import { crdGroup, type AuthType, type Connector, type ConnectorClass } from '../registry/types.js';

@@ -1,6 +1,6 @@
 // May this pod use these Connectors? Two questions, both before anything about a Connector is read:
 //
-// 1. Scope (reference/upstream-connectors.md §1.2, "Scope levels"): a Connector in the pod's own
+// 1. Scope (the published Connectors API's scope levels): a Connector in the pod's own
 //    namespace; one in kube-public (cluster-level, usable from every namespace); one in a project
 //    namespace (labelled cpaas.io/inner-namespace: <project>), usable from namespaces labelled
 //    cpaas.io/project: <project>. Any other namespace is out of reach, whatever RBAC says.

@@ -1,5 +1,5 @@
-// The volume attributes of a connectors-csi volume, as published (reference/upstream-connectors.md
-// §2.7), and the pod fields kubelet adds (podInfoOnMount). Everything a pod author writes in
+// The volume attributes of a connectors-csi volume, as the published Connectors CSI driver names
+// them, and the pod fields kubelet adds (podInfoOnMount). Everything a pod author writes in
 // `volumeAttributes` is untrusted input: it is parsed here into a typed request or refused with
 // INVALID_ARGUMENT naming the attribute, before anything is read from the cluster. Kubelet copies
 // its csi.storage.k8s.io/* keys over the user's, so those cannot be spoofed while podInfoOnMount is

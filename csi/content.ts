@@ -1,4 +1,4 @@
-// The files of a connectors-csi volume (reference/upstream-connectors.md §2.7), built in this order,
+// The files of a connectors-csi volume (those of the published Connectors CSI driver), built in this order,
 // each step refusing with a gRPC error that names the problem, all before target_path is touched:
 //
 //   volume attributes → the pod's token (and whose it is) → scope and RBAC for every Connector →

@@ -1,4 +1,4 @@
-// The Identity and Node services of the driver (reference/csi-driver.md §1): a node-only driver for
+// The Identity and Node services of the driver (the CSI specification's): a node-only driver for
 // inline ephemeral volumes. NodePublishVolume validates the request, renders every file before it
 // touches target_path (so a refusal leaves nothing there), then sets up the medium and writes the
 // files atomically. With `requiresRepublish: true` kubelet calls it again about once a minute for

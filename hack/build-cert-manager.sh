@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the pinned cert-manager's controller and cainjector into a cache outside the repository,
 # once, and puts cert-manager's CRDs beside them (crds/). The cluster suite runs them as host
-# processes (hack/certmanager.ts) to test the README's cert-manager install path. If
+# processes (hack/certmanager.ts) to test the documented cert-manager install path. If
 # CERT_MANAGER_DIR names a folder holding controller, cainjector and crds/, that one is used and
 # nothing is built.
 #

@@ -136,7 +136,7 @@ export async function installClusterDemo(
   const [archive, clients] = await Promise.all([buildImage(), buildClientImage()]);
   const names = await cluster.importImage(archive);
   log(`imported ${names.join(', ')}`);
-  // For the README's Pod examples: git, skopeo, npm, kubectl and curl, as a non-root user.
+  // For the Pod examples of docs/csi.md: git, skopeo, npm, kubectl and curl, as a non-root user.
   log(`imported ${(await cluster.importImage(clients.archive)).join(', ')}`);
 
   const install = await installConnectors(

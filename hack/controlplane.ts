@@ -1,6 +1,6 @@
 // A throwaway etcd + kube-apiserver with the aggregation layer switched on, for integration tests
 // and the dev loop. envtest starts the same two binaries but has no front-proxy support, so this
-// harness adds the aggregation PKI and flags (reference: aggregation-layer.md §4). There is no
+// harness adds the aggregation PKI and flags (Kubernetes' "Configure the Aggregation Layer"). There is no
 // kube-controller-manager: nothing creates default ServiceAccounts, runs garbage collection or
 // finishes namespace deletion.
 import { appendFileSync, rmSync } from 'node:fs';
@@ -426,7 +426,7 @@ function baseApiServerFlags(
     'service-account-signing-key-file': files.saPrivateKey,
     'api-audiences': SERVICE_ACCOUNT_ISSUER,
     'etcd-servers': etcdUrl,
-    // Aggregation (§4.3). kube-apiserver publishes the requestheader settings in
+    // Aggregation. kube-apiserver publishes the requestheader settings in
     // kube-system/extension-apiserver-authentication, where extension servers read them.
     'requestheader-client-ca-file': files.frontProxyCA,
     'requestheader-allowed-names': 'front-proxy-client',
@@ -437,7 +437,7 @@ function baseApiServerFlags(
     'proxy-client-cert-file': files.frontProxyClientCert,
     'proxy-client-key-file': files.frontProxyClientKey,
     'admission-control-config-file': files.admissionConfig,
-    // The default, stated because the ExternalName Service trick (§4.4) depends on it: with
+    // The default, stated because the ExternalName Service trick (hack/localsystem.ts) depends on it: with
     // routing enabled the aggregator would look for endpoints, and loopback endpoints are invalid.
     'enable-aggregator-routing': 'false',
   };

@@ -4,7 +4,7 @@
 //   kustomize: kubectl apply -k manifests/ → wait for the CRDs → hack/certificates.sh →
 //              kubectl apply -k manifests/classes/ → wait for every rollout and the APIService
 //   helm:      helm install connectors charts/connectors → the same steps after it
-// and the certificates either way (README "3. Certificates"): hack/certificates.sh, or with
+// and the certificates either way (docs/install.md "3. Certificates"): hack/certificates.sh, or with
 // cert-manager running `kubectl apply -k manifests/cert-manager/` in its place.
 // Returns the commands it ran (what a user would type), for the printed summary.
 
@@ -76,66 +76,92 @@ async function step(
   return result.stdout;
 }
 
-export async function installConnectors(
-  target: InstallTarget,
-  options: InstallOptions,
-): Promise<InstallResult> {
-  const started = performance.now();
-  const log = options.log ?? (() => undefined);
-  const timeout = options.timeoutSeconds ?? 180;
-  const waitMs = (timeout + 30) * 1000;
-  const commands: string[] = [];
-  const kubectl = async (args: string[]): Promise<string> => {
-    const shown = `kubectl ${args.join(' ')}`;
-    commands.push(shown);
-    return step(target, shown, target.kubectlBinary, args, log, waitMs);
-  };
+/** One documented step: the program, its arguments, and the command as a user types it. */
+export interface InstallStep {
+  program: 'kubectl' | 'helm' | 'bash';
+  args: string[];
+  shown: string;
+}
 
+const kubectlStep = (args: string[]): InstallStep => ({
+  program: 'kubectl',
+  args,
+  shown: `kubectl ${args.join(' ')}`,
+});
+
+/**
+ * The steps of an install, in order, as the README's "Install" and docs/install.md give them (a unit
+ * test holds those blocks to this list); `--timeout=` flags are the only thing the documentation
+ * leaves out.
+ */
+export function installSteps(
+  options: Pick<InstallOptions, 'method' | 'certificates' | 'helmValues' | 'timeoutSeconds'>,
+): InstallStep[] {
+  const timeout = `--timeout=${options.timeoutSeconds ?? 180}s`;
+  const steps: InstallStep[] = [];
   if (options.method === 'kustomize') {
-    await kubectl(['apply', '-k', 'manifests/']);
+    steps.push(kubectlStep(['apply', '-k', 'manifests/']));
   } else {
-    const helm = options.helmBinary;
-    if (!helm) throw new Error('installConnectors: method helm needs helmBinary');
     const args = [
       'install',
       'connectors',
       'charts/connectors',
       ...(options.helmValues ?? []).flatMap((v) => ['--set', v]),
     ];
-    const shown = `helm ${args.join(' ')}`;
-    commands.push(shown);
-    await step(target, shown, helm, args, log, waitMs);
+    steps.push({ program: 'helm', args, shown: `helm ${args.join(' ')}` });
   }
-  await kubectl([
-    'wait',
-    '--for=condition=Established',
-    `--timeout=${timeout}s`,
-    'crd/connectors.connectors.alauda.io',
-    'crd/connectorclasses.connectors.alauda.io',
-  ]);
+  steps.push(
+    kubectlStep([
+      'wait',
+      '--for=condition=Established',
+      timeout,
+      'crd/connectors.connectors.alauda.io',
+      'crd/connectorclasses.connectors.alauda.io',
+    ]),
+  );
   if (options.certificates === 'cert-manager') {
-    await kubectl(['apply', '-k', 'manifests/cert-manager/']);
+    steps.push(kubectlStep(['apply', '-k', 'manifests/cert-manager/']));
   } else {
-    commands.push('hack/certificates.sh');
-    await step(target, 'hack/certificates.sh', '/bin/bash', [join('hack', 'certificates.sh')], log, waitMs);
+    steps.push({ program: 'bash', args: [join('hack', 'certificates.sh')], shown: 'hack/certificates.sh' });
   }
-  await kubectl(['apply', '-k', 'manifests/classes/']);
+  steps.push(kubectlStep(['apply', '-k', 'manifests/classes/']));
   for (const d of deployments) {
-    await kubectl(['-n', systemNamespace, 'rollout', 'status', `deployment/${d}`, `--timeout=${timeout}s`]);
+    steps.push(kubectlStep(['-n', systemNamespace, 'rollout', 'status', `deployment/${d}`, timeout]));
   }
-  await kubectl([
-    '-n',
-    csiNamespace,
-    'rollout',
-    'status',
-    'daemonset/connectors-csi',
-    `--timeout=${timeout}s`,
-  ]);
-  await kubectl([
-    'wait',
-    '--for=condition=Available',
-    `--timeout=${timeout}s`,
-    `apiservice/${apiServiceName}`,
-  ]);
+  steps.push(kubectlStep(['-n', csiNamespace, 'rollout', 'status', 'daemonset/connectors-csi', timeout]));
+  steps.push(kubectlStep(['wait', '--for=condition=Available', timeout, `apiservice/${apiServiceName}`]));
+  return steps;
+}
+
+/**
+ * The uninstall of a kustomize install, as docs/install.md gives it (a unit test holds that block to
+ * this list): kubectl arguments, paths relative to the repository root.
+ */
+export const uninstallSteps: readonly (readonly string[])[] = [
+  ['delete', '-k', 'manifests/classes/'],
+  ['delete', '-k', 'manifests/'],
+  ['delete', 'apiservice', apiServiceName, '--ignore-not-found'],
+];
+
+export async function installConnectors(
+  target: InstallTarget,
+  options: InstallOptions,
+): Promise<InstallResult> {
+  const started = performance.now();
+  const log = options.log ?? (() => undefined);
+  const waitMs = ((options.timeoutSeconds ?? 180) + 30) * 1000;
+  if (options.method === 'helm' && !options.helmBinary) {
+    throw new Error('installConnectors: method helm needs helmBinary');
+  }
+  const binaries = {
+    kubectl: target.kubectlBinary,
+    helm: options.helmBinary ?? '',
+    bash: '/bin/bash',
+  };
+  const commands: string[] = [];
+  for (const s of installSteps(options)) {
+    commands.push(s.shown);
+    await step(target, s.shown, binaries[s.program], s.args, log, waitMs);
+  }
   return { commands, seconds: (performance.now() - started) / 1000 };
 }

@@ -3,8 +3,8 @@
 // user roles), the aggregated server started from its real entry point under its own
 // ServiceAccount token, the Connectors mutating admission webhook (every Connector write is
 // checked and stamped, as in a cluster, so the status controller probes them), and the APIService
-// pointing at it through an ExternalName Service to 127.0.0.1 (kube-apiserver dials `<externalName>:<APIService port>`; see
-// reference/aggregation-layer.md §4.4).
+// pointing at it through an ExternalName Service to 127.0.0.1 (kube-apiserver dials
+// `<externalName>:<APIService port>` when --enable-aggregator-routing is off, its default).
 
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -5,7 +5,7 @@
 //
 //   const repo = await startPackageRepository({ username: 'deployer', password: 's3cret' });
 //   await repo.addNpmPackage('connectors-demo', '1.0.0');   // npm install connectors-demo
-//   repo.addMavenPom('com.example', 'parent', '1.0.0', pomXml); // a parent POM Maven resolves
+//   repo.addMavenPom('com.example', 'parent', '1.0.0', parentPom(coordinates)); // Maven resolves it
 //   await repo.stop();
 
 import { createHash } from 'node:crypto';
@@ -50,6 +50,36 @@ export interface PackageRepository {
 interface StoredFile {
   type: string;
   body: Buffer;
+}
+
+/** Maven coordinates. */
+export interface MavenCoordinates {
+  groupId: string;
+  artifactId: string;
+  version: string;
+}
+
+/** A parent POM (packaging pom), for addMavenPom: what a project's <parent> makes Maven fetch. */
+export function parentPom(c: MavenCoordinates): string {
+  return `<?xml version="1.0" encoding="UTF-8"?>
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>${c.groupId}</groupId>
+  <artifactId>${c.artifactId}</artifactId>
+  <version>${c.version}</version>
+  <packaging>pom</packaging>
+</project>
+`;
+}
+
+/** The smallest project that needs a repository: `mvn validate` fetches its parent and no plugin. */
+export function projectWithParent(parent: MavenCoordinates): string {
+  return `<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <parent><groupId>${parent.groupId}</groupId><artifactId>${parent.artifactId}</artifactId><version>${parent.version}</version></parent>
+  <artifactId>app</artifactId>
+</project>
+`;
 }
 
 export async function startPackageRepository(opts: {

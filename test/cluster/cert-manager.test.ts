@@ -1,4 +1,4 @@
-// The README's other certificates path in a real cluster: with cert-manager running,
+// The other certificates path of docs/install.md in a real cluster: with cert-manager running,
 // `kubectl apply -k manifests/` then `kubectl apply -k manifests/cert-manager/` (hack/install.ts
 // with certificates 'cert-manager') in place of hack/certificates.sh. cert-manager's controller
 // issues the four Secrets and its cainjector fills the caBundle of the APIService and both webhook
@@ -66,7 +66,7 @@ describe('install with cert-manager in the real cluster', function () {
   });
 
   after(async function () {
-    // The README's uninstall, in reverse order, while cert-manager still runs; then cert-manager
+    // The uninstall of docs/install.md, in reverse order, while cert-manager still runs; then cert-manager
     // and its CRDs. Each step runs even if one before it failed, so the cluster is left clean.
     const errors: string[] = [];
     const attempt = async (what: () => Promise<unknown>): Promise<void> => {

@@ -13,7 +13,7 @@ import { expect } from 'chai';
 import { repoRoot, resolveBinaries, resolveHelm } from '../../hack/binaries.js';
 import { installClusterDemo, type ClusterDemo } from '../../hack/clusterdemo.js';
 import { demoBranches, demoNamespace, demoToolProxy } from '../../hack/demo.js';
-import { csiNamespace, installConnectors, systemNamespace } from '../../hack/install.js';
+import { csiNamespace, installConnectors, systemNamespace, uninstallSteps } from '../../hack/install.js';
 import { readOciIndex, readTarMember } from '../../hack/oci.js';
 import { ManagedProcess } from '../../hack/process.js';
 import { cluster, kubectlOk, namespaceWithConnector } from './fixture.js';
@@ -282,16 +282,12 @@ describe('install in the real cluster', function () {
 
     before(async function () {
       helm = await resolveHelm();
-      // Uninstall the kustomize install as the README says; the demo's namespace stays, its
-      // Connectors go with the CRDs.
-      await kubectlOk(['delete', '-k', join(repoRoot(), 'manifests', 'classes')]);
-      await kubectlOk(['delete', '-k', join(repoRoot(), 'manifests'), '--wait=true', '--timeout=180s']);
-      await kubectlOk([
-        'delete',
-        'apiservice',
-        'v1alpha1.subresources.connectors.alauda.io',
-        '--ignore-not-found',
-      ]);
+      // Uninstall the kustomize install as docs/install.md says (uninstallSteps, which a unit test
+      // holds that page's block to); the demo's namespace stays, its Connectors go with the CRDs.
+      for (const step of uninstallSteps) {
+        const fromRoot = step.map((a) => (a.startsWith('manifests/') ? join(repoRoot(), a) : a));
+        await kubectlOk([...fromRoot, '--wait=true', '--timeout=180s']);
+      }
       const install = await installConnectors(
         { kubeconfig: cluster().kubeconfig, kubectlBinary: (await resolveBinaries()).kubectl },
         {

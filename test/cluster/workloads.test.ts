@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { Agent, request } from 'undici';
 import { randomBytes } from 'node:crypto';
-import { repoRoot, resolveBinaries } from '../../hack/binaries.js';
+import { resolveBinaries } from '../../hack/binaries.js';
 import {
   hostToolService,
   installClusterDemo,
@@ -31,6 +31,7 @@ import { startRegistry, type Registry } from '../../hack/tools/registry.js';
 import { demoNamespace, demoToolProxy } from '../../hack/demo.js';
 import { csiNamespace, systemNamespace } from '../../hack/install.js';
 import { cluster, kubectlOk, TEST_IMAGE } from './fixture.js';
+import { docBlock } from '../helpers/docs.js';
 
 const ns = demoNamespace;
 const productImage = 'ghcr.io/connectors/connectors:0.1.0';
@@ -54,19 +55,17 @@ interface PodStatus {
 }
 
 /**
- * A Pod example of the README, as it stands: the YAML block after `<!-- cluster-test: <id> -->`.
- * The README shows what these tests run.
+ * A Pod example of docs/csi.md, as it stands: the YAML block after `<!-- cluster-test: <id> -->`.
+ * The page shows what these tests run.
  */
-function readmeExample(id: string): string {
-  const readme = readFileSync(join(repoRoot(), 'README.md'), 'utf8');
-  const at = readme.indexOf(`<!-- cluster-test: ${id} -->`);
-  const block = at < 0 ? null : /```yaml\n([\s\S]*?)```/.exec(readme.slice(at));
-  if (!block?.[1]) throw new Error(`README.md has no YAML block after <!-- cluster-test: ${id} -->`);
-  return block[1];
+function docExample(id: string): string {
+  const block = docBlock(id);
+  if (block.lang !== 'yaml') throw new Error(`${block.doc}:${block.line}: the block "${id}" is no YAML`);
+  return block.text;
 }
 
-async function applyReadmeExample(id: string): Promise<void> {
-  await kubectlOk(['apply', '-f', '-'], readmeExample(id));
+async function applyDocExample(id: string): Promise<void> {
+  await kubectlOk(['apply', '-f', '-'], docExample(id));
 }
 
 async function apply(objects: KubeObject[]): Promise<void> {
@@ -92,7 +91,7 @@ async function waitFor<T>(
   }
 }
 
-/** The connectors-csi volume as the README shows it: read-only, Connectors by name. */
+/** The connectors-csi volume as docs/csi.md shows it: read-only, Connectors by name. */
 function connectorsVolume(connectors: string, configurations?: string): KubeObject {
   return {
     name: 'connectors',
@@ -303,7 +302,7 @@ describe('workloads in the real cluster', function () {
     ]);
     for (const t of driver.spec.tokenRequests) t.expirationSeconds = 600;
     await kubectlOk(['replace', '--force', '-f', '-'], JSON.stringify(driver));
-    // The README's first Pod example brings the pipeline's ServiceAccount `builder` and its RBAC.
+    // docs/csi.md's first Pod example brings the pipeline's ServiceAccount `builder` and its RBAC.
   });
 
   after(async function () {
@@ -311,7 +310,7 @@ describe('workloads in the real cluster', function () {
   });
 
   it('a non-root Pod clones a private repository with only what its connectors-csi volume holds', async function () {
-    await applyReadmeExample('builder');
+    await applyDocExample('builder');
     const p = await explained('builder', 'the clone to finish', 180_000, async () => {
       const s = await pod('builder');
       if (s?.status.phase === 'Failed') throw new Error(`the clone failed: ${await logs('builder')}`);
@@ -778,9 +777,9 @@ describe('workloads in the real cluster', function () {
       for (const stop of stops.reverse()) await stop();
     });
 
-    /** Runs the README's one-shot client Pod to its end; returns its log. */
+    /** Runs docs/csi.md's one-shot client Pod to its end; returns its log. */
     const runClient = async (name: string): Promise<string> => {
-      await applyReadmeExample(name);
+      await applyDocExample(name);
       const phase = await explained(name, `Pod ${name} to end`, 180_000, async () => {
         const p = await pod(name);
         return p?.status.phase === 'Succeeded' || p?.status.phase === 'Failed' ? p.status.phase : undefined;

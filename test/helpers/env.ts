@@ -87,6 +87,11 @@ export async function namespace(prefix: string): Promise<string> {
   return ns;
 }
 
+/** A Secret of `type` holding `stringData`. */
+export function secret(ns: string, name: string, type: string, stringData: Record<string, string>): object {
+  return { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: ns }, type, stringData };
+}
+
 export function basicAuthSecret(ns: string, name: string, username: string, password: string): object {
   return {
     apiVersion: 'v1',

@@ -61,7 +61,7 @@ interface Echo {
   headers: Record<string, string>;
 }
 
-/** The published auth types of the shipped classes (upstream §3 and §1.4). */
+/** The published auth types of the shipped classes (the published Connectors API's classes). */
 const published: Record<string, { name: string; secretType: string; optional: boolean; keys: string[] }> = {
   git: {
     name: 'basicAuth',

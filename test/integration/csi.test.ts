@@ -31,7 +31,12 @@ import { parseMountInfo } from '../../csi/medium.js';
 import { repoRoot, resolveBinaries } from '../../hack/binaries.js';
 import { ManagedProcess, registerExitCleanup, type RunResult } from '../../hack/process.js';
 import { findBinary, startGitServer, type GitServer } from '../../hack/tools/gitserver.js';
-import { startPackageRepository, type PackageRepository } from '../../hack/tools/package-repository.js';
+import {
+  parentPom,
+  projectWithParent,
+  startPackageRepository,
+  type PackageRepository,
+} from '../../hack/tools/package-repository.js';
 import { startRegistry, type Registry } from '../../hack/tools/registry.js';
 import {
   callError,
@@ -89,15 +94,7 @@ function runAsPodUser(
 }
 
 /** A parent POM in the private Maven repository: resolving it is Maven's first download. */
-const parentPom = `<?xml version="1.0" encoding="UTF-8"?>
-<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>com.example</groupId>
-  <artifactId>connectors-parent</artifactId>
-  <version>1.0.0</version>
-  <packaging>pom</packaging>
-</project>
-`;
+const parent = { groupId: 'com.example', artifactId: 'connectors-parent', version: '1.0.0' };
 
 /** A container's environment: HOME is the volume; no credential, no CA of any tool, no prompts. */
 function podEnv(home: string): NodeJS.ProcessEnv {
@@ -196,7 +193,7 @@ describe(`connectors-csi driver (dist/csi/main.js, ${medium} volumes)`, function
     packages = await startPackageRepository({ username: 'deployer', password: packagesPassword });
     cleanups.push(() => packages.stop());
     await packages.addNpmPackage('connectors-demo', '1.0.0');
-    packages.addMavenPom('com.example', 'connectors-parent', '1.0.0', parentPom);
+    packages.addMavenPom(parent.groupId, parent.artifactId, parent.version, parentPom(parent));
     registry = await startRegistry({ auth: 'token', username: 'reg-user', password: registryPassword });
     cleanups.push(() => registry.stop());
     digest = await registry.push('team/app', '1.0');
@@ -571,15 +568,7 @@ describe(`connectors-csi driver (dist/csi/main.js, ${medium} volumes)`, function
 
     it('mvn resolves a parent POM from a private repository (settings.xml: proxy, mirror)', async function () {
       const { home, work } = await volume('maven', 'settings');
-      writeFileSync(
-        join(work, 'pom.xml'),
-        `<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <parent><groupId>com.example</groupId><artifactId>connectors-parent</artifactId><version>1.0.0</version></parent>
-  <artifactId>app</artifactId>
-</project>
-`,
-      );
+      writeFileSync(join(work, 'pom.xml'), projectWithParent(parent));
       // The JVM trusts the proxy's CA from the volume (upstream: keytool import of ca.crt).
       const truststore = join(work, 'truststore.p12');
       const keytool = await runAsPodUser(

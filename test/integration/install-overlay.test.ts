@@ -1,15 +1,16 @@
-// The README's install overlay (Install → "Your registry or kubelet path"), taken from the README
-// itself: with its `resources` line pointed at this checkout's manifests/, `kubectl kustomize` must
+// The install overlay of docs/install.md ("Your registry or kubelet path"), taken from the page
+// itself (the block marked install-overlay): with its `resources` line pointed at this checkout's manifests/, `kubectl kustomize` must
 // move every image to the new registry and every kubelet path of the CSI DaemonSet to the new
 // root — the host paths, the pods mount and the registration path kubelet is told — and nothing
 // else. A manifest change that shifts an index the overlay patches fails here.
 
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { expect } from 'chai';
 import yaml from 'js-yaml';
 import { repoRoot } from '../../hack/binaries.js';
+import { docBlock } from '../helpers/docs.js';
 import { kubectl } from '../helpers/env.js';
 
 interface Obj {
@@ -29,28 +30,20 @@ interface Obj {
   };
 }
 
-function readmeOverlay(): string {
-  const readme = readFileSync(join(repoRoot(), 'README.md'), 'utf8');
-  const section = readme.slice(readme.indexOf('**Your registry or kubelet path.**'));
-  const block = /```yaml\n([\s\S]*?)```/.exec(section)?.[1];
-  if (!block) throw new Error('README: no yaml block under "Your registry or kubelet path"');
-  return block;
-}
-
 async function render(dir: string): Promise<Obj[]> {
   const r = await kubectl(['kustomize', dir]);
   expect(r.code, r.stderr).to.equal(0);
   return yaml.loadAll(r.stdout) as Obj[];
 }
 
-describe('install: the README overlay for another registry and kubelet root', function () {
+describe('install: the documented overlay for another registry and kubelet root', function () {
   let dir: string;
 
   before(function () {
     dir = mkdtempSync(join(tmpdir(), 'overlay-'));
     // kustomize takes only relative paths to a local base.
     const base = relative(dir, join(repoRoot(), 'manifests'));
-    const overlay = readmeOverlay().replace(/^ {2}- https:\/\/\S+.*$/m, `  - ${base}`);
+    const overlay = docBlock('install-overlay').text.replace(/^ {2}- https:\/\/\S+.*$/m, `  - ${base}`);
     expect(overlay).to.contain(`  - ${base}\n`);
     writeFileSync(join(dir, 'kustomization.yaml'), overlay);
   });

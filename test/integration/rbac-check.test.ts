@@ -1,15 +1,15 @@
-// The README's "check what a caller may do" commands, run as written (taken from README.md, with
-// the example's namespace, ServiceAccount and Connector replaced by this test's), must agree with
-// what the caller really gets through kube-apiserver. The command the README used to give
+// The README's "the RBAC a user needs" commands, run as written (the blocks bind-view, can-i-list
+// and access-review, with the example's namespace replaced by this test's), must agree with what
+// the caller really gets through kube-apiserver. The command the README used to give
 // (`kubectl auth can-i get connectors --subresource=proxy`) is shown to say "no" even to a caller
 // who can read, which is why it is gone.
 
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { promisify } from 'node:util';
 import { expect } from 'chai';
-import { repoRoot, resolveBinaries } from '../../hack/binaries.js';
+import { resolveBinaries } from '../../hack/binaries.js';
+import { allDocBlocks, docBlock } from '../helpers/docs.js';
 import {
   apply,
   basicAuthSecret,
@@ -25,14 +25,9 @@ import {
 
 const run = promisify(execFile);
 
-/** The first ```sh block after `lead` in the README. */
-function readmeBlock(lead: string): string {
-  const readme = readFileSync(join(repoRoot(), 'README.md'), 'utf8');
-  const at = readme.indexOf(lead);
-  if (at < 0) throw new Error(`README.md no longer says "${lead}"`);
-  const m = /```sh\n([\s\S]*?)```/.exec(readme.slice(at));
-  if (!m?.[1]) throw new Error(`no sh block after "${lead}" in README.md`);
-  return m[1];
+/** A documented shell block, by its id. */
+function readmeBlock(id: string): string {
+  return docBlock(id).text;
 }
 
 describe('README: checking what a caller may do through a Connector', function () {
@@ -51,7 +46,7 @@ describe('README: checking what a caller may do through a Connector', function (
     ]);
     // The README's binding, verbatim but for the namespace.
     await kubectlOk(
-      readmeBlock('Bind one in a namespace')
+      readmeBlock('bind-view')
         .trim()
         .replace(/^kubectl /, '')
         .replaceAll('team-a', ns)
@@ -72,7 +67,7 @@ describe('README: checking what a caller may do through a Connector', function (
   });
 
   it('kubectl auth can-i --list shows the verbs the caller really has on connectors/proxy', async function () {
-    const out = await shell(readmeBlock('To see what a caller may do'));
+    const out = await shell(readmeBlock('can-i-list'));
     const line = out
       .split('\n')
       .find((l) => l.startsWith('connectors.subresources.connectors.alauda.io/proxy'));
@@ -83,7 +78,7 @@ describe('README: checking what a caller may do through a Connector', function (
   });
 
   it('the SubjectAccessReview answers as the real request is answered, per method', async function () {
-    const review = readmeBlock('To ask about one method on one Connector');
+    const review = readmeBlock('access-review');
     for (const [method, verb] of [
       ['GET', 'get'],
       ['POST', 'create'],
@@ -109,8 +104,10 @@ describe('README: checking what a caller may do through a Connector', function (
       `--as=system:serviceaccount:${ns}:ci`,
     ]);
     expect(r.stdout.trim()).to.equal('no');
-    expect(readFileSync(join(repoRoot(), 'README.md'), 'utf8')).not.to.match(
-      /^kubectl auth can-i get connectors --subresource=proxy/m,
-    );
+    for (const b of allDocBlocks()) {
+      expect(b.text, `${b.doc}:${b.line}`).not.to.match(
+        /^kubectl auth can-i get connectors --subresource=proxy/m,
+      );
+    }
   });
 });

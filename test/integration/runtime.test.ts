@@ -11,6 +11,7 @@ import { delimiter, join } from 'node:path';
 import { expect } from 'chai';
 import { repoRoot } from '../../hack/binaries.js';
 import { descendants, nodeMajor, nodeProcesses, requiredNodeMajor } from '../../hack/runtime.js';
+import { docBlock, shellCommands } from '../helpers/docs.js';
 
 const root = repoRoot();
 
@@ -56,7 +57,10 @@ describe('the runtime: Node.js 24 in every process', function () {
       bin,
       ...(process.env.PATH ?? '').split(delimiter).filter((d) => !d.includes('node_modules')),
     ];
-    const dev = spawn('npm', ['run', 'dev'], {
+    // The README's command, as it gives it (block try-it: `npm run dev`, then `npm test`).
+    const [program = '', ...args] = (shellCommands(docBlock('try-it').text)[0] ?? '').split(' ');
+    expect([program, ...args]).to.deep.equal(['npm', 'run', 'dev']);
+    const dev = spawn(program, args, {
       cwd: root,
       env: { ...process.env, PATH: path.join(delimiter) },
       stdio: ['ignore', 'pipe', 'pipe'],

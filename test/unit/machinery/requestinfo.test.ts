@@ -1,5 +1,5 @@
 // The attributes parsed here are what RBAC decides on, so every row mirrors what kube-apiserver's
-// RequestInfoFactory derives for the same method and path (reference/aggregation-layer.md §2.4):
+// RequestInfoFactory (k8s.io/apiserver) derives for the same method and path:
 // if the two ever disagree, a caller is authorized for one thing and served another.
 import { expect } from 'chai';
 import { parseRequestInfo, type RequestInfo } from '../../../machinery/requestinfo.js';
