@@ -1,8 +1,8 @@
 // A small Kubernetes REST client: JSON in and out over one undici Agent with the cluster's TLS
 // options, failures as KubeApiError (the HTTP status and the server's Status reason and message,
 // never a header or a credential), a timeout on every request, and watches streamed one event at
-// a time. It replaces client-node in the server and the Connectors Proxy, where importing
-// client-node cost ~76 MB of resident memory for a handful of calls.
+// a time. Every process talks to kube-apiserver through it: a generated SDK's import alone cost
+// ~76 MB of resident memory for the handful of calls each process makes (docs/memory.md).
 
 import { Agent, ProxyAgent, type Dispatcher } from 'undici';
 import type { ClusterAccess, TlsOptions } from './config.js';
@@ -154,6 +154,8 @@ export interface WatchOptions {
 
 export interface RequestOptions {
   query?: Record<string, string | number | boolean | undefined>;
+  /** The Accept header, e.g. for PartialObjectMetadata; default application/json. */
+  accept?: string;
   signal?: AbortSignal;
 }
 
@@ -166,7 +168,8 @@ export interface KubeClientOptions {
   connections?: number;
 }
 
-type Json = Record<string, unknown> | unknown[];
+/** A request body: any JSON object or array (a typed Kubernetes object too). */
+type Json = object;
 
 function queryString(query: RequestOptions['query']): string {
   const params = new URLSearchParams();
@@ -238,7 +241,7 @@ export class KubeClient {
       method,
       headers: {
         ...headers,
-        accept: 'application/json',
+        accept: opts.accept ?? 'application/json',
         'user-agent': this.userAgent,
         ...(body === undefined ? {} : { 'content-type': contentType }),
       },
