@@ -69,22 +69,13 @@ export function enqueueOnChange(sources: KeySources): void {
         queue.add(connectorKey(c.metadata?.namespace ?? '', c.metadata?.name ?? ''));
     }
   };
-  connectors.on('add', (c) => {
-    onConnector(c);
-  });
-  connectors.on('update', (c) => {
-    onConnector(c);
-  });
-  connectors.on('delete', (c) => {
-    onConnector(c, true);
-  });
-  classes.on('add', (c) => {
-    onClass(c);
-  });
-  classes.on('update', (c) => {
-    onClass(c);
-  });
-  classes.on('delete', (c) => {
-    onClass(c, true);
-  });
+  for (const event of ['add', 'update', 'delete'] as const) {
+    const deleted = event === 'delete';
+    connectors.on(event, (c) => {
+      onConnector(c, deleted);
+    });
+    classes.on(event, (c) => {
+      onClass(c, deleted);
+    });
+  }
 }

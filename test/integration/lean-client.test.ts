@@ -38,6 +38,22 @@ function traced(out: string): string {
   return `--import=${url.href}`;
 }
 
+/** Starts dist/<entry>/main.js traced into `out`, as the process named `name`, logging to `logFile`. */
+function startTraced(
+  name: string,
+  entry: string,
+  out: string,
+  args: string[],
+  logFile: string,
+): ManagedProcess {
+  return ManagedProcess.start({
+    name: `${name} (traced)`,
+    binary: process.execPath,
+    args: [traced(out), join(repoRoot(), 'dist', entry, 'main.js'), ...args],
+    logFile,
+  });
+}
+
 function packagesIn(out: string): string[] {
   const lines = readFileSync(out, 'utf8').split('\n').filter(Boolean);
   return [...new Set(lines.map((l) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(l)?.[1] ?? l))].sort();
@@ -96,20 +112,19 @@ describe('no production process loads @kubernetes/client-node', function () {
     await writeFile(files.cert, serving.certPem);
     await writeFile(files.key, serving.keyPem, { mode: 0o600 });
     const port = await freePort();
-    const server = ManagedProcess.start({
-      name: 'connectors-apiserver (traced)',
-      binary: process.execPath,
-      args: [
-        traced(out),
-        join(repoRoot(), 'dist', 'apiserver', 'main.js'),
+    const server = startTraced(
+      'connectors-apiserver',
+      'apiserver',
+      out,
+      [
         `--secure-port=${port}`,
         '--bind-address=127.0.0.1',
         `--tls-cert-file=${files.cert}`,
         `--tls-private-key-file=${files.key}`,
         `--kubeconfig=${kubeconfig}`,
       ],
-      logFile: join(env().sys.logDir, 'connectors-apiserver-traced.log'),
-    });
+      join(env().sys.logDir, 'connectors-apiserver-traced.log'),
+    );
     const agent = (cert?: { certPem: string; keyPem: string }): Agent =>
       new Agent({
         connect: { ca: cp.servingCaPem, ...(cert ? { cert: cert.certPem, key: cert.keyPem } : {}) },
@@ -205,12 +220,11 @@ describe('no production process loads @kubernetes/client-node', function () {
     await writeFile(files.ca, sys.classApiCA.certPem);
     const port = await freePort();
     const log = join(sys.logDir, 'connectors-classapi-traced.log');
-    const backend = ManagedProcess.start({
-      name: 'connectors-classapi (traced)',
-      binary: process.execPath,
-      args: [
-        traced(out),
-        join(repoRoot(), 'dist', 'classapi', 'main.js'),
+    const backend = startTraced(
+      'connectors-classapi',
+      'classapi',
+      out,
+      [
         `--port=${port}`,
         '--bind-address=127.0.0.1',
         `--tls-cert-file=${files.cert}`,
@@ -218,8 +232,8 @@ describe('no production process loads @kubernetes/client-node', function () {
         `--client-ca-file=${files.ca}`,
         `--allowed-client-names=${classApiClientName}`,
       ],
-      logFile: log,
-    });
+      log,
+    );
     const trust = new Agent({ connect: { ca: sys.classApiCA.certPem } });
     try {
       await backend.waitUntil(
@@ -274,12 +288,11 @@ describe('no production process loads @kubernetes/client-node', function () {
     ]);
     const identity = `lean-${ns}`;
     const log = join(sys.logDir, `connectors-controller-${identity}.log`);
-    const controller = ManagedProcess.start({
-      name: 'connectors-controller (traced)',
-      binary: process.execPath,
-      args: [
-        traced(out),
-        join(repoRoot(), 'dist', 'controller', 'main.js'),
+    const controller = startTraced(
+      'connectors-controller',
+      'controller',
+      out,
+      [
         `--kubeconfig=${kubeconfig}`,
         '--leader-elect=true',
         `--leader-elect-identity=${identity}`,
@@ -292,8 +305,8 @@ describe('no production process loads @kubernetes/client-node', function () {
         `--service-url-override=connectors-system/connectors-classapi=${sys.classApiUrl}`,
         ...sys.classApiClientFlags,
       ],
-      logFile: log,
-    });
+      log,
+    );
     const get = async (args: string[]): Promise<string> =>
       (await kubectlOk(['get', ...args, '-n', ns])).trim();
     try {
