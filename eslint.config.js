@@ -30,7 +30,10 @@ function topFolder(root, path) {
   return rel.startsWith('..') || !rel.includes(sep) ? null : rel.split(sep)[0];
 }
 
-/** `layers/imports-point-down`: a relative import may reach only the floors below its own. */
+/**
+ * `layers/imports-point-down`: a relative import may reach only the floors below its own, and no
+ * production folder loads @kubernetes/client-node (kube/ is the one client; tests use the SDK).
+ */
 export const layersPlugin = {
   rules: {
     'imports-point-down': {
@@ -46,6 +49,13 @@ export const layersPlugin = {
         const check = (source) => {
           if (typeof source?.value !== 'string') return;
           const spec = source.value;
+          if (spec === '@kubernetes/client-node' || spec.startsWith('@kubernetes/client-node/')) {
+            context.report({
+              node: source,
+              message: `${from}/ may not load @kubernetes/client-node: production code talks to kube-apiserver through kube/ (the SDK is for tests, as a user's program would use it)`,
+            });
+            return;
+          }
           if (!spec.startsWith('.')) return;
           const to = topFolder(root, resolve(dirname(context.filename), spec));
           if (to === from) return;
@@ -79,8 +89,8 @@ export default tseslint.config(
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true }],
       '@typescript-eslint/no-unnecessary-condition': ['error', { allowConstantLoopConditions: true }],
-      // client-node's generated models are classes used as plain data; object literals are how
-      // its own docs build them.
+      // Node hands out its own classes (a request's TLSSocket, a server) typed as their bases, and
+      // tests stand in for them with plain objects: both are deliberate.
       '@typescript-eslint/no-unsafe-class-instance-assignment': 'off',
     },
   },

@@ -6,8 +6,9 @@
 // has not managed to renew for renewDeadline (< leaseDuration): it stops writing before anyone else
 // may take over. On shutdown the leader releases the Lease so that a successor starts at once.
 
-import { ApiException, CoordinationV1Api, V1MicroTime, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../machinery/log.js';
+import { KubeApiError, type KubeClient } from '../kube/client.js';
+import { resourcePath, type Lease } from '../kube/objects.js';
 
 export interface LeaseRecord {
   holderIdentity: string;
@@ -33,13 +34,18 @@ export interface LeaseStore {
   update(record: LeaseRecord, resourceVersion: string): Promise<void>;
 }
 
-export function kubeLeaseStore(kc: KubeConfig, namespace: string, name: string): LeaseStore {
-  const api = kc.makeApiClient(CoordinationV1Api);
+/** MicroTime, as kube-apiserver insists on it: RFC 3339 with exactly six fractional digits. */
+function microTime(date: Date): string {
+  return date.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}
+
+export function kubeLeaseStore(kube: KubeClient, namespace: string, name: string): LeaseStore {
+  const ref = { group: 'coordination.k8s.io', version: 'v1', resource: 'leases', namespace };
   const conflict = (err: unknown): never => {
-    if (err instanceof ApiException && (err.code === 409 || err.code === 422)) throw new LeaseConflict();
+    if (err instanceof KubeApiError && (err.status === 409 || err.status === 422)) throw new LeaseConflict();
     throw err;
   };
-  const body = (record: LeaseRecord, resourceVersion?: string) => ({
+  const body = (record: LeaseRecord, resourceVersion?: string): Lease => ({
     apiVersion: 'coordination.k8s.io/v1',
     kind: 'Lease',
     metadata: { name, namespace, ...(resourceVersion ? { resourceVersion } : {}) },
@@ -47,38 +53,36 @@ export function kubeLeaseStore(kc: KubeConfig, namespace: string, name: string):
       holderIdentity: record.holderIdentity,
       leaseDurationSeconds: record.leaseDurationSeconds,
       leaseTransitions: record.leaseTransitions,
-      // MicroTime serialises with the microseconds kube-apiserver insists on.
-      ...(record.acquireTime ? { acquireTime: new V1MicroTime(record.acquireTime.getTime()) } : {}),
-      ...(record.renewTime ? { renewTime: new V1MicroTime(record.renewTime.getTime()) } : {}),
+      ...(record.acquireTime ? { acquireTime: microTime(record.acquireTime) } : {}),
+      ...(record.renewTime ? { renewTime: microTime(record.renewTime) } : {}),
     },
   });
   return {
     async get() {
+      let lease: Lease;
       try {
-        const lease = await api.readNamespacedLease({ name, namespace });
-        const spec = lease.spec ?? {};
-        return {
-          resourceVersion: lease.metadata?.resourceVersion ?? '',
-          record: {
-            holderIdentity: spec.holderIdentity ?? '',
-            leaseDurationSeconds: spec.leaseDurationSeconds ?? 0,
-            acquireTime: spec.acquireTime ? new Date(spec.acquireTime) : undefined,
-            renewTime: spec.renewTime ? new Date(spec.renewTime) : undefined,
-            leaseTransitions: spec.leaseTransitions ?? 0,
-          },
-        };
+        lease = await kube.get<Lease>(resourcePath({ ...ref, name }));
       } catch (err) {
-        if (err instanceof ApiException && err.code === 404) return null;
+        if (err instanceof KubeApiError && err.status === 404) return null;
         throw err;
       }
+      const spec = lease.spec ?? {};
+      return {
+        resourceVersion: lease.metadata?.resourceVersion ?? '',
+        record: {
+          holderIdentity: spec.holderIdentity ?? '',
+          leaseDurationSeconds: spec.leaseDurationSeconds ?? 0,
+          acquireTime: spec.acquireTime ? new Date(spec.acquireTime) : undefined,
+          renewTime: spec.renewTime ? new Date(spec.renewTime) : undefined,
+          leaseTransitions: spec.leaseTransitions ?? 0,
+        },
+      };
     },
     async create(record) {
-      await api.createNamespacedLease({ namespace, body: body(record) }).catch(conflict);
+      await kube.post(resourcePath(ref), body(record)).catch(conflict);
     },
     async update(record, resourceVersion) {
-      await api
-        .replaceNamespacedLease({ name, namespace, body: body(record, resourceVersion) })
-        .catch(conflict);
+      await kube.put(resourcePath({ ...ref, name }), body(record, resourceVersion)).catch(conflict);
     },
   };
 }

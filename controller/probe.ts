@@ -7,12 +7,15 @@
 //
 // What comes back is a verdict, never a credential: error messages name the method, origin and path
 // (no query; no path at all when the path template reads the Secret), and every Secret value and
-// rendered header value is scrubbed from them as a second line of defence.
+// rendered header value is scrubbed from them as a second line of defence (redaction.ts). This file
+// builds each probe from its spec and the template data; exchange.ts sends it and judges the answer.
 
 import type { Dispatcher } from 'undici';
 import type { DispatcherCache } from '../proxy/dispatchers.js';
 import type { Connector, NamedValue } from '../registry/types.js';
-import { CelCompileError, evaluateResponseCel } from './cel.js';
+import { CelCompileError } from './cel.js';
+import { describeError, InvalidProbe, probeExchange } from './exchange.js';
+import { scrub, sensitiveValues } from './redaction.js';
 import { GoMap, GoStruct, renderTemplate, TemplateError } from '../template/template.js';
 
 export interface HttpProbeSpec {
@@ -137,35 +140,6 @@ export function templateData(connector: Connector, secret: SecretData | null): G
   return new GoStruct('probeData', { Connector: goConnector, Secret: goSecret });
 }
 
-// --- redaction -----------------------------------------------------------------------------------
-
-/** Values that must never appear in a message: every Secret value, and rendered header values. */
-export function sensitiveValues(secret: SecretData | null, headerValues: readonly string[] = []): string[] {
-  const out = new Set<string>();
-  const add = (v: string): void => {
-    // Shorter strings would blank out ordinary words of the message; they carry no useful secret.
-    if (v.length >= 4) out.add(v);
-  };
-  for (const v of Object.values(secret?.data ?? {})) {
-    const decoded = Buffer.from(v, 'base64').toString('utf8');
-    add(decoded);
-    add(v);
-    for (const line of decoded.split(/\r?\n/)) add(line.trim());
-  }
-  for (const h of headerValues) {
-    add(h);
-    for (const part of h.split(/\s+/).slice(1)) add(part);
-  }
-  // Longest first, so that a value containing another is removed whole.
-  return [...out].sort((a, b) => b.length - a.length);
-}
-
-export function scrub(message: string, sensitive: readonly string[]): string {
-  let out = message;
-  for (const s of sensitive) out = out.split(s).join('[redacted]');
-  return out;
-}
-
 // --- the prober ----------------------------------------------------------------------------------
 
 export interface ProberOptions {
@@ -185,36 +159,10 @@ export const livenessAccepts = (code: number): boolean =>
 /** Statuses that mean success for an auth probe (and any API probe) without response.cel. */
 export const authAccepts = (code: number): boolean => code >= 200 && code < 300;
 
-const redirectCodes = new Set([301, 302, 303, 307, 308]);
-const maxRedirects = 10;
-// eslint-disable-next-line no-control-regex
-const badPathChars = /[\u0000-\u0020\u007f]/;
 const headerName = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-
-class InvalidProbe extends Error {}
-
-interface Hop {
-  origin: string;
-  path: string;
-}
 
 /** Go's spelling of the method in its client errors: `Get "https://…": …`. */
 const goMethod = (m: string): string => m.charAt(0) + m.slice(1).toLowerCase();
-
-function describeError(err: unknown, timeoutMs: number): string {
-  if (err instanceof Error) {
-    if (err.name === 'TimeoutError' || err.name === 'AbortError') {
-      return `no answer within ${timeoutMs / 1000}s`;
-    }
-    const code = (err as { code?: string }).code;
-    if (code === 'UND_ERR_CONNECT_TIMEOUT') return 'connect timeout';
-    if (code === 'UND_ERR_HEADERS_TIMEOUT') return `no response headers within the probe timeout`;
-    if (code === 'UND_ERR_SOCKET') return 'the connection was closed before a response';
-    const cause = err.cause instanceof Error ? err.cause.message : '';
-    return cause && !err.message.includes(cause) ? `${err.message}: ${cause}` : err.message;
-  }
-  return String(err);
-}
 
 export class Prober {
   private readonly maxBody: number;
@@ -266,17 +214,19 @@ export class Prober {
       // The message shows where the probe went, but not a path built from the Secret.
       const shownPath = (spec.path ?? '').includes('.Secret') ? '' : path.split('?')[0];
       const where = `${goMethod(method)} "${origin}${shownPath ?? ''}"`;
-      return await this.exchange(
+      return await probeExchange({
         method,
-        { origin, path },
+        first: { origin, path },
         headers,
-        (o) => this.opts.pools.get(o, target.ca),
-        !spec.disableRedirect,
-        spec.response?.cel,
+        pool: (o) => this.opts.pools.get(o, target.ca),
+        followRedirects: !spec.disableRedirect,
+        cel: spec.response?.cel,
         defaultAccept,
         where,
         sensitive,
-      );
+        timeoutMs: this.opts.timeoutMs,
+        maxBodyBytes: this.maxBody,
+      });
     } catch (err) {
       return this.invalid(err, sensitive);
     }
@@ -305,17 +255,19 @@ export class Prober {
       }
       const where = `Get "${base.origin}${path.split('?')[0] ?? ''}"`;
       // Our own backend, reached as the API server reaches it; it applies the Connector's CA itself.
-      return await this.exchange(
-        'GET',
-        { origin: base.origin, path },
+      return await probeExchange({
+        method: 'GET',
+        first: { origin: base.origin, path },
         headers,
-        (o) => this.classApiPool(o),
-        true,
-        undefined,
-        authAccepts,
+        pool: (o) => this.classApiPool(o),
+        followRedirects: true,
+        cel: undefined,
+        defaultAccept: authAccepts,
         where,
-        [...sensitive, headers['x-plugin-secret'] ?? ''].filter(Boolean),
-      );
+        sensitive: [...sensitive, headers['x-plugin-secret'] ?? ''].filter(Boolean),
+        timeoutMs: this.opts.timeoutMs,
+        maxBodyBytes: this.maxBody,
+      });
     } catch (err) {
       return this.invalid(err, sensitive);
     }
@@ -365,105 +317,5 @@ export class Prober {
     }
     if (err instanceof TypeError) return { kind: 'invalid', message: 'spec.address is not an absolute URL' };
     return { kind: 'invalid', message: scrub(err instanceof Error ? err.message : String(err), sensitive) };
-  }
-
-  private async exchange(
-    method: string,
-    first: Hop,
-    headers: Record<string, string>,
-    pool: (origin: string) => Dispatcher,
-    followRedirects: boolean,
-    cel: string | undefined,
-    defaultAccept: (code: number) => boolean,
-    where: string,
-    sensitive: readonly string[],
-  ): Promise<ProbeResult> {
-    if (!first.path.startsWith('/')) first = { ...first, path: `/${first.path}` };
-    if (badPathChars.test(first.path)) {
-      throw new InvalidProbe('the probe path renders to a value with spaces or control characters');
-    }
-    const signal = AbortSignal.timeout(this.opts.timeoutMs);
-    let hop = first;
-    let currentMethod = method;
-    let currentHeaders = headers;
-    let res: Dispatcher.ResponseData;
-    try {
-      for (let n = 0; ; n++) {
-        res = await pool(hop.origin).request({
-          method: currentMethod,
-          path: hop.path,
-          headers: currentHeaders,
-          signal,
-          ...(currentMethod === 'POST' ? { body: '' } : {}),
-        });
-        const location = res.headers.location;
-        if (!followRedirects || !redirectCodes.has(res.statusCode) || typeof location !== 'string') break;
-        await res.body.dump();
-        if (n >= maxRedirects) {
-          return {
-            kind: 'unreachable',
-            message: scrub(`${where}: stopped after ${maxRedirects} redirects`, sensitive),
-          };
-        }
-        const next = new URL(location, `${hop.origin}${hop.path}`);
-        if (next.protocol !== 'http:' && next.protocol !== 'https:') break;
-        // As Go's client: credentials are not sent on to another origin.
-        if (next.origin !== hop.origin) currentHeaders = {};
-        if (
-          res.statusCode === 303 ||
-          ((res.statusCode === 301 || res.statusCode === 302) && currentMethod === 'POST')
-        ) {
-          currentMethod = 'GET';
-        }
-        hop = { origin: next.origin, path: next.pathname + next.search };
-      }
-    } catch (err) {
-      return {
-        kind: 'unreachable',
-        message: scrub(`${where}: ${describeError(err, this.opts.timeoutMs)}`, sensitive),
-      };
-    }
-    const statusCode = res.statusCode;
-    if (!cel) {
-      await res.body.dump().catch(() => undefined);
-      return { kind: 'answered', statusCode, accepted: defaultAccept(statusCode) };
-    }
-    let bodyString: string;
-    try {
-      bodyString = await this.readBody(res.body);
-    } catch (err) {
-      return {
-        kind: 'unreachable',
-        message: scrub(`${where}: reading the body: ${describeError(err, this.opts.timeoutMs)}`, sensitive),
-      };
-    }
-    const responseHeaders: Record<string, string[]> = {};
-    for (const [k, v] of Object.entries(res.headers)) {
-      if (v !== undefined) responseHeaders[k] = Array.isArray(v) ? v : [v];
-    }
-    const verdict = evaluateResponseCel(cel, { statusCode, headers: responseHeaders, bodyString });
-    if (!verdict.ok)
-      return { kind: 'answered', statusCode, accepted: false, detail: scrub(verdict.error, sensitive) };
-    return {
-      kind: 'answered',
-      statusCode,
-      accepted: verdict.accepted,
-      ...(verdict.accepted ? {} : { detail: 'response.cel is false' }),
-    };
-  }
-
-  private async readBody(body: Dispatcher.ResponseData['body']): Promise<string> {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of body) {
-      const buf = chunk as Buffer;
-      chunks.push(buf.subarray(0, Math.max(0, this.maxBody - size)));
-      size += buf.length;
-      if (size >= this.maxBody) {
-        body.destroy();
-        break;
-      }
-    }
-    return Buffer.concat(chunks).toString('utf8');
   }
 }

@@ -4,7 +4,8 @@
 // picks the Connector by that Host. Owned by the Connector, so deleting it removes the Service;
 // a Service of that name that somebody else owns is never taken over.
 
-import { ApiException, type CoreV1Api, type V1Service } from '@kubernetes/client-node';
+import { KubeApiError, type KubeClient } from '../kube/client.js';
+import { resourcePath, type Service } from '../kube/objects.js';
 import type { Connector } from '../registry/types.js';
 import { condition, type Condition } from './conditions.js';
 
@@ -14,7 +15,7 @@ export function proxyServiceName(connector: Connector): string {
   return `c-${connector.metadata?.name ?? ''}`;
 }
 
-function desired(connector: Connector, target: string, resourceVersion?: string): V1Service {
+function desired(connector: Connector, target: string, resourceVersion?: string): Service {
   const name = connector.metadata?.name ?? '';
   return {
     apiVersion: 'v1',
@@ -48,22 +49,23 @@ function desired(connector: Connector, target: string, resourceVersion?: string)
  * the ProxyServiceReady condition that says so, or why not.
  */
 export async function ensureProxyService(
-  core: CoreV1Api,
+  kube: KubeClient,
   connector: Connector,
   target: string,
 ): Promise<Condition> {
   const want = desired(connector, target);
   const namespace = want.metadata?.namespace ?? '';
   const name = want.metadata?.name ?? '';
+  const services = { version: 'v1', resource: 'services', namespace };
   try {
-    let have: V1Service | undefined;
+    let have: Service | undefined;
     try {
-      have = await core.readNamespacedService({ namespace, name });
+      have = await kube.get<Service>(resourcePath({ ...services, name }));
     } catch (err) {
-      if (!(err instanceof ApiException && err.code === 404)) throw err;
+      if (!(err instanceof KubeApiError && err.status === 404)) throw err;
     }
     if (!have) {
-      await core.createNamespacedService({ namespace, body: want });
+      await kube.post(resourcePath(services), want);
       return condition('ProxyServiceReady', 'True');
     }
     const ours = have.metadata?.ownerReferences?.some(
@@ -78,16 +80,15 @@ export async function ensureProxyService(
       );
     }
     if (have.spec?.type !== 'ExternalName' || have.spec.externalName !== target) {
-      await core.replaceNamespacedService({
-        namespace,
-        name,
-        body: desired(connector, target, have.metadata?.resourceVersion),
-      });
+      await kube.put(
+        resourcePath({ ...services, name }),
+        desired(connector, target, have.metadata?.resourceVersion),
+      );
     }
     return condition('ProxyServiceReady', 'True');
   } catch (err) {
     const why =
-      err instanceof ApiException ? `HTTP ${err.code}` : err instanceof Error ? err.message : String(err);
+      err instanceof KubeApiError ? `HTTP ${err.status}` : err instanceof Error ? err.message : String(err);
     return condition(
       'ProxyServiceReady',
       'False',

@@ -12,36 +12,30 @@
 // GETs per second, so larger installations raise the interval. A change is seen within one poll
 // interval; in between, the periodic re-probe reads the Secret fresh anyway.
 
-import { ApiException, CoreV1Api, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../machinery/log.js';
+import { KubeApiError, type KubeClient } from '../kube/client.js';
+import { resourcePath, type Secret } from '../kube/objects.js';
 import type { SecretRead } from './connector.js';
 
-const metadataOnly = setHeaderOptions(
-  'Accept',
-  'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1',
-);
+const metadataOnly = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1';
 
 export class SecretReader {
-  private readonly api: CoreV1Api;
-
-  constructor(kc: KubeConfig) {
-    this.api = kc.makeApiClient(CoreV1Api);
-  }
+  constructor(private readonly kube: KubeClient) {}
 
   /** The Secret, or the reason it cannot be read, with kube-apiserver's wording. */
   async read(namespace: string, name: string): Promise<SecretRead> {
     try {
-      const s = await this.api.readNamespacedSecret({ namespace, name });
+      const s = await this.kube.get<Secret>(this.path(namespace, name));
       return {
         found: true,
         secret: { name, namespace, type: s.type ?? 'Opaque', data: s.data ?? {} },
         resourceVersion: s.metadata?.resourceVersion ?? '',
       };
     } catch (err) {
-      if (err instanceof ApiException && err.code === 404) {
+      if (err instanceof KubeApiError && err.status === 404) {
         return { found: false, reason: 'NotFound', message: `secrets "${name}" not found` };
       }
-      if (err instanceof ApiException && err.code === 403) {
+      if (err instanceof KubeApiError && err.status === 403) {
         return {
           found: false,
           reason: 'Forbidden',
@@ -55,12 +49,16 @@ export class SecretReader {
   /** The Secret's resourceVersion ('' when it does not exist), reading metadata only. */
   async version(namespace: string, name: string): Promise<string> {
     try {
-      const s = await this.api.readNamespacedSecret({ namespace, name }, metadataOnly);
+      const s = await this.kube.get<Secret>(this.path(namespace, name), { accept: metadataOnly });
       return s.metadata?.resourceVersion ?? '';
     } catch (err) {
-      if (err instanceof ApiException && err.code === 404) return '';
+      if (err instanceof KubeApiError && err.status === 404) return '';
       throw err;
     }
+  }
+
+  private path(namespace: string, name: string): string {
+    return resourcePath({ version: 'v1', resource: 'secrets', namespace, name });
   }
 }
 

@@ -5,8 +5,9 @@
 // only, its RBAC names exactly what it reads. Namespace labels change rarely and are kept briefly.
 // Not found is undefined; any other failure is UNAVAILABLE, which kubelet retries.
 
-import { ApiException, CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { TtlCache } from '../machinery/ttlcache.js';
+import { KubeApiError, type KubeClient } from '../kube/client.js';
+import { resourcePath, type ConfigMap, type KubeObject } from '../kube/objects.js';
 import { caConfigMapKey } from '../proxy/ca-configmap.js';
 import { crdGroup, crdVersion, type Connector, type ConnectorClass } from '../registry/types.js';
 import { unavailable } from './errors.js';
@@ -47,50 +48,34 @@ async function orUndefined<T>(what: string, read: () => Promise<T>): Promise<T |
   try {
     return await read();
   } catch (err) {
-    if (err instanceof ApiException && err.code === 404) return undefined;
-    const why = err instanceof ApiException ? `HTTP ${err.code}` : (err as Error).message;
+    if (err instanceof KubeApiError && err.status === 404) return undefined;
+    const why = err instanceof KubeApiError ? `HTTP ${err.status}` : (err as Error).message;
     throw unavailable(`cannot read ${what} from kube-apiserver (${why}); kubelet will retry`);
   }
 }
 
 export class KubeClusterReader implements ClusterReader {
-  private readonly objects: CustomObjectsApi;
-  private readonly core: CoreV1Api;
   private readonly namespaces = new TtlCache<Record<string, string> | undefined>(30_000);
 
   constructor(
-    kc: KubeConfig,
+    private readonly kube: KubeClient,
     /** Where the Connectors Proxy publishes its CA certificate (connproxy --publish-ca-configmap). */
     private readonly caConfigMap: { namespace: string; name: string },
-  ) {
-    this.objects = kc.makeApiClient(CustomObjectsApi);
-    this.core = kc.makeApiClient(CoreV1Api);
-  }
+  ) {}
 
   connector(namespace: string, name: string): Promise<ProxiedConnector | undefined> {
-    return orUndefined(
-      `connector "${namespace}/${name}"`,
-      () =>
-        this.objects.getNamespacedCustomObject({
-          group: crdGroup,
-          version: crdVersion,
-          namespace,
-          plural: 'connectors',
-          name,
-        }) as Promise<ProxiedConnector>,
+    return orUndefined(`connector "${namespace}/${name}"`, () =>
+      this.kube.get<ProxiedConnector>(
+        resourcePath({ group: crdGroup, version: crdVersion, resource: 'connectors', namespace, name }),
+      ),
     );
   }
 
   connectorClass(name: string): Promise<ConfiguredClass | undefined> {
-    return orUndefined(
-      `connectorclass "${name}"`,
-      () =>
-        this.objects.getClusterCustomObject({
-          group: crdGroup,
-          version: crdVersion,
-          plural: 'connectorclasses',
-          name,
-        }) as Promise<ConfiguredClass>,
+    return orUndefined(`connectorclass "${name}"`, () =>
+      this.kube.get<ConfiguredClass>(
+        resourcePath({ group: crdGroup, version: crdVersion, resource: 'connectorclasses', name }),
+      ),
     );
   }
 
@@ -98,7 +83,9 @@ export class KubeClusterReader implements ClusterReader {
     return this.namespaces.getOrLoad(name, () =>
       orUndefined(
         `namespace "${name}"`,
-        async () => (await this.core.readNamespace({ name })).metadata?.labels ?? {},
+        async () =>
+          (await this.kube.get<KubeObject>(resourcePath({ version: 'v1', resource: 'namespaces', name })))
+            .metadata?.labels ?? {},
       ),
     );
   }
@@ -106,7 +93,7 @@ export class KubeClusterReader implements ClusterReader {
   async proxyCaCert(): Promise<string | undefined> {
     const { namespace, name } = this.caConfigMap;
     const cm = await orUndefined(`configmap "${namespace}/${name}"`, () =>
-      this.core.readNamespacedConfigMap({ namespace, name }),
+      this.kube.get<ConfigMap>(resourcePath({ version: 'v1', resource: 'configmaps', namespace, name })),
     );
     return cm?.data?.[caConfigMapKey];
   }

@@ -1,6 +1,6 @@
-// Wiring of the driver: the Kubernetes clients, the token source, the access checks, the volume
-// content and medium, the gRPC server; and shutdown. Volumes stay mounted across a restart: running
-// pods keep their files, and the next republish writes into the same tmpfs.
+// Wiring of the driver: its reads from kube-apiserver, the token source, the access checks, the
+// volume content and medium, the gRPC server; and shutdown. Volumes stay mounted across a restart:
+// running pods keep their files, and the next republish writes into the same tmpfs.
 
 import { readFileSync } from 'node:fs';
 import { CachedTokenReviewer } from '../kube/tokenreview.js';
@@ -29,14 +29,12 @@ function packageVersion(): string {
 }
 
 export async function startDriver(config: Config, kube: KubeClient, log: Logger): Promise<Stoppable> {
-  // TokenRequest and the Connector, class and ConfigMap reads still go through client-node.
-  const kc = await kube.access.clientNodeConfig();
   const reviewer = new CachedTokenReviewer(kube, config.authenticationCacheMs, [config.tokenAudience]);
   const tokens: TokenSource =
     config.tokenSource === 'kubelet'
       ? new KubeletTokenSource(config.tokenAudience, reviewer)
-      : new RequestedTokenSource(kc, config.tokenAudience);
-  const cluster = new KubeClusterReader(kc, config.proxyCaConfigMap);
+      : new RequestedTokenSource(kube, config.tokenAudience);
+  const cluster = new KubeClusterReader(kube, config.proxyCaConfigMap);
   const callers = new CallerChecks(
     reviewer,
     new SubjectAccessReviewAuthorizer(kube, config.authorizationCacheMs, log),

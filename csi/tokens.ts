@@ -15,7 +15,8 @@
 // ServiceAccount: manifests/csi/rbac-token-request.yaml grants it separately, for clusters that want
 // upstream's per-volume lifetimes.
 
-import { ApiException, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { KubeApiError, type KubeClient } from '../kube/client.js';
+import { resourcePath, type TokenRequest } from '../kube/objects.js';
 import type { TokenReviewer, UserInfo } from '../kube/tokenreview.js';
 import { serviceAccountUser } from './access.js';
 import type { VolumeAttributes } from './attributes.js';
@@ -93,17 +94,14 @@ interface Minted {
 }
 
 export class RequestedTokenSource implements TokenSource {
-  private readonly api: CoreV1Api;
   private readonly minted = new Map<string, Minted>();
 
   constructor(
-    kc: KubeConfig,
+    private readonly kube: KubeClient,
     private readonly audience: string,
     /** When the volume gives no token.expiration: upstream's 30 minutes. */
     private readonly defaultSeconds = 1800,
-  ) {
-    this.api = kc.makeApiClient(CoreV1Api);
-  }
+  ) {}
 
   async token(request: PublishRequest, attrs: VolumeAttributes): Promise<PodToken> {
     const { pod } = attrs;
@@ -113,21 +111,29 @@ export class RequestedTokenSource implements TokenSource {
     if (kept?.podUid === pod.uid && kept.seconds === seconds && Date.now() < kept.renewAt) {
       return { token: kept.token, user };
     }
-    let answer;
+    const wanted: TokenRequest = {
+      apiVersion: 'authentication.k8s.io/v1',
+      kind: 'TokenRequest',
+      spec: {
+        audiences: [this.audience],
+        expirationSeconds: seconds,
+        boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: pod.name, uid: pod.uid },
+      },
+    };
+    let answer: TokenRequest;
     try {
-      answer = await this.api.createNamespacedServiceAccountToken({
-        namespace: pod.namespace,
-        name: pod.serviceAccount,
-        body: {
-          spec: {
-            audiences: [this.audience],
-            expirationSeconds: seconds,
-            boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: pod.name, uid: pod.uid },
-          },
-        },
-      });
+      answer = await this.kube.post<TokenRequest>(
+        resourcePath({
+          version: 'v1',
+          resource: 'serviceaccounts',
+          namespace: pod.namespace,
+          name: pod.serviceAccount,
+          subresource: 'token',
+        }),
+        wanted,
+      );
     } catch (err) {
-      const code = err instanceof ApiException ? err.code : 0;
+      const code = err instanceof KubeApiError ? err.status : 0;
       const who = `ServiceAccount "${pod.namespace}/${pod.serviceAccount}" of pod "${pod.namespace}/${pod.name}"`;
       if (code === 404) throw notFound(`cannot request a token: the ${who} does not exist`);
       if (code === 403) {

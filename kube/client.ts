@@ -1,11 +1,11 @@
 // A small Kubernetes REST client: JSON in and out over one undici Agent with the cluster's TLS
 // options, failures as KubeApiError (the HTTP status and the server's Status reason and message,
 // never a header or a credential), a timeout on every request, and watches streamed one event at
-// a time. It replaces client-node in the server and the Connectors Proxy, where importing
-// client-node cost ~76 MB of resident memory for a handful of calls.
+// a time. Every process talks to kube-apiserver through it: a generated SDK's import alone cost
+// ~76 MB of resident memory for the handful of calls each process makes (docs/memory.md).
 
 import { Agent, ProxyAgent, type Dispatcher } from 'undici';
-import type { ClusterAccess, TlsOptions } from './config.js';
+import type { ClusterAccess, CredentialHeaders, Credentials, TlsOptions } from './credentials.js';
 
 const defaultRequestTimeoutMs = 30_000;
 /** Longer than any object kube-apiserver stores (etcd takes 1.5 MiB a request by default). */
@@ -154,6 +154,8 @@ export interface WatchOptions {
 
 export interface RequestOptions {
   query?: Record<string, string | number | boolean | undefined>;
+  /** The Accept header, e.g. for PartialObjectMetadata; default application/json. */
+  accept?: string;
   signal?: AbortSignal;
 }
 
@@ -166,7 +168,8 @@ export interface KubeClientOptions {
   connections?: number;
 }
 
-type Json = Record<string, unknown> | unknown[];
+/** A request body: any JSON object or array (a typed Kubernetes object too). */
+type Json = object;
 
 function queryString(query: RequestOptions['query']): string {
   const params = new URLSearchParams();
@@ -231,22 +234,23 @@ export class KubeClient {
     opts: RequestOptions = {},
     contentType = 'application/json',
   ): Promise<T> {
-    const { dispatcher, headers } = await this.prepare();
-    const res = await dispatcher.request({
-      origin: this.origin,
-      path: this.prefix + path + queryString(opts.query),
-      method,
-      headers: {
-        ...headers,
-        accept: 'application/json',
-        'user-agent': this.userAgent,
-        ...(body === undefined ? {} : { 'content-type': contentType }),
-      },
-      body: body === undefined ? null : JSON.stringify(body),
-      headersTimeout: this.timeoutMs,
-      bodyTimeout: this.timeoutMs,
-      ...(opts.signal ? { signal: opts.signal } : {}),
-    });
+    const res = await this.send((dispatcher, headers) =>
+      dispatcher.request({
+        origin: this.origin,
+        path: this.prefix + path + queryString(opts.query),
+        method,
+        headers: {
+          ...headers,
+          accept: opts.accept ?? 'application/json',
+          'user-agent': this.userAgent,
+          ...(body === undefined ? {} : { 'content-type': contentType }),
+        },
+        body: body === undefined ? null : JSON.stringify(body),
+        headersTimeout: this.timeoutMs,
+        bodyTimeout: this.timeoutMs,
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      }),
+    );
     const text = await res.body.text();
     if (res.statusCode < 200 || res.statusCode >= 300)
       throw failure(`${method} ${path}`, res.statusCode, text);
@@ -263,7 +267,6 @@ export class KubeClient {
    * KubeApiError when kube-apiserver said so. Aborting `signal` ends it.
    */
   async watch<T>(path: string, opts: WatchOptions = {}): Promise<AsyncIterable<WatchEvent<T>>> {
-    const { dispatcher, headers } = await this.prepare();
     const query = queryString({
       watch: 'true',
       resourceVersion: opts.resourceVersion,
@@ -272,16 +275,18 @@ export class KubeClient {
       fieldSelector: opts.fieldSelector,
       labelSelector: opts.labelSelector,
     });
-    const res = await dispatcher.request({
-      origin: this.origin,
-      path: this.prefix + path + query,
-      method: 'GET',
-      headers: { ...headers, accept: 'application/json', 'user-agent': this.userAgent },
-      headersTimeout: this.timeoutMs,
-      // Events may be minutes apart; silence well past the watch's own end means a dead peer.
-      bodyTimeout: opts.timeoutSeconds ? (opts.timeoutSeconds + 60) * 1000 : 0,
-      ...(opts.signal ? { signal: opts.signal } : {}),
-    });
+    const res = await this.send((dispatcher, headers) =>
+      dispatcher.request({
+        origin: this.origin,
+        path: this.prefix + path + query,
+        method: 'GET',
+        headers: { ...headers, accept: 'application/json', 'user-agent': this.userAgent },
+        headersTimeout: this.timeoutMs,
+        // Events may be minutes apart; silence well past the watch's own end means a dead peer.
+        bodyTimeout: opts.timeoutSeconds ? (opts.timeoutSeconds + 60) * 1000 : 0,
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      }),
+    );
     if (res.statusCode !== 200) throw failure(`GET ${path} (watch)`, res.statusCode, await res.body.text());
     return watchEvents<T>(res.body, `GET ${path} (watch)`);
   }
@@ -295,9 +300,25 @@ export class KubeClient {
     await Promise.allSettled(all.map((d) => d.destroy()));
   }
 
-  private async prepare(): Promise<{ dispatcher: Dispatcher; headers: Readonly<Record<string, string>> }> {
+  /**
+   * Sends one request with the current credentials. A 401 that the access can answer with fresh
+   * credentials (an exec plugin's token revoked or expired early) is sent once more with them.
+   */
+  private async send(
+    attempt: (dispatcher: Dispatcher, headers: CredentialHeaders) => Promise<Dispatcher.ResponseData>,
+  ): Promise<Dispatcher.ResponseData> {
     if (this.closed) throw new Error('the Kubernetes client is closed');
     const creds = await this.access.credentials();
+    const res = await attempt(this.dispatcherFor(creds), creds.headers);
+    if (res.statusCode !== 401 || !this.access.rejected?.(creds)) return res;
+    await res.body.dump();
+    const fresh = await this.access.credentials();
+    return attempt(this.dispatcherFor(fresh), fresh.headers);
+  }
+
+  /** The dispatcher for `creds`'s TLS material: a new one when it changed. */
+  private dispatcherFor(creds: Credentials): Dispatcher {
+    if (this.closed) throw new Error('the Kubernetes client is closed');
     if (!this.dispatcher || creds.tls !== this.tls) {
       const old = this.dispatcher;
       if (old) {
@@ -307,13 +328,13 @@ export class KubeClient {
           () => this.retired.delete(old),
         );
       }
-      this.dispatcher = this.dispatcherFor(creds.tls);
+      this.dispatcher = this.newDispatcher(creds.tls);
       this.tls = creds.tls;
     }
-    return { dispatcher: this.dispatcher, headers: creds.headers };
+    return this.dispatcher;
   }
 
-  private dispatcherFor(tls: TlsOptions): Dispatcher {
+  private newDispatcher(tls: TlsOptions): Dispatcher {
     const connect = { ...tls, timeout: 10_000 };
     // HTTP/1.1 as before undici 8, which would otherwise negotiate HTTP/2 with kube-apiserver.
     const common = { connections: this.connections, keepAliveTimeout: 30_000, allowH2: false };

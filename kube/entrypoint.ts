@@ -13,13 +13,7 @@ export function runKubeEntryPoint<C extends { logLevel: LogLevel; kubeconfig: st
   start: (config: C, kube: KubeClient, log: Logger) => Promise<Stoppable>,
 ): void {
   runEntryPoint(component, parse, async (config, log) => {
-    const access = await loadClusterAccess({ kubeconfig: config.kubeconfig });
-    if (access.fallbackReason) {
-      log.info('kube-apiserver credentials come from client-node', {
-        kubeconfig: access.source,
-        reason: access.fallbackReason,
-      });
-    }
+    const access = loadClusterAccess({ kubeconfig: config.kubeconfig });
     const kube = new KubeClient(access, { userAgent: component });
     const running = await start(config, kube, log);
     return {

@@ -217,7 +217,7 @@ export class Informer<T extends KubeObject> {
   private put(obj: T): void {
     const key = this.key(obj);
     const old = this.objects.get(key);
-    // As client-node: the same resourceVersion is the same object, nothing to tell.
+    // The same resourceVersion is the same object (a relist repeats them): nothing to tell.
     if (old?.metadata?.resourceVersion && old.metadata.resourceVersion === obj.metadata?.resourceVersion)
       return;
     this.objects.set(key, obj);

@@ -129,6 +129,8 @@ export async function startCsiDriver(opts: {
   logDir: string;
   kubeconfig: string;
   args?: string[];
+  /** Flags for node itself, before the entry point (e.g. a module trace). */
+  nodeArgs?: string[];
 }): Promise<RunningDriver> {
   const dir = mkdtempSync('/tmp/connectors-csi-');
   const endpoint = `unix://${join(dir, 'csi.sock')}`;
@@ -137,6 +139,7 @@ export async function startCsiDriver(opts: {
     name: opts.name,
     binary: process.execPath,
     args: [
+      ...(opts.nodeArgs ?? []),
       join(repoRoot(), 'dist', 'csi', 'main.js'),
       `--kubeconfig=${opts.kubeconfig}`,
       ...(opts.args ?? []),

@@ -17,12 +17,11 @@ import {
   authAccepts,
   livenessAccepts,
   Prober,
-  scrub,
-  sensitiveValues,
   type HttpProbeSpec,
   type ProbeTarget,
   type SecretData,
 } from '../../../controller/probe.js';
+import { scrub, sensitiveValues } from '../../../controller/redaction.js';
 import { DispatcherCache } from '../../../proxy/dispatchers.js';
 import type { Connector } from '../../../registry/types.js';
 

@@ -161,6 +161,103 @@ describe('kube/client KubeClient', function () {
     ]);
   });
 
+  it('an Accept header of the caller’s choice (PartialObjectMetadata)', async () => {
+    handler = json(200, { kind: 'PartialObjectMetadata', metadata: { resourceVersion: '7' } });
+    const accept = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1';
+    await client.get('/api/v1/namespaces/ns/secrets/s', { accept });
+    expect(seen[0]!.headers['accept']).to.equal(accept);
+  });
+
+  it('headers with several values are sent repeated (Impersonate-Group)', async () => {
+    handler = json(200, {});
+    const access = staticAccess(url);
+    const both = new KubeClient({
+      ...access,
+      credentials: () => ({
+        tls: { rejectUnauthorized: true },
+        headers: { 'impersonate-group': ['a', 'b'] },
+      }),
+    });
+    try {
+      await both.get('/api');
+    } finally {
+      await both.close();
+    }
+    expect(seen[0]!.headers['impersonate-group']).to.equal('a, b');
+  });
+
+  describe('a 401 to credentials that can be renewed (an exec plugin’s)', () => {
+    /** Credentials that change each time `rejected` is called: token-1, token-2, … */
+    function renewable(renews: boolean) {
+      let n = 1;
+      let current = { tls: { rejectUnauthorized: true }, headers: { authorization: 'Bearer token-1' } };
+      const refused: string[] = [];
+      return {
+        refused,
+        client: new KubeClient({
+          ...staticAccess(url),
+          credentials: () => current,
+          rejected: (used) => {
+            refused.push(String(used.headers['authorization']));
+            if (!renews) return false;
+            n += 1;
+            current = { ...current, headers: { authorization: `Bearer token-${n}` } };
+            return true;
+          },
+        }),
+      };
+    }
+    const acceptOnly = (token: string): Handler => {
+      return (req, res) => {
+        if (req.headers.authorization === `Bearer ${token}`) json(200, { ok: true })(req, res, '');
+        else
+          json(401, { kind: 'Status', code: 401, reason: 'Unauthorized', message: 'Unauthorized' })(
+            req,
+            res,
+            '',
+          );
+      };
+    };
+
+    it('is sent once more with the fresh credentials', async () => {
+      const { client: c, refused } = renewable(true);
+      handler = acceptOnly('token-2');
+      try {
+        expect(await c.post('/x', { a: 1 })).to.deep.equal({ ok: true });
+      } finally {
+        await c.close();
+      }
+      expect(refused).to.deep.equal(['Bearer token-1']);
+      expect(seen.map((r) => [r.method, r.headers.authorization, r.body])).to.deep.equal([
+        ['POST', 'Bearer token-1', '{"a":1}'],
+        ['POST', 'Bearer token-2', '{"a":1}'],
+      ]);
+    });
+
+    it('only once: a second 401 is the answer', async () => {
+      const { client: c } = renewable(true);
+      handler = acceptOnly('never');
+      try {
+        expect(await failure(c.get('/x'))).to.include({ status: 401, reason: 'Unauthorized' });
+      } finally {
+        await c.close();
+      }
+      expect(seen).to.have.length(2);
+    });
+
+    it('not at all when the credentials would be the same', async () => {
+      const { client: c, refused } = renewable(false);
+      handler = acceptOnly('token-2');
+      try {
+        expect(await failure(c.get('/x'))).to.include({ status: 401 });
+      } finally {
+        await c.close();
+      }
+      expect(refused).to.have.length(1);
+      expect(seen).to.have.length(1);
+    });
+  });
+
   async function failure(p: Promise<unknown>): Promise<KubeApiError> {
     try {
       await p;

@@ -1,23 +1,24 @@
-// Reading cluster access as client-node's KubeConfig would: which file or in-cluster mount
-// applies, the current context's server, CA, TLS name and client certificate, a token inline or
-// from a file (read again as it rotates), paths relative to the kubeconfig; users the lean reading
-// cannot serve go to client-node, and broken kubeconfigs fail at startup naming the field.
+// Reading cluster access as kubectl does: which file or in-cluster mount applies, several
+// $KUBECONFIG files merged (the first to set a name wins), the current context's server, CA, TLS
+// name and client certificate, a token inline or from a file (read again as it rotates),
+// username/password, impersonation, exec credential plugins (real scripts, run as kubectl runs
+// them), paths relative to the kubeconfig; and broken kubeconfigs fail at startup naming the field.
 
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { expect } from 'chai';
+import { accessSource, loadClusterAccess } from '../../../kube/config.js';
 import {
-  accessSource,
   KubeConfigError,
-  loadClusterAccess,
-  parseKubeconfig,
   TokenFile,
   type ClusterAccess,
   type Credentials,
-} from '../../../kube/config.js';
+} from '../../../kube/credentials.js';
+import { parseKubeconfig } from '../../../kube/kubeconfig.js';
 
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
+const execV1 = 'client.authentication.k8s.io/v1';
 
 /** A kubeconfig with one context; `cluster` and `user` are its fields as kubeconfig spells them. */
 function kubeconfig(cluster: Record<string, unknown>, user: Record<string, unknown> = {}): string {
@@ -37,10 +38,8 @@ function kubeconfig(cluster: Record<string, unknown>, user: Record<string, unkno
   });
 }
 
-function lean(text: string, path = '/nowhere/config'): ClusterAccess {
-  const parsed = parseKubeconfig(text, path);
-  if (parsed.kind !== 'lean') throw new Error(`expected the lean reading, got: ${parsed.reason}`);
-  return { ...parsed.access, clientNodeConfig: () => Promise.reject(new Error('unused')) };
+function read(text: string, path = '/nowhere/config'): ClusterAccess {
+  return parseKubeconfig(text, path);
 }
 
 const text = (v: string | Buffer | undefined): string | undefined =>
@@ -61,7 +60,7 @@ describe('kube/config', () => {
 
   describe('the current context of a kubeconfig', () => {
     it('server (no trailing slash), CA data, TLS server name and an inline token', async () => {
-      const access = lean(
+      const access = read(
         kubeconfig(
           { 'certificate-authority-data': b64('CA PEM'), 'tls-server-name': 'kubernetes' },
           { token: 'inline-token' },
@@ -77,7 +76,7 @@ describe('kube/config', () => {
 
     it('client certificate and key as data', async () => {
       const c = await creds(
-        lean(kubeconfig({}, { 'client-certificate-data': b64('CERT'), 'client-key-data': b64('KEY') })),
+        read(kubeconfig({}, { 'client-certificate-data': b64('CERT'), 'client-key-data': b64('KEY') })),
       );
       expect([text(c.tls.cert), text(c.tls.key)]).to.deep.equal(['CERT', 'KEY']);
       expect(c.headers).to.deep.equal({});
@@ -101,8 +100,7 @@ describe('kube/config', () => {
           },
         ),
       );
-      const access = await loadClusterAccess({ kubeconfig: path });
-      expect(access.fallbackReason).to.equal(undefined);
+      const access = loadClusterAccess({ kubeconfig: path });
       expect(access.source).to.equal(path);
       const c = await creds(access);
       expect([text(c.tls.ca), text(c.tls.cert), text(c.tls.key)]).to.deep.equal([
@@ -113,14 +111,14 @@ describe('kube/config', () => {
       expect(c.headers).to.deep.equal({ authorization: 'Bearer token-from-file' });
     });
 
-    it('client-node’s spelling token-file works too; an inline token wins over a file', async () => {
+    it('the spelling token-file works too; an inline token wins over a file', async () => {
       writeFileSync(join(dir, 'token'), 'from-file');
       const path = join(dir, 'config');
-      expect((await creds(lean(kubeconfig({}, { 'token-file': 'token' }), path))).headers).to.deep.equal({
+      expect((await creds(read(kubeconfig({}, { 'token-file': 'token' }), path))).headers).to.deep.equal({
         authorization: 'Bearer from-file',
       });
       expect(
-        (await creds(lean(kubeconfig({}, { tokenFile: 'token', token: 'inline' }), path))).headers,
+        (await creds(read(kubeconfig({}, { tokenFile: 'token', token: 'inline' }), path))).headers,
       ).to.deep.equal({ authorization: 'Bearer inline' });
     });
 
@@ -140,7 +138,7 @@ describe('kube/config', () => {
         '  context: {cluster: c, user: u}',
         'current-context: x',
       ].join('\n');
-      const c = await creds(lean(yaml));
+      const c = await creds(read(yaml));
       expect(c.tls.rejectUnauthorized).to.equal(false);
       expect(c.tls.ca).to.equal(undefined);
     });
@@ -148,11 +146,11 @@ describe('kube/config', () => {
     it('a context without a user is anonymous', async () => {
       const doc = JSON.parse(kubeconfig({})) as { contexts: { context: Record<string, unknown> }[] };
       delete doc.contexts[0]!.context['user'];
-      expect((await creds(lean(JSON.stringify(doc)))).headers).to.deep.equal({});
+      expect((await creds(read(JSON.stringify(doc)))).headers).to.deep.equal({});
     });
 
     it('an http(s) proxy-url is kept', () => {
-      expect(lean(kubeconfig({ 'proxy-url': 'http://proxy:3128' })).proxyUrl).to.equal('http://proxy:3128');
+      expect(read(kubeconfig({ 'proxy-url': 'http://proxy:3128' })).proxyUrl).to.equal('http://proxy:3128');
     });
 
     const broken: [string, string, string][] = [
@@ -179,6 +177,37 @@ describe('kube/config', () => {
       ['a server that is no URL', kubeconfig({ server: 'kube.example:6443' }), 'has no http(s) server'],
       ['a SOCKS proxy', kubeconfig({ 'proxy-url': 'socks5://proxy:1080' }), 'only http(s) proxy-url'],
       ['not YAML at all', 'clusters: [', 'is not valid YAML'],
+      [
+        'an auth-provider (gone from kubectl since 1.26)',
+        kubeconfig({}, { 'auth-provider': { name: 'oidc', config: { 'id-token': 'x' } } }),
+        'user "u" uses auth-provider "oidc", which kubectl no longer supports (since 1.26): use the exec credential plugin',
+      ],
+      [
+        'a token and username/password',
+        kubeconfig({}, { token: 't', username: 'admin', password: 'pw' }),
+        'has both a token and username/password',
+      ],
+      ['a password without a username', kubeconfig({}, { password: 'pw' }), 'has a password but no username'],
+      [
+        'groups to impersonate without a user',
+        kubeconfig({}, { token: 't', 'as-groups': ['g'] }),
+        'without as: impersonation names a user first',
+      ],
+      [
+        'an exec plugin of a removed apiVersion',
+        kubeconfig({}, { exec: { command: 'x', apiVersion: 'client.authentication.k8s.io/v1alpha1' } }),
+        'use one of client.authentication.k8s.io/v1, client.authentication.k8s.io/v1beta1',
+      ],
+      [
+        'an exec plugin that needs a terminal',
+        kubeconfig({}, { exec: { command: 'x', apiVersion: execV1, interactiveMode: 'Always' } }),
+        'interactiveMode: Always',
+      ],
+      [
+        'an exec plugin without a command',
+        kubeconfig({}, { exec: { apiVersion: execV1 } }),
+        'exec plugin without a command',
+      ],
     ];
     for (const [what, doc, message] of broken) {
       it(`${what}: a KubeConfigError naming the file`, () => {
@@ -190,53 +219,295 @@ describe('kube/config', () => {
     }
   });
 
-  describe('users only client-node serves', () => {
-    const users: [string, Record<string, unknown>, string][] = [
-      [
-        'exec',
-        { exec: { command: 'aws', apiVersion: 'client.authentication.k8s.io/v1' } },
-        'an exec credential plugin',
-      ],
-      ['auth-provider', { 'auth-provider': { name: 'oidc', config: {} } }, 'an auth-provider'],
-      ['username/password', { username: 'admin', password: 'pw' }, 'username/password'],
-      ['impersonation', { token: 't', as: 'someone' }, 'impersonation'],
-    ];
-    for (const [what, user, reason] of users) {
-      it(`${what} → client-node`, () => {
-        const parsed = parseKubeconfig(kubeconfig({}, user), '/nowhere/config');
-        expect(parsed).to.deep.equal({ kind: 'fallback', reason: `user "u" uses ${reason}` });
-      });
-    }
-
-    it('client-node gives each request its credentials (Basic for username/password)', async () => {
-      const path = join(dir, 'config');
-      writeFileSync(
-        path,
-        kubeconfig({ 'certificate-authority-data': b64('CA PEM') }, { username: 'admin', password: 'pw' }),
-      );
-      const access = await loadClusterAccess({ kubeconfig: path });
-      expect(access.fallbackReason).to.equal('user "u" uses username/password');
-      expect(access.server).to.equal('https://kube.example:6443');
-      const c = await creds(access);
-      expect(c.headers['authorization']).to.equal(`Basic ${b64('admin:pw')}`);
-      expect(text(c.tls.ca)).to.equal('CA PEM');
-      // Unchanged TLS material is the same object, so the client keeps its connections.
-      expect((await creds(access)).tls).to.equal(c.tls);
+  describe('username/password and impersonation', () => {
+    it('username/password: Basic', async () => {
+      const c = await creds(read(kubeconfig({}, { username: 'admin', password: 'pw' })));
+      expect(c.headers).to.deep.equal({ authorization: `Basic ${b64('admin:pw')}` });
     });
 
-    it('several $KUBECONFIG files are merged by client-node, the first file’s context applying', async () => {
-      const first = join(dir, 'a');
-      const second = join(dir, 'b');
-      writeFileSync(first, kubeconfig({}, { token: 'first' }));
-      const other = JSON.parse(kubeconfig({}, { token: 'second' })) as Record<string, { name: string }[]>;
-      for (const list of ['clusters', 'users', 'contexts']) for (const e of other[list]!) e.name += '-b';
-      writeFileSync(second, JSON.stringify(other));
-      const access = await loadClusterAccess({ env: { KUBECONFIG: [first, second].join(delimiter) } });
-      expect(access.fallbackReason).to.contain('several files');
-      expect((await creds(access)).headers).to.deep.equal({ authorization: 'Bearer first' });
+    it('as, as-uid, as-groups and as-user-extra: Impersonate-* headers, extra keys %-encoded', async () => {
+      const c = await creds(
+        read(
+          kubeconfig(
+            {},
+            {
+              token: 't',
+              as: 'jane',
+              'as-uid': '1234',
+              'as-groups': ['dev', 'ops'],
+              'as-user-extra': { scopes: ['view', 'edit'], 'example.org/ünit a%': ['x'] },
+            },
+          ),
+        ),
+      );
+      expect(c.headers).to.deep.equal({
+        authorization: 'Bearer t',
+        'impersonate-user': 'jane',
+        'impersonate-uid': '1234',
+        'impersonate-group': ['dev', 'ops'],
+        'impersonate-extra-scopes': ['view', 'edit'],
+        'impersonate-extra-example.org%2F%C3%BCnit%20a%25': ['x'],
+      });
     });
   });
 
+  describe('exec credential plugins', function () {
+    this.timeout(20_000);
+
+    /** An exec plugin: a shell script in `dir` that counts its runs in `runs`. */
+    function plugin(name: string, body: string): string {
+      const path = join(dir, name);
+      writeFileSync(path, `#!/bin/sh\necho run >> "${join(dir, 'runs')}"\n${body}\n`);
+      chmodSync(path, 0o755);
+      return path;
+    }
+    const runs = (): number => {
+      try {
+        return readFileSync(join(dir, 'runs'), 'utf8').split('\n').filter(Boolean).length;
+      } catch {
+        return 0;
+      }
+    };
+    const credential = (status: Record<string, unknown>, apiVersion = execV1): string =>
+      `cat <<'EOF'\n${JSON.stringify({ apiVersion, kind: 'ExecCredential', status })}\nEOF`;
+    const withExec = (
+      exec: Record<string, unknown>,
+      cluster: Record<string, unknown> = {},
+    ): ClusterAccess => {
+      const path = join(dir, 'config');
+      writeFileSync(path, kubeconfig(cluster, { exec: { apiVersion: execV1, ...exec } }));
+      return loadClusterAccess({ kubeconfig: path });
+    };
+    const inAnHour = (): string => new Date(Date.now() + 3_600_000).toISOString();
+
+    it('runs the command with its args and env; the token is kept until it expires', async () => {
+      plugin(
+        'token.sh',
+        'printf \'{"apiVersion":"%s","kind":"ExecCredential","status":{"token":"%s-%s","expirationTimestamp":"%s"}}\' ' +
+          `"${execV1}" "$1" "$SUFFIX" "$EXPIRES"`,
+      );
+      const access = withExec({
+        command: './token.sh',
+        args: ['from-arg'],
+        env: [
+          { name: 'SUFFIX', value: 'from-env' },
+          { name: 'EXPIRES', value: inAnHour() },
+        ],
+      });
+      const first = await creds(access);
+      expect(first.headers).to.deep.equal({ authorization: 'Bearer from-arg-from-env' });
+      expect(await creds(access)).to.equal(first);
+      expect(runs()).to.equal(1);
+    });
+
+    it('runs it again once the token has expired', async () => {
+      plugin('expired.sh', credential({ token: 'short-lived', expirationTimestamp: '2000-01-01T00:00:00Z' }));
+      const access = withExec({ command: join(dir, 'expired.sh') });
+      await creds(access);
+      await creds(access);
+      expect(runs()).to.equal(2);
+    });
+
+    it('a token without expiry is kept until kube-apiserver refuses it (401), then the plugin runs again', async () => {
+      plugin('forever.sh', credential({ token: 'until-refused' }));
+      const access = withExec({ command: join(dir, 'forever.sh') });
+      const used = await creds(access);
+      await creds(access);
+      expect(runs()).to.equal(1);
+      expect(access.rejected?.(used)).to.equal(true);
+      const fresh = await creds(access);
+      expect(runs()).to.equal(2);
+      expect(fresh).not.to.equal(used);
+      // A late 401 for the old credentials does not throw away the fresh ones.
+      access.rejected?.(used);
+      expect(await creds(access)).to.equal(fresh);
+      expect(runs()).to.equal(2);
+    });
+
+    it('concurrent requests share one run', async () => {
+      plugin('slow.sh', `sleep 0.3\n${credential({ token: 'shared' })}`);
+      const access = withExec({ command: join(dir, 'slow.sh') });
+      const all = await Promise.all([creds(access), creds(access), creds(access)]);
+      expect(all.map((c) => c.headers['authorization'])).to.deep.equal(Array(3).fill('Bearer shared'));
+      expect(runs()).to.equal(1);
+    });
+
+    it('a client certificate and key from the plugin; the TLS object stays the same while they do', async () => {
+      plugin(
+        'cert.sh',
+        credential({
+          clientCertificateData: 'CERT PEM',
+          clientKeyData: 'KEY PEM',
+          expirationTimestamp: '2000-01-01T00:00:00Z',
+        }),
+      );
+      const access = withExec({ command: join(dir, 'cert.sh') }, { 'certificate-authority-data': b64('CA') });
+      const first = await creds(access);
+      expect([text(first.tls.cert), text(first.tls.key), text(first.tls.ca)]).to.deep.equal([
+        'CERT PEM',
+        'KEY PEM',
+        'CA',
+      ]);
+      expect(first.headers).to.deep.equal({});
+      const second = await creds(access);
+      expect(runs()).to.equal(2);
+      expect(second.tls).to.equal(first.tls);
+    });
+
+    it('v1beta1; with provideClusterInfo, KUBERNETES_EXEC_INFO describes the cluster', async () => {
+      const beta = 'client.authentication.k8s.io/v1beta1';
+      plugin(
+        'info.sh',
+        `printf '%s' "$KUBERNETES_EXEC_INFO" > "${join(dir, 'info.json')}"\n${credential({ token: 'beta' }, beta)}`,
+      );
+      const access = withExec(
+        { command: join(dir, 'info.sh'), apiVersion: beta, provideClusterInfo: true },
+        {
+          'certificate-authority-data': b64('CA'),
+          'tls-server-name': 'kubernetes',
+          extensions: [{ name: 'client.authentication.k8s.io/exec', extension: { audience: 'a' } }],
+        },
+      );
+      expect((await creds(access)).headers).to.deep.equal({ authorization: 'Bearer beta' });
+      expect(JSON.parse(readFileSync(join(dir, 'info.json'), 'utf8'))).to.deep.equal({
+        apiVersion: beta,
+        kind: 'ExecCredential',
+        spec: {
+          interactive: false,
+          cluster: {
+            server: 'https://kube.example:6443',
+            'tls-server-name': 'kubernetes',
+            'certificate-authority-data': b64('CA'),
+            config: { audience: 'a' },
+          },
+        },
+      });
+    });
+
+    it('a token or client certificate in the kubeconfig wins over exec, which then never runs', async () => {
+      plugin('unused.sh', credential({ token: 'from-exec' }));
+      const path = join(dir, 'config');
+      writeFileSync(
+        path,
+        kubeconfig({}, { token: 'inline', exec: { apiVersion: execV1, command: join(dir, 'unused.sh') } }),
+      );
+      expect((await creds(loadClusterAccess({ kubeconfig: path }))).headers).to.deep.equal({
+        authorization: 'Bearer inline',
+      });
+      expect(runs()).to.equal(0);
+    });
+
+    const failures: [string, string, Record<string, unknown>, string][] = [
+      ['fails', 'echo "the-secret-it-printed" >&2\nexit 3', {}, 'exited with code 3'],
+      ['prints no JSON', 'echo hello', {}, 'printed no ExecCredential (not JSON)'],
+      [
+        'answers another apiVersion',
+        `cat <<'EOF'\n{"apiVersion":"client.authentication.k8s.io/v1beta1","kind":"ExecCredential","status":{"token":"t"}}\nEOF`,
+        {},
+        'printed ExecCredential of client.authentication.k8s.io/v1beta1, not the ExecCredential of client.authentication.k8s.io/v1 ',
+      ],
+      [
+        'gives nothing',
+        `cat <<'EOF'\n{"apiVersion":"${execV1}","kind":"ExecCredential","status":{}}\nEOF`,
+        {},
+        'gave neither a token nor a client certificate',
+      ],
+    ];
+    for (const [what, body, exec, message] of failures) {
+      it(`a plugin that ${what}: a KubeConfigError saying so, without its args or stderr`, async () => {
+        plugin('bad.sh', body);
+        const access = withExec({ command: join(dir, 'bad.sh'), args: ['--secret-arg'], ...exec });
+        try {
+          await creds(access);
+          expect.fail('expected a KubeConfigError');
+        } catch (err) {
+          expect(err).to.be.instanceOf(KubeConfigError);
+          expect((err as Error).message).to.contain(`exec plugin "${join(dir, 'bad.sh')}" ${message}`);
+          expect((err as Error).message).not.to.match(/secret/);
+        }
+      });
+    }
+
+    it('a command that is not installed: its installHint', async () => {
+      const access = withExec({
+        command: 'no-such-plugin-anywhere',
+        installHint: 'install it with: get-plugin',
+      });
+      try {
+        await creds(access);
+        expect.fail('expected a KubeConfigError');
+      } catch (err) {
+        expect((err as Error).message).to.contain(
+          'exec plugin "no-such-plugin-anywhere" was not found: install it with: get-plugin',
+        );
+      }
+    });
+  });
+
+  describe('several $KUBECONFIG files, merged as kubectl merges them', () => {
+    /** A kubeconfig file of named entries; relative paths in it are relative to its directory. */
+    function file(name: string, doc: Record<string, unknown>): string {
+      mkdirSync(join(dir, name), { recursive: true });
+      const path = join(dir, name, 'config');
+      writeFileSync(path, JSON.stringify(doc));
+      return path;
+    }
+    const load = (...paths: string[]): ClusterAccess =>
+      loadClusterAccess({ env: { KUBECONFIG: paths.join(delimiter) } });
+
+    it('the first file to set current-context, or a name, wins; each file’s paths are its own', async () => {
+      writeFileSync(join(dir, 'token-a'), 'token-from-a');
+      const a = file('a', {
+        clusters: [{ name: 'shared', cluster: { server: 'https://first:6443' } }],
+        users: [{ name: 'me', user: { tokenFile: '../token-a' } }],
+      });
+      mkdirSync(join(dir, 'b'));
+      writeFileSync(join(dir, 'b', 'ca.crt'), 'CA OF B');
+      const b = file('b', {
+        'current-context': 'work',
+        clusters: [
+          { name: 'shared', cluster: { server: 'https://second:6443' } },
+          { name: 'only-b', cluster: { server: 'https://b:6443', 'certificate-authority': 'ca.crt' } },
+        ],
+        users: [{ name: 'me', user: { token: 'from-b' } }],
+        contexts: [
+          { name: 'work', context: { cluster: 'shared', user: 'me' } },
+          { name: 'other', context: { cluster: 'only-b', user: 'me' } },
+        ],
+      });
+      const c = file('c', {
+        'current-context': 'other',
+        contexts: [{ name: 'work', context: { cluster: 'none' } }],
+      });
+      const access = load(a, b, c);
+      expect(access.server).to.equal('https://first:6443');
+      expect(access.source).to.equal([a, b, c].join(delimiter));
+      expect((await creds(access)).headers).to.deep.equal({ authorization: 'Bearer token-from-a' });
+
+      const switched = file('d', { 'current-context': 'other' });
+      const viaB = load(switched, a, b);
+      expect(viaB.server).to.equal('https://b:6443');
+      expect(text((await creds(viaB)).tls.ca)).to.equal('CA OF B');
+    });
+
+    it('a file that does not exist is skipped; none at all is a KubeConfigError', () => {
+      const a = file('a', JSON.parse(kubeconfig({})) as Record<string, unknown>);
+      expect(load(join(dir, 'missing'), a).server).to.equal('https://kube.example:6443');
+      expect(() => load(join(dir, 'missing'), join(dir, 'gone'))).to.throw(
+        KubeConfigError,
+        'none of the KUBECONFIG files exists',
+      );
+    });
+
+    it('an error names the file the entry came from', () => {
+      const a = file('a', { 'current-context': 'x', contexts: [{ name: 'x', context: { cluster: 'c' } }] });
+      const b = file('b', { clusters: [{ name: 'c', cluster: { server: 'ftp://nope' } }] });
+      expect(() => load(a, b)).to.throw(
+        KubeConfigError,
+        `kubeconfig ${b}: cluster "c" has no http(s) server`,
+      );
+    });
+  });
   describe('which configuration applies', () => {
     const sa = (): string => {
       const d = join(dir, 'sa');
@@ -315,7 +586,7 @@ describe('kube/config', () => {
     });
 
     it('in-cluster: the mounted CA and ServiceAccount token', async () => {
-      const access = await loadClusterAccess({
+      const access = loadClusterAccess({
         env: { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' },
         home: join(dir, 'nohome'),
         serviceAccountDir: sa(),
@@ -327,8 +598,8 @@ describe('kube/config', () => {
       expect(c.headers).to.deep.equal({ authorization: 'Bearer sa-token' });
     });
 
-    it('nothing at all: anonymous plain HTTP to localhost:8080, as client-node', async () => {
-      const access = await loadClusterAccess({ env: {}, home: join(dir, 'nohome'), serviceAccountDir: dir });
+    it('nothing at all: anonymous plain HTTP to localhost:8080', async () => {
+      const access = loadClusterAccess({ env: {}, home: join(dir, 'nohome'), serviceAccountDir: dir });
       expect(access.server).to.equal('http://localhost:8080');
       expect((await creds(access)).headers).to.deep.equal({});
     });

@@ -57,6 +57,16 @@ describe('lint: imports point down (entry points → registry → proxy → kube
     ['csi/access.ts', "import '../connproxy/route.js';", 'not connproxy/'],
     ['template/template.ts', "import '../kube/client.js';", 'template/ may import only machinery/'],
     ['controller/main.ts', "import '../hack/process.js';", 'not hack/'],
+    [
+      'controller/main.ts',
+      "import '@kubernetes/client-node';",
+      'controller/ may not load @kubernetes/client-node: production code talks to kube-apiserver through kube/',
+    ],
+    [
+      'kube/client.ts',
+      "export { KubeConfig } from '@kubernetes/client-node/dist/config.js';",
+      'kube/ may not load',
+    ],
   ];
   for (const [file, line, message] of upwards) {
     it(`refuses ${line} in ${file}`, async () => {
