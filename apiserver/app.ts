@@ -31,7 +31,7 @@ import {
   apiResourceList,
   type DiscoveryDocument,
 } from './discovery.js';
-import { healthAnswer, healthPaths } from '../machinery/health.js';
+import { healthPaths, writeHealth } from '../machinery/health.js';
 import type { Logger } from '../machinery/log.js';
 import { parseRequestInfo, type RequestInfo } from '../machinery/requestinfo.js';
 import { onResponseHead } from '../machinery/responsehead.js';
@@ -270,9 +270,7 @@ export function createApp(deps: AppDeps): RequestListener {
 
       // Health: unauthenticated, for kubelet probes; never touches a tool; not logged.
       if (healthPaths.has(info.path)) {
-        const answer = healthAnswer(info.path, deps.notReady);
-        res.writeHead(answer.status, { 'content-type': 'text/plain; charset=utf-8' });
-        res.end(answer.body);
+        writeHealth(res, info.path, deps.notReady);
         return;
       }
 

@@ -51,7 +51,7 @@ import {
   type ProxyCredentials,
 } from './route.js';
 import type { ConnectorRef } from '../registry/types.js';
-import { healthAnswer } from '../machinery/health.js';
+import { writeHealth } from '../machinery/health.js';
 
 /** The ConnectorClass annotation naming a header that carries the caller's token (e.g. Private-Token). */
 export const tokenHeaderAnnotation = 'connectors.alauda.io/proxy-token-header';
@@ -126,7 +126,7 @@ export class ProxyHandler {
       switch (target.kind) {
         case 'health':
           ex.mode = 'health';
-          this.health(target.path, res);
+          writeHealth(res, target.path, this.deps.notReady);
           return;
         case 'registry-ping':
           ex.mode = 'ping';
@@ -235,12 +235,6 @@ export class ProxyHandler {
       user: ex.user,
       ms: Math.round(Number(process.hrtime.bigint() - started) / 1e6),
     });
-  }
-
-  private health(path: string, res: ServerResponse): void {
-    const answer = healthAnswer(path, this.deps.notReady);
-    res.writeHead(answer.status, { 'content-type': 'text/plain' });
-    res.end(answer.body);
   }
 
   // --- reverse mode --------------------------------------------------------------------------
