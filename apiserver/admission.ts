@@ -26,7 +26,6 @@
 // a deadline and a cap on concurrent bodies (apiserver/app.ts), so that unauthenticated callers
 // cannot hold the server's memory.
 
-import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import { isDeepStrictEqual } from 'node:util';
@@ -36,7 +35,7 @@ import { crdGroup, type ConnectorClass } from '../registry/types.js';
 import type { AuthenticationConfig } from './authconfig.js';
 import type { UserInfo } from '../kube/tokenreview.js';
 import type { Authorizer } from '../kube/authz.js';
-import { badRequest, requestTimeout, StatusError } from '../machinery/status.js';
+import { badRequest } from '../machinery/status.js';
 
 /** Where the server answers validating AdmissionReviews for Connectors (POST, JSON). */
 export const admissionPath = '/admission/connectors';
@@ -838,78 +837,4 @@ export function clusterClientCertificate(socket: Socket, cfg: AuthenticationConf
     cert = cert.issuerCertificate;
   }
   return false;
-}
-
-/**
- * Reads a JSON request body of at most `limit` bytes within `deadlineMs`: 413 beyond the limit (by
- * Content-Length or by what arrives), 408 past the deadline, 400 if it is not JSON. On a refusal the
- * body is left unread: the caller answers and closes the connection.
- */
-export function readJsonBody(
-  req: IncomingMessage,
-  limit = maxAdmissionReviewBytes,
-  deadlineMs = defaultAdmissionBodyLimits.deadlineMs,
-): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > limit) {
-      reject(tooLarge(limit));
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const finish = (err: StatusError | undefined, value?: unknown): void => {
-      clearTimeout(timer);
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('close', onClose);
-      req.off('error', onClose);
-      chunks.length = 0;
-      if (err) {
-        req.pause();
-        reject(err);
-      } else resolve(value);
-    };
-    const onData = (chunk: Buffer): void => {
-      size += chunk.length;
-      if (size > limit) finish(tooLarge(limit));
-      else chunks.push(chunk);
-    };
-    const onEnd = (): void => {
-      let value: unknown;
-      try {
-        value = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
-      } catch {
-        finish(badRequest('the request body is not valid JSON'));
-        return;
-      }
-      finish(undefined, value);
-    };
-    const onClose = (): void => {
-      finish(badRequest('the request body ended before it was complete'));
-    };
-    const timer = setTimeout(() => {
-      finish(
-        requestTimeout(
-          `the request body did not arrive within ${deadlineMs / 1000}s; send the whole AdmissionReview at once`,
-        ),
-      );
-    }, deadlineMs);
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('close', onClose);
-    req.on('error', onClose);
-  });
-}
-
-function tooLarge(limit: number): StatusError {
-  return new StatusError(
-    413,
-    'RequestEntityTooLarge',
-    `the request body exceeds ${limit} bytes` +
-      (limit < maxAdmissionReviewBytes
-        ? '; larger AdmissionReviews are read only from a client certificate of the cluster ' +
-          '(configure kube-apiserver to present one to this webhook)'
-        : ''),
-  );
 }

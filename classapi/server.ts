@@ -41,18 +41,12 @@ export async function startBackend(config: Config, log: Logger): Promise<Running
     checkCaller: allowedCallers(config.allowedClientNames),
     notReady: serving.notReady,
   });
-  const handle = app.callback();
   // The handshake requests a client certificate but does not require one, so that kubelet probes
   // reach /readyz; checkCaller refuses every other path without the API server's certificate.
   const https = serving.https(
     secureContext(),
-    serving.guard(
-      (req, res) => {
-        void handle(req, res);
-      },
-      // kubelet's probes, never refused for load.
-      (req) => healthPaths.has(targetPath(req)),
-    ),
+    // kubelet's probes, never refused for load.
+    serving.guard(app, (req) => healthPaths.has(targetPath(req))),
   );
   for (const files of [servingCert, clientCa]) {
     files.onChange(() => {

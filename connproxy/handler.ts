@@ -13,11 +13,19 @@
 // connectors/proxy) → Connector, class and Secret from the shared registry → safe tool path →
 // proxy/forward with the Connector's credential. The caller's token never travels further.
 
-import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { connect as netConnect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { TLSSocket } from 'node:tls';
 import type { UserInfo } from '../kube/tokenreview.js';
+import { hasBody } from '../machinery/body.js';
+import {
+  serveConnects,
+  serveRequests,
+  type ConnectListener,
+  type ExchangeOptions,
+  type RequestListener,
+} from '../machinery/exchange.js';
 import type { Logger } from '../machinery/log.js';
 import { badRequest, pathNotFound, serviceUnavailable, StatusError } from '../machinery/status.js';
 import { requireServedMethod, type MethodVerb } from '../machinery/verbs.js';
@@ -37,7 +45,7 @@ import type { ProxyCertificateAuthority } from './ca.js';
 import { connectorChecks } from '../registry/access.js';
 import type { CallerChecks } from '../kube/callers.js';
 import { toStatus } from '../registry/errors.js';
-import { proxyAuthRequired, unauthenticated, writeRawStatus, writeStatus } from './errors.js';
+import { challengeHeaders, proxyAuthRequired, unauthenticated } from './errors.js';
 import { connectorAddresses, hasOrigin, matchAddress } from './match.js';
 import type { DestinationPolicy } from './destinations.js';
 import {
@@ -97,8 +105,10 @@ interface Candidate {
   addresses: ToolAddress[];
 }
 
-function hasBody(headers: IncomingHttpHeaders): boolean {
-  return headers['transfer-encoding'] !== undefined || Number(headers['content-length'] ?? 0) > 0;
+/** A request whose Host header is not one a client would send: 400 (connproxy/route.ts). */
+function refuseHostProblem(req: IncomingMessage): void {
+  const problem = hostHeaderProblem(req.rawHeaders);
+  if (problem) throw badRequest(problem);
 }
 
 /** The verb of the request's method, or the 405 (with Allow) for a method that is never served. */
@@ -116,81 +126,114 @@ export class ProxyHandler {
   private readonly connectSockets = new Set<Duplex>();
   private refusingTunnels = false;
 
-  constructor(private readonly deps: HandlerDeps) {}
+  readonly request: RequestListener;
+  readonly intercepted: RequestListener;
+  readonly connect: ConnectListener;
+
+  constructor(private readonly deps: HandlerDeps) {
+    this.request = serveRequests(this.exchanges('none'), (req, res, ex) => this.serveRequest(req, res, ex));
+    this.intercepted = serveRequests(this.exchanges('intercept'), (req, res, ex) =>
+      this.serveIntercepted(req, res, ex),
+    );
+    const connects = serveConnects(this.exchanges('connect'), (req, socket, head, ex) =>
+      this.serveConnect(req, socket, head, ex),
+    );
+    this.connect = (req, socket, head) => {
+      this.connectSockets.add(socket);
+      socket.once('close', () => this.connectSockets.delete(socket));
+      socket.on('error', (err) => {
+        this.deps.log.debug('CONNECT socket error', { error: err.message });
+      });
+      connects(req, socket, head);
+    };
+  }
+
+  // --- the request wrapper: errors become Status, one access log line each ----------------------
+
+  private exchanges(mode: Exchange['mode']): ExchangeOptions<Exchange> {
+    const { log } = this.deps;
+    return {
+      log,
+      begin: () => ({ mode }),
+      status: (err, ex) => toStatus(err, ex.connector ? `Connector ${ex.connector}: ` : '', log),
+      statusHeaders: challengeHeaders,
+      accessLog: (req, ex, { code, ms }) =>
+        ex.mode === 'health'
+          ? undefined
+          : {
+              mode: ex.mode,
+              method: req.method,
+              connector: ex.connector,
+              target: ex.target,
+              path: ex.path, // never the query: tools take tokens there
+              code,
+              user: ex.user,
+              ms,
+            },
+    };
+  }
 
   // --- entry points --------------------------------------------------------------------------
 
-  readonly request = (req: IncomingMessage, res: ServerResponse): void => {
+  private async serveRequest(req: IncomingMessage, res: ServerResponse, ex: Exchange): Promise<void> {
+    refuseHostProblem(req);
     const target = parseRequestTarget(req.method ?? 'GET', req.url ?? '/', req.headers.host);
-    void this.serve(req, res, async (ex) => {
-      switch (target.kind) {
-        case 'health':
-          ex.mode = 'health';
-          writeHealth(res, target.path, this.deps.notReady);
-          return;
-        case 'registry-ping':
-          ex.mode = 'ping';
-          await this.registryPing(req, res, ex);
-          return;
-        case 'connector':
-          ex.mode = 'reverse';
-          ex.connector = refName(target.ref);
-          await this.reverse(req, res, target, ex, methodVerb(req, res));
-          return;
-        case 'forward':
-          ex.mode = 'forward';
-          ex.target = target.origin;
-          ex.path = target.path.split('?')[0];
-          await this.forwardTo(
-            req,
-            res,
-            target.origin,
-            target.path,
-            await this.proxyCaller(req, ex, methodVerb(req, res)),
-            ex,
-          );
-          return;
-        case 'invalid':
-          throw badRequest(target.message);
-        case 'none':
-          throw pathNotFound(
-            'this request names no Connector: use the Host c-<name>.<namespace>, the path ' +
-              '/namespaces/<namespace>/connectors/<name>/…, or this proxy as http_proxy/https_proxy',
-          );
-      }
-    });
-  };
+    switch (target.kind) {
+      case 'health':
+        ex.mode = 'health';
+        writeHealth(res, target.path, this.deps.notReady);
+        return;
+      case 'registry-ping':
+        ex.mode = 'ping';
+        await this.registryPing(req, res, ex);
+        return;
+      case 'connector':
+        ex.mode = 'reverse';
+        ex.connector = refName(target.ref);
+        await this.reverse(req, res, target, ex, methodVerb(req, res));
+        return;
+      case 'forward':
+        ex.mode = 'forward';
+        ex.target = target.origin;
+        ex.path = target.path.split('?')[0];
+        await this.forwardTo(
+          req,
+          res,
+          target.origin,
+          target.path,
+          await this.proxyCaller(req, ex, methodVerb(req, res)),
+          ex,
+        );
+        return;
+      case 'invalid':
+        throw badRequest(target.message);
+      case 'none':
+        throw pathNotFound(
+          'this request names no Connector: use the Host c-<name>.<namespace>, the path ' +
+            '/namespaces/<namespace>/connectors/<name>/…, or this proxy as http_proxy/https_proxy',
+        );
+    }
+  }
 
-  readonly intercepted = (req: IncomingMessage, res: ServerResponse): void => {
+  private async serveIntercepted(req: IncomingMessage, res: ServerResponse, ex: Exchange): Promise<void> {
+    refuseHostProblem(req);
     const session = this.sessions.get(req.socket);
-    void this.serve(req, res, async (ex) => {
-      ex.mode = 'intercept';
-      if (!session) throw badRequest('not an intercepted connection');
-      const verb = methodVerb(req, res);
-      let path = req.url ?? '/';
-      if (!path.startsWith('/')) {
-        // An absolute-form target inside the tunnel must name the tunnel's own origin.
-        const abs = parseRequestTarget(req.method ?? 'GET', path, undefined);
-        if (abs.kind !== 'forward' || abs.origin !== session.origin) {
-          throw badRequest(`requests in this tunnel go to ${session.origin} only`);
-        }
-        path = abs.path;
+    if (!session) throw badRequest('not an intercepted connection');
+    const verb = methodVerb(req, res);
+    let path = req.url ?? '/';
+    if (!path.startsWith('/')) {
+      // An absolute-form target inside the tunnel must name the tunnel's own origin.
+      const abs = parseRequestTarget(req.method ?? 'GET', path, undefined);
+      if (abs.kind !== 'forward' || abs.origin !== session.origin) {
+        throw badRequest(`requests in this tunnel go to ${session.origin} only`);
       }
-      ex.target = session.origin;
-      ex.path = path.split('?')[0];
-      const candidates = await this.checkProxyCaller(session.credentials, ex, verb);
-      await this.forwardTo(req, res, session.origin, path, candidates, ex);
-    });
-  };
-
-  readonly connect = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    this.connectSockets.add(socket);
-    socket.once('close', () => this.connectSockets.delete(socket));
-    socket.on('error', (err) => {
-      this.deps.log.debug('CONNECT socket error', { error: err.message });
-    });
-    void this.handleConnect(req, socket, head);
-  };
+      path = abs.path;
+    }
+    ex.target = session.origin;
+    ex.path = path.split('?')[0];
+    const candidates = await this.checkProxyCaller(session.credentials, ex, verb);
+    await this.forwardTo(req, res, session.origin, path, candidates, ex);
+  }
 
   // --- shutdown ------------------------------------------------------------------------------
 
@@ -202,39 +245,6 @@ export class ProxyHandler {
   /** At the end of the grace period: closes every CONNECT socket, tunnels and intercepted alike. */
   cutTunnels(): void {
     for (const s of this.connectSockets) s.destroy();
-  }
-
-  get openConnectSockets(): number {
-    return this.connectSockets.size;
-  }
-
-  // --- the request wrapper: errors become Status, one access log line each ----------------------
-
-  private async serve(
-    req: IncomingMessage,
-    res: ServerResponse,
-    handle: (ex: Exchange) => Promise<void>,
-  ): Promise<void> {
-    const started = process.hrtime.bigint();
-    const ex: Exchange = { mode: 'none' };
-    try {
-      const hostProblem = hostHeaderProblem(req.rawHeaders);
-      if (hostProblem) throw badRequest(hostProblem);
-      await handle(ex);
-    } catch (err) {
-      writeStatus(res, toStatus(err, ex.connector ? `Connector ${ex.connector}: ` : '', this.deps.log));
-    }
-    if (ex.mode === 'health') return;
-    this.deps.log.info('request', {
-      mode: ex.mode,
-      method: req.method,
-      connector: ex.connector,
-      target: ex.target,
-      path: ex.path, // never the query: tools take tokens there
-      code: res.statusCode,
-      user: ex.user,
-      ms: Math.round(Number(process.hrtime.bigint() - started) / 1e6),
-    });
   }
 
   // --- reverse mode --------------------------------------------------------------------------
@@ -429,56 +439,43 @@ export class ProxyHandler {
 
   // --- CONNECT -------------------------------------------------------------------------------
 
-  private async handleConnect(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    const started = process.hrtime.bigint();
-    const ex: Exchange = { mode: 'connect' };
-    let code = 200;
-    try {
-      if (this.refusingTunnels) throw serviceUnavailable('the proxy is shutting down');
-      const authority = parseConnectAuthority(req.url ?? '');
-      if (!authority) throw badRequest('CONNECT needs a host:port target');
-      ex.target = authority.origin;
-      const creds = parseProxyAuthorization(req.headers['proxy-authorization']);
-      if (!creds) {
-        throw proxyAuthRequired(
-          'send Proxy-Authorization Basic with "<namespace>/<name>[,…]" as username and a ServiceAccount ' +
-            'token as password, e.g. https_proxy=http://<namespace>%2F<name>:<token>@<proxy>',
-        );
-      }
-      if ('problem' in creds) throw proxyAuthRequired(creds.problem);
-      // Opening a tunnel needs `get` on each Connector. Requests in an intercepted one are then
-      // authorized one by one with their method's verb, so a caller granted only `create` on
-      // connectors/proxy writes here as through /proxy; an opaque tunnel carries requests nobody
-      // sees, so it needs `get` on connectors/proxy as well.
-      const candidates = await this.checkProxyCaller(creds, ex, null);
-      if (hasOrigin(candidates, authority.origin)) {
-        ex.mode = 'intercept';
-        await this.interceptTls(socket, head, authority.hostname, {
-          origin: authority.origin,
-          credentials: creds,
-        });
-      } else if (this.deps.otherHosts === 'refuse') {
-        throw otherHostRefused(authority.origin);
-      } else {
-        await this.checkProxyCaller(creds, ex, 'get');
-        ex.mode = 'tunnel';
-        const address = await this.deps.otherHosts.destination(authority.hostname, authority.port);
-        await this.tunnel(socket, head, authority.hostname, address, authority.port);
-      }
-    } catch (err) {
-      const status = toStatus(err, '', this.deps.log);
-      code = status.code;
-      writeRawStatus(socket, status);
+  private async serveConnect(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    ex: Exchange,
+  ): Promise<void> {
+    if (this.refusingTunnels) throw serviceUnavailable('the proxy is shutting down');
+    const authority = parseConnectAuthority(req.url ?? '');
+    if (!authority) throw badRequest('CONNECT needs a host:port target');
+    ex.target = authority.origin;
+    const creds = parseProxyAuthorization(req.headers['proxy-authorization']);
+    if (!creds) {
+      throw proxyAuthRequired(
+        'send Proxy-Authorization Basic with "<namespace>/<name>[,…]" as username and a ServiceAccount ' +
+          'token as password, e.g. https_proxy=http://<namespace>%2F<name>:<token>@<proxy>',
+      );
     }
-    this.deps.log.info('request', {
-      mode: ex.mode,
-      method: 'CONNECT',
-      connector: ex.connector,
-      target: ex.target,
-      code,
-      user: ex.user,
-      ms: Math.round(Number(process.hrtime.bigint() - started) / 1e6),
-    });
+    if ('problem' in creds) throw proxyAuthRequired(creds.problem);
+    // Opening a tunnel needs `get` on each Connector. Requests in an intercepted one are then
+    // authorized one by one with their method's verb, so a caller granted only `create` on
+    // connectors/proxy writes here as through /proxy; an opaque tunnel carries requests nobody
+    // sees, so it needs `get` on connectors/proxy as well.
+    const candidates = await this.checkProxyCaller(creds, ex, null);
+    if (hasOrigin(candidates, authority.origin)) {
+      ex.mode = 'intercept';
+      await this.interceptTls(socket, head, authority.hostname, {
+        origin: authority.origin,
+        credentials: creds,
+      });
+    } else if (this.deps.otherHosts === 'refuse') {
+      throw otherHostRefused(authority.origin);
+    } else {
+      await this.checkProxyCaller(creds, ex, 'get');
+      ex.mode = 'tunnel';
+      const address = await this.deps.otherHosts.destination(authority.hostname, authority.port);
+      await this.tunnel(socket, head, authority.hostname, address, authority.port);
+    }
   }
 
   private async interceptTls(

@@ -18,7 +18,8 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { SecureContextOptions } from 'node:tls';
 import { enforceDeadlinesWithoutListening, headerDeadlineOptions, watchBodyIdle } from './deadlines.js';
 import type { ServingLimits } from './flags.js';
-import { InflightLimiter, type RequestListener } from './inflight.js';
+import type { RequestListener } from './exchange.js';
+import { InflightLimiter } from './inflight.js';
 import {
   GracefulShutdown,
   keepEveryHeaderLine,
