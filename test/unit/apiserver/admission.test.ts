@@ -11,9 +11,8 @@ import {
   admissionPath,
   mutationPath,
   type AdmissionHandler,
-  type AdmissionReview,
-  type FieldProblem,
 } from '../../../apiserver/admission.js';
+import type { AdmissionReview, FieldProblem } from '../../../apiserver/admissionreview.js';
 import type { Authorizer } from '../../../kube/authz.js';
 import { StatusError } from '../../../machinery/status.js';
 import { repoRoot } from '../../../hack/binaries.js';
