@@ -13,7 +13,7 @@ import type { Dispatcher } from 'undici';
 import type { DispatcherCache } from '../proxy/dispatchers.js';
 import type { Connector, NamedValue } from '../registry/types.js';
 import { CelCompileError, evaluateResponseCel } from './cel.js';
-import { GoMap, GoStruct, renderTemplate, TemplateError } from '../template/template.js';
+import { GoMap, GoStruct, renderTemplate, TemplateError } from '../template/index.js';
 
 export interface HttpProbeSpec {
   path?: string;
