@@ -1,23 +1,22 @@
 // The handler chain, written once:
-//   errors → request info → health and the admission webhooks (unauthenticated) → authn
+//   the request wrapper (machinery/exchange.ts: Status, access log, metrics) → request info → health and the admission webhooks (unauthenticated) → authn
 //   → method (one method→verb table) and plain path form → authz
 //   → Connector subresources | routes (discovery, OpenAPI, metrics).
 // The chain is one async function over Node's request and response, not koa middleware: every
 // proxied request runs through it, and koa's context, delegates and middleware dispatch cost a
 // quarter of the proxy's CPU for nothing a subresource uses. Koa and its router serve only the
-// document routes, after the chain has authenticated and authorized them.
+// document routes, after the chain has authenticated and authorized them (machinery/routes.ts).
 // Routes and subresources never authenticate or authorize themselves.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import Router from '@koa/router';
-import Koa, { type Context } from 'koa';
+import type { Context } from 'koa';
 import { toStatus } from '../registry/errors.js';
 import type { SubresourceCatalog, SubresourceHandler } from '../registry/subresource.js';
 import { subresourceGroup, subresourceVersion } from '../registry/types.js';
 import {
   defaultAdmissionBodyLimits,
   maxAdmissionReviewBytes,
-  readJsonBody,
   type AdmissionBodyLimits,
   type AdmissionHandler,
 } from './admission.js';
@@ -31,10 +30,13 @@ import {
   apiResourceList,
   type DiscoveryDocument,
 } from './discovery.js';
-import { healthAnswer, healthPaths } from '../machinery/health.js';
+import { healthPaths, writeHealth } from '../machinery/health.js';
 import type { Logger } from '../machinery/log.js';
 import { parseRequestInfo, type RequestInfo } from '../machinery/requestinfo.js';
 import { onResponseHead } from '../machinery/responsehead.js';
+import { koaRoutes } from '../machinery/routes.js';
+import { readJsonBody } from '../machinery/body.js';
+import { serveRequests, type RequestListener } from '../machinery/exchange.js';
 import {
   badRequest,
   forbidden,
@@ -70,8 +72,6 @@ export interface AppDeps {
   /** A monotonic clock in nanoseconds (tests give a fake one). */
   now?: () => bigint;
 }
-
-export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 
 const gvPrefix = `/apis/${subresourceGroup}/${subresourceVersion}`;
 
@@ -132,22 +132,12 @@ function documentRoutes(deps: AppDeps): (req: IncomingMessage, res: ServerRespon
     ctx.body = await deps.metrics.registry.metrics();
   });
 
-  const app = new Koa();
-  app.proxy = false;
-  app.silent = true;
-  app.use(async (ctx, next) => {
-    try {
-      await next();
-    } catch (err) {
-      ctx.respond = false; // the chain's one Status writer answers instead
-      writeStatus(ctx.res, toStatusError(err, null, deps.log));
-    }
+  return koaRoutes((app) => {
+    app.use(router.routes());
+    app.use(() => {
+      throw pathNotFound();
+    });
   });
-  app.use(router.routes());
-  app.use(() => {
-    throw pathNotFound();
-  });
-  return app.callback();
 }
 
 /**
@@ -214,11 +204,19 @@ function admissionEndpoint(
     try {
       let body: unknown;
       try {
-        body = await readJsonBody(
-          req,
-          trusted ? maxAdmissionReviewBytes : limits.untrustedBytes,
-          limits.deadlineMs,
-        );
+        const limit = trusted ? maxAdmissionReviewBytes : limits.untrustedBytes;
+        body = await readJsonBody(req, {
+          limit,
+          deadlineMs: limits.deadlineMs,
+          ...(limit < maxAdmissionReviewBytes
+            ? {
+                tooLargeHint:
+                  'larger AdmissionReviews are read only from a client certificate of the cluster ' +
+                  '(configure kube-apiserver to present one to this webhook)',
+              }
+            : {}),
+          lateHint: 'send the whole AdmissionReview at once',
+        });
       } catch (err) {
         if (!(err instanceof StatusError)) throw err;
         writeStatus(res, err, { connection: 'close' });
@@ -250,6 +248,17 @@ function subresourceLabeller(catalog: SubresourceCatalog): (name: string) => str
   };
 }
 
+/** What the chain learns of one request, for its Status, its log line and its metrics. */
+interface Exchange {
+  info: RequestInfo | null;
+  user?: UserInfo;
+  connectorClass: string;
+  /** When a relayed response's head went out (machinery/responsehead.ts). */
+  headAt?: bigint;
+  /** A health probe: not logged. */
+  probe: boolean;
+}
+
 export function createApp(deps: AppDeps): RequestListener {
   const { log, metrics, authenticator, authorizer, subresources } = deps;
   const now = deps.now ?? ((): bigint => process.hrtime.bigint());
@@ -257,95 +266,93 @@ export function createApp(deps: AppDeps): RequestListener {
   const answerAdmission = admissionEndpoint(deps);
   const subresourceLabel = subresourceLabeller(subresources);
 
-  const serve = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const started = now();
-    let headAt: bigint | undefined;
-    let info: RequestInfo | null = null;
-    let user: UserInfo | undefined;
-    let connectorClass = '';
-    try {
-      // Request info, parsed once from the raw target.
-      info = parseRequestInfo(req.method ?? 'GET', req.url ?? '');
-      if (!info) throw badRequest('the request target must be a path (origin-form), not an absolute URL');
+  const serve = async (req: IncomingMessage, res: ServerResponse, ex: Exchange): Promise<void> => {
+    // Request info, parsed once from the raw target.
+    const info = parseRequestInfo(req.method ?? 'GET', req.url ?? '');
+    if (!info) throw badRequest('the request target must be a path (origin-form), not an absolute URL');
+    ex.info = info;
 
-      // Health: unauthenticated, for kubelet probes; never touches a tool; not logged.
-      if (healthPaths.has(info.path)) {
-        const answer = healthAnswer(info.path, deps.notReady);
-        res.writeHead(answer.status, { 'content-type': 'text/plain; charset=utf-8' });
-        res.end(answer.body);
-        return;
+    // Health: unauthenticated, for kubelet probes; never touches a tool; not logged.
+    if (healthPaths.has(info.path)) {
+      ex.probe = true;
+      writeHealth(res, info.path, deps.notReady);
+      return;
+    }
+
+    const admit = deps.admission.get(info.path);
+    if (admit) {
+      // The admission webhooks for Connectors: kube-apiserver calls webhooks without client
+      // credentials unless configured to present a certificate, so this sits before
+      // authentication; it has no side effects and only answers a verdict (and the admitted
+      // stamp) about the object it is sent, for the user kube-apiserver names in it.
+      await answerAdmission(admit, req, res);
+      return;
+    }
+
+    // Authentication.
+    const authn = await authenticator.authenticate(req);
+    if (!authn) throw unauthorized('Unauthorized: present a bearer token or a client certificate');
+    const user = authn.user;
+    ex.user = user;
+
+    // One method→verb table and only plain paths: what is authorized below is then exactly the
+    // method that would reach a tool.
+    const verb = requireServedMethod(req.method, (name, value) => res.setHeader(name, value));
+    refuseVerbPrefixedPath(info);
+
+    // Authorization: SubjectAccessReview for resource requests and /metrics; any authenticated
+    // user may read discovery and OpenAPI (kube-apiserver's system:discovery role does the same).
+    if (info.isResourceRequest || info.path === '/metrics') {
+      const decision = await authorizer.authorize(user, info);
+      if (!decision.allowed) {
+        throw forbidden(
+          { group: info.apiGroup, resource: info.resource || 'path' },
+          info.name || (info.isResourceRequest ? '' : info.path),
+          decision.reason,
+        );
       }
+    }
 
-      const admit = deps.admission.get(info.path);
-      if (admit) {
-        // The admission webhooks for Connectors: kube-apiserver calls webhooks without client
-        // credentials unless configured to present a certificate, so this sits before
-        // authentication; it has no side effects and only answers a verdict (and the admitted
-        // stamp) about the object it is sent, for the user kube-apiserver names in it.
-        await answerAdmission(admit, req, res);
-      } else {
-        // Authentication.
-        const authn = await authenticator.authenticate(req);
-        if (!authn) throw unauthorized('Unauthorized: present a bearer token or a client certificate');
-        user = authn.user;
+    // Connector subresources stream on the raw response; everything else is a document route.
+    const sub = subresourceHandler(info, verb, subresources);
+    if (sub) {
+      // A relayed stream goes on long after its head: the latency is taken when the head goes.
+      onResponseHead(res, () => {
+        ex.headAt = now();
+      });
+      ex.connectorClass = (await sub.serve({ info, req, res })).connectorClass;
+    } else await routes(req, res);
+  };
 
-        // One method→verb table and only plain paths: what is authorized below is then exactly
-        // the method that would reach a tool.
-        const verb = requireServedMethod(req.method, (name, value) => res.setHeader(name, value));
-        refuseVerbPrefixedPath(info);
-
-        // Authorization: SubjectAccessReview for resource requests and /metrics; any
-        // authenticated user may read discovery and OpenAPI (kube-apiserver's system:discovery
-        // role does the same).
-        if (info.isResourceRequest || info.path === '/metrics') {
-          const decision = await authorizer.authorize(user, info);
-          if (!decision.allowed) {
-            throw forbidden(
-              { group: info.apiGroup, resource: info.resource || 'path' },
-              info.name || (info.isResourceRequest ? '' : info.path),
-              decision.reason,
-            );
-          }
+  return serveRequests<Exchange>(
+    {
+      log,
+      now,
+      begin: () => ({ info: null, connectorClass: '', probe: false }),
+      status: (err, ex) => toStatusError(err, ex.info, log),
+      // One access log line per request (with the whole exchange's duration), and the request
+      // metrics of authenticated callers only: an anonymous caller must not be able to add series.
+      accessLog: (req, { info, user, connectorClass, headAt, probe }, { code, started, ended, ms }) => {
+        if (probe) return undefined;
+        if (user && info?.isResourceRequest) {
+          const labels = {
+            subresource: subresourceLabel(info.subresource),
+            verb: info.verb,
+            code,
+            connectorClass,
+          };
+          metrics.observeRequest(labels, Number((headAt ?? ended) - started) / 1e9);
         }
-
-        // Connector subresources stream on the raw response; everything else is a document route.
-        const sub = subresourceHandler(info, verb, subresources);
-        if (sub) {
-          // A relayed stream goes on long after its head: the latency is taken when the head goes.
-          onResponseHead(res, () => {
-            headAt = now();
-          });
-          connectorClass = (await sub.serve({ info, req, res })).connectorClass;
-        } else await routes(req, res);
-      }
-    } catch (err) {
-      writeStatus(res, toStatusError(err, info, log));
-    }
-
-    // One access log line per request (with the whole exchange's duration), and the request
-    // metrics of authenticated callers only: an anonymous caller must not be able to add series.
-    const code = res.statusCode;
-    const ended = now();
-    if (user && info?.isResourceRequest) {
-      const labels = {
-        subresource: subresourceLabel(info.subresource),
-        verb: info.verb,
-        code,
-        connectorClass,
-      };
-      metrics.observeRequest(labels, Number((headAt ?? ended) - started) / 1e9);
-    }
-    log.info('request', {
-      method: req.method,
-      path: info?.path ?? '', // the query is never logged: tools take tokens there
-      code,
-      user: user?.username,
-      ms: Math.round(Number(ended - started) / 1e6),
-      auditID: req.headers['audit-id'],
-    });
-  };
-
-  return (req, res) => {
-    void serve(req, res);
-  };
+        return {
+          method: req.method,
+          path: info?.path ?? '', // the query is never logged: tools take tokens there
+          code,
+          user: user?.username,
+          ms,
+          auditID: req.headers['audit-id'],
+        };
+      },
+    },
+    serve,
+  );
 }

@@ -1,13 +1,15 @@
-// Prometheus metrics. Every label value comes from a bounded set, so that cardinality stays flat
-// with 10,000 Connectors and no caller can grow /metrics by choosing names: a subresource is
+// The API server's Prometheus metrics, named and registered by the one convention
+// (machinery/metrics.ts). Every label value comes from a bounded set, so that cardinality stays
+// flat with 10,000 Connectors and no caller can grow /metrics by choosing names: a subresource is
 // `proxy`, one a ConnectorClass declares and the server serves, or `other`; a verb is one of
 // kube-apiserver's or `other`; a connector class is the installed class of a Connector served
 // (registry/resolve.ts refuses a Connector whose class is not installed, so no name reaches a label
 // unless an administrator created that class); never a Connector name, user or path. Requests are
 // counted only once authenticated (apiserver/app.ts): before that, anyone could add series.
 
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { requestKinds, type InflightCounts } from '../machinery/inflight.js';
+import type { Counter, Histogram } from 'prom-client';
+import type { InflightCounts } from '../machinery/inflight.js';
+import { ComponentMetrics } from '../machinery/metrics.js';
 import { resourceVerbs } from '../machinery/verbs.js';
 
 type LatencyLabels = 'subresource' | 'connector_class';
@@ -24,30 +26,25 @@ export interface RequestLabels {
 }
 
 export class Metrics {
-  readonly registry = new Registry();
-  readonly requests = new Counter({
-    name: 'connectors_apiserver_requests_total',
-    help: 'Authenticated requests served, by subresource, verb, HTTP code and connector class.',
-    labelNames: ['subresource', 'verb', 'code', 'connector_class'] as const,
-    registers: [this.registry],
-  });
-  readonly latency = new Histogram({
-    name: 'connectors_apiserver_request_duration_seconds',
-    help:
-      'Time from an authenticated request to its response headers, by subresource and connector ' +
+  private readonly component = new ComponentMetrics('apiserver');
+  readonly registry = this.component.registry;
+  readonly requests = this.component.counter(
+    'requests_total',
+    'Authenticated requests served, by subresource, verb, HTTP code and connector class.',
+    ['subresource', 'verb', 'code', 'connector_class'],
+  );
+  readonly latency = this.component.histogram(
+    'request_duration_seconds',
+    'Time from an authenticated request to its response headers, by subresource and connector ' +
       'class; a stream that follows is not included.',
-    labelNames: ['subresource', 'connector_class'] as const,
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-    registers: [this.registry],
-  });
-  readonly upstreamErrors = new Counter({
-    name: 'connectors_apiserver_upstream_errors_total',
-    help: 'Failures talking to tools, by connector class and kind of failure.',
-    labelNames: ['connector_class', 'kind'] as const,
-    registers: [this.registry],
-  });
-  readonly inflight: Gauge<'request_kind'>;
-  readonly dropped: Counter<'request_kind'>;
+    ['subresource', 'connector_class'],
+    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+  );
+  readonly upstreamErrors = this.component.counter(
+    'upstream_errors_total',
+    'Failures talking to tools, by connector class and kind of failure.',
+    ['connector_class', 'kind'],
+  );
 
   // prom-client hashes a label object on every inc() and observe(); the label sets are few and
   // bounded, so each one's child series is looked up by a plain string key instead.
@@ -57,28 +54,7 @@ export class Metrics {
   >();
 
   constructor(inflight: InflightCounts) {
-    collectDefaultMetrics({ register: this.registry });
-    // Named after kube-apiserver's apiserver_current_inflight_requests and
-    // apiserver_dropped_requests_total; read from the limiter when scraped.
-    this.inflight = new Gauge({
-      name: 'connectors_apiserver_current_inflight_requests',
-      help: 'Requests in flight (streams included), by kind: readOnly (GET, HEAD) or mutating.',
-      labelNames: ['request_kind'] as const,
-      registers: [this.registry],
-      collect() {
-        for (const kind of requestKinds) this.set({ request_kind: kind }, inflight.inFlight(kind));
-      },
-    });
-    this.dropped = new Counter({
-      name: 'connectors_apiserver_dropped_requests_total',
-      help: 'Requests refused with 429 because too many of their kind were in flight.',
-      labelNames: ['request_kind'] as const,
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        for (const kind of requestKinds) this.inc({ request_kind: kind }, inflight.dropped(kind));
-      },
-    });
+    this.component.inflight(inflight);
   }
 
   /**

@@ -1,9 +1,7 @@
-// Wiring: informers, authentication trust, caches, the handler chain and the HTTPS listener, plus
-// graceful shutdown (serve on through the shutdown delay, then stop accepting and let in-flight
-// streams finish within the grace period).
+// Wiring: informers, authentication trust, caches, the handler chain and the HTTPS listener, served
+// and shut down by the serving kit (machinery/serve.ts).
 
 import type { IncomingMessage } from 'node:http';
-import { createServer, type Server } from 'node:https';
 import type { SecureContextOptions } from 'node:tls';
 import type { KubeClient } from '../kube/client.js';
 import { DispatcherCache } from '../proxy/dispatchers.js';
@@ -20,29 +18,16 @@ import { Authenticator, clientCaBundle, identityHeaders } from './authn.js';
 import { CachedTokenReviewer } from '../kube/tokenreview.js';
 import { SubjectAccessReviewAuthorizer } from '../kube/authz.js';
 import { watchedKeyPair, WatchedClientTls } from '../machinery/certificates.js';
-import { headerDeadlineOptions, watchBodyIdle } from '../machinery/deadlines.js';
-import { healthPaths } from '../machinery/health.js';
-import { InflightLimiter } from '../machinery/inflight.js';
-import { GracefulShutdown, listen } from '../machinery/lifecycle.js';
+import { healthPaths, targetPath } from '../machinery/health.js';
 import type { Logger } from '../machinery/log.js';
+import { Serving, type RunningServer } from '../machinery/serve.js';
 import { badRequest, methodNotAllowed, refuseHandOff } from '../machinery/status.js';
 import { Metrics } from './metrics.js';
 import type { Config } from './options.js';
 
-export interface RunningServer {
-  port: number;
-  /**
-   * Serves on for the shutdown delay, then stops accepting, waits up to the grace period for
-   * in-flight requests, and closes everything.
-   */
-  shutdown(): Promise<void>;
-}
-
 /** kubelet's probes and Prometheus: never refused for load (machinery/inflight.ts). */
 function isProbeOrMetrics(req: IncomingMessage): boolean {
-  const url = req.url ?? '';
-  const q = url.indexOf('?');
-  const path = q === -1 ? url : url.slice(0, q);
+  const path = targetPath(req);
   return path === '/metrics' || healthPaths.has(path);
 }
 
@@ -54,21 +39,15 @@ export async function startServer(config: Config, kube: KubeClient, log: Logger)
   // presenting the API server's client certificate, which is how our backend knows its caller.
   const classApiTls = new WatchedClientTls('class API backend', config.classApiTls, log);
   const backendPools = new DispatcherCache(config.upstream, { clientTls: () => classApiTls.current });
-  const limiter = new InflightLimiter(config.limits.maxInflight, log);
-  const metrics = new Metrics(limiter);
-  const graceful = new GracefulShutdown(
-    { delayMs: config.shutdownDelayMs, graceMs: config.shutdownGraceMs },
-    log,
-  );
   let droppedHeaders: HeaderFilter = noHeaderFilter;
 
   // The TLS context follows two sources: the serving certificate files and the client CAs of
   // the authentication ConfigMap. A change of either applies to new handshakes.
-  const serving = watchedKeyPair('serving certificate', config.tlsCertFile, config.tlsKeyFile, log);
+  const servingCert = watchedKeyPair('serving certificate', config.tlsCertFile, config.tlsKeyFile, log);
   let trusted: AuthenticationConfig | null = null;
   const secureContext = (): SecureContextOptions => ({
-    cert: serving.current.certPem,
-    key: serving.current.keyPem,
+    cert: servingCert.current.certPem,
+    key: servingCert.current.keyPem,
     ca: clientCaBundle(trusted),
   });
   // Called by the watchers only after start(), by which time `https` exists.
@@ -77,10 +56,20 @@ export async function startServer(config: Config, kube: KubeClient, log: Logger)
     trusted = cfg;
     https.setSecureContext(secureContext());
   };
-  serving.onChange(() => {
+  servingCert.onChange(() => {
     https.setSecureContext(secureContext());
   });
   const trust = new AuthConfigWatcher(kube, log, applyTrust);
+  const serving = new Serving({
+    limits: config.limits,
+    timing: { delayMs: config.shutdownDelayMs, graceMs: config.shutdownGraceMs },
+    log,
+    ready: [
+      () => (store.hasSynced ? undefined : 'Connector and ConnectorClass informers have not synced'),
+      () => (trust.config ? undefined : 'kube-system/extension-apiserver-authentication has not been read'),
+    ],
+  });
+  const metrics = new Metrics(serving.limiter);
 
   const subresources = new SubresourceCatalog(
     [proxySubresource({ lister: store, secrets, pools, droppedHeaders: () => droppedHeaders })],
@@ -111,28 +100,12 @@ export async function startServer(config: Config, kube: KubeClient, log: Logger)
     subresources,
     admission: admissionHandlers(store, authorizer),
     admissionFromCluster: (req) => clusterClientCertificate(req.socket, trust.config),
-    notReady: () => [
-      ...graceful.notReady(),
-      ...(store.hasSynced ? [] : ['Connector and ConnectorClass informers have not synced']),
-      ...(trust.config ? [] : ['kube-system/extension-apiserver-authentication has not been read']),
-    ],
+    notReady: serving.notReady,
   });
 
-  // requestCert: kube-apiserver proves itself with its front-proxy client certificate, users with
-  // client-CA certificates. Callers without one (token users, kubelet probes) must still connect,
-  // so the handshake never rejects; authn.ts reads its verdict.
-  const { headerMs, bodyIdleMs } = config.limits.deadlines;
-  const https: Server = createServer(
-    {
-      ...secureContext(),
-      requestCert: true,
-      rejectUnauthorized: false,
-      // The request head's deadline bounds the TLS handshake before it as well.
-      handshakeTimeout: headerMs,
-      ...headerDeadlineOptions(headerMs),
-    },
-    limiter.guard(watchBodyIdle(app, bodyIdleMs, log), isProbeOrMetrics),
-  );
+  // kube-apiserver proves itself with its front-proxy client certificate, users with client-CA
+  // certificates; authn.ts reads the handshake's verdict. Proxied streams may run for a long time.
+  const https = serving.https(secureContext(), serving.guard(app, isProbeOrMetrics), { streams: true });
   // kube-apiserver never sends CONNECT to an aggregated server: answer one, rather than drop it.
   https.on(
     'connect',
@@ -147,29 +120,19 @@ export async function startServer(config: Config, kube: KubeClient, log: Logger)
     'upgrade',
     refuseHandOff(badRequest('upgrading the connection is not supported; send the request without Upgrade')),
   );
-  // kube-apiserver keeps idle connections for 90 s; closing them earlier surfaces as sporadic 503s.
-  https.keepAliveTimeout = 95_000;
-  // Proxied streams may run for a long time; timeouts live on the upstream side instead.
-  https.requestTimeout = 0;
 
   store.start();
   trust.start();
-  serving.start();
+  servingCert.start();
   classApiTls.start();
 
-  const port = await listen(https, config.securePort, config.bindAddress, config.limits.listenSockets);
-  log.info('serving', { address: config.bindAddress, port });
-
-  let shutdownPromise: Promise<void> | undefined;
-  const shutdown = (): Promise<void> =>
-    (shutdownPromise ??= (async () => {
-      await graceful.run(https);
-      log.info('listener closed; stopping informers and upstream pools');
-      serving.stop();
+  return serving.start(https, {
+    port: config.securePort,
+    bindAddress: config.bindAddress,
+    release: async () => {
+      servingCert.stop();
       classApiTls.stop();
       await Promise.all([store.stop(), trust.stop(), pools.close(), backendPools.close()]);
-      log.info('stopped');
-    })());
-
-  return { port, shutdown };
+    },
+  });
 }

@@ -1,20 +1,24 @@
 // The handler chain of the class API backend, written once:
-//   errors + access log → health → caller (the API server's client certificate) → route (by exact
-//   path) → X-Plugin-* headers → the family's handler.
+//   the request wrapper (machinery/exchange.ts: Status, access log) → health → caller (the API
+//   server's client certificate) → route (koa, by exact path) → X-Plugin-* headers → the family's
+//   handler.
 // Every failure leaves as a metav1.Status. The backend serves the Connectors API server only, which
 // has already authenticated and authorized the user; what it trusts is the Connector address and
 // Secret in the headers of that call, so no other caller gets past the caller check.
 
-import Koa, { type Context, type Next } from 'koa';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Context } from 'koa';
+import { serveRequests, type RequestListener } from '../machinery/exchange.js';
+import { healthPaths, targetPath, writeHealth } from '../machinery/health.js';
 import type { Logger } from '../machinery/log.js';
-import { methodNotAllowed, pathNotFound, StatusError } from '../machinery/status.js';
+import { koaRoutes } from '../machinery/routes.js';
+import { methodNotAllowed, pathNotFound } from '../machinery/status.js';
 import { verbForMethod } from '../machinery/verbs.js';
 import type { DispatcherCache } from '../proxy/dispatchers.js';
 import type { ClassApi, ClassApiRoute } from './api.js';
 import type { CallerCheck } from './callers.js';
 import type { PluginDecoder } from './plugin.js';
 import { toStatus } from '../registry/errors.js';
-import { healthAnswer, healthPaths } from '../machinery/health.js';
 
 export interface AppDeps {
   log: Logger;
@@ -25,18 +29,6 @@ export interface AppDeps {
   checkCaller: CallerCheck;
   /** Why the backend is not ready, or [] when it is. */
   notReady: () => string[];
-}
-
-function writeStatus(ctx: Context, err: StatusError): void {
-  if (ctx.res.headersSent) {
-    ctx.res.destroy();
-    return;
-  }
-  ctx.status = err.code;
-  ctx.set('X-Content-Type-Options', 'nosniff');
-  ctx.set('Cache-Control', 'no-store');
-  ctx.type = 'application/json';
-  ctx.body = JSON.stringify(err.status);
 }
 
 /** Every route of every family, by full path (`/git/branches`). */
@@ -52,80 +44,74 @@ export function routeTable(apis: readonly ClassApi[]): ReadonlyMap<string, Class
   return table;
 }
 
-export function createApp(deps: AppDeps): Koa {
-  const { log } = deps;
+/** What the chain learns of one request, for its log line. */
+interface Exchange {
+  path: string;
+  /** A health probe: not logged. */
+  probe: boolean;
+}
+
+/** The class API routes, in koa (machinery/routes.ts): by exact path, reads only. */
+function classApiRoutes(deps: AppDeps): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   const routes = routeTable(deps.apis);
-  const app = new Koa();
-  app.proxy = false;
-  app.silent = true;
-
-  // 1. Errors and the access log. The query is never logged (it names repositories, and other
-  //    tools put tokens there), nor is any header.
-  app.use(async (ctx: Context, next: Next) => {
-    const started = process.hrtime.bigint();
-    try {
-      await next();
-    } catch (err) {
-      writeStatus(ctx, toStatus(err, '', log));
-    }
-    const fields = {
-      method: ctx.method,
-      path: ctx.path,
-      status: ctx.res.headersSent ? ctx.res.statusCode : ctx.status,
-      ms: Math.round(Number(process.hrtime.bigint() - started) / 1e6),
-    };
-    if (healthPaths.has(ctx.path)) log.debug('request', fields);
-    else log.info('request', fields);
-  });
-
-  // 2. Health, for kubelet probes; never touches a tool.
-  app.use(async (ctx: Context, next: Next) => {
-    if (!healthPaths.has(ctx.path)) {
-      await next();
-      return;
-    }
-    const answer = healthAnswer(ctx.path, deps.notReady);
-    ctx.status = answer.status;
-    ctx.type = 'text/plain';
-    ctx.body = answer.body;
-  });
-
-  // 3. The caller: before anything else is looked at, so that nobody else learns even the routes.
-  app.use(async (ctx: Context, next: Next) => {
-    const refused = deps.checkCaller(ctx.req);
-    if (refused) throw refused;
-    await next();
-  });
-
-  // 4. The class APIs.
-  app.use(async (ctx: Context) => {
-    const route = routes.get(ctx.path);
-    if (!route) {
-      throw pathNotFound(
-        `the class API backend serves ${[...routes.keys()].join(', ')}; ${ctx.path} is none of them`,
-      );
-    }
-    // Every route is a read: only the methods whose verb is `get` in the one method→verb table.
-    if (verbForMethod(ctx.method) !== 'get') {
-      ctx.set('Allow', 'GET, HEAD');
-      throw methodNotAllowed(`${ctx.method} is not supported on ${ctx.path}; it is read-only (GET)`);
-    }
-    const plugin = await deps.plugin.decode(ctx.headers);
-    const abort = new AbortController();
-    ctx.res.once('close', () => {
-      if (!ctx.res.writableFinished) abort.abort();
+  return koaRoutes((app) => {
+    app.use(async (ctx: Context) => {
+      const route = routes.get(ctx.path);
+      if (!route) {
+        throw pathNotFound(
+          `the class API backend serves ${[...routes.keys()].join(', ')}; ${ctx.path} is none of them`,
+        );
+      }
+      // Every route is a read: only the methods whose verb is `get` in the one method→verb table.
+      if (verbForMethod(ctx.method) !== 'get') {
+        ctx.set('Allow', 'GET, HEAD');
+        throw methodNotAllowed(`${ctx.method} is not supported on ${ctx.path}; it is read-only (GET)`);
+      }
+      const plugin = await deps.plugin.decode(ctx.headers);
+      const abort = new AbortController();
+      ctx.res.once('close', () => {
+        if (!ctx.res.writableFinished) abort.abort();
+      });
+      const body = await route.get({
+        plugin,
+        query: new URLSearchParams(ctx.querystring),
+        signal: abort.signal,
+        pools: deps.pools,
+      });
+      ctx.status = 200;
+      ctx.set('Cache-Control', 'no-store');
+      ctx.type = 'application/json';
+      ctx.body = JSON.stringify(body);
     });
-    const body = await route.get({
-      plugin,
-      query: new URLSearchParams(ctx.querystring),
-      signal: abort.signal,
-      pools: deps.pools,
-    });
-    ctx.status = 200;
-    ctx.set('Cache-Control', 'no-store');
-    ctx.type = 'application/json';
-    ctx.body = JSON.stringify(body);
   });
+}
 
-  return app;
+export function createApp(deps: AppDeps): RequestListener {
+  const { log } = deps;
+  const routes = classApiRoutes(deps);
+  return serveRequests<Exchange>(
+    {
+      log,
+      begin: () => ({ path: '', probe: false }),
+      status: (err) => toStatus(err, '', log),
+      statusHeaders: () => ({ 'cache-control': 'no-store' }),
+      // The query is never logged (it names repositories, and other tools put tokens there), nor
+      // is any header.
+      accessLog: (req, ex, { code, ms }) =>
+        ex.probe ? undefined : { method: req.method, path: ex.path, status: code, ms },
+    },
+    async (req, res, ex) => {
+      ex.path = targetPath(req);
+      // Health, for kubelet probes; never touches a tool.
+      if (healthPaths.has(ex.path)) {
+        ex.probe = true;
+        writeHealth(res, ex.path, deps.notReady);
+        return;
+      }
+      // The caller: before anything else is looked at, so that nobody else learns even the routes.
+      const refused = deps.checkCaller(req);
+      if (refused) throw refused;
+      await routes(req, res);
+    },
+  );
 }

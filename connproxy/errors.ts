@@ -1,11 +1,12 @@
-// Every error the Connectors Proxy sends is a metav1.Status, written here and nowhere else. A 401
-// always carries the Basic challenge (so git, skopeo and friends retry with the token), a 407 the
-// proxy challenge. Messages name Connectors, hosts and problems, never a header value.
+// The Connectors Proxy's own Statuses and their challenges: a 401 always carries the Basic
+// challenge (so git, skopeo and friends retry with the token), a 407 the proxy challenge; the one
+// request wrapper (machinery/exchange.ts) writes them. Messages name Connectors, hosts and problems,
+// never a header value.
 
-import { STATUS_CODES, type ServerResponse } from 'node:http';
+import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../machinery/log.js';
-import { rawStatusResponse, StatusError, writeStatus as writeApiStatus } from '../machinery/status.js';
+import { StatusError } from '../machinery/status.js';
 
 export const realm = 'connectors-proxy';
 const challenge = `Basic realm="${realm}"`;
@@ -19,21 +20,10 @@ export const proxyAuthRequired = (message: string): StatusError =>
   new StatusError(407, 'Unauthorized', `Proxy authentication required: ${message}`);
 
 /** The challenge a 401 or 407 carries, so that clients retry with the token. */
-function challengeHeaders(err: StatusError): Record<string, string> {
+export function challengeHeaders(err: StatusError): Record<string, string> {
   if (err.code === 401) return { 'www-authenticate': challenge };
   if (err.code === 407) return { 'proxy-authenticate': challenge };
   return {};
-}
-
-/** Writes `err` as the response, or cuts the response if its head has already gone out. */
-export function writeStatus(res: ServerResponse, err: StatusError): void {
-  writeApiStatus(res, err, challengeHeaders(err));
-}
-
-/** Answers a CONNECT with `err` on the raw socket, then closes it. */
-export function writeRawStatus(socket: Duplex, err: StatusError): void {
-  if (socket.destroyed || !socket.writable) return;
-  socket.end(rawStatusResponse(err, challengeHeaders(err)));
 }
 
 /**

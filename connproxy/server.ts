@@ -1,22 +1,16 @@
 // Wiring of the Connectors Proxy: informers, the Secret cache, the caller checks, the proxy CA,
 // the plain-HTTP listener (requests and CONNECT) plus the internal server that parses intercepted
-// TLS connections, and graceful shutdown (serve on through the shutdown delay, then stop
-// accepting, let in-flight requests finish within the grace period, then cut tunnels).
+// TLS connections, served and shut down by the serving kit (machinery/serve.ts), which at the end
+// of the grace period cuts the tunnels.
 
 import { X509Certificate } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { CachedTokenReviewer } from '../kube/tokenreview.js';
 import { SubjectAccessReviewAuthorizer } from '../kube/authz.js';
-import {
-  enforceDeadlinesWithoutListening,
-  headerDeadlineOptions,
-  watchBodyIdle,
-} from '../machinery/deadlines.js';
-import { healthPaths } from '../machinery/health.js';
-import { InflightLimiter } from '../machinery/inflight.js';
-import { GracefulShutdown, keepEveryHeaderLine, listen, trackConnections } from '../machinery/lifecycle.js';
+import { healthPaths, targetPath } from '../machinery/health.js';
 import type { Logger } from '../machinery/log.js';
+import { Serving, type RunningServer } from '../machinery/serve.js';
 import type { KubeClient } from '../kube/client.js';
 import { registryTokenStrategy } from '../proxy/credentials/registry-token.js';
 import { defaultPoolLimits, DispatcherCache } from '../proxy/dispatchers.js';
@@ -30,15 +24,6 @@ import { answerClientError } from './errors.js';
 import { ProxyHandler } from './handler.js';
 import type { Config } from './options.js';
 import { parseRequestTarget } from './route.js';
-
-export interface RunningProxy {
-  port: number;
-  /**
-   * Serves on for the shutdown delay, then stops accepting, waits up to the grace period for
-   * in-flight requests, and closes everything.
-   */
-  shutdown(): Promise<void>;
-}
 
 async function proxyCa(config: Config, log: Logger): Promise<ProxyCertificateAuthority> {
   let ca: ProxyCertificateAuthority;
@@ -105,12 +90,11 @@ async function destinationPolicy(config: Config, kube: KubeClient, log: Logger):
  * its tool (connproxy/route.ts), which counts like any other.
  */
 function isHealthProbe(req: IncomingMessage): boolean {
-  const url = req.url ?? '';
-  if (!healthPaths.has(url.split('?')[0] ?? '')) return false;
-  return parseRequestTarget(req.method ?? 'GET', url, req.headers.host).kind === 'health';
+  if (!healthPaths.has(targetPath(req))) return false;
+  return parseRequestTarget(req.method ?? 'GET', req.url ?? '', req.headers.host).kind === 'health';
 }
 
-export async function startProxy(config: Config, kube: KubeClient, log: Logger): Promise<RunningProxy> {
+export async function startProxy(config: Config, kube: KubeClient, log: Logger): Promise<RunningServer> {
   const ca = await proxyCa(config, log);
   if (config.publishCa) await publishCaConfigMap(kube, config.publishCa, ca.certPem, log);
   const store = new ConnectorStore(kube, log);
@@ -124,22 +108,14 @@ export async function startProxy(config: Config, kube: KubeClient, log: Logger):
     new CachedTokenReviewer(kube, config.authenticationCacheMs, config.tokenAudiences),
     new SubjectAccessReviewAuthorizer(kube, config.authorizationCacheMs, log),
   );
-  const graceful = new GracefulShutdown(
-    { delayMs: config.shutdownDelayMs, graceMs: config.shutdownGraceMs },
+  const serving = new Serving({
+    limits: config.limits,
+    timing: { delayMs: config.shutdownDelayMs, graceMs: config.shutdownGraceMs },
     log,
-  );
-  // One budget for the whole process: plain requests, CONNECT tunnels and intercepted requests.
-  const limiter = new InflightLimiter(config.limits.maxInflight, log);
-  const { headerMs, bodyIdleMs } = config.limits.deadlines;
-
+    ready: [() => (store.hasSynced ? undefined : 'Connector and ConnectorClass informers have not synced')],
+  });
   // Intercepted connections are handed to this server, which never listens itself.
-  const intercept: Server = createServer(headerDeadlineOptions(headerMs));
-  // listen() does both for the listening server.
-  keepEveryHeaderLine(intercept);
-  trackConnections(intercept);
-  enforceDeadlinesWithoutListening(intercept, headerMs);
-  intercept.keepAliveTimeout = 95_000;
-  intercept.requestTimeout = 0;
+  const intercept = serving.innerServer({ streams: true });
   const handler = new ProxyHandler({
     log,
     lister: store,
@@ -151,50 +127,34 @@ export async function startProxy(config: Config, kube: KubeClient, log: Logger):
     otherHosts,
     connectTimeoutMs: config.upstream.connectMs,
     intercept,
-    notReady: () => [
-      ...graceful.notReady(),
-      ...(store.hasSynced ? [] : ['Connector and ConnectorClass informers have not synced']),
-    ],
+    notReady: serving.notReady,
   });
-  intercept.on('request', limiter.guard(watchBodyIdle(handler.intercepted, bodyIdleMs, log)));
+  // One budget for the whole process: plain requests, CONNECT tunnels and intercepted requests.
+  intercept.on('request', serving.guard(handler.intercepted));
   intercept.on('clientError', answerClientError(log));
 
-  const http: Server = createServer(
-    headerDeadlineOptions(headerMs),
-    limiter.guard(watchBodyIdle(handler.request, bodyIdleMs, log), isHealthProbe),
-  );
-  http.on('connect', limiter.guardConnect(handler.connect));
-  // Workloads keep connections to us; ours stay open longer than a client keeps them idle.
-  http.keepAliveTimeout = 95_000;
   // Proxied streams may run for a long time; timeouts live on the upstream side instead.
-  http.requestTimeout = 0;
+  const http = serving.http(serving.guard(handler.request, isHealthProbe), { streams: true });
+  http.on('connect', serving.limiter.guardConnect(handler.connect));
 
   store.start();
-  const port = await listen(http, config.port, config.bindAddress, config.limits.listenSockets);
-  log.info('serving', { address: config.bindAddress, port, otherHosts: config.otherHosts });
-
-  let shutdownPromise: Promise<void> | undefined;
-  const shutdown = (): Promise<void> =>
-    (shutdownPromise ??= (async () => {
-      // Tunnels and intercepted connections go on through the delay, like any connection: a
-      // client's next CONNECT may well still be sent here. An opaque tunnel cannot be told to
-      // close (a 200 to CONNECT makes the connection the client's byte stream), so it ends when
-      // its client ends it, or at the end of the grace period; an intercepted one carries HTTP,
-      // whose responses close it like any other. CONNECT sockets count as the listener's
-      // connections, so the drain waits for them too.
-      await graceful.run(http, {
-        inner: [intercept],
-        draining: () => {
-          handler.refuseNewTunnels();
-        },
-        cut: () => {
-          handler.cutTunnels();
-        },
-      });
-      log.info('listener closed; stopping informers and upstream pools');
+  // Tunnels and intercepted connections go on through the delay, like any connection: a client's
+  // next CONNECT may well still be sent here. An opaque tunnel cannot be told to close (a 200 to
+  // CONNECT makes the connection the client's byte stream), so it ends when its client ends it, or
+  // at the end of the grace period; an intercepted one carries HTTP, whose responses close it like
+  // any other. CONNECT sockets count as the listener's connections, so the drain waits for them too.
+  return serving.start(http, {
+    port: config.port,
+    bindAddress: config.bindAddress,
+    fields: { otherHosts: config.otherHosts },
+    draining: () => {
+      handler.refuseNewTunnels();
+    },
+    cut: () => {
+      handler.cutTunnels();
+    },
+    release: async () => {
       await Promise.all([store.stop(), pools.close(), registryTokenStrategy.close()]);
-      log.info('stopped');
-    })());
-
-  return { port, shutdown };
+    },
+  });
 }

@@ -16,7 +16,7 @@ import type { Connector, NamedValue } from '../registry/types.js';
 import { CelCompileError } from './cel.js';
 import { describeError, InvalidProbe, probeExchange } from './exchange.js';
 import { scrub, sensitiveValues } from './redaction.js';
-import { GoMap, GoStruct, renderTemplate, TemplateError } from '../template/template.js';
+import { GoMap, GoStruct, renderTemplate, TemplateError } from '../template/index.js';
 
 export interface HttpProbeSpec {
   path?: string;

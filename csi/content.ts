@@ -22,7 +22,7 @@
 // A file named by several classes is the later class's.
 
 import type { ConnectorRef } from '../registry/types.js';
-import { renderTemplate, TemplateError, unstructured } from '../template/template.js';
+import { renderTemplate, TemplateError, unstructured } from '../template/index.js';
 import type { ConnectorAccess } from './access.js';
 import { parseVolumeAttributes, type VolumeAttributes } from './attributes.js';
 import type {

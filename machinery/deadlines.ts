@@ -14,9 +14,11 @@
 // Responses are not bounded here: a tool's answer may stream for hours, and the upstream
 // timeouts (--upstream-*) bound a tool that goes silent.
 
-import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
+import { hasBody } from './body.js';
+import type { RequestListener } from './exchange.js';
 import type { Logger } from './log.js';
 import { requestTimeout, writeStatus } from './status.js';
 
@@ -24,8 +26,6 @@ export interface ClientDeadlines {
   headerMs: number;
   bodyIdleMs: number;
 }
-
-export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 
 /**
  * createServer options enforcing the header deadline. Node checks its deadlines on a timer
@@ -59,10 +59,6 @@ export function enforceDeadlinesWithoutListening(server: Server, headerMs: numbe
     socket.once('secure', clear);
     socket.once('close', clear);
   });
-}
-
-function hasBody(headers: IncomingHttpHeaders): boolean {
-  return headers['transfer-encoding'] !== undefined || Number(headers['content-length'] ?? 0) > 0;
 }
 
 /**

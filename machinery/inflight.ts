@@ -8,8 +8,8 @@
 // and /metrics are exempted by the caller of guard(), so that kubelet never restarts an overloaded
 // pod for being overloaded and its load stays visible.
 
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Duplex } from 'node:stream';
+import type { IncomingMessage } from 'node:http';
+import type { ConnectListener, RequestListener } from './exchange.js';
 import type { Logger } from './log.js';
 import { rawStatusResponse, tooManyRequests, writeStatus } from './status.js';
 
@@ -18,9 +18,6 @@ export const requestKinds: readonly RequestKind[] = ['readOnly', 'mutating'];
 
 /** The most requests of each kind served at once; 0 means no limit (as in kube-apiserver). */
 export type InflightLimits = Record<RequestKind, number>;
-
-export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
-export type ConnectListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 
 /** What /metrics reads. */
 export interface InflightCounts {

@@ -16,6 +16,7 @@ import type { SecretSource } from './secrets.js';
 import type { ConnectorLister } from './store.js';
 import type { ServeResult, SubresourceHandler, SubresourceRequest } from './subresource.js';
 import type { ConnectorClass } from './types.js';
+import { hasBody } from '../machinery/body.js';
 
 export interface ClassApiDeps {
   lister: ConnectorLister;
@@ -140,8 +141,6 @@ export function classApiHandler(deps: ClassApiDeps): SubresourceHandler {
         address = toolAddressFor(target, op);
       }
       const path = toolPath(address, segments);
-      const hasBody =
-        req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
       const status = await forward(
         op.provider === 'api' ? deps.backendPools : deps.pools,
         {
@@ -150,7 +149,7 @@ export function classApiHandler(deps: ClassApiDeps): SubresourceHandler {
           prefix: address.prefix,
           path: info.query ? `${path}?${info.query}` : path,
           headers,
-          body: hasBody ? req : null,
+          body: hasBody(req.headers) ? req : null,
           injector: op.provider === 'proxy' ? (secret?.injector ?? null) : null,
           // The class API backend is trusted through backendPools (--classapi-ca-file); the tool's
           // CA applies only where we talk to the tool.

@@ -10,6 +10,7 @@ import { connectorCa, connectorSecret, resolveConnector } from './resolve.js';
 import type { SecretSource } from './secrets.js';
 import type { ConnectorLister } from './store.js';
 import type { ServeResult, Subresource, SubresourceRequest } from './subresource.js';
+import { hasBody } from '../machinery/body.js';
 
 export interface ProxyDeps {
   lister: ConnectorLister;
@@ -32,8 +33,6 @@ export function proxySubresource(deps: ProxyDeps): Subresource {
         connectorSecret(deps.secrets, target.connector),
         connectorCa(deps.secrets, target.connector),
       ]);
-      const hasBody =
-        req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
       const status = await forward(
         deps.pools,
         {
@@ -42,7 +41,7 @@ export function proxySubresource(deps: ProxyDeps): Subresource {
           prefix: target.address.prefix,
           path: info.query ? `${path}?${info.query}` : path,
           headers: forwardRequestHeaders(req.headers, deps.droppedHeaders()),
-          body: hasBody ? req : null,
+          body: hasBody(req.headers) ? req : null,
           injector: secret?.injector ?? null,
           ca,
         },

@@ -4,19 +4,15 @@
 // relies on (uid echoed, v1 only, 400 for what is not an AdmissionReview).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
-import type { IncomingMessage } from 'node:http';
 import { loadAllYaml } from '@kubernetes/client-node';
 import { expect } from 'chai';
 import {
   admissionHandlers,
   admissionPath,
   mutationPath,
-  readJsonBody,
   type AdmissionHandler,
-  type AdmissionReview,
-  type FieldProblem,
 } from '../../../apiserver/admission.js';
+import type { AdmissionReview, FieldProblem } from '../../../apiserver/admissionreview.js';
 import type { Authorizer } from '../../../kube/authz.js';
 import { StatusError } from '../../../machinery/status.js';
 import { repoRoot } from '../../../hack/binaries.js';
@@ -723,54 +719,6 @@ describe('apiserver/admission: what is not an AdmissionReview is a 400', () => {
       expect((caught as StatusError).message).to.match(message);
     });
   }
-});
-
-describe('apiserver/admission readJsonBody', () => {
-  const req = (chunks: string[], headers: Record<string, string> = {}): IncomingMessage =>
-    Object.assign(Readable.from(chunks.map((c) => Buffer.from(c))), {
-      headers,
-    }) as unknown as IncomingMessage;
-
-  async function statusOf(p: Promise<unknown>): Promise<StatusError> {
-    try {
-      await p;
-    } catch (err) {
-      expect(err).to.be.instanceOf(StatusError);
-      return err as StatusError;
-    }
-    return expect.fail('expected a StatusError');
-  }
-
-  it('parses a body that arrives in pieces', async () => {
-    expect(await readJsonBody(req(['{"a":', '[1,2]}']))).to.deep.equal({ a: [1, 2] });
-  });
-
-  it('refuses a body that is not JSON with 400', async () => {
-    expect((await statusOf(readJsonBody(req(['{nope'])))).code).to.equal(400);
-  });
-
-  it('refuses a body that does not arrive within the deadline with 408, and stops listening to it', async () => {
-    const stalled = Object.assign(new PassThrough(), { headers: {} });
-    stalled.write('{"a":');
-    const err = await statusOf(readJsonBody(stalled as unknown as IncomingMessage, 1024, 20));
-    expect(err.code).to.equal(408);
-    expect(err.status.reason).to.equal('Timeout');
-    expect(stalled.listenerCount('data')).to.equal(0);
-    expect(stalled.listenerCount('end')).to.equal(0);
-  });
-
-  it('refuses a body whose sender goes away with 400', async () => {
-    const gone = Object.assign(new PassThrough(), { headers: {} });
-    gone.write('{"a":');
-    const p = readJsonBody(gone as unknown as IncomingMessage, 1024, 10_000);
-    gone.destroy();
-    expect((await statusOf(p)).code).to.equal(400);
-  });
-
-  it('refuses a body over the limit with 413, by Content-Length or by what arrives', async () => {
-    expect((await statusOf(readJsonBody(req(['{}'], { 'content-length': '100' }), 10))).code).to.equal(413);
-    expect((await statusOf(readJsonBody(req(['{"a":"', 'x'.repeat(20), '"}']), 10))).code).to.equal(413);
-  });
 });
 
 describe('apiserver/admission: writing a Connector needs the right to read its Secrets', () => {

@@ -6,7 +6,8 @@ import { expect } from 'chai';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request, type Agent } from 'undici';
 import { createLogger } from '../../../machinery/log.js';
-import { startBackend, type RunningBackend } from '../../../classapi/server.js';
+import { startBackend } from '../../../classapi/server.js';
+import type { RunningServer } from '../../../machinery/serve.js';
 import { backendTls, type BackendTls } from '../../helpers/classapi-tls.js';
 import { b64, localServer, pluginHeaders, sendJson, type LocalServer } from './helpers.js';
 
@@ -23,7 +24,7 @@ interface Answer {
 }
 
 describe('classapi backend (in-process, fake tools)', function () {
-  let backend: RunningBackend;
+  let backend: RunningServer;
   let base: string;
   let git: LocalServer;
   let other: LocalServer;

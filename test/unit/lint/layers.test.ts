@@ -55,7 +55,7 @@ describe('lint: imports point down (entry points → registry → proxy → kube
     ['proxy/headers.ts', "export * from '../registry/types.js';", 'proxy/ may import only kube/, machinery/'],
     ['registry/types.ts', "import '../connproxy/route.js';", 'not connproxy/'],
     ['csi/access.ts', "import '../connproxy/route.js';", 'not connproxy/'],
-    ['template/template.ts', "import '../kube/client.js';", 'template/ may import only machinery/'],
+    ['template/index.ts', "import '../kube/client.js';", 'template/ may import only machinery/'],
     ['controller/main.ts', "import '../hack/process.js';", 'not hack/'],
     [
       'controller/main.ts',

@@ -8,7 +8,7 @@ import { loadAllYaml } from '@kubernetes/client-node';
 import { expect } from 'chai';
 import { repoRoot } from '../../../hack/binaries.js';
 import { templateData, type SecretData } from '../../../controller/probe.js';
-import { GoMap, GoStruct, renderTemplate, TemplateError } from '../../../template/template.js';
+import { GoMap, GoStruct, renderTemplate, TemplateError } from '../../../template/index.js';
 import type { Connector } from '../../../registry/types.js';
 
 const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
