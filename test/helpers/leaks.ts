@@ -5,7 +5,7 @@
 // answered to the suite's clients, what each recording tool received and which secrets it may see,
 // and metrics of processes that stop early. scanForLeaks() then looks for every secret, plain and
 // encoded, in all of that and in the logs and objects read at the end
-// (test/integration/zz-hardening/leaks.test.ts, the last file mocha loads).
+// (test/integration/leak-check.ts, which the integration fixture runs after the last test).
 
 import type { RecordedRequest } from '../../hack/tools/echo-tool.js';
 

@@ -43,6 +43,8 @@ describe('manifests', function () {
   });
 
   it('printer columns show Class and Address', async function () {
+    // Its own objects, whichever tests ran before it: upstream's example, as the test above applies it.
+    await kubectlOk(['apply', '-f', join(repoRoot(), 'test', 'fixtures', 'upstream-examples.yaml')]);
     const out = await kubectlOk(['get', 'connectors', '-n', 'default']);
     expect(out).to.match(/NAME\s+CLASS\s+ADDRESS\s+READY\s+REASON\s+AGE/);
     expect(out).to.match(/git-github\s+git\s+https:\/\/github\.com/);

@@ -48,7 +48,9 @@ describe('the runtime: Node.js 24 in every process', function () {
   it("`npm run dev` with the machine's own node first on PATH runs every process on Node 24", async function () {
     this.timeout(300_000);
     const own = machineNode();
-    if (own === undefined) this.skip(); // no other node on this machine: nothing to shadow ours
+    // The node that runs npm itself: `npm test` cannot start without one.
+    if (own === undefined)
+      throw new Error('no node on PATH outside node_modules to start `npm run dev` with');
     const machineVersion = execFileSync(own, ['--version'], { encoding: 'utf8' }).trim();
     // A PATH as a login shell has it: the machine's node first, none of ours.
     const bin = await mkdtemp(join(tmpdir(), 'machine-node-'));

@@ -1,6 +1,8 @@
 // Leader election over an in-memory Lease with kube-apiserver's optimistic concurrency: one leader
 // among candidates, a released Lease is taken at once, an abandoned one after its duration, and a
-// leader that cannot renew steps down before a successor may take over.
+// leader that cannot renew steps down before a successor may take over. On a fake clock
+// (setTimeout and Date): the Lease durations are the real ones, and no test waits for them.
+import { mock } from 'node:test';
 import { expect } from 'chai';
 import { createLogger } from '../../../machinery/log.js';
 import {
@@ -10,7 +12,13 @@ import {
   type LeaseStore,
 } from '../../../controller/leader.js';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** Moves the fake clock on by `ms`, 10 ms at a time, letting the electors' promises run at each step. */
+async function sleep(ms: number): Promise<void> {
+  for (let t = 0; t < ms; t += 10) {
+    mock.timers.tick(Math.min(10, ms - t));
+    await new Promise((r) => setImmediate(r));
+  }
+}
 const log = createLogger({ level: 'error', write: () => undefined });
 
 class MemoryLease implements LeaseStore {
@@ -58,6 +66,13 @@ function candidate(store: LeaseStore, identity: string, timing = { lease: 400, r
 }
 
 describe('controller/leader', () => {
+  beforeEach(() => {
+    mock.timers.enable({ apis: ['setTimeout', 'Date'], now: Date.now() });
+  });
+  afterEach(() => {
+    mock.timers.reset();
+  });
+
   it('elects exactly one of several candidates, and keeps it', async () => {
     const store = new MemoryLease();
     const cs = ['a', 'b', 'c'].map((id) => candidate(store, id, { lease: 1000, renew: 800, retry: 50 }));

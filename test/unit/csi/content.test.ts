@@ -258,6 +258,7 @@ describe('csi/content', function () {
   });
 
   it('renders every configuration of every shipped class', async function () {
+    let rendered = 0;
     for (const [className, cls] of shipped) {
       const name = `any-${className}`;
       cluster.add(connector('team-a', name, className, 'https://tool.example.com/base/'));
@@ -270,9 +271,12 @@ describe('csi/content', function () {
           expect(files.get(file), `${className}/${configuration.name}/${file}`).to.be.a('string').that.is.not
             .empty;
           expect(files.get(file)).not.to.contain('<no value>');
+          rendered++;
         }
       }
     }
+    // Not vacuous: an empty manifests/classes, or classes without configurations, would pass above.
+    expect(rendered).to.be.greaterThan(0);
   });
 
   it('several Connectors: one .gitconfig over git and gitlab; the proxy username lists both', async function () {

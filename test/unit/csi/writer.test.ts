@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { DirectoryMedium, parseMountInfo, TmpfsMedium } from '../../../csi/medium.js';
 import { isValidFileName, removeVolumeFiles, writeVolumeFiles } from '../../../csi/writer.js';
+import { skipBecause } from '../../helpers/skip.js';
 
 const files = (entries: Record<string, string>): Map<string, string> => new Map(Object.entries(entries));
 
@@ -137,7 +138,7 @@ describe('csi/medium', function () {
   });
 
   it('tmpfs (root only): a real tmpfs at target, readable by a non-root user, gone after tearDown', async function () {
-    if (process.getuid?.() !== 0) this.skip(); // mounting needs CAP_SYS_ADMIN
+    if (process.getuid?.() !== 0) skipBecause(this, 'mounting a tmpfs needs root');
     const root = mkdtempSync(join(tmpdir(), 'csi-medium-'));
     execFileSync('chmod', ['0755', root]);
     const target = join(root, 'mount');

@@ -4,6 +4,7 @@
 // a row back off (doubling, capped) and a watch that held starts the pauses over; stop() leaves
 // nothing running.
 
+import { mock } from 'node:test';
 import { expect } from 'chai';
 import { createLogger } from '../../../machinery/log.js';
 import {
@@ -40,6 +41,12 @@ async function until(what: string, check: () => boolean, ms = 3000): Promise<voi
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(5);
   }
+}
+
+/** Under a fake setTimeout: lets what is due run (promises, I/O), then checks that `check` holds. */
+async function settled(what: string, check: () => boolean): Promise<void> {
+  for (let n = 0; n < 100 && (n < 10 || !check()); n++) await new Promise((r) => setImmediate(r));
+  expect(check(), what).to.equal(true);
 }
 
 /** One watch stream the test writes events into, ends, or fails. */
@@ -270,7 +277,7 @@ describe('kube/informer', function () {
     api.lists = [new Error('connect ECONNREFUSED'), new Error('connect ECONNREFUSED'), list('1', [])];
     api.watches = [(opts) => new Stream(opts)];
     const i = start();
-    await until('the first failure', () => warnings.length === 1);
+    await settled('the first failure', () => warnings.length === 1);
     expect(i.hasSynced).to.equal(false);
     await until('the sync', () => i.hasSynced);
     expect(api.listQueries).to.have.length(3);
@@ -317,9 +324,27 @@ describe('kube/informer', function () {
     api.lists = [new Error('connect ECONNREFUSED')];
     const i = new Informer<Obj>({ what: 'things', client: api, path: '/api/v1/things', log });
     informer = i;
-    i.start();
-    await sleep(5_000); // failures at about 0 s, 1 s and 3 s; the next is due at 7 s
-    expect(warnings.map((w) => w.retryMs)).to.deep.equal([1_000, 2_000, 4_000]);
+    const retries = (): number[] => warnings.map((w) => w.retryMs);
+    mock.timers.enable({ apis: ['setTimeout'] });
+    try {
+      i.start(); // fails at once, then after 1 s and 3 s; the next is due at 7 s
+      await settled('the first failure', () => warnings.length === 1);
+      mock.timers.tick(999);
+      await settled('no second failure before 1 s', () => warnings.length === 1);
+      mock.timers.tick(1);
+      await settled('the second failure', () => warnings.length === 2);
+      mock.timers.tick(2_000);
+      await settled('the third failure', () => warnings.length === 3);
+      mock.timers.tick(3_999);
+      await settled('no fourth failure before 4 s', () => warnings.length === 3);
+      expect(retries()).to.deep.equal([1_000, 2_000, 4_000]);
+      mock.timers.tick(1);
+      await settled('the fourth failure', () => warnings.length === 4);
+      expect(api.listQueries).to.have.length(4);
+    } finally {
+      await i.stop();
+      mock.timers.reset();
+    }
   });
 
   it('an event handler that throws does not stop the informer', async () => {
