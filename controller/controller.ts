@@ -1,7 +1,7 @@
 // Wiring of the status controller: informers for Connectors and ConnectorClasses (keys.ts turns
 // their events into keys), one work queue and --workers reconcilers (reconcile.ts), the Secret
 // poller (secrets.ts), status writes and Events (status.ts), leader election (leader.ts), and its
-// own port for /healthz, /readyz and /metrics (health.ts, metrics.ts); and shutdown, in order.
+// own port for /healthz, /readyz and /metrics (machinery/healthserver.ts, metrics.ts); and shutdown, in order.
 
 import { WatchedClientTls } from '../machinery/certificates.js';
 import type { Logger } from '../machinery/log.js';
@@ -11,10 +11,10 @@ import { SecretCache } from '../registry/secrets.js';
 import { connectorInformers } from '../registry/store.js';
 import { AddressResolver } from './addresses.js';
 import type { CaRead, ConnectorDeps, SecretRead } from './connector.js';
-import { startHealthServer } from './health.js';
 import { enqueueAll, enqueueOnChange, type KeySources } from './keys.js';
 import { AlwaysLeader, kubeLeaseStore, LeaderElector } from './leader.js';
 import { ControllerMetrics } from './metrics.js';
+import { startHealthServer } from '../machinery/healthserver.js';
 import type { Config } from './options.js';
 import { Prober } from './probe.js';
 import { ensureProxyService } from './proxyservice.js';

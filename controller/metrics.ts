@@ -1,34 +1,22 @@
-// The controller's Prometheus metrics (served on /metrics by controller/health.ts): reconciles and
-// status writes by kind, whether this replica leads, how many Secrets are polled; and Node's own.
+// The controller's Prometheus metrics (served on /metrics by machinery/healthserver.ts), by the one
+// convention of machinery/metrics.ts: reconciles and status writes by kind, whether this replica
+// leads, how many Secrets are polled; and Node's own.
 
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { ComponentMetrics } from '../machinery/metrics.js';
 
 export class ControllerMetrics {
-  readonly registry = new Registry();
-  readonly reconciles = new Counter({
-    name: 'connectors_controller_reconciles_total',
-    help: 'Reconciles, by kind (connector, class) and result (ok, error).',
-    labelNames: ['kind', 'result'] as const,
-    registers: [this.registry],
-  });
-  readonly statusWrites = new Counter({
-    name: 'connectors_controller_status_writes_total',
-    help: 'Status subresource writes, by kind; none when nothing changed.',
-    labelNames: ['kind'] as const,
-    registers: [this.registry],
-  });
-  readonly leader = new Gauge({
-    name: 'connectors_controller_leader',
-    help: '1 while this replica holds the leader Lease.',
-    registers: [this.registry],
-  });
-  readonly polledSecrets = new Gauge({
-    name: 'connectors_controller_polled_secrets',
-    help: 'Distinct Secrets polled for changes.',
-    registers: [this.registry],
-  });
-
-  constructor() {
-    collectDefaultMetrics({ register: this.registry });
-  }
+  private readonly component = new ComponentMetrics('controller');
+  readonly registry = this.component.registry;
+  readonly reconciles = this.component.counter(
+    'reconciles_total',
+    'Reconciles, by kind (connector, class) and result (ok, error).',
+    ['kind', 'result'],
+  );
+  readonly statusWrites = this.component.counter(
+    'status_writes_total',
+    'Status subresource writes, by kind; none when nothing changed.',
+    ['kind'],
+  );
+  readonly leader = this.component.gauge('leader', '1 while this replica holds the leader Lease.');
+  readonly polledSecrets = this.component.gauge('polled_secrets', 'Distinct Secrets polled for changes.');
 }

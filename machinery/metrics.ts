@@ -29,6 +29,10 @@ export class ComponentMetrics {
     return new Counter({ name: this.name(what), help, labelNames, registers: [this.registry] });
   }
 
+  gauge(what: string, help: string): Gauge {
+    return new Gauge({ name: this.name(what), help, registers: [this.registry] });
+  }
+
   histogram<L extends string = never>(
     what: string,
     help: string,
