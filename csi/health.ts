@@ -4,15 +4,10 @@
 // container restarts and registers again. Plain HTTP on the pod's address, no secrets, nothing else.
 
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { credentials, type Client, type ServiceClientConstructor, type ServiceError } from '@grpc/grpc-js';
+import { listenHealth, type HealthServer } from '../machinery/healthserver.js';
 import { csiPackage, type ProbeResponse } from './proto.js';
 import type { RegistrationState } from './registration.js';
-
-export interface HealthServer {
-  port: number;
-  close(): Promise<void>;
-}
 
 type ProbeMethod = (
   request: unknown,
@@ -76,21 +71,5 @@ export async function startHealthServer(port: number, check: HealthCheck): Promi
       () => res.writeHead(503, { 'content-type': 'text/plain' }).end('health check failed\n'),
     );
   });
-  server.requestTimeout = 10_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, () => {
-      resolve();
-    });
-  });
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => {
-          resolve();
-        });
-        server.closeAllConnections();
-      }),
-  };
+  return listenHealth(server, port);
 }

@@ -4,7 +4,7 @@
 // scraper; nothing here reads a Secret or reaches a tool. Processes that serve requests answer the
 // same paths on their serving port (machinery/serve.ts).
 
-import { createServer } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { healthPaths, targetPath, writeHealth } from './health.js';
@@ -38,10 +38,23 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Heal
       writeStatus(res, pathNotFound());
     }
   });
+  return listenHealth(server, opts.port, opts.bindAddress);
+}
+
+/**
+ * Listens with a health port's limits (a request must arrive whole within 10 s) and returns how
+ * to close it, open connections included: for this kit and for a process whose probe answers
+ * differ (the CSI driver asks its own gRPC socket).
+ */
+export async function listenHealth(
+  server: Server,
+  port: number,
+  bindAddress?: string,
+): Promise<HealthServer> {
   server.requestTimeout = 10_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(opts.port, opts.bindAddress, () => {
+    server.listen(port, bindAddress, () => {
       resolve();
     });
   });

@@ -10,7 +10,8 @@ import { credentials, type Client, type ServiceClientConstructor, type ServiceEr
 import { expect } from 'chai';
 import { request } from 'undici';
 import { createLogger } from '../../../machinery/log.js';
-import { driverHealthCheck, startHealthServer, type HealthServer } from '../../../csi/health.js';
+import { driverHealthCheck, startHealthServer } from '../../../csi/health.js';
+import type { HealthServer } from '../../../machinery/healthserver.js';
 import { DirectoryMedium } from '../../../csi/medium.js';
 import { DriverServices, driverName } from '../../../csi/node.js';
 import { registrationPackage, startRegistration, type Registration } from '../../../csi/registration.js';
