@@ -4,6 +4,8 @@
 // a time. Every process talks to kube-apiserver through it: a generated SDK's import alone cost
 // ~76 MB of resident memory for the handful of calls each process makes (docs/memory.md).
 
+import type { IncomingHttpHeaders } from 'node:http';
+import { Readable } from 'node:stream';
 import { Agent, ProxyAgent, type Dispatcher } from 'undici';
 import type { ClusterAccess, CredentialHeaders, Credentials, TlsOptions } from './credentials.js';
 
@@ -14,6 +16,7 @@ const maxEventBytes = 16 * 1024 * 1024;
 interface StatusCause {
   reason?: string;
   message?: string;
+  field?: string;
 }
 
 /** metav1.Status, the body of every kube-apiserver failure. */
@@ -23,7 +26,7 @@ export interface ApiStatus {
   message?: string;
   reason?: string;
   code?: number;
-  details?: { causes?: StatusCause[] };
+  details?: { name?: string; kind?: string; causes?: StatusCause[] };
 }
 
 /** A request kube-apiserver answered with a failure (or a watch ERROR event). */
@@ -38,6 +41,8 @@ export class KubeApiError extends Error {
     message: string,
     /** The reasons of the Status's causes (e.g. ResourceVersionTooLarge). */
     readonly causes: readonly string[] = [],
+    /** The Status the server answered with, as it came; absent when the body was none. */
+    readonly body?: ApiStatus,
   ) {
     super(message);
     this.name = 'KubeApiError';
@@ -48,7 +53,7 @@ export class KubeApiError extends Error {
     const reason = body?.reason ?? reasonPhrase(code);
     const detail = body?.message ? `: ${body.message}` : '';
     const causes = (body?.details?.causes ?? []).map((c) => c.reason ?? '').filter((r) => r !== '');
-    return new KubeApiError(code, reason, `${what}: ${code} ${reason}${detail}`, causes);
+    return new KubeApiError(code, reason, `${what}: ${code} ${reason}${detail}`, causes, body);
   }
 }
 
@@ -171,6 +176,19 @@ export interface KubeClientOptions {
 /** A request body: any JSON object or array (a typed Kubernetes object too). */
 type Json = object;
 
+export interface StreamRequest {
+  headers?: Record<string, string | string[]>;
+  body?: string | Buffer | Readable | null;
+  signal?: AbortSignal;
+}
+
+export interface StreamResponse {
+  statusCode: number;
+  headers: IncomingHttpHeaders;
+  /** Must be read to its end or destroyed: it holds a connection. */
+  body: Readable;
+}
+
 function queryString(query: RequestOptions['query']): string {
   const params = new URLSearchParams();
   for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined && v !== '') params.set(k, String(v));
@@ -262,6 +280,36 @@ export class KubeClient {
   }
 
   /**
+   * Sends a request as given and resolves with the response as it arrives, whatever its status:
+   * bytes to relay (a tool's answer through a Connector's proxy), not JSON. The caller's headers
+   * cannot override the credentials' (Authorization, Impersonate-*). A body given as a stream is
+   * sent as it is read, so a 401 is answered as it came instead of sent again with fresh
+   * credentials. Timeouts as for every request: until the response headers, and between chunks.
+   */
+  async stream(
+    method: Dispatcher.HttpMethod,
+    path: string,
+    req: StreamRequest = {},
+  ): Promise<StreamResponse> {
+    const retryable = !(req.body instanceof Readable);
+    const res = await this.send(
+      (dispatcher, headers) =>
+        dispatcher.request({
+          origin: this.origin,
+          path: this.prefix + path,
+          method,
+          headers: { 'user-agent': this.userAgent, ...req.headers, ...headers },
+          body: req.body ?? null,
+          headersTimeout: this.timeoutMs,
+          bodyTimeout: this.timeoutMs,
+          ...(req.signal ? { signal: req.signal } : {}),
+        }),
+      retryable,
+    );
+    return { statusCode: res.statusCode, headers: res.headers, body: res.body };
+  }
+
+  /**
    * Opens a watch; resolves once kube-apiserver has accepted it (200), with its events as they
    * arrive. A failure before then, an ERROR event and a stream cut mid-event are thrown, as
    * KubeApiError when kube-apiserver said so. Aborting `signal` ends it.
@@ -306,11 +354,12 @@ export class KubeClient {
    */
   private async send(
     attempt: (dispatcher: Dispatcher, headers: CredentialHeaders) => Promise<Dispatcher.ResponseData>,
+    retryable = true,
   ): Promise<Dispatcher.ResponseData> {
     if (this.closed) throw new Error('the Kubernetes client is closed');
     const creds = await this.access.credentials();
     const res = await attempt(this.dispatcherFor(creds), creds.headers);
-    if (res.statusCode !== 401 || !this.access.rejected?.(creds)) return res;
+    if (res.statusCode !== 401 || !this.access.rejected?.(creds) || !retryable) return res;
     await res.body.dump();
     const fresh = await this.access.credentials();
     return attempt(this.dispatcherFor(fresh), fresh.headers);

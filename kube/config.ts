@@ -23,6 +23,10 @@ export const serviceAccountDir = '/var/run/secrets/kubernetes.io/serviceaccount'
 export interface LoadOptions {
   /** --kubeconfig: wins over everything else. */
   kubeconfig?: string | undefined;
+  /** --context: this context of the kubeconfig instead of its current-context. */
+  context?: string | undefined;
+  /** A user runs this at a terminal: exec plugins may talk to them (kube/kubeconfig.ts AccessOptions). */
+  userAtTerminal?: boolean | undefined;
   env?: NodeJS.ProcessEnv;
   home?: string;
   /** Where the ServiceAccount's token and ca.crt are mounted (tests point elsewhere). */
@@ -66,19 +70,30 @@ export function accessSource(opts: LoadOptions = {}): AccessSource {
 /** Reads the cluster access that `opts` selects; files it names are read now. */
 export function loadClusterAccess(opts: LoadOptions = {}): ClusterAccess {
   const source = accessSource(opts);
+  if (opts.context !== undefined && source.kind !== 'file' && source.kind !== 'files') {
+    throw new KubeConfigError(
+      `context "${opts.context}" is given, but there is no kubeconfig (no --kubeconfig, $KUBECONFIG or ~/.kube/config)`,
+    );
+  }
   switch (source.kind) {
     case 'file':
-      return kubeconfigAccess(readKubeconfigs([source.path]));
+      return kubeconfigAccess(readKubeconfigs([source.path]), opts);
     case 'files':
-      return kubeconfigAccess(readKubeconfigs(source.paths));
+      return kubeconfigAccess(readKubeconfigs(source.paths), opts);
     case 'in-cluster': {
       const ca = readSecretFile(join(source.dir, 'ca.crt'), 'the in-cluster CA');
       const tokenFile = join(source.dir, 'token');
       const token = new TokenFile(tokenFile, readSecretFile(tokenFile, 'the ServiceAccount token'));
       const tls: TlsOptions = { ca, rejectUnauthorized: true };
+      const namespace = existsSync(join(source.dir, 'namespace'))
+        ? readSecretFile(join(source.dir, 'namespace'), 'the ServiceAccount namespace')
+            .toString('utf8')
+            .trim()
+        : '';
       return {
         server: source.server,
         source: 'in-cluster',
+        ...(namespace ? { namespace } : {}),
         credentials: async () => ({ tls, headers: bearer(await token.current()) }),
       };
     }

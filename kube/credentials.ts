@@ -34,6 +34,10 @@ export interface ClusterAccess {
   proxyUrl?: string;
   /** Where this came from, for log lines (a path or "in-cluster"; never a credential). */
   source: string;
+  /** The kubeconfig context it is of, when it came from one. */
+  context?: string;
+  /** The namespace that context names (or the ServiceAccount's, in-cluster): a client's default. */
+  namespace?: string;
   credentials(): Credentials | Promise<Credentials>;
   /**
    * kube-apiserver answered 401 to `used`. True when credentials() will now give fresh ones worth

@@ -1,10 +1,12 @@
 // Exec credential plugins (a kubeconfig user's `exec`: aws, gke-gcloud-auth-plugin, kubelogin, …)
 // run as kubectl runs them: the command with its args and env, KUBERNETES_EXEC_INFO describing the
-// call (never interactive: a server has no terminal), an ExecCredential of the configured
+// call (never interactive in a server, which has no terminal; a command-line tool hands the plugin
+// its stderr, and its stdin when that is a terminal, as kubectl does), an ExecCredential of the configured
 // apiVersion (client.authentication.k8s.io/v1 or v1beta1) read from its stdout. Its token and
 // client certificate are kept until status.expirationTimestamp (without one, until kube-apiserver
 // refuses them); then, or after a 401, the plugin runs again. Concurrent requests share one run.
-// Neither its args nor its stderr appear in an error: either may hold a secret.
+// Neither its args nor its stderr appear in an error: either may hold a secret (a user at a terminal
+// sees the stderr on their own, as with kubectl).
 
 import { spawn } from 'node:child_process';
 import { KubeConfigError } from './credentials.js';
@@ -29,6 +31,11 @@ export interface ExecConfig {
   installHint?: string;
   /** ExecCredential.spec.cluster, when the kubeconfig sets provideClusterInfo. */
   cluster?: Readonly<Record<string, unknown>>;
+  /**
+   * Present when a user runs this process at a terminal: the plugin writes to their stderr (login
+   * prompts, device codes, why it failed), and when `interactive` it reads their stdin too.
+   */
+  user?: { interactive: boolean };
 }
 
 /** What the plugin gave; the same object until it runs again. */
@@ -88,11 +95,12 @@ export class ExecPlugin {
   }
 
   private run(): Promise<ExecResult> {
-    const { command, args, env, apiVersion, cluster } = this.config;
+    const { command, args, env, apiVersion, cluster, user } = this.config;
+    const interactive = user?.interactive === true;
     const info = {
       apiVersion,
       kind: 'ExecCredential',
-      spec: { interactive: false, ...(cluster ? { cluster } : {}) },
+      spec: { interactive, ...(cluster ? { cluster } : {}) },
     };
     return new Promise<ExecResult>((resolve, reject) => {
       let settled = false;
@@ -107,7 +115,7 @@ export class ExecPlugin {
       };
       const child = spawn(command, [...args], {
         env: { ...process.env, ...env, KUBERNETES_EXEC_INFO: JSON.stringify(info) },
-        stdio: ['ignore', 'pipe', 'ignore'],
+        stdio: [interactive ? 'inherit' : 'ignore', 'pipe', user ? 'inherit' : 'ignore'],
       });
       let timedOut = false;
       const timer = setTimeout(() => {

@@ -1,8 +1,8 @@
 // Kubeconfig files as kubectl reads them. Several files ($KUBECONFIG) are merged the way kubectl
 // merges them: the first file to set current-context, or a cluster, user or context of a given
 // name, wins (the whole entry), and the relative paths in an entry are relative to the file it came
-// from. The current context gives the cluster (server, CA, TLS server name, proxy-url) and the
-// user, who is: a client certificate; a token, inline or from a file (read again as it rotates);
+// from. The current context (or the one kubectl's --context names) gives the cluster (server, CA,
+// TLS server name, proxy-url), a default namespace, and the user, who is: a client certificate; a token, inline or from a file (read again as it rotates);
 // username/password (Basic); or an exec credential plugin (kube/exec.ts); optionally impersonating
 // someone (as, as-uid, as-groups, as-user-extra → Impersonate-* headers). As in kubectl, a token,
 // username/password or client certificate in the kubeconfig wins over exec. Files it names are
@@ -121,14 +121,32 @@ export function parseKubeconfig(text: string, path: string): ClusterAccess {
   return kubeconfigAccess(mergeKubeconfigs([{ path, doc: parseYaml(text, path) }]));
 }
 
-/** The current context's cluster and user. */
-export function kubeconfigAccess(config: Kubeconfig): ClusterAccess {
+export interface AccessOptions {
+  /** kubectl's --context: this context instead of the current-context. */
+  context?: string | undefined;
+  /**
+   * A user runs this process at a terminal (a command-line tool, not a server): exec plugins talk
+   * to them as kubectl lets them (kube/exec.ts ExecConfig.user).
+   */
+  userAtTerminal?: boolean | undefined;
+}
+
+/** The cluster and user of the current context, or of the one `opts.context` names. */
+export function kubeconfigAccess(config: Kubeconfig, opts: AccessOptions = {}): ClusterAccess {
   const bad = (what: string, file = config.source): KubeConfigError =>
     new KubeConfigError(`kubeconfig ${file}: ${what}`);
-  const contextName = config.currentContext;
+  let contextName = opts.context;
+  if (contextName !== undefined && !config.contexts.has(contextName)) {
+    const known = [...config.contexts.keys()];
+    throw bad(
+      `has no context "${contextName}" (${known.length ? `its contexts: ${known.join(', ')}` : 'it has none'})`,
+    );
+  }
+  contextName ??= config.currentContext;
   if (!contextName) throw bad('current-context is not set');
   const context = config.contexts.get(contextName);
   if (!context) throw bad(`current-context "${contextName}" names no context`);
+  const namespace = str(context.fields['namespace']);
   const clusterName = str(context.fields['cluster']);
   const clusterEntry = clusterName ? config.clusters.get(clusterName) : undefined;
   if (!clusterEntry) throw bad(`context "${contextName}" names no cluster`, context.file);
@@ -156,6 +174,7 @@ export function kubeconfigAccess(config: Kubeconfig): ClusterAccess {
     ? userCredentials(
         user,
         tls,
+        opts.userAtTerminal === true,
         (what) => bad(`user "${userName ?? ''}" ${what}`, user.file),
         () => ({
           server,
@@ -167,7 +186,14 @@ export function kubeconfigAccess(config: Kubeconfig): ClusterAccess {
         }),
       )
     : anonymous(tls);
-  return { server, ...(proxyUrl ? { proxyUrl } : {}), source: config.source, ...who };
+  return {
+    server,
+    ...(proxyUrl ? { proxyUrl } : {}),
+    source: config.source,
+    context: contextName,
+    ...(namespace ? { namespace } : {}),
+    ...who,
+  };
 }
 
 type Who = Pick<ClusterAccess, 'credentials' | 'rejected'>;
@@ -209,6 +235,7 @@ function execClusterConfig(cluster: Fields): { config?: unknown } {
 function userCredentials(
   user: Entry,
   clusterTls: TlsOptions,
+  userAtTerminal: boolean,
   bad: (what: string) => KubeConfigError,
   clusterInfo: () => Record<string, unknown>,
 ): Who {
@@ -258,17 +285,20 @@ function userCredentials(
     return fixed({ authorization: `Basic ${basic.toString('base64')}` });
   }
   if (u['exec'] !== undefined && u['exec'] !== null && !cert) {
-    return execCredentials(execConfig(user, bad, clusterInfo), tls, impersonate);
+    return execCredentials(execConfig(user, userAtTerminal, bad, clusterInfo), tls, impersonate);
   }
   return fixed({});
 }
 
 function execConfig(
   user: Entry,
+  userAtTerminal: boolean,
   bad: (what: string) => KubeConfigError,
   clusterInfo: () => Record<string, unknown>,
 ): ExecConfig {
   const exec = fields(user.fields['exec']);
+  // As kubectl: interactive when stdin is a terminal, unless the plugin says it never needs one.
+  const interactive = userAtTerminal && process.stdin.isTTY && exec['interactiveMode'] !== 'Never';
   const command = str(exec['command']);
   if (!command) throw bad('has an exec plugin without a command');
   const apiVersion = str(exec['apiVersion']) ?? '';
@@ -277,8 +307,12 @@ function execConfig(
       `asks its exec plugin for apiVersion "${apiVersion}": use one of ${execApiVersions.join(', ')}`,
     );
   }
-  if (exec['interactiveMode'] === 'Always') {
-    throw bad('has an exec plugin that needs a terminal (interactiveMode: Always), which a server has not');
+  if (exec['interactiveMode'] === 'Always' && !interactive) {
+    throw bad(
+      userAtTerminal
+        ? 'has an exec plugin that needs a terminal (interactiveMode: Always), and stdin is none'
+        : 'has an exec plugin that needs a terminal (interactiveMode: Always), which a server has not',
+    );
   }
   const env: Record<string, string> = {};
   for (const e of Array.isArray(exec['env']) ? exec['env'].map(fields) : []) {
@@ -295,6 +329,7 @@ function execConfig(
     apiVersion,
     ...(installHint ? { installHint } : {}),
     ...(exec['provideClusterInfo'] === true ? { cluster: clusterInfo() } : {}),
+    ...(userAtTerminal ? { user: { interactive } } : {}),
   };
 }
 

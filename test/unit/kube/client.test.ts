@@ -7,6 +7,7 @@ import { once } from 'node:events';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { connect, type AddressInfo, type Server, type Socket } from 'node:net';
+import { Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { expect } from 'chai';
 import { createCA, issueCert } from '../../../hack/pki.js';
@@ -245,6 +246,27 @@ describe('kube/client KubeClient', function () {
       expect(seen).to.have.length(2);
     });
 
+    it('not for a body streamed by stream(): its 401 is the answer, and the next request gets fresh credentials', async () => {
+      const { client: c, refused } = renewable(true);
+      handler = acceptOnly('token-2');
+      try {
+        const first = await c.stream('PUT', '/x', { body: Readable.from([Buffer.from('once')]) });
+        expect(first.statusCode).to.equal(401);
+        first.body.resume();
+        await once(first.body, 'end');
+        const second = await c.stream('PUT', '/x', { body: 'again' });
+        expect(second.statusCode).to.equal(200);
+        second.body.resume();
+      } finally {
+        await c.close();
+      }
+      expect(refused).to.deep.equal(['Bearer token-1']);
+      expect(seen.map((r) => [r.headers.authorization, r.body])).to.deep.equal([
+        ['Bearer token-1', 'once'],
+        ['Bearer token-2', 'again'],
+      ]);
+    });
+
     it('not at all when the credentials would be the same', async () => {
       const { client: c, refused } = renewable(false);
       handler = acceptOnly('token-2');
@@ -256,6 +278,40 @@ describe('kube/client KubeClient', function () {
       expect(refused).to.have.length(1);
       expect(seen).to.have.length(1);
     });
+  });
+
+  it('stream(): the answer as it comes whatever its status; the caller’s headers never replace the credentials', async () => {
+    handler = (_req, res, body) => res.writeHead(404, { 'x-tool': 'yes' }).end(`no ${body}`);
+    const res = await client.stream('POST', '/x/proxy/a?b=1', {
+      headers: { authorization: 'Bearer forged', 'content-type': 'text/plain', 'x-many': ['1', '2'] },
+      body: Readable.from([Buffer.from('up'), Buffer.from('load')]),
+    });
+    const chunks: Buffer[] = [];
+    for await (const c of res.body) chunks.push(c as Buffer);
+    expect([res.statusCode, res.headers['x-tool'], Buffer.concat(chunks).toString()]).to.deep.equal([
+      404,
+      'yes',
+      'no upload',
+    ]);
+    expect(seen[0]).to.include({ method: 'POST', url: '/prefix/x/proxy/a?b=1', body: 'upload' });
+    expect(seen[0]!.headers).to.include({
+      authorization: 'Bearer sekrit-token',
+      'content-type': 'text/plain',
+      'x-many': '1, 2',
+      'user-agent': 'connectors-test',
+    });
+  });
+
+  it('a Status keeps its body: the server’s message and the causes’ fields', async () => {
+    const body = {
+      kind: 'Status',
+      code: 400,
+      reason: 'BadRequest',
+      message: 'param "repository" is required',
+      details: { causes: [{ reason: 'FieldValueRequired', field: 'repository' }] },
+    };
+    handler = json(400, body);
+    expect((await failure(client.get('/x'))).body).to.deep.equal(body);
   });
 
   async function failure(p: Promise<unknown>): Promise<KubeApiError> {

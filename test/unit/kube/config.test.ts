@@ -149,6 +149,34 @@ describe('kube/config', () => {
       expect((await creds(read(JSON.stringify(doc)))).headers).to.deep.equal({});
     });
 
+    it('--context picks another context; the context says the namespace; a context not there is named', () => {
+      const doc = JSON.parse(kubeconfig({})) as {
+        contexts: { name: string; context: Record<string, unknown> }[];
+      };
+      doc.contexts[1]!.context['namespace'] = 'team-b';
+      const path = join(dir, 'config');
+      writeFileSync(path, JSON.stringify(doc));
+      const current = loadClusterAccess({ kubeconfig: path });
+      expect([current.server, current.context, current.namespace]).to.deep.equal([
+        'https://kube.example:6443',
+        'x',
+        undefined,
+      ]);
+      const other = loadClusterAccess({ kubeconfig: path, context: 'y' });
+      expect([other.server, other.context, other.namespace]).to.deep.equal([
+        'https://other:6443',
+        'y',
+        'team-b',
+      ]);
+      expect(() => loadClusterAccess({ kubeconfig: path, context: 'z' })).to.throw(
+        KubeConfigError,
+        `kubeconfig ${path}: has no context "z" (its contexts: x, y)`,
+      );
+      expect(() =>
+        loadClusterAccess({ context: 'x', env: {}, home: join(dir, 'nohome'), serviceAccountDir: dir }),
+      ).to.throw(KubeConfigError, 'context "x" is given, but there is no kubeconfig');
+    });
+
     it('an http(s) proxy-url is kept', () => {
       expect(read(kubeconfig({ 'proxy-url': 'http://proxy:3128' })).proxyUrl).to.equal('http://proxy:3128');
     });
@@ -384,6 +412,39 @@ describe('kube/config', () => {
       });
     });
 
+    it('for a user at a terminal (the plugin): interactive only with a terminal on stdin; Always needs one', async () => {
+      plugin(
+        'user.sh',
+        `printf '%s' "$KUBERNETES_EXEC_INFO" > "${join(dir, 'info.json')}"\n${credential({ token: 't' })}`,
+      );
+      const path = join(dir, 'config');
+      writeFileSync(
+        path,
+        kubeconfig(
+          {},
+          { exec: { apiVersion: execV1, command: './user.sh', interactiveMode: 'IfAvailable' } },
+        ),
+      );
+      expect(
+        (await creds(loadClusterAccess({ kubeconfig: path, userAtTerminal: true }))).headers,
+      ).to.deep.equal({
+        authorization: 'Bearer t',
+      });
+      // mocha's stdin is no terminal
+      expect(JSON.parse(readFileSync(join(dir, 'info.json'), 'utf8'))).to.have.nested.property(
+        'spec.interactive',
+        false,
+      );
+      writeFileSync(
+        path,
+        kubeconfig({}, { exec: { apiVersion: execV1, command: './user.sh', interactiveMode: 'Always' } }),
+      );
+      expect(() => loadClusterAccess({ kubeconfig: path, userAtTerminal: true })).to.throw(
+        KubeConfigError,
+        'needs a terminal (interactiveMode: Always), and stdin is none',
+      );
+    });
+
     it('a token or client certificate in the kubeconfig wins over exec, which then never runs', async () => {
       plugin('unused.sh', credential({ token: 'from-exec' }));
       const path = join(dir, 'config');
@@ -593,6 +654,15 @@ describe('kube/config', () => {
       });
       expect(access.server).to.equal('https://10.96.0.1:443');
       expect(access.source).to.equal('in-cluster');
+      expect(access.namespace).to.equal(undefined);
+      writeFileSync(join(sa(), 'namespace'), 'team-a\n');
+      expect(
+        loadClusterAccess({
+          env: { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' },
+          home: join(dir, 'nohome'),
+          serviceAccountDir: sa(),
+        }).namespace,
+      ).to.equal('team-a');
       const c = await creds(access);
       expect(text(c.tls.ca)).to.equal('IN-CLUSTER CA');
       expect(c.headers).to.deep.equal({ authorization: 'Bearer sa-token' });
