@@ -7,14 +7,9 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { basename } from 'node:path';
+import { nodeMajor, requiredNodeMajor } from '../machinery/node.js';
 
-export const requiredNodeMajor = 24;
-
-/** The major version in a `vX.Y.Z` string; NaN when it is not one. */
-export function nodeMajor(version: string): number {
-  const m = /^v(\d+)\./.exec(version);
-  return m ? Number(m[1]) : Number.NaN;
-}
+export { nodeMajor, requiredNodeMajor };
 
 /**
  * Ends this process with a message saying what to do when it runs on an older Node.js than the
