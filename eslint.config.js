@@ -17,6 +17,7 @@ export const layers = {
   connproxy: entryPointMay,
   controller: entryPointMay,
   csi: entryPointMay,
+  cli: entryPointMay,
   registry: ['proxy', 'kube', 'machinery'],
   proxy: ['kube', 'machinery'],
   kube: ['machinery'],

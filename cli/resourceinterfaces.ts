@@ -1,0 +1,100 @@
+// ResourceInterfaces as the server resolves them for a Connector (the wire shapes a client reads):
+// …/connectors/{name}/resourceinterfaces lists those the Connector's class supports, and
+// …/resourceinterfaces/{ri}?<param>=<value>… resolves one with the caller's params into attributes
+// (with the Pipeline params they fill) and Tekton WorkspaceBindings.
+
+import { queryOf, subresourcePath } from './api.js';
+import type { Context } from './command.js';
+import { CliError } from './errors.js';
+import { KubeApiError } from '../kube/client.js';
+
+export type ParamValue = string | string[] | Record<string, unknown>;
+
+export interface ConnectorIdentity {
+  namespace: string;
+  name: string;
+  connectorClassName: string;
+}
+
+export interface ResourceInterfaceSummary {
+  name: string;
+  category: string;
+  displayName?: string;
+  description?: string;
+  params?: { name: string; type?: string; default?: unknown; description?: string }[];
+  attributes?: { name: string; type?: string }[];
+  workspaces?: { name: string; description?: string }[];
+}
+
+export interface ConnectorResourceInterfaceList {
+  connector?: ConnectorIdentity;
+  items?: ResourceInterfaceSummary[];
+}
+
+export interface ResolvedResourceInterface {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string };
+  connector: ConnectorIdentity;
+  resourceInterface: { name: string; category: string };
+  params: { name: string; value: ParamValue }[];
+  attributes: { name: string; type: string; value: ParamValue; param?: string }[];
+  workspaces: { name: string; workspace: string; binding: Record<string, unknown> }[];
+}
+
+/** Query pairs for one param: an array repeats the name, an object is sent as JSON. */
+export function paramPairs(name: string, value: ParamValue): [string, string][] {
+  if (Array.isArray(value)) return value.map((v) => [name, v]);
+  return [[name, typeof value === 'string' ? value : JSON.stringify(value)]];
+}
+
+export function listResourceInterfaces(
+  ctx: Context,
+  namespace: string,
+  connector: string,
+): Promise<ConnectorResourceInterfaceList> {
+  return ctx.waiting(
+    `Reading the ResourceInterfaces of ${namespace}/${connector}…`,
+    ctx
+      .cluster()
+      .client.get<ConnectorResourceInterfaceList>(
+        subresourcePath(namespace, connector, 'resourceinterfaces'),
+      ),
+  );
+}
+
+/**
+ * Resolves `ri` for the Connector. A 400 naming params (details.causes[].field) becomes an error
+ * that says which flag to pass: `flag(param)` words it.
+ */
+export async function resolveResourceInterface(
+  ctx: Context,
+  target: { namespace: string; connector: string; resourceInterface: string },
+  params: readonly (readonly [string, string])[],
+  flag: (param: string) => string,
+): Promise<ResolvedResourceInterface> {
+  const { namespace, connector, resourceInterface } = target;
+  const path = subresourcePath(
+    namespace,
+    connector,
+    `resourceinterfaces/${encodeURIComponent(resourceInterface)}${queryOf(params)}`,
+  );
+  try {
+    return await ctx.waiting(
+      `Resolving ${resourceInterface} for ${namespace}/${connector}…`,
+      ctx.cluster().client.get<ResolvedResourceInterface>(path),
+    );
+  } catch (err) {
+    const causes = err instanceof KubeApiError && err.status === 400 ? (err.body?.details?.causes ?? []) : [];
+    const named = causes.filter((c) => c.field);
+    if (named.length === 0 || !(err instanceof KubeApiError)) throw err;
+    const hints = named.map((c) => {
+      const param = (c.field ?? '').replace(/^params\./, '');
+      return `  ${c.reason === 'FieldValueRequired' ? 'pass' : 'check'} ${flag(param)}${c.message ? `: ${c.message}` : ''}\n`;
+    });
+    throw new CliError(
+      `${resourceInterface} for Connector ${namespace}/${connector}: ${err.body?.message ?? err.message}\n` +
+        [...new Set(hints)].join('').trimEnd(),
+    );
+  }
+}
