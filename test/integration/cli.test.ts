@@ -11,7 +11,10 @@ import { dump } from 'js-yaml';
 import { resolveBinaries } from '../../hack/binaries.js';
 import { linkPlugin } from '../../hack/kubectl-plugin.js';
 import { ManagedProcess, type RunResult } from '../../hack/process.js';
+import { startEchoTool } from '../../hack/tools/echo-tool.js';
 import { startGitServer, type GitServer } from '../../hack/tools/gitserver.js';
+import { docBlock } from '../helpers/docs.js';
+import { docWorkdir, replaceAll, runDocShellOk } from '../helpers/docs-shell.js';
 import { recordOutput } from '../helpers/leaks.js';
 import {
   apply,
@@ -338,6 +341,31 @@ describe('kubectl connectors (the plugin, run by kubectl)', function () {
     expect(r.code, r.stderr).to.equal(0);
     expect(r.stdout).to.contain('main ');
     expect(r.stderr).to.equal('exec plugin: logging in\n');
+  });
+
+  it('the tour of docs/cli.md runs as written', async function () {
+    // A tool of its own without credentials: the shared one asks for the Connector's, and echoes them.
+    const open = await startEchoTool();
+    try {
+      await apply([connector(ns, 'docs-tool', { address: open.url })]);
+      const script = replaceAll(docBlock('cli-tour').text, [
+        ['team-a', ns],
+        ['demo-tool', 'docs-tool'],
+      ]);
+      const out = await runDocShellOk(script, {
+        cwd: docWorkdir('cli'),
+        env: {
+          PATH: [binDir, dirname(kubectlPath), dirname(process.execPath), '/usr/bin', '/bin'].join(':'),
+        },
+      });
+      recordOutput('docs/cli.md tour', { stdout: out, stderr: '' });
+      expect(out).to.match(/^NAME +CLASS +ADDRESS +READY +REASON +AGE +APIS +RESOURCEINTERFACES\n/);
+      expect(out).to.match(/\nmain +[0-9a-f]{40}\n/);
+      expect(out).to.contain('\nyes\n');
+      expect(out).to.contain('"url":"/api/v1/status"');
+    } finally {
+      await open.close();
+    }
   });
 
   it('a server that cannot be reached: which one, from which kubeconfig, and what to check', async function () {
