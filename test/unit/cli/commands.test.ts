@@ -4,12 +4,11 @@
 // $KUBECONFIG, --context and its namespace, -n), help for every command, and the waiting line
 // that shows only on a terminal.
 
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { commands } from '../../../cli/run.js';
-import { runPlugin, startFakeCluster, status, type FakeCluster } from './fake-cluster.js';
+import { runPlugin, status, useFakeCluster, type FakeCluster } from './fake-cluster.js';
 
 const connectorsPath = '/apis/connectors.alauda.io/v1alpha1';
 const subPath = '/apis/subresources.connectors.alauda.io/v1alpha1';
@@ -37,22 +36,12 @@ const gitClass = {
 };
 
 describe('cli: the commands against a stand-in kube-apiserver', function () {
-  let dir: string;
+  const held = useFakeCluster();
   let fake: FakeCluster;
   let kc: string[];
-
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'cli-'));
-    fake = await startFakeCluster(dir);
-    kc = ['--kubeconfig', fake.kubeconfig];
-  });
-  after(async () => {
-    await fake.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  let dir: string;
   beforeEach(() => {
-    fake.seen.length = 0;
-    fake.routes = () => undefined;
+    ({ fake, kc, dir } = held);
   });
 
   describe('get', () => {

@@ -2,12 +2,14 @@
 // recorded (method, path with query, headers, body) and answered by the test's routes; and the
 // plugin run in this process with its output captured.
 
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import type { Io } from '../../../cli/io.js';
+import { StatusError, type StatusDetails, type StatusReason } from '../../../machinery/status.js';
 import { run } from '../../../cli/run.js';
 
 export interface Seen {
@@ -36,20 +38,9 @@ export interface FakeCluster {
   close(): Promise<void>;
 }
 
-export function status(code: number, reason: string, message: string, details?: object): Answer {
-  return {
-    status: code,
-    body: {
-      kind: 'Status',
-      apiVersion: 'v1',
-      metadata: {},
-      status: 'Failure',
-      message,
-      reason,
-      code,
-      ...(details ? { details } : {}),
-    },
-  };
+/** A metav1.Status answer, as our server builds one. */
+export function status(code: number, reason: StatusReason, message: string, details?: StatusDetails): Answer {
+  return { status: code, body: new StatusError(code, reason, message, details).status };
 }
 
 export async function startFakeCluster(dir: string): Promise<FakeCluster> {
@@ -112,6 +103,28 @@ export async function startFakeCluster(dir: string): Promise<FakeCluster> {
         });
       }),
   };
+}
+
+/**
+ * A stand-in for the enclosing describe block, started before its tests and stopped after them; its
+ * recorded requests and routes are reset before each test. The fields are set once it runs.
+ */
+export function useFakeCluster(): { fake: FakeCluster; dir: string; kc: string[] } {
+  const held = {} as { fake: FakeCluster; dir: string; kc: string[] };
+  before(async () => {
+    held.dir = mkdtempSync(join(tmpdir(), 'cli-'));
+    held.fake = await startFakeCluster(held.dir);
+    held.kc = ['--kubeconfig', held.fake.kubeconfig];
+  });
+  after(async () => {
+    await held.fake.close();
+    rmSync(held.dir, { recursive: true, force: true });
+  });
+  beforeEach(() => {
+    held.fake.seen.length = 0;
+    held.fake.routes = () => undefined;
+  });
+  return held;
 }
 
 export interface Ran {

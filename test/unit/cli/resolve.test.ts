@@ -4,8 +4,7 @@
 // connectorRef, attributes → params, workspaces → bindings, params with setAtRuntime), and every
 // missing piece reported with the flag that supplies it.
 
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { dump, load } from 'js-yaml';
@@ -16,7 +15,7 @@ import {
   type Pipeline,
 } from '../../../cli/integrations.js';
 import type { ResolvedResourceInterface } from '../../../cli/resourceinterfaces.js';
-import { runPlugin, startFakeCluster, status, type FakeCluster, type Seen } from './fake-cluster.js';
+import { runPlugin, status, useFakeCluster, type FakeCluster, type Seen } from './fake-cluster.js';
 
 const sub = '/apis/subresources.connectors.alauda.io/v1alpha1/namespaces';
 
@@ -169,21 +168,12 @@ function pipeline(extra: Partial<NonNullable<Pipeline['spec']>> = {}): Pipeline 
 }
 
 describe('cli: resolve and pipelinerun', function () {
-  let dir: string;
+  const held = useFakeCluster();
   let fake: FakeCluster;
   let kc: string[];
-
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'cli-resolve-'));
-    fake = await startFakeCluster(dir);
-    kc = ['--kubeconfig', fake.kubeconfig];
-  });
-  after(async () => {
-    await fake.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  let dir: string;
   beforeEach(() => {
-    fake.seen.length = 0;
+    ({ fake, kc, dir } = held);
     fake.routes = serve;
   });
 
@@ -270,6 +260,12 @@ describe('cli: resolve and pipelinerun', function () {
   });
 
   describe('the integrations annotation', () => {
+    /** The plan of pipeline() with these flags, in namespace ns. */
+    const planOf = (connectors: [string, string][], params: [string, string][]) => {
+      const p = pipeline();
+      return planIntegrations(p, parseIntegrations(p), { namespace: 'ns', connectors, params });
+    };
+
     it('reads the published shape; an integration without an interface, or twice, is named', () => {
       expect(parseIntegrations(pipeline())).to.deep.equal([
         {
@@ -326,17 +322,15 @@ describe('cli: resolve and pipelinerun', function () {
     });
 
     it('flags replace the annotation’s values; NAMESPACE/NAME picks another namespace', () => {
-      const p = pipeline();
-      const plan = planIntegrations(p, parseIntegrations(p), {
-        namespace: 'ns',
-        connectors: [['image', 'other/harbor']],
-        params: [
+      const plan = planOf(
+        [['image', 'other/harbor']],
+        [
           ['git.revision', 'v2'],
           ['image.tags', 'a'],
           ['image.tags', 'b'],
           ['replicas', '3'],
         ],
-      });
+      );
       expect(plan.integrations.map((i) => [i.integration.name, i.connector, i.params])).to.deep.equal([
         [
           'git',
@@ -360,14 +354,13 @@ describe('cli: resolve and pipelinerun', function () {
 
     it('the PipelineRun: mapped attributes and workspaces; without a mapping, those the Pipeline declares', () => {
       const p = pipeline();
-      const plan = planIntegrations(p, parseIntegrations(p), {
-        namespace: 'ns',
-        connectors: [['image', 'harbor']],
-        params: [
+      const plan = planOf(
+        [['image', 'harbor']],
+        [
           ['git.revision', 'v2'],
           ['replicas', '3'],
         ],
-      });
+      );
       const resolved = [
         resolvedGit('ns', 'demo-git', new URLSearchParams('repository=org/app.git&revision=v2')),
         resolvedOci('ns', 'harbor', new URLSearchParams('tags=latest&tags=1.0')),
@@ -419,11 +412,7 @@ describe('cli: resolve and pipelinerun', function () {
         resolvedOci('ns', 'harbor', new URLSearchParams('tags=1')),
       ];
       const plan = (params: [string, string][]) =>
-        planIntegrations(p, parseIntegrations(p), {
-          namespace: 'ns',
-          connectors: [['image', 'harbor']],
-          params: [['git.revision', 'x'], ...params],
-        });
+        planOf([['image', 'harbor']], [['git.revision', 'x'], ...params]);
       expect(() => buildPipelineRun(p, plan([]), resolved, { namespace: 'ns' })).to.throw(
         'the Pipeline param "replicas" has no default: pass --param replicas=VALUE',
       );
