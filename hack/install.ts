@@ -117,6 +117,7 @@ export function installSteps(
       timeout,
       'crd/connectors.connectors.alauda.io',
       'crd/connectorclasses.connectors.alauda.io',
+      'crd/resourceinterfaces.connectors.alauda.io',
     ]),
   );
   if (options.certificates === 'cert-manager') {

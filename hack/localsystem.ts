@@ -112,6 +112,7 @@ export async function startLocalSystem(opts: LocalSystemOptions): Promise<LocalS
       '--timeout=60s',
       'crd/connectors.connectors.alauda.io',
       'crd/connectorclasses.connectors.alauda.io',
+      'crd/resourceinterfaces.connectors.alauda.io',
     ]);
 
     // The server runs as its production ServiceAccount, so the shipped RBAC is what is tested.
