@@ -9,6 +9,7 @@ import { outputFlag, outputFormat, type Command, type Context } from './command.
 import { write } from './io.js';
 import { age, table, toJson, toYaml } from './print.js';
 import { KubeApiError } from '../kube/client.js';
+import { riLabelPrefix } from '../registry/resourceinterface.js';
 import type { Connector, ConnectorClass } from '../registry/types.js';
 
 interface Condition {
@@ -23,8 +24,6 @@ interface List<T> {
   items?: T[];
 }
 
-export const resourceInterfaceLabel = 'resourceinterface.connectors.cpaas.io/';
-
 /** The subresources a class declares: each spec.api.openapi path's first segment, then proxy. */
 export function classApis(cls: ConnectorClass): string[] {
   const paths = cls.spec?.api?.openapi?.['paths'];
@@ -37,8 +36,8 @@ export function classApis(cls: ConnectorClass): string[] {
 /** The ResourceInterfaces a class supports: its labels resourceinterface.connectors.cpaas.io/<name>: "true". */
 export function classResourceInterfaces(cls: ConnectorClass): string[] {
   return Object.entries(cls.metadata?.labels ?? {})
-    .filter(([k, v]) => k.startsWith(resourceInterfaceLabel) && v === 'true')
-    .map(([k]) => k.slice(resourceInterfaceLabel.length))
+    .filter(([k, v]) => k.startsWith(riLabelPrefix) && v === 'true')
+    .map(([k]) => k.slice(riLabelPrefix.length))
     .sort();
 }
 

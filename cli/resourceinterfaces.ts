@@ -7,6 +7,7 @@ import { queryOf, subresourcePath } from './api.js';
 import type { Context } from './command.js';
 import { CliError } from './errors.js';
 import { KubeApiError } from '../kube/client.js';
+import type { AttributeSpec, ParamSpec, WorkspaceSpec } from '../registry/resourceinterface.js';
 
 export type ParamValue = string | string[] | Record<string, unknown>;
 
@@ -21,9 +22,9 @@ export interface ResourceInterfaceSummary {
   category: string;
   displayName?: string;
   description?: string;
-  params?: { name: string; type?: string; default?: unknown; description?: string }[];
-  attributes?: { name: string; type?: string }[];
-  workspaces?: { name: string; description?: string }[];
+  params?: ParamSpec[];
+  attributes?: Pick<AttributeSpec, 'name' | 'type' | 'parameterize'>[];
+  workspaces?: Pick<WorkspaceSpec, 'name' | 'description' | 'workspaceMapping'>[];
 }
 
 export interface ConnectorResourceInterfaceList {
