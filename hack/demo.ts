@@ -2,7 +2,9 @@
 // behind Basic auth registered as the Connector demo/demo-tool (class `http`), a private Git
 // repository as demo/demo-git (the shipped `git` class), and alice, who may read through the
 // Connectors but not write. Only the credentials' holders (these objects' Secrets) know the
-// passwords; everyone else goes through the Kubernetes API.
+// passwords; everyone else goes through the Kubernetes API. `npm run dev` adds demo-ci, a
+// pipeline's ServiceAccount that may clone demo/demo-git through the Connectors Proxy and do
+// nothing else.
 
 export const demoNamespace = 'demo';
 export const groupVersionPath = '/apis/subresources.connectors.alauda.io/v1alpha1';
@@ -85,6 +87,46 @@ export function demoGitObjects(git: DemoTool): KubeObject[] {
           params: [{ name: 'repository', value: demoRepository }],
         },
       },
+    },
+  ];
+}
+
+/** The ServiceAccount of demo/demo-git's clones through the Connectors Proxy. */
+export const demoCiServiceAccount = 'demo-ci';
+
+/**
+ * demo-ci and exactly the RBAC a clone through the Connectors Proxy needs: `get` on the Connector,
+ * and `get` (ref advertisement) and `create` (git-upload-pack is a POST) on its connectors/proxy.
+ */
+export function demoCiObjects(): KubeObject[] {
+  const name = demoCiServiceAccount;
+  return [
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace: demoNamespace } },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: { name, namespace: demoNamespace },
+      rules: [
+        {
+          apiGroups: ['connectors.alauda.io'],
+          resources: ['connectors'],
+          resourceNames: ['demo-git'],
+          verbs: ['get'],
+        },
+        {
+          apiGroups: ['subresources.connectors.alauda.io'],
+          resources: ['connectors/proxy'],
+          resourceNames: ['demo-git'],
+          verbs: ['get', 'create'],
+        },
+      ],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name, namespace: demoNamespace },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+      subjects: [{ kind: 'ServiceAccount', name, namespace: demoNamespace }],
     },
   ];
 }
