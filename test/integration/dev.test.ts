@@ -20,6 +20,7 @@ import yaml from 'js-yaml';
 import { repoRoot } from '../../hack/binaries.js';
 import { ManagedProcess, type RunResult } from '../../hack/process.js';
 import { descendants } from '../../hack/runtime.js';
+import { findBinary } from '../../hack/tools/gitserver.js';
 import { docBlock, shellCommands } from '../helpers/docs.js';
 import { describeFindings, scanForLeaks, type RecordedResponse } from '../helpers/leaks.js';
 import { skipBecause } from '../helpers/skip.js';
@@ -231,9 +232,10 @@ describe('npm run dev on a fresh clone: every printed line works', function () {
 
   before(async function () {
     this.timeout(20 * 60_000); // a cold first run builds kube-controller-manager and the other node binaries
-    const head = (await ManagedProcess.run('git', ['-C', root, 'rev-parse', 'HEAD'])).stdout.trim();
+    const gitBinary = findBinary('git', 'git');
+    const head = (await ManagedProcess.run(gitBinary, ['-C', root, 'rev-parse', 'HEAD'])).stdout.trim();
     const dirty = (
-      await ManagedProcess.run('git', ['-C', root, 'status', '--porcelain', '--untracked-files=no'])
+      await ManagedProcess.run(gitBinary, ['-C', root, 'status', '--porcelain', '--untracked-files=no'])
     ).stdout;
     if (dirty.trim() !== '')
       console.log(`      (uncommitted changes are not in the clone of ${head.slice(0, 12)})`);
@@ -243,7 +245,7 @@ describe('npm run dev on a fresh clone: every printed line works', function () {
       ['clone', '--quiet', '--no-checkout', root, clone],
       ['-C', clone, 'checkout', '--quiet', '--detach', head],
     ]) {
-      const r = await ManagedProcess.run('git', args);
+      const r = await ManagedProcess.run(gitBinary, args);
       expect(r.code, `git ${args.join(' ')}: ${r.stderr}`).to.equal(0);
     }
     await symlink(realpathSync(join(root, 'node_modules')), join(clone, 'node_modules'));
