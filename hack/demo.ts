@@ -12,6 +12,22 @@ export const demoToolProxy = `${groupVersionPath}/namespaces/${demoNamespace}/co
 export const demoRepository = 'team/app.git';
 export const demoBranches = `${groupVersionPath}/namespaces/${demoNamespace}/connectors/demo-git/branches?repository=${demoRepository}`;
 
+/** The demo's Connectors, Ready once the status controller has probed each with its Secret. */
+export const demoConnectors = ['demo-tool', 'demo-git'] as const;
+
+/** kubectl arguments that print a demo Connector's Ready status: 'True' once probed. */
+export function readyStatusArgs(name: string): string[] {
+  return [
+    'get',
+    'connector',
+    name,
+    '-n',
+    demoNamespace,
+    '-o',
+    'jsonpath={.status.conditions[?(@.type=="Ready")].status}',
+  ];
+}
+
 export interface DemoTool {
   url: string;
   username: string;

@@ -16,11 +16,13 @@ import {
   demoBranches,
   demoCiObjects,
   demoCiServiceAccount,
+  demoConnectors,
   demoGitObjects,
   demoNamespace,
   demoRepository,
   demoToolObjects,
   demoToolProxy,
+  readyStatusArgs,
 } from './demo.js';
 import { startLocalSystem, type LocalSystem } from './localsystem.js';
 import { stopGracefullyOnSignal } from './process.js';
@@ -60,25 +62,25 @@ async function main(): Promise<void> {
     controller: true,
     controllerManager: true,
   });
-  let stopping: Promise<void> | undefined;
   const parts: { stop(): Promise<void> }[] = [];
-  const stop = (): Promise<void> =>
-    (stopping ??= (async () => {
-      say('\nStopping…');
-      await Promise.all(parts.map((p) => p.stop()));
-      await sys.stop();
-      // The kubeconfigs, the clone and the links are no use without the system; the logs stay.
-      for (const entry of await readdir(devDir)) {
-        if (entry !== 'logs') await rm(join(devDir, entry), { recursive: true, force: true });
-      }
-      say('Stopped; the logs are in .dev/logs/.');
-    })());
+  const stop = async (): Promise<void> => {
+    say('\nStopping…');
+    await Promise.all(parts.map((p) => p.stop()));
+    await sys.stop();
+    // The kubeconfigs, the clone and the links are no use without the system; the logs stay.
+    for (const entry of await readdir(devDir)) {
+      if (entry !== 'logs') await rm(join(devDir, entry), { recursive: true, force: true });
+    }
+    say('Stopped; the logs are in .dev/logs/.');
+  };
   try {
     await showEveryPart(sys, parts);
   } catch (err) {
     await stop();
     throw err;
   }
+  // Ctrl-C (or SIGTERM) stops everything in order; until then the demo tool's listening socket
+  // keeps this process running.
   stopGracefullyOnSignal(stop);
 }
 
@@ -112,17 +114,9 @@ async function showEveryPart(sys: LocalSystem, parts: { stop(): Promise<void> }[
   );
 
   // Prove every path once before telling anyone to try it.
-  for (const name of ['demo-tool', 'demo-git']) {
+  for (const name of demoConnectors) {
     await until(`the status controller to report Connector ${demoNamespace}/${name} Ready`, async () => {
-      const r = await sys.cp.kubectl([
-        'get',
-        'connector',
-        name,
-        '-n',
-        demoNamespace,
-        '-o',
-        'jsonpath={.status.conditions[?(@.type=="Ready")].status}',
-      ]);
+      const r = await sys.cp.kubectl(readyStatusArgs(name));
       return r.stdout === 'True';
     });
   }

@@ -214,7 +214,9 @@ describe('npm run dev on a fresh clone: every printed line works', function () {
       plugin: true,
       resolve: true,
       check: (r) => {
+        // The clone URL attribute, and the WorkspaceBindings to paste.
         expect(r.stdout).to.include('team/app.git');
+        expect(r.stdout).to.include('workspaces:');
       },
     },
     {
