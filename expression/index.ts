@@ -2,10 +2,11 @@
 // params.repository}`, `{params.tags.map(tag => url(connector.spec.address).host + ':' + tag)}`,
 // `{connector.spec.address.replace(/\/+$/, '')}`, `{JSON.stringify({…: params.x || ''})}`.
 //
-// Measured (Node 24, a 2-core machine under load average 7-11): the first call costs 0.3-1.3 s
-// (worker start, engine load and warm-up), a warm call with the four GitCodeRepository expressions
-// 0.8 ms median (p90 4 ms), and the worker adds 33 MiB of RSS on first use, 80-90 MiB after an
-// expression fills the 32 MiB limit (its WebAssembly memory is capped at 64 MiB, never shrinks).
+// Measured (Node 24, 2 cores, idle): the first call costs 170 ms (worker start, engine load,
+// warm-up; 0.3-1.3 s under load average 7-11), a warm call with the four GitCodeRepository
+// expressions 0.6 ms median (p90 1.8 ms), and the worker adds 30-33 MiB of RSS on first use, 45
+// after 300 calls, 90 after an expression fills the 32 MiB limit (its WebAssembly memory, capped at
+// 64 MiB, never shrinks).
 //
 // Why QuickJS compiled to WebAssembly. The published expressions are real JavaScript: arrow
 // functions, regex literals, String/Array/JSON methods, `||`, and the docs promise "other
