@@ -56,11 +56,12 @@ describe('lint: imports point down (entry points → registry → proxy → kube
     ['registry/types.ts', "import '../connproxy/route.js';", 'not connproxy/'],
     ['csi/access.ts', "import '../connproxy/route.js';", 'not connproxy/'],
     ['template/index.ts', "import '../kube/client.js';", 'template/ may import only machinery/'],
+    ['expression/index.ts', "import '../registry/types.js';", 'expression/ may import only machinery/'],
     ['controller/main.ts', "import '../hack/process.js';", 'not hack/'],
     [
       'cli/run.ts',
       "import '../apiserver/app.js';",
-      'cli/ may import only registry/, proxy/, kube/, template/, machinery/, not apiserver/',
+      'cli/ may import only registry/, proxy/, kube/, template/, expression/, machinery/, not apiserver/',
     ],
     [
       'controller/main.ts',
@@ -85,6 +86,9 @@ describe('lint: imports point down (entry points → registry → proxy → kube
       await problems(await layersOnly(), 'csi/access.ts', "import '../registry/types.js';"),
     ).to.deep.equal([]);
     expect(await problems(await layersOnly(), 'kube/client.ts', "import './objects.js';")).to.deep.equal([]);
+    expect(
+      await problems(await layersOnly(), 'registry/types.ts', "import '../expression/index.js';"),
+    ).to.deep.equal([]);
   });
 
   it('every production folder keeps to its floor', async () => {
