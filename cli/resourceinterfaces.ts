@@ -65,8 +65,8 @@ export function listResourceInterfaces(
 }
 
 /**
- * Resolves `ri` for the Connector. A 400 naming params (details.causes[].field) becomes an error
- * that says which flag to pass: `flag(param)` words it.
+ * Resolves `ri` for the Connector. A 400 naming params (details.causes[].field: missing, unknown
+ * or mistyped) becomes the server's message and the flag to pass or check: `flag(param)` words it.
  */
 export async function resolveResourceInterface(
   ctx: Context,
@@ -87,15 +87,10 @@ export async function resolveResourceInterface(
     );
   } catch (err) {
     const causes = err instanceof KubeApiError && err.status === 400 ? (err.body?.details?.causes ?? []) : [];
-    const named = causes.filter((c) => c.field);
-    if (named.length === 0 || !(err instanceof KubeApiError)) throw err;
-    const hints = named.map((c) => {
-      const param = (c.field ?? '').replace(/^params\./, '');
-      return `  ${c.reason === 'FieldValueRequired' ? 'pass' : 'check'} ${flag(param)}${c.message ? `: ${c.message}` : ''}\n`;
-    });
-    throw new CliError(
-      `${resourceInterface} for Connector ${namespace}/${connector}: ${err.body?.message ?? err.message}\n` +
-        [...new Set(hints)].join('').trimEnd(),
+    const hints = causes.flatMap((c) =>
+      c.field ? [`  ${c.reason === 'FieldValueRequired' ? 'pass' : 'check'} ${flag(c.field)}`] : [],
     );
+    if (hints.length === 0 || !(err instanceof KubeApiError)) throw err;
+    throw new CliError(`${err.body?.message ?? err.message}\n${[...new Set(hints)].join('\n')}`);
   }
 }

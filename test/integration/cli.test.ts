@@ -4,17 +4,17 @@
 // backend, a real Git server and the recording tool. Users are client certificates, a kubeconfig
 // with two contexts, and an exec credential plugin handing out a ServiceAccount token.
 
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { expect } from 'chai';
-import { dump } from 'js-yaml';
+import { dump, load } from 'js-yaml';
 import { resolveBinaries } from '../../hack/binaries.js';
 import { linkPlugin } from '../../hack/kubectl-plugin.js';
 import { ManagedProcess, type RunResult } from '../../hack/process.js';
 import { startEchoTool } from '../../hack/tools/echo-tool.js';
 import { startGitServer, type GitServer } from '../../hack/tools/gitserver.js';
 import { docBlock } from '../helpers/docs.js';
-import { docWorkdir, replaceAll, runDocShellOk } from '../helpers/docs-shell.js';
+import { docWorkdir, replaceAll, runDocShell, runDocShellOk } from '../helpers/docs-shell.js';
 import { recordOutput } from '../helpers/leaks.js';
 import {
   apply,
@@ -366,6 +366,248 @@ describe('kubectl connectors (the plugin, run by kubectl)', function () {
     } finally {
       await open.close();
     }
+  });
+
+  describe('ResourceInterfaces: resolve and pipelinerun', function () {
+    /** The published GitCodeRepository example, under a name of this test's (the shipped ones are others'). */
+    const ri = 'cli-gitcoderepository';
+    /** What the documented commands name, and what this test has instead. */
+    let replacements: [string, string][];
+
+    before(async function () {
+      await apply([
+        {
+          apiVersion: 'connectors.alauda.io/v1alpha1',
+          kind: 'ResourceInterface',
+          metadata: {
+            name: ri,
+            labels: { 'resourceinterface.connectors.cpaas.io/category': 'GitCodeRepository' },
+          },
+          spec: {
+            params: [
+              { name: 'repository', type: 'string', description: 'Repository name' },
+              { name: 'revision', type: 'string', default: 'refs/heads/main' },
+            ],
+            attributes: [
+              {
+                name: 'url',
+                type: 'string',
+                expression: "{connector.spec.address + '/' + params.repository}",
+                parameterize: { name: 'git-url' },
+              },
+              {
+                name: 'revision',
+                type: 'string',
+                expression: '{params.revision}',
+                parameterize: { name: 'git-revision' },
+              },
+            ],
+            workspaces: [
+              {
+                name: 'git-source',
+                workspaceMapping: { name: 'git-source' },
+                value: {
+                  volumeClaimTemplate: {
+                    spec: { accessModes: ['ReadWriteMany'], resources: { requests: { storage: '200Mi' } } },
+                  },
+                },
+              },
+              {
+                name: 'git-basic-auth',
+                value: {
+                  csi: {
+                    driver: 'connectors-csi',
+                    readOnly: true,
+                    volumeAttributes: {
+                      'connector.name': '{connector.metadata.name}',
+                      'connector.namespace': '{connector.metadata.namespace}',
+                      'configuration.names': 'gitconfig',
+                    },
+                  },
+                },
+              },
+            ],
+          },
+        },
+        {
+          ...(connectorClass('cli-ri-git') as { metadata: object }),
+          metadata: {
+            name: 'cli-ri-git',
+            labels: { [`resourceinterface.connectors.cpaas.io/${ri}`]: 'true' },
+          },
+        },
+        connector(ns, 'demo-ri-git', { connectorClassName: 'cli-ri-git', address: git.url }),
+      ]);
+      replacements = [
+        ['team-a', ns],
+        ['demo-git', 'demo-ri-git'],
+        ['gitcoderepository', ri],
+      ];
+      await eventually('the ResourceInterface to resolve', async () => {
+        const r = await kubectl([
+          'get',
+          '--raw',
+          `${gvPath}/namespaces/${ns}/connectors/demo-ri-git/resourceinterfaces/${ri}?repository=x`,
+        ]);
+        return r.code === 0;
+      });
+    });
+
+    const docShell = (id: string, cwd = docWorkdir('cli')): Promise<RunResult> =>
+      runDocShell(replaceAll(docBlock(id).text, replacements), {
+        cwd,
+        env: {
+          PATH: [binDir, dirname(kubectlPath), dirname(process.execPath), '/usr/bin', '/bin'].join(':'),
+        },
+      });
+
+    it('get -o wide names the ResourceInterfaces of the class', async function () {
+      const r = await plugin(['get', 'demo-ri-git', '-n', ns, '-o', 'wide']);
+      expect(r.stdout.split('\n')[1]).to.match(new RegExp(` proxy +${ri}$`));
+    });
+
+    it('resolve as documented: the list, then params and WorkspaceBindings to paste into a PipelineRun', async function () {
+      const r = await docShell('cli-resolve');
+      recordOutput('docs/cli.md resolve', r);
+      expect(r.code, r.stderr).to.equal(0);
+      const [list, snippet = ''] = r.stdout.split(/(?=^# ResourceInterface )/m);
+      expect(rows(list ?? '')).to.deep.equal([
+        ['NAME', 'CATEGORY', 'PARAMS', 'ATTRIBUTES', 'WORKSPACES'],
+        [ri, 'GitCodeRepository', 'repository,revision?', 'url,revision', 'git-source,git-basic-auth'],
+      ]);
+      expect(snippet.split('\n')[0]).to.equal(
+        `# ResourceInterface ${ri} (GitCodeRepository) resolved for Connector ${ns}/demo-ri-git: params and workspaces of a PipelineRun's spec`,
+      );
+      expect(load(snippet)).to.deep.equal({
+        params: [
+          { name: 'git-url', value: `${git.url}/${repo}` },
+          { name: 'git-revision', value: 'refs/heads/main' },
+        ],
+        workspaces: [
+          {
+            name: 'git-source',
+            volumeClaimTemplate: {
+              spec: { accessModes: ['ReadWriteMany'], resources: { requests: { storage: '200Mi' } } },
+            },
+          },
+          {
+            name: 'git-basic-auth',
+            csi: {
+              driver: 'connectors-csi',
+              readOnly: true,
+              volumeAttributes: {
+                'connector.name': 'demo-ri-git',
+                'connector.namespace': ns,
+                'configuration.names': 'gitconfig',
+              },
+            },
+          },
+        ],
+      });
+    });
+
+    it('resolve by a ServiceAccount holding only connectors-resourceinterfaces-view; a missing param names its flag', async function () {
+      const cp = env().sys.cp;
+      await apply([
+        {
+          apiVersion: 'rbac.authorization.k8s.io/v1',
+          kind: 'RoleBinding',
+          metadata: { name: 'cli-pipeline-ri', namespace: ns },
+          roleRef: {
+            apiGroup: 'rbac.authorization.k8s.io',
+            kind: 'ClusterRole',
+            name: 'connectors-resourceinterfaces-view',
+          },
+          subjects: [{ kind: 'ServiceAccount', name: 'cli-pipeline', namespace: ns }],
+        },
+      ]);
+      const token = await cp.createToken(ns, 'cli-pipeline');
+      const sa = await cp.writeKubeconfig(join(cp.dir, 'cli-pipeline.kubeconfig'), { token });
+      const as = ['--kubeconfig', sa, '-n', ns];
+      await eventually(
+        'the binding to apply',
+        async () => (await plugin(['can-i', 'get', 'resourceinterfaces', 'demo-ri-git', ...as])).code === 0,
+      );
+      expect(await plugin(['can-i', 'get', '-', 'demo-ri-git', ...as])).to.include({
+        code: 0,
+        stdout: 'yes\n',
+      });
+      const r = await plugin([
+        'resolve',
+        'demo-ri-git',
+        ri,
+        '--param',
+        'repository=org/app.git',
+        '--param',
+        'revision=develop',
+        ...as,
+      ]);
+      expect(r.code, r.stderr).to.equal(0);
+      expect(r.stdout).to.contain('  value: develop\n');
+      expect(r.stdout).to.contain('      connector.name: demo-ri-git\n');
+      const json = await plugin([
+        'resolve',
+        'demo-ri-git',
+        ri,
+        '--param',
+        'repository=org/app.git',
+        '-o',
+        'json',
+        ...as,
+      ]);
+      expect(JSON.parse(json.stdout)).to.deep.include({ kind: 'ResolvedResourceInterface' });
+      const missing = await plugin(['resolve', 'demo-ri-git', ri, '--param', 'colour=red', ...as]);
+      expect(missing.code).to.equal(1);
+      expect(missing.stderr).to.match(
+        /^error: ResourceInterface "cli-gitcoderepository" cannot be resolved for Connector /,
+      );
+      expect(missing.stderr.split('\n').slice(1)).to.deep.equal([
+        '  check --param colour=VALUE',
+        '  pass --param repository=VALUE',
+        '',
+      ]);
+      const branches = await plugin(['branches', 'demo-git', '--repository', repo, ...as]);
+      expect(branches.code).to.equal(1);
+      expect(branches.stderr).to.contain('cannot get resource "connectors/branches"');
+    });
+
+    it('pipelinerun as documented: the Pipeline from a file, its integration resolved by category', async function () {
+      const cwd = docWorkdir('cli');
+      writeFileSync(join(cwd, 'pipeline.yaml'), replaceAll(docBlock('cli-pipeline').text, replacements));
+      const r = await docShell('cli-pipelinerun', cwd);
+      recordOutput('docs/cli.md pipelinerun', r);
+      expect(r.code, r.stderr).to.equal(0);
+      expect(r.stderr).to.equal('');
+      expect(r.stdout.split('\n').slice(0, 2)).to.deep.equal([
+        '# PipelineRun of Pipeline build; its integrations:',
+        `#   git: Connector ${ns}/demo-ri-git, ResourceInterface ${ri}`,
+      ]);
+      const run = load(r.stdout) as {
+        metadata: unknown;
+        spec: { pipelineRef: unknown; params: unknown; workspaces: { name: string }[] };
+      };
+      expect(run.metadata).to.deep.equal({ generateName: 'build-', namespace: ns });
+      expect(run.spec.pipelineRef).to.deep.equal({ name: 'build' });
+      expect(run.spec.params).to.deep.equal([
+        { name: 'git-url', value: `${git.url}/${repo}` },
+        { name: 'git-revision', value: 'refs/tags/v1.0.0' },
+      ]);
+      expect(run.spec.workspaces.map((w) => w.name)).to.deep.equal(['source', 'git-auth']);
+      expect(run.spec.workspaces[1]).to.have.nested.property(
+        'csi.volumeAttributes.connector\\.name',
+        'demo-ri-git',
+      );
+
+      const missing = await plugin(['pipelinerun', '-f', '-', '-n', ns], {
+        input: readFileSync(join(cwd, 'pipeline.yaml'), 'utf8'),
+      });
+      expect(missing).to.include({
+        code: 1,
+        stderr: 'error: integration "git" needs the param "revision": pass --param git.revision=VALUE\n',
+      });
+      const noTekton = await plugin(['pipelinerun', 'build', '-n', ns]);
+      expect(noTekton.stderr).to.contain('this cluster serves no tekton.dev/v1 Pipelines');
+    });
   });
 
   it('a server that cannot be reached: which one, from which kubeconfig, and what to check', async function () {

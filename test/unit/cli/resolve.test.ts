@@ -113,10 +113,28 @@ function serve(req: Seen) {
     };
   }
   if (ri === 'gitcoderepository' && !isOci) {
-    if (!url.searchParams.get('repository')) {
-      return status(400, 'BadRequest', 'param "repository" is required', {
-        causes: [{ reason: 'FieldValueRequired', field: 'params.repository', message: 'Required value' }],
-      });
+    // As registry/resourceinterfaces.ts answers: every cause names its param in `field`.
+    const causes = [
+      ...(url.searchParams.get('repository')
+        ? []
+        : [
+            {
+              reason: 'FieldValueRequired',
+              field: 'repository',
+              message: 'param "repository" is required (string)',
+            },
+          ]),
+      ...[...url.searchParams.keys()]
+        .filter((k) => !['repository', 'revision'].includes(k))
+        .map((k) => ({ reason: 'FieldValueNotSupported', field: k, message: `unknown param "${k}"` })),
+    ];
+    if (causes.length > 0) {
+      return status(
+        400,
+        'BadRequest',
+        `ResourceInterface "gitcoderepository" cannot be resolved for Connector ${ns}/${name}: ${causes.map((c) => c.message).join('; ')}`,
+        { causes },
+      );
     }
     return { body: resolvedGit(ns, name, url.searchParams) };
   }
@@ -231,14 +249,16 @@ describe('cli: resolve and pipelinerun', function () {
       );
     });
 
-    it('a param the server says is missing: the flag to pass', async () => {
-      const r = await runPlugin(['resolve', 'demo-git', 'gitcoderepository', ...kc]);
+    it('params the server says are missing or unknown: its message, and the flags to pass or check', async () => {
+      const r = await runPlugin(['resolve', 'demo-git', 'gitcoderepository', '--param', 'colour=red', ...kc]);
       expect(r).to.deep.equal({
         code: 1,
         stdout: '',
         stderr:
-          'error: gitcoderepository for Connector team-a/demo-git: param "repository" is required\n' +
-          '  pass --param repository=VALUE: Required value\n',
+          'error: ResourceInterface "gitcoderepository" cannot be resolved for Connector team-a/demo-git: ' +
+          'param "repository" is required (string); unknown param "colour"\n' +
+          '  pass --param repository=VALUE\n' +
+          '  check --param colour=VALUE\n',
       });
     });
 
