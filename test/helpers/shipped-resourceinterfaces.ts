@@ -33,6 +33,18 @@ export const shippedResourceInterfaces = (): Map<string, ResourceInterface> =>
 export const shippedClasses = (): Map<string, ConnectorClass> =>
   objects<ConnectorClass>(classesDir, 'ConnectorClass');
 
+/** Which shipped ResourceInterfaces each shipped class supports (labels `…/<name>: "true"`). */
+export const supportedResourceInterfaces: Readonly<Record<string, readonly string[]>> = {
+  git: ['gitcoderepository'],
+  gitlab: ['gitcoderepository', 'gitlabcoderepository'],
+  github: ['gitcoderepository', 'githubcoderepository'],
+  oci: ['ociartifact'],
+  harbor: ['ociartifact'],
+  maven: ['mavenartifact'],
+  k8s: [],
+  npm: [],
+};
+
 export type Value = string | string[];
 
 export interface ResolvedWorkspace {

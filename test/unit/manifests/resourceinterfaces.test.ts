@@ -25,23 +25,14 @@ import {
   shippedCases,
   shippedClasses,
   shippedResourceInterfaces,
+  supportedResourceInterfaces,
   type ResolvedWorkspace,
   type ShippedCase,
 } from '../../helpers/shipped-resourceinterfaces.js';
 
 const riPrefix = 'resourceinterface.connectors.cpaas.io/';
 
-/** Which ResourceInterfaces each shipped class supports (its labels), and none for the others. */
-const supported: Record<string, string[]> = {
-  git: ['gitcoderepository'],
-  gitlab: ['gitcoderepository', 'gitlabcoderepository'],
-  github: ['gitcoderepository', 'githubcoderepository'],
-  oci: ['ociartifact'],
-  harbor: ['ociartifact'],
-  maven: ['mavenartifact'],
-  k8s: [],
-  npm: [],
-};
+const supported = supportedResourceInterfaces;
 
 const categories: Record<string, string> = {
   gitcoderepository: 'GitCodeRepository',
