@@ -7,20 +7,22 @@ import tseslint from 'typescript-eslint';
 /**
  * The house's floors, and what each may import of ours: imports point down, never up or sideways.
  * Entry points (one folder per process) → registry → proxy → kube → machinery; the Go-template
- * engine sits beside kube. Folders not named here (hack, bench, test) may import anything; nothing
- * here may import them. README "Layout" draws the same picture.
+ * engine and the expression sandbox sit beside kube (registry resolves ResourceInterfaces with the
+ * sandbox). Folders not named here (hack, bench, test) may import anything; nothing here may
+ * import them. README "Layout" draws the same picture.
  */
-const entryPointMay = ['registry', 'proxy', 'kube', 'template', 'machinery'];
+const entryPointMay = ['registry', 'proxy', 'kube', 'template', 'expression', 'machinery'];
 export const layers = {
   apiserver: entryPointMay,
   classapi: entryPointMay,
   connproxy: entryPointMay,
   controller: entryPointMay,
   csi: entryPointMay,
-  registry: ['proxy', 'kube', 'machinery'],
+  registry: ['proxy', 'kube', 'expression', 'machinery'],
   proxy: ['kube', 'machinery'],
   kube: ['machinery'],
   template: ['machinery'],
+  expression: ['machinery'],
   machinery: [],
 };
 

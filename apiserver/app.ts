@@ -320,7 +320,7 @@ export function createApp(deps: AppDeps): RequestListener {
       onResponseHead(res, () => {
         ex.headAt = now();
       });
-      ex.connectorClass = (await sub.serve({ info, req, res })).connectorClass;
+      ex.connectorClass = (await sub.serve({ info, user, req, res })).connectorClass;
     } else await routes(req, res);
   };
 

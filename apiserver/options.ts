@@ -10,6 +10,7 @@ import {
   toolCallerFlags,
   toolCallerUsage,
   type FlagSpec,
+  type Flags,
   type ServingLimits,
   type ToolCallerConfig,
 } from '../machinery/flags.js';
@@ -27,6 +28,8 @@ export interface Config extends ToolCallerConfig {
   /** The server's own namespace (POD_NAMESPACE), where class API Services without one are looked up. */
   namespace: string;
   limits: ServingLimits;
+  /** Bounds of one ResourceInterface resolution's expressions (expression/). */
+  expressions: { timeoutMs: number; memoryBytes: number };
 }
 
 // 1,000 concurrent streams (the benchmark's burst of simultaneous downloads) fit in the read budget with room for kube-apiserver's own
@@ -45,6 +48,10 @@ export const usage = `Usage: node dist/apiserver/main.js [flags]
   --classapi-client-cert-file=PATH    client certificate (PEM) presented to class API backends
   --classapi-client-key-file=PATH     its private key (PEM)
   --kubeconfig=PATH                   kubeconfig for kube-apiserver (default: $KUBECONFIG or in-cluster)
+  --expression-timeout=100ms          CPU time all expressions of one ResourceInterface resolution
+                                      may take (then 422); they run in a worker thread, never on
+                                      the request path's
+  --expression-memory-limit=32Mi      memory the expressions of one resolution may allocate
 ${toolCallerUsage}${limits.usage}  --help                              this text
 `;
 
@@ -55,9 +62,31 @@ const flags = {
   'tls-private-key-file': { type: 'string' },
   ...clientTlsFlags('classapi'),
   kubeconfig: { type: 'string' },
+  'expression-timeout': { type: 'string', default: '100ms' },
+  'expression-memory-limit': { type: 'string', default: '32Mi' },
   ...toolCallerFlags,
   ...limits.flags,
 } satisfies FlagSpec;
+
+/** --expression-timeout: at most a minute (expression/ validLimits); parseDuration gives whole ms. */
+function expressionTimeout(f: Flags): number {
+  const ms = f.duration('expression-timeout');
+  if (ms > 60_000) {
+    f.problems.push(`--expression-timeout=${f.str('expression-timeout')} must be from 1ms to 1m, e.g. 100ms`);
+  }
+  return ms;
+}
+
+/** --expression-memory-limit: a Kubernetes binary quantity (Ki, Mi, Gi) from 1Mi to 512Mi. */
+function memoryLimit(f: Flags): number {
+  const v = f.str('expression-memory-limit');
+  const m = /^(\d+)(Ki|Mi|Gi)$/.exec(v);
+  const bytes = m ? Number(m[1]) * { Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 }[m[2] as 'Ki' | 'Mi' | 'Gi'] : 0;
+  if (bytes < 1024 ** 2 || bytes > 512 * 1024 ** 2) {
+    f.problems.push(`--expression-memory-limit=${v} must be a quantity from 1Mi to 512Mi, e.g. 32Mi`);
+  }
+  return bytes;
+}
 
 export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): Config {
   const f = readFlags(argv, flags, usage);
@@ -77,6 +106,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     ...readToolCallerConfig(f),
     namespace: env.POD_NAMESPACE ?? 'connectors-system',
     limits: readServingLimits(f),
+    expressions: { timeoutMs: expressionTimeout(f), memoryBytes: memoryLimit(f) },
   };
   if (f.problems.length > 0) throw new ConfigError(f.problems, usage);
   return config;

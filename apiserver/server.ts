@@ -10,6 +10,8 @@ import { proxySubresource } from '../registry/proxy.js';
 import { SecretCache } from '../registry/secrets.js';
 import { ConnectorStore } from '../registry/store.js';
 import { classApiHandler } from '../registry/classapis.js';
+import { resourceInterfaceInformer, resourceInterfacesSubresource } from '../registry/resourceinterfaces.js';
+import { ExpressionSandbox, expressionSource } from '../expression/index.js';
 import { SubresourceCatalog } from '../registry/subresource.js';
 import { admissionHandlers, clusterClientCertificate } from './admission.js';
 import { createApp } from './app.js';
@@ -33,6 +35,8 @@ function isProbeOrMetrics(req: IncomingMessage): boolean {
 
 export async function startServer(config: Config, kube: KubeClient, log: Logger): Promise<RunningServer> {
   const store = new ConnectorStore(kube, log);
+  const resourceInterfaces = resourceInterfaceInformer(kube, log);
+  const sandbox = new ExpressionSandbox(config.expressions);
   const secrets = new SecretCache(kube, config.secretCacheMs);
   const pools = new DispatcherCache(config.upstream);
   // Class API backends get Secret data: reached over https only, trusting --classapi-ca-file and
@@ -66,13 +70,24 @@ export async function startServer(config: Config, kube: KubeClient, log: Logger)
     log,
     ready: [
       () => (store.hasSynced ? undefined : 'Connector and ConnectorClass informers have not synced'),
+      () => (resourceInterfaces.hasSynced ? undefined : 'the ResourceInterface informer has not synced'),
       () => (trust.config ? undefined : 'kube-system/extension-apiserver-authentication has not been read'),
     ],
   });
   const metrics = new Metrics(serving.limiter);
 
+  const authorizer = new SubjectAccessReviewAuthorizer(kube, config.authorizationCacheMs, log);
   const subresources = new SubresourceCatalog(
-    [proxySubresource({ lister: store, secrets, pools, droppedHeaders: () => droppedHeaders })],
+    [
+      proxySubresource({ lister: store, secrets, pools, droppedHeaders: () => droppedHeaders }),
+      resourceInterfacesSubresource({
+        lister: store,
+        resourceInterfaces: resourceInterfaces.lister,
+        evaluator: sandbox,
+        authorizer,
+        expressionSource,
+      }),
+    ],
     classApiHandler({
       lister: store,
       secrets,
@@ -87,7 +102,6 @@ export async function startServer(config: Config, kube: KubeClient, log: Logger)
     subresources.invalidate();
   });
 
-  const authorizer = new SubjectAccessReviewAuthorizer(kube, config.authorizationCacheMs, log);
   const app = createApp({
     log,
     metrics,
@@ -122,6 +136,7 @@ export async function startServer(config: Config, kube: KubeClient, log: Logger)
   );
 
   store.start();
+  resourceInterfaces.start();
   trust.start();
   servingCert.start();
   classApiTls.start();
@@ -132,7 +147,14 @@ export async function startServer(config: Config, kube: KubeClient, log: Logger)
     release: async () => {
       servingCert.stop();
       classApiTls.stop();
-      await Promise.all([store.stop(), trust.stop(), pools.close(), backendPools.close()]);
+      await Promise.all([
+        store.stop(),
+        resourceInterfaces.stop(),
+        trust.stop(),
+        pools.close(),
+        backendPools.close(),
+        sandbox.close(),
+      ]);
     },
   });
 }

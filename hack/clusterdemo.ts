@@ -16,12 +16,14 @@ import type { Cluster } from './cluster.js';
 import {
   asList,
   demoBranches,
+  demoConnectors,
   demoGitObjects,
   demoNamespace,
   demoRepository,
   demoToolObjects,
   demoToolProxy,
   groupVersionPath,
+  readyStatusArgs,
 } from './demo.js';
 import { buildClientImage } from './images.js';
 import { installConnectors, type InstallResult } from './install.js';
@@ -157,17 +159,9 @@ export async function installClusterDemo(
   const gitAddress = `http://git.${toolsNamespace}.svc.cluster.local`;
   // READY comes from the in-cluster status controller's probes.
   const waitReady = async (): Promise<void> => {
-    for (const name of ['demo-tool', 'demo-git']) {
+    for (const name of demoConnectors) {
       await waitFor(`Connector ${demoNamespace}/${name} to be Ready`, 120_000, async () => {
-        const r = await cluster.kubectl([
-          'get',
-          'connector',
-          name,
-          '-n',
-          demoNamespace,
-          '-o',
-          'jsonpath={.status.conditions[?(@.type=="Ready")].status}',
-        ]);
+        const r = await cluster.kubectl(readyStatusArgs(name));
         return r.stdout === 'True';
       });
     }

@@ -2,13 +2,31 @@
 // behind Basic auth registered as the Connector demo/demo-tool (class `http`), a private Git
 // repository as demo/demo-git (the shipped `git` class), and alice, who may read through the
 // Connectors but not write. Only the credentials' holders (these objects' Secrets) know the
-// passwords; everyone else goes through the Kubernetes API.
+// passwords; everyone else goes through the Kubernetes API. `npm run dev` adds demo-ci, a
+// pipeline's ServiceAccount that may clone demo/demo-git through the Connectors Proxy and do
+// nothing else.
 
 export const demoNamespace = 'demo';
 export const groupVersionPath = '/apis/subresources.connectors.alauda.io/v1alpha1';
 export const demoToolProxy = `${groupVersionPath}/namespaces/${demoNamespace}/connectors/demo-tool/proxy`;
 export const demoRepository = 'team/app.git';
 export const demoBranches = `${groupVersionPath}/namespaces/${demoNamespace}/connectors/demo-git/branches?repository=${demoRepository}`;
+
+/** The demo's Connectors, Ready once the status controller has probed each with its Secret. */
+export const demoConnectors = ['demo-tool', 'demo-git'] as const;
+
+/** kubectl arguments that print a demo Connector's Ready status: 'True' once probed. */
+export function readyStatusArgs(name: string): string[] {
+  return [
+    'get',
+    'connector',
+    name,
+    '-n',
+    demoNamespace,
+    '-o',
+    'jsonpath={.status.conditions[?(@.type=="Ready")].status}',
+  ];
+}
 
 export interface DemoTool {
   url: string;
@@ -85,6 +103,46 @@ export function demoGitObjects(git: DemoTool): KubeObject[] {
           params: [{ name: 'repository', value: demoRepository }],
         },
       },
+    },
+  ];
+}
+
+/** The ServiceAccount of demo/demo-git's clones through the Connectors Proxy. */
+export const demoCiServiceAccount = 'demo-ci';
+
+/**
+ * demo-ci and exactly the RBAC a clone through the Connectors Proxy needs: `get` on the Connector,
+ * and `get` (ref advertisement) and `create` (git-upload-pack is a POST) on its connectors/proxy.
+ */
+export function demoCiObjects(): KubeObject[] {
+  const name = demoCiServiceAccount;
+  return [
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace: demoNamespace } },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: { name, namespace: demoNamespace },
+      rules: [
+        {
+          apiGroups: ['connectors.alauda.io'],
+          resources: ['connectors'],
+          resourceNames: ['demo-git'],
+          verbs: ['get'],
+        },
+        {
+          apiGroups: ['subresources.connectors.alauda.io'],
+          resources: ['connectors/proxy'],
+          resourceNames: ['demo-git'],
+          verbs: ['get', 'create'],
+        },
+      ],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name, namespace: demoNamespace },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+      subjects: [{ kind: 'ServiceAccount', name, namespace: demoNamespace }],
     },
   ];
 }

@@ -1,161 +1,219 @@
-// `npm run dev`: a working local system in one command. Starts the control plane, installs the
-// manifests, runs the aggregated server, starts a demo tool that requires Basic auth, registers it
-// as a Connector with its Secret, proves one request end to end, and prints what to try.
+// `npm run dev`: every part of Connectors on this machine in one command, each from its real entry
+// point: the control plane with kube-controller-manager (hack/localsystem.ts), the API server with
+// its webhooks, the class API backend, the Connectors Proxy and the status controller; the shipped
+// classes and ResourceInterfaces; a demo tool that demands Basic auth and a Git server with a
+// private repository, registered as Connectors with their Secrets. It proves each path once, then
+// prints lines to try, each of which works as printed (test/integration/dev.test.ts runs them all),
+// and stops everything on Ctrl-C, keeping only .dev/logs/.
 
 import './require-node.js'; // first: stops an older Node before anything loads
-import { copyFile, mkdir, symlink, rm } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { repoRoot, resolveBinaries } from './binaries.js';
 import {
   asList,
   demoBranches,
+  demoCiObjects,
+  demoCiServiceAccount,
+  demoConnectors,
   demoGitObjects,
+  demoNamespace,
   demoRepository,
   demoToolObjects,
   demoToolProxy,
-  groupVersionPath,
+  readyStatusArgs,
 } from './demo.js';
-import { startLocalSystem } from './localsystem.js';
-import { ManagedProcess } from './process.js';
-import { startEchoTool } from './tools/echo-tool.js';
-import { findBinary, startGitServer, type GitServer } from './tools/gitserver.js';
+import { startLocalSystem, type LocalSystem } from './localsystem.js';
+import { stopGracefullyOnSignal } from './process.js';
+import { startDemoTool } from './tools/demo-tool.js';
+import { startGitServer } from './tools/gitserver.js';
 
 const root = repoRoot();
 const devDir = join(root, '.dev');
-const gv = groupVersionPath;
-const proxy = demoToolProxy;
+const say = (text: string): void => {
+  process.stdout.write(`${text}\n`);
+};
+
+/** A shell word that the shell gives back unchanged. */
+const quote = (word: string): string => `'${word.replaceAll("'", `'\\''`)}'`;
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; the logs are in .dev/logs/`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
 
 async function main(): Promise<void> {
   await rm(devDir, { recursive: true, force: true });
   await mkdir(join(devDir, 'bin'), { recursive: true });
-  process.stdout.write('Starting etcd, kube-apiserver and the Connectors API server…\n');
-  const sys = await startLocalSystem({ logDir: join(devDir, 'logs') });
-  const password = randomBytes(12).toString('base64url');
-  const tool = await startEchoTool({ username: 'demo', password });
+  say(
+    'Starting etcd, kube-apiserver, kube-controller-manager, the Connectors API server and its webhooks,\n' +
+      'the class API backend, the Connectors Proxy and the status controller… (the first run builds the\n' +
+      'Kubernetes binaries from their Go modules, kube-controller-manager with the other node binaries:\n' +
+      'several minutes, once; cached in ~/.cache/connectors)',
+  );
+  const sys = await startLocalSystem({
+    logDir: join(devDir, 'logs'),
+    validatingWebhook: true,
+    connectorsProxy: true,
+    controller: true,
+    controllerManager: true,
+  });
+  const parts: { stop(): Promise<void> }[] = [];
+  const stop = async (): Promise<void> => {
+    say('\nStopping…');
+    await Promise.all(parts.map((p) => p.stop()));
+    await sys.stop();
+    // The kubeconfigs, the clone and the links are no use without the system; the logs stay.
+    for (const entry of await readdir(devDir)) {
+      if (entry !== 'logs') await rm(join(devDir, entry), { recursive: true, force: true });
+    }
+    say('Stopped; the logs are in .dev/logs/.');
+  };
+  try {
+    await showEveryPart(sys, parts);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  // Ctrl-C (or SIGTERM) stops everything in order; until then the demo tool's listening socket
+  // keeps this process running.
+  stopGracefullyOnSignal(stop);
+}
 
+async function showEveryPart(sys: LocalSystem, parts: { stop(): Promise<void> }[]): Promise<void> {
+  const proxy = sys.connectorsProxy;
+  if (!proxy) throw new Error('the local system runs no Connectors Proxy');
   const kubectl = async (args: string[], input?: string): Promise<string> => {
     const r = await sys.cp.kubectl(args, input === undefined ? {} : { input });
     if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
     return r.stdout;
   };
-  await kubectl(['apply', '-f', '-'], asList(demoToolObjects({ url: tool.url, username: 'demo', password })));
+  say(
+    'Applying the shipped ConnectorClasses and ResourceInterfaces, starting the demo tool and a Git server…',
+  );
+  await sys.installClasses();
 
-  // With the Git tools installed (hack/test-tools.sh), also show a class-declared API: the shipped
-  // `git` class, the class API backend and a real Git server with a private repository.
-  let git: GitServer | undefined;
-  let gitHint =
-    '\nClass APIs (branches, tags): run hack/test-tools.sh to install nginx and fcgiwrap, then restart.\n';
-  try {
-    findBinary('nginx', 'nginx');
-    findBinary('fcgiwrap', 'fcgiwrap');
-    const gitPassword = randomBytes(12).toString('base64url');
-    git = await startGitServer({ username: 'demo', password: gitPassword });
-    await git.createRepo(demoRepository, {
-      branches: ['main', 'develop', 'feature-login'],
-      tags: ['v1.0.0'],
+  const toolCredentials = { username: 'demo', password: randomBytes(12).toString('base64url') };
+  const tool = await startDemoTool(toolCredentials);
+  parts.push({ stop: () => tool.close() });
+  const gitCredentials = { username: 'demo', password: randomBytes(12).toString('base64url') };
+  const git = await startGitServer({ ...gitCredentials, logDir: join(devDir, 'logs') });
+  parts.push(git);
+  await git.createRepo(demoRepository, { branches: ['main', 'develop', 'feature-login'], tags: ['v1.0.0'] });
+  await kubectl(
+    ['apply', '-f', '-'],
+    asList([
+      ...demoToolObjects({ url: tool.url, ...toolCredentials }),
+      ...demoGitObjects({ url: git.url, ...gitCredentials }),
+      ...demoCiObjects(),
+    ]),
+  );
+
+  // Prove every path once before telling anyone to try it.
+  for (const name of demoConnectors) {
+    await until(`the status controller to report Connector ${demoNamespace}/${name} Ready`, async () => {
+      const r = await sys.cp.kubectl(readyStatusArgs(name));
+      return r.stdout === 'True';
     });
-    await sys.installClasses();
-    await kubectl(
-      ['apply', '-f', '-'],
-      asList(demoGitObjects({ url: git.url, username: 'demo', password: gitPassword })),
-    );
-    const branches = demoBranches;
-    gitHint = `
-A private Git server runs at ${git.url}; the shipped "git" class offers its branches and tags:
-
-  kubectl get --raw "${branches}"
-  kubectl get --raw "${branches}&search=feat"
-`;
-  } catch (err) {
-    if (git) throw err;
   }
-
-  // The status controller, under its own ServiceAccount and the shipped RBAC, so that
-  // `kubectl get connectors` shows what is Ready and why.
-  await kubectl(['apply', '-f', join(root, 'manifests', 'controller', 'serviceaccount.yaml')]);
-  await kubectl(['apply', '-f', join(root, 'manifests', 'controller', 'rbac.yaml')]);
-  const controllerToken = await sys.cp.createToken('connectors-system', 'connectors-controller', {
-    expirationSeconds: 86_400,
+  await until('the demo tool to answer through /proxy', async () => {
+    const r = await sys.cp.kubectl(['get', '--raw', `${demoToolProxy}/hello`]);
+    return r.code === 0 && r.stdout.includes('"authenticated":"demo"');
   });
-  const controller = ManagedProcess.start({
-    name: 'connectors-controller',
-    binary: process.execPath,
-    args: [
-      join(root, 'dist', 'controller', 'main.js'),
-      `--kubeconfig=${await sys.cp.writeKubeconfig(join(devDir, 'controller.kubeconfig'), { token: controllerToken })}`,
-      '--probe-interval=15s',
-      '--bind-address=127.0.0.1',
-      '--health-port=0',
-      `--service-url-override=connectors-system/connectors-classapi=${sys.classApiUrl}`,
-      // Class API backends are https with mutual TLS: the API server's client certificate and CA.
-      ...sys.classApiClientFlags,
-    ],
-    logFile: join(devDir, 'logs', 'connectors-controller.log'),
+  await until('the class API backend to list the branches', async () => {
+    const r = await sys.cp.kubectl(['get', '--raw', demoBranches]);
+    return r.code === 0 && r.stdout.includes('feature-login');
   });
-  for (let i = 0; i < 100; i++) {
-    const ready = await sys.cp.kubectl([
-      'get',
-      'connector',
-      'demo-tool',
-      '-n',
-      'demo',
-      '-o',
-      'jsonpath={.status.conditions[?(@.type=="Ready")].status}',
-    ]);
-    if (ready.stdout === 'True') break;
-    await new Promise((res) => setTimeout(res, 200));
-  }
+  const ciToken = await sys.cp.createToken(demoNamespace, demoCiServiceAccount, { expirationSeconds: 600 });
+  await until(`the Connectors Proxy to serve ${demoRepository} to ${demoCiServiceAccount}`, async () => {
+    try {
+      const r = await fetch(
+        `${proxy.url}/namespaces/${demoNamespace}/connectors/demo-git/${demoRepository}/info/refs?service=git-upload-pack`,
+        { headers: { authorization: `Bearer ${ciToken}` } },
+      );
+      await r.body?.cancel();
+      return r.status === 200;
+    } catch {
+      return false;
+    }
+  });
 
-  const kubeconfig = join(devDir, 'kubeconfig');
-  await copyFile(sys.cp.kubeconfigPath, kubeconfig);
+  await copyFile(sys.cp.kubeconfigPath, join(devDir, 'kubeconfig'));
   await sys.cp.writeKubeconfig(
     join(devDir, 'alice.kubeconfig'),
     await sys.cp.issueClientCert('alice', ['dev']),
   );
   await symlink((await resolveBinaries()).kubectl, join(devDir, 'bin', 'kubectl'));
+  // The kubectl plugin of this checkout, run by the Node.js that runs this (a shebang would take
+  // whichever node comes first on PATH).
+  await writeFile(
+    join(devDir, 'bin', 'kubectl-connectors'),
+    `#!/bin/sh\nexec ${quote(process.execPath)} ${quote(join(root, 'dist', 'cli', 'main.js'))} "$@"\n`,
+    { mode: 0o755 },
+  );
 
-  // Prove it once before telling anyone to try it.
-  let answer = '';
-  for (let i = 0; i < 50 && !answer; i++) {
-    const r = await sys.cp.kubectl(['get', '--raw', `${proxy}/hello`]);
-    if (r.code === 0) answer = r.stdout;
-    else await new Promise((res) => setTimeout(res, 200));
-  }
-  if (!answer) throw new Error('the demo request did not succeed; see .dev/logs/connectors-apiserver.log');
-  const seen = JSON.parse(answer) as { url: string; headers: { authorization?: string } };
+  const alice = 'KUBECONFIG=.dev/alice.kubeconfig';
+  const write = `echo '{"name":"x"}' |`;
+  const lines: [command: string, note: string][] = [
+    [
+      'kubectl get connectors -A',
+      "READY comes from the status controller's probes, with each Connector's Secret",
+    ],
+    ['kubectl get connectorclasses,resourceinterfaces', 'the shipped classes and ResourceInterfaces'],
+    [
+      `kubectl get --raw ${demoToolProxy}/hello`,
+      'the tool confirms that the credential of Secret demo/demo-tool-credentials arrived; nobody sees it',
+    ],
+    [
+      `${write} kubectl create --raw ${demoToolProxy}/items -f -`,
+      'writing needs "create" on connectors/proxy',
+    ],
+    [`${alice} kubectl get --raw ${demoToolProxy}/hello`, 'alice may read through the Connector…'],
+    [`${write} ${alice} kubectl create --raw ${demoToolProxy}/items -f -`, '…but not write: Forbidden'],
+    [
+      `kubectl connectors branches demo-git -n ${demoNamespace} --repository ${demoRepository}`,
+      'the git class API, answered by the class API backend from the Git server',
+    ],
+    [`kubectl get --raw "${demoBranches}"`, 'the same, as the Kubernetes API serves it'],
+    [
+      `TOKEN=$(kubectl create token ${demoCiServiceAccount} -n ${demoNamespace})`,
+      'all a pipeline holds: a ServiceAccount token whose RBAC allows cloning demo-git, nothing else',
+    ],
+    [
+      `git -c http.extraHeader="Authorization: Bearer $TOKEN" clone "$CONNECTORS_PROXY/namespaces/${demoNamespace}/connectors/demo-git/${demoRepository}" .dev/app`,
+      "the Connectors Proxy checks the token and RBAC, then adds demo-git's credential",
+    ],
+    [
+      `kubectl connectors resolve demo-git gitcoderepository -n ${demoNamespace} --param repository=${demoRepository}`,
+      'the ResourceInterface resolved for demo-git: attributes and a WorkspaceBinding for a PipelineRun',
+    ],
+    [
+      `kubectl patch connector demo-git -n ${demoNamespace} --dry-run=server --type=merge -p '{"spec":{"auth":{"name":"tokenAuth"}}}'`,
+      'refused by the validating webhook: the git class has no auth type tokenAuth',
+    ],
+  ];
 
-  process.stdout.write(`
-Connectors is running (logs in .dev/logs/).
+  say(`
+Connectors is running (logs in .dev/logs/): etcd, kube-apiserver and kube-controller-manager; the
+Connectors API server with its mutating and validating webhooks; the class API backend; the
+Connectors Proxy at ${proxy.url}; the status controller. The shipped ConnectorClasses and
+ResourceInterfaces are applied.
 
-The demo tool at ${tool.url} wants Basic auth; its credential lives only in the Secret
-demo/demo-tool-credentials. You reach it through the Kubernetes API, as yourself:
+The demo: demo/demo-tool, an HTTP tool at ${tool.url} that demands Basic auth, and demo/demo-git,
+the private repository ${demoRepository} on a Git server at ${git.url}. Their credentials are only
+in the Secrets demo/demo-tool-credentials and demo/demo-git-credentials: you, alice and the
+ServiceAccount demo/demo-ci reach both through Kubernetes, as yourselves.
 
-  export PATH="$PWD/.dev/bin:$PATH" KUBECONFIG="$PWD/.dev/kubeconfig"
-  kubectl get connectors -A              # READY comes from the status controller's probes
-  kubectl get --raw ${proxy}/hello
+Try these, from the repository root:
 
-The tool just answered that request: it received ${seen.url} with
-Authorization "${seen.headers.authorization?.slice(0, 6) ?? ''}…" injected by the server (your own credential never reaches it).
+  export PATH="$PWD/.dev/bin:$PATH" KUBECONFIG="$PWD/.dev/kubeconfig" CONNECTORS_PROXY=${proxy.url}
+${lines.map(([command, note]) => `  ${command}\n      # ${note}`).join('\n')}
 
-Writes need "create" on connectors/proxy. alice may only read:
-
-  echo '{"name":"x"}' | kubectl create --raw ${proxy}/items -f -
-  echo '{"name":"x"}' | KUBECONFIG=.dev/alice.kubeconfig kubectl create --raw ${proxy}/items -f -   # Forbidden
-  KUBECONFIG=.dev/alice.kubeconfig kubectl get --raw ${proxy}/hello                                 # allowed
-
-${gitHint}
-Discovery:  kubectl get --raw ${gv}
-Press Ctrl-C to stop everything.
-`);
-
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
-  process.stdout.write('\nStopping…\n');
-  await Promise.all([tool.close(), git?.stop(), controller.stop()]);
-  await sys.stop();
+Press Ctrl-C to stop everything.`);
 }
 
 main().catch((err: unknown) => {

@@ -5,12 +5,16 @@
 // checked and stamped, as in a cluster, so the status controller probes them), and the APIService
 // pointing at it through an ExternalName Service to 127.0.0.1 (kube-apiserver dials
 // `<externalName>:<APIService port>` when --enable-aggregator-routing is off, its default).
+// On request (`npm run dev` asks for all; the integration tests, which start their own, for none):
+// the validating webhook, the Connectors Proxy and the status controller, each from its real entry
+// point under its shipped ServiceAccount and RBAC, and kube-controller-manager, so that namespaces
+// finish deleting, ServiceAccounts get created and the shipped roles aggregate into view/edit/admin.
 
-import { mkdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
-import { repoRoot } from './binaries.js';
-import { startControlPlane, type ControlPlane } from './controlplane.js';
+import { repoRoot, resolveClusterBinaries } from './binaries.js';
+import { startControlPlane, type ControlPlane, type KubectlResult } from './controlplane.js';
 import { createCA, issueCert, type CertificateAuthority, type CertKeyPem } from './pki.js';
 import { freePort, ManagedProcess } from './process.js';
 import { writeSecretVolume } from './secretvolume.js';
@@ -18,6 +22,8 @@ import { writeSecretVolume } from './secretvolume.js';
 export const apiServiceName = 'v1alpha1.subresources.connectors.alauda.io';
 /** manifests/apiserver/mutatingwebhook.yaml's configuration, registered by startLocalSystem. */
 export const mutatingWebhookName = 'connectors-admission';
+/** manifests/apiserver/validatingwebhook.yaml's configuration, registered with `validatingWebhook`. */
+export const validatingWebhookName = 'connectors-validation';
 /** The API server's client certificate towards the class API backend names it so (as in manifests/). */
 export const classApiClientName = 'system:serviceaccount:connectors-system:connectors-apiserver';
 const serviceName = 'connectors-apiserver';
@@ -74,6 +80,12 @@ export interface LocalSystem {
   startReplica(name: string, extraFlags: string[]): Promise<{ process: ManagedProcess; url: string }>;
   /** Stops the aggregated server (SIGTERM, then SIGKILL after `graceMs`). */
   stopServer(graceMs?: number): Promise<void>;
+  /** With `connectorsProxy`: dist/connproxy/main.js, its http URL and the file its CA certificate is in. */
+  connectorsProxy: { process: ManagedProcess; url: string; caFile: string } | undefined;
+  /** With `controller`: the status controller (dist/controller/main.js). */
+  controller: ManagedProcess | undefined;
+  /** With `controllerManager`: kube-controller-manager. */
+  controllerManager: ManagedProcess | undefined;
   stop(): Promise<void>;
 }
 
@@ -83,7 +95,32 @@ export interface LocalSystemOptions {
   serverArgs?: string[];
   /** Node.js flags for the aggregated server process, e.g. ['--cpu-prof', '--cpu-prof-dir=…']. */
   serverNodeArgs?: string[];
+  /**
+   * Also register manifests/apiserver/validatingwebhook.yaml (pointed at the server on the host),
+   * so that a Connector its class cannot serve is refused on write, as in a cluster.
+   */
+  validatingWebhook?: boolean;
+  /** Also run the Connectors Proxy under its shipped ServiceAccount and RBAC (manifests/connproxy/rbac.yaml). */
+  connectorsProxy?: boolean;
+  /** Also run the status controller under its shipped ServiceAccount and RBAC (manifests/controller/). */
+  controller?: boolean;
+  /**
+   * Also run kube-controller-manager with the controllers a system without nodes needs: namespace
+   * deletion, garbage collection, ServiceAccounts and their tokens, kube-root-ca.crt and ClusterRole
+   * aggregation. Its binary comes from hack/build-cluster.sh (built on first use: several minutes).
+   */
+  controllerManager?: boolean;
 }
+
+/** kube-controller-manager's controllers for a system without nodes (no kubelet, no scheduler). */
+const controllerManagerControllers = [
+  'namespace-controller',
+  'garbage-collector-controller',
+  'serviceaccount-controller',
+  'serviceaccount-token-controller',
+  'root-ca-certificate-publisher-controller',
+  'clusterrole-aggregation-controller',
+];
 
 async function must(cp: ControlPlane, args: string[], input?: string): Promise<string> {
   const r = await cp.kubectl(args, input === undefined ? {} : { input });
@@ -103,7 +140,11 @@ async function waitFor(what: string, timeoutMs: number, check: () => Promise<boo
 export async function startLocalSystem(opts: LocalSystemOptions): Promise<LocalSystem> {
   const root = repoRoot();
   await mkdir(opts.logDir, { recursive: true });
+  // Before anything runs: the first time, this builds the node binaries (minutes).
+  const clusterBinaries = opts.controllerManager ? await resolveClusterBinaries() : undefined;
   const cp = await startControlPlane({ logDir: opts.logDir });
+  // The optional parts started so far, stopped if a later step fails.
+  const extras: ManagedProcess[] = [];
   try {
     await must(cp, ['apply', '-k', join(root, 'manifests', 'local')]);
     await must(cp, [
@@ -315,48 +356,182 @@ export async function startLocalSystem(opts: LocalSystemOptions): Promise<LocalS
       return r.stdout.trim() === 'True';
     });
 
-    // The mutating webhook, as shipped but for clientConfig: the manifest names the in-cluster Service
-    // on port 443; here kube-apiserver is pointed at the server on the host by URL (its certificate
-    // covers 127.0.0.1), with the harness's serving CA. kube-apiserver presents its client
-    // certificate to it (hack/controlplane.ts admissionConfiguration).
-    const webhook = JSON.parse(
-      await must(cp, [
-        'create',
-        '--dry-run=client',
-        '-o',
-        'json',
-        '-f',
-        join(root, 'manifests', 'apiserver', 'mutatingwebhook.yaml'),
-      ]),
-    ) as { webhooks: { clientConfig: object }[] };
-    for (const w of webhook.webhooks) {
-      w.clientConfig = {
-        url: `${serverUrl}/admission/connectors/admit`,
-        caBundle: Buffer.from(cp.servingCaPem).toString('base64'),
-      };
-    }
+    // The webhooks, as shipped but for clientConfig: the manifests name the in-cluster Service on port
+    // 443; here kube-apiserver is pointed at the server on the host by URL (its certificate covers
+    // 127.0.0.1) and the manifest's path, with the harness's serving CA. kube-apiserver presents its
+    // client certificate to it (hack/controlplane.ts admissionConfiguration).
+    const shippedWebhook = async (file: string): Promise<object> => {
+      const config = JSON.parse(
+        await must(cp, [
+          'create',
+          '--dry-run=client',
+          '-o',
+          'json',
+          '-f',
+          join(root, 'manifests', 'apiserver', file),
+        ]),
+      ) as { webhooks: { clientConfig: { service?: { path?: string } } | object }[] };
+      for (const w of config.webhooks) {
+        const path = 'service' in w.clientConfig ? w.clientConfig.service?.path : undefined;
+        if (path === undefined) throw new Error(`${file}: a webhook without clientConfig.service.path`);
+        w.clientConfig = {
+          url: `${serverUrl}${path}`,
+          caBundle: Buffer.from(cp.servingCaPem).toString('base64'),
+        };
+      }
+      return config;
+    };
+    // kube-apiserver picks a configuration up from an informer: a (dry-run) Connector of a class that
+    // does not exist shows when each webhook is in effect, so that no Connector written afterwards
+    // goes unchecked.
+    const probe = JSON.stringify({
+      apiVersion: 'connectors.alauda.io/v1alpha1',
+      kind: 'Connector',
+      metadata: { name: 'admission-probe', namespace: serviceNamespace },
+      spec: { connectorClassName: 'none', address: 'https://admission-probe.invalid' },
+    });
+    const webhookInEffect = (what: string, check: (r: KubectlResult) => boolean): Promise<void> =>
+      waitFor(`${what} to be in effect`, 30_000, async () =>
+        check(await cp.kubectl(['create', '--dry-run=server', '-o', 'json', '-f', '-'], { input: probe })),
+      );
+    const webhook = await shippedWebhook('mutatingwebhook.yaml');
     const admitConnectors = async (): Promise<void> => {
       await must(cp, ['apply', '-f', '-'], JSON.stringify(webhook));
-      // kube-apiserver picks the configuration up from an informer: wait until a (dry-run) Connector
-      // comes back stamped, so that no Connector a test creates afterwards goes unstamped.
-      const probe = JSON.stringify({
-        apiVersion: 'connectors.alauda.io/v1alpha1',
-        kind: 'Connector',
-        metadata: { name: 'admission-probe', namespace: serviceNamespace },
-        spec: { connectorClassName: 'none', address: 'https://admission-probe.invalid' },
-      });
-      await waitFor(
-        `MutatingWebhookConfiguration ${mutatingWebhookName} to be in effect`,
-        30_000,
-        async () => {
-          const r = await cp.kubectl(['create', '--dry-run=server', '-o', 'json', '-f', '-'], {
-            input: probe,
-          });
-          return r.code === 0 && r.stdout.includes('"connectors.alauda.io/admitted"');
-        },
+      await webhookInEffect(
+        `MutatingWebhookConfiguration ${mutatingWebhookName}`,
+        (r) => r.code === 0 && r.stdout.includes('"connectors.alauda.io/admitted"'),
       );
     };
     await admitConnectors();
+    if (opts.validatingWebhook) {
+      await must(cp, ['apply', '-f', '-'], JSON.stringify(await shippedWebhook('validatingwebhook.yaml')));
+      // Only the validating webhook warns about the missing class.
+      await webhookInEffect(
+        `ValidatingWebhookConfiguration ${validatingWebhookName}`,
+        (r) => r.code === 0 && r.stderr.includes('ConnectorClass "none" not found'),
+      );
+    }
+
+    // The optional parts. Each one's token is a ServiceAccount token of the shipped identity, valid
+    // for a day (a dev session's length).
+    const serviceAccountKubeconfig = async (namespace: string, name: string): Promise<string> =>
+      cp.writeKubeconfig(join(cp.dir, `${name}.kubeconfig`), {
+        token: await cp.createToken(namespace, name, { expirationSeconds: 86_400 }),
+      });
+    const httpReady = async (url: string): Promise<boolean> => {
+      try {
+        const r = await request(url);
+        await r.body.dump();
+        return r.statusCode === 200;
+      } catch {
+        return false;
+      }
+    };
+
+    let controllerManager: ManagedProcess | undefined;
+    if (clusterBinaries) {
+      const kcmDir = join(cp.dir, 'kube-controller-manager');
+      await mkdir(kcmDir, { recursive: true });
+      const caFile = join(kcmDir, 'ca.crt');
+      await writeFile(caFile, cp.caCertPem);
+      const kubeconfig = await cp.writeKubeconfig(
+        join(kcmDir, 'kubeconfig'),
+        await cp.issueClientCert('system:kube-controller-manager'),
+      );
+      controllerManager = ManagedProcess.start({
+        name: 'kube-controller-manager',
+        binary: clusterBinaries.kubeControllerManager,
+        args: [
+          `--kubeconfig=${kubeconfig}`,
+          `--authentication-kubeconfig=${kubeconfig}`,
+          `--authorization-kubeconfig=${kubeconfig}`,
+          '--bind-address=127.0.0.1',
+          `--secure-port=${await freePort()}`,
+          // Its defaults would write to /var/run/kubernetes and /usr/libexec/kubernetes on the host.
+          `--cert-dir=${join(kcmDir, 'certs')}`,
+          `--flex-volume-plugin-dir=${join(kcmDir, 'volume-plugins')}`,
+          '--leader-elect=false',
+          `--controllers=${controllerManagerControllers.join(',')}`,
+          '--use-service-account-credentials=true',
+          `--service-account-private-key-file=${cp.serviceAccountKeyFile}`,
+          `--root-ca-file=${caFile}`,
+        ],
+        logFile: join(opts.logDir, 'kube-controller-manager.log'),
+      });
+      extras.push(controllerManager);
+      // Its serviceaccount controller creates every namespace's `default` ServiceAccount.
+      await controllerManager.waitUntil(
+        async () =>
+          (await cp.kubectl(['get', 'serviceaccount', 'default', '--namespace=default'])).code === 0,
+        {
+          timeoutMs: 60_000,
+          what: 'ServiceAccount default/default (kube-controller-manager)',
+          intervalMs: 250,
+        },
+      );
+    }
+
+    let connectorsProxy: LocalSystem['connectorsProxy'];
+    if (opts.connectorsProxy) {
+      await must(cp, ['apply', '-f', join(root, 'manifests', 'connproxy', 'rbac.yaml')]);
+      const proxyPort = await freePort();
+      const caFile = join(cp.dir, 'connectors-proxy-ca.crt');
+      const proc = ManagedProcess.start({
+        name: 'connectors-proxy',
+        binary: process.execPath,
+        args: [
+          join(root, 'dist', 'connproxy', 'main.js'),
+          `--port=${proxyPort}`,
+          '--bind-address=127.0.0.1',
+          `--kubeconfig=${await serviceAccountKubeconfig(serviceNamespace, 'connectors-proxy')}`,
+          `--proxy-ca-out=${caFile}`,
+          `--publish-ca-configmap=${serviceNamespace}/connectors-proxy-ca`,
+        ],
+        logFile: join(opts.logDir, 'connectors-proxy.log'),
+      });
+      extras.push(proc);
+      const url = `http://127.0.0.1:${proxyPort}`;
+      await proc.waitUntil(() => httpReady(`${url}/readyz`), {
+        timeoutMs: 30_000,
+        what: 'connectors-proxy /readyz',
+      });
+      connectorsProxy = { process: proc, url, caFile };
+    }
+
+    let controller: ManagedProcess | undefined;
+    if (opts.controller) {
+      await must(cp, [
+        'apply',
+        '-f',
+        join(root, 'manifests', 'controller', 'serviceaccount.yaml'),
+        '-f',
+        join(root, 'manifests', 'controller', 'rbac.yaml'),
+      ]);
+      const healthPort = await freePort();
+      controller = ManagedProcess.start({
+        name: 'connectors-controller',
+        binary: process.execPath,
+        args: [
+          join(root, 'dist', 'controller', 'main.js'),
+          `--kubeconfig=${await serviceAccountKubeconfig(serviceNamespace, 'connectors-controller')}`,
+          '--bind-address=127.0.0.1',
+          `--health-port=${healthPort}`,
+          // The Services the classes name are the processes on this host.
+          `--service-url-override=${serviceNamespace}/connectors-classapi=${classApiUrl}`,
+          ...(connectorsProxy
+            ? [`--service-url-override=${serviceNamespace}/connectors-proxy=${connectorsProxy.url}`]
+            : []),
+          // Class API backends are https with mutual TLS: the API server's client certificate and CA.
+          ...classApiClientFlags,
+        ],
+        logFile: join(opts.logDir, 'connectors-controller.log'),
+      });
+      extras.push(controller);
+      await controller.waitUntil(() => httpReady(`http://127.0.0.1:${healthPort}/readyz`), {
+        timeoutMs: 30_000,
+        what: 'connectors-controller /readyz',
+      });
+    }
 
     const system: LocalSystem = {
       cp,
@@ -382,14 +557,20 @@ export async function startLocalSystem(opts: LocalSystemOptions): Promise<LocalS
       stopServer: async (graceMs?: number) => {
         await server?.stop(graceMs);
       },
+      connectorsProxy,
+      controller,
+      controllerManager,
       stop: async () => {
-        await Promise.all([server?.stop(), classApi.stop()]);
+        // The parts that call the server first, then the server and backend, then the control plane.
+        await Promise.all([controller?.stop(), connectorsProxy?.process.stop()]);
+        await Promise.all([server?.stop(), classApi.stop(), controllerManager?.stop()]);
         await tls.close();
         await cp.stop();
       },
     };
     return system;
   } catch (err) {
+    await Promise.all(extras.map((p) => p.stop()));
     await cp.stop();
     throw err;
   }

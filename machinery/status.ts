@@ -12,6 +12,7 @@ export type StatusReason =
   | 'NotFound'
   | 'MethodNotAllowed'
   | 'NotAcceptable'
+  | 'Invalid'
   | 'RequestEntityTooLarge'
   | 'TooManyRequests'
   | 'InternalError'
@@ -98,6 +99,10 @@ export function notFound(gr: GroupResource, name: string, why?: string): StatusE
 
 export const pathNotFound = (message = 'the server could not find the requested resource'): StatusError =>
   new StatusError(404, 'NotFound', message);
+
+/** 422: the request was understood but what it names cannot be computed (kube-apiserver's Invalid). */
+export const unprocessable = (message: string, details?: StatusDetails): StatusError =>
+  new StatusError(422, 'Invalid', message, details);
 
 export const methodNotAllowed = (message: string): StatusError =>
   new StatusError(405, 'MethodNotAllowed', message);

@@ -3,12 +3,15 @@
 // describes them all for discovery. The API layer has already authenticated and authorized.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { UserInfo } from '../kube/tokenreview.js';
 import type { RequestInfo } from '../machinery/requestinfo.js';
 import { classApi } from './operations.js';
 import type { ConnectorLister } from './store.js';
 
 export interface SubresourceRequest {
   info: RequestInfo;
+  /** The authenticated caller (for a subresource that checks more than its own RBAC). */
+  user: UserInfo;
   req: IncomingMessage;
   res: ServerResponse;
 }

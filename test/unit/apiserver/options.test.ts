@@ -83,6 +83,7 @@ describe('apiserver/options parseConfig', () => {
         deadlines: { headerMs: 30_000, bodyIdleMs: 60_000 },
         listenSockets: 16,
       },
+      expressions: { timeoutMs: 100, memoryBytes: 32 * 1024 * 1024 },
     });
   });
 
@@ -111,6 +112,8 @@ describe('apiserver/options parseConfig', () => {
       '--request-header-timeout=15s',
       '--request-body-idle-timeout=90s',
       '--listen-sockets=1',
+      '--expression-timeout=250ms',
+      '--expression-memory-limit=64Mi',
     ]);
     expect(config).to.deep.include({
       securePort: 8443,
@@ -129,6 +132,7 @@ describe('apiserver/options parseConfig', () => {
         deadlines: { headerMs: 15_000, bodyIdleMs: 90_000 },
         listenSockets: 1,
       },
+      expressions: { timeoutMs: 250, memoryBytes: 64 * 1024 * 1024 },
     });
   });
 
@@ -244,6 +248,21 @@ describe('apiserver/options parseConfig', () => {
       title: 'a header deadline of more than 5 minutes',
       argv: () => [...tls, '--request-header-timeout=6m'],
       problem: /--request-header-timeout=6m must be at most 5m/,
+    },
+    {
+      title: 'an expression time limit over a minute',
+      argv: () => [...tls, '--expression-timeout=2m'],
+      problem: /--expression-timeout=2m must be from 1ms to 1m/,
+    },
+    {
+      title: 'an expression memory limit that is no quantity',
+      argv: () => [...tls, '--expression-memory-limit=64MB'],
+      problem: /--expression-memory-limit=64MB must be a quantity from 1Mi to 512Mi/,
+    },
+    {
+      title: 'an expression memory limit over 512Mi',
+      argv: () => [...tls, '--expression-memory-limit=1Gi'],
+      problem: /--expression-memory-limit=1Gi must be a quantity from 1Mi to 512Mi/,
     },
     {
       title: 'an unknown flag (a typo)',

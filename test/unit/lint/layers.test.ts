@@ -56,6 +56,7 @@ describe('lint: imports point down (entry points → registry → proxy → kube
     ['registry/types.ts', "import '../connproxy/route.js';", 'not connproxy/'],
     ['csi/access.ts', "import '../connproxy/route.js';", 'not connproxy/'],
     ['template/index.ts', "import '../kube/client.js';", 'template/ may import only machinery/'],
+    ['expression/index.ts', "import '../registry/types.js';", 'expression/ may import only machinery/'],
     ['controller/main.ts', "import '../hack/process.js';", 'not hack/'],
     [
       'controller/main.ts',
@@ -80,6 +81,9 @@ describe('lint: imports point down (entry points → registry → proxy → kube
       await problems(await layersOnly(), 'csi/access.ts', "import '../registry/types.js';"),
     ).to.deep.equal([]);
     expect(await problems(await layersOnly(), 'kube/client.ts', "import './objects.js';")).to.deep.equal([]);
+    expect(
+      await problems(await layersOnly(), 'registry/types.ts', "import '../expression/index.js';"),
+    ).to.deep.equal([]);
   });
 
   it('every production folder keeps to its floor', async () => {
