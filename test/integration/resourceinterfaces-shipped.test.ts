@@ -1,21 +1,30 @@
 // ResourceInterfaces against the real kube-apiserver and our CRD: the published examples that are
 // complete documents (test/fixtures/upstream/, copied verbatim) apply unchanged and are stored as
 // written; the schema refuses what resolution could not work with, in the API server's own words; and
-// the shipped ResourceInterfaces (manifests/resourceinterfaces) apply, alone and with the classes.
+// the shipped ResourceInterfaces (manifests/resourceinterfaces) apply, alone and with the classes, and
+// resolve through the server (connectors/{name}/resourceinterfaces/{ri}) for a Connector of every class
+// that supports them to the values test/helpers/shipped-resourceinterfaces.ts tables.
 
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadAllYaml } from '@kubernetes/client-node';
 import { expect } from 'chai';
+import { AddressResolver } from '../../controller/addresses.js';
 import { repoRoot } from '../../hack/binaries.js';
 import type { ResourceInterface } from '../../registry/resourceinterface.js';
 import {
+  caseConnector,
+  caseQuery,
   classesDir,
   riDir,
+  shippedCases,
   shippedClasses,
   shippedResourceInterfaces,
+  supportedResourceInterfaces,
+  type ResolvedWorkspace,
+  type ShippedCase,
 } from '../helpers/shipped-resourceinterfaces.js';
-import { kubectl, kubectlOk } from '../helpers/env.js';
+import { apply, env, eventually, gvPath, kubectl, kubectlOk, namespace } from '../helpers/env.js';
 
 const upstreamDir = join(repoRoot(), 'test', 'fixtures', 'upstream');
 const upstreamFiles = readdirSync(upstreamDir).filter((f) => f.endsWith('.yaml'));
@@ -190,4 +199,85 @@ describe('ResourceInterface CRD: the published examples and the shipped Resource
       }
     }
   });
+});
+
+describe('the shipped ResourceInterfaces resolved through the server, for a Connector of each class', function () {
+  let ns: string;
+  const addresses = new AddressResolver('connectors-system');
+  const classes = shippedClasses();
+  /** The proxy address the status controller writes for the case's Connector (the class's resolver). */
+  const proxyOf = (c: ShippedCase): string =>
+    addresses.connectorProxyUrl(caseConnector(c, ns), classes.get(c.className)!) ?? '';
+
+  before(async function () {
+    // The classes with their ResourceInterfaces, as an install applies them.
+    await env().sys.installClasses();
+    ns = await namespace('ri-shipped');
+    await apply(shippedCases.map((c) => caseConnector(c, ns)));
+    // No status controller runs here: write the proxy address it would.
+    for (const c of shippedCases) {
+      await kubectlOk([
+        'patch',
+        'connector',
+        c.connector,
+        '-n',
+        ns,
+        '--subresource=status',
+        '--type=merge',
+        '-p',
+        JSON.stringify({ status: { proxy: { httpAddress: { url: proxyOf(c) } } } }),
+      ]);
+    }
+  });
+
+  after(async function () {
+    // Leave the cluster as the other suites expect it (classes.test.ts does the same).
+    await kubectl(['delete', '-k', classesDir, '--ignore-not-found', '--wait=false']);
+  });
+
+  /** GET through kube-apiserver, once the server's informers have what the answer needs. */
+  async function get<T>(rest: string): Promise<T> {
+    let out = '';
+    await eventually(rest, async () => {
+      const r = await kubectl(['get', '--raw', `${gvPath}/namespaces/${ns}/connectors/${rest}`]);
+      out = r.stdout;
+      return r.code === 0;
+    });
+    return JSON.parse(out) as T;
+  }
+
+  for (const c of shippedCases) {
+    it(`${c.ri} for ${c.connector} (class ${c.className})`, async function () {
+      const list = await get<{ items: { name: string }[] }>(`${c.connector}/resourceinterfaces`);
+      expect(list.items.map((i) => i.name)).to.deep.equal(
+        [...(supportedResourceInterfaces[c.className] ?? [])].sort(),
+      );
+
+      const resolved = await get<{
+        kind: string;
+        connector: object;
+        resourceInterface: object;
+        params: { name: string; value: unknown }[];
+        attributes: { name: string; type: string; value: unknown; param?: string }[];
+        workspaces: ResolvedWorkspace[];
+      }>(`${c.connector}/resourceinterfaces/${c.ri}?${caseQuery(c)}`);
+      expect(resolved.kind).to.equal('ResolvedResourceInterface');
+      expect(resolved.connector).to.deep.equal({
+        namespace: ns,
+        name: c.connector,
+        connectorClassName: c.className,
+      });
+      expect(resolved.resourceInterface).to.deep.include({ name: c.ri });
+      expect(resolved.params).to.deep.equal(c.params.map(([name, value]) => ({ name, value })));
+      expect(resolved.attributes).to.deep.equal(
+        c.attributes({ namespace: ns, proxy: new URL(proxyOf(c)) }).map(([name, value, param]) => ({
+          name,
+          type: Array.isArray(value) ? 'array' : 'string',
+          value,
+          param,
+        })),
+      );
+      expect(resolved.workspaces).to.deep.equal(c.workspaces(ns));
+    });
+  }
 });

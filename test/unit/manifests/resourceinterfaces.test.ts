@@ -5,18 +5,19 @@
 // that supports it, gives the documented attributes and WorkspaceBindings whose volume attributes the
 // CSI driver parses, whose configuration names the class declares, and whose rendered files match the
 // attributes (the clone URL is one the .gitconfig rewrites to the proxy, the image's host is the one
-// config.json logs in to, the repository is the one settings.xml names). Expressions run here in a
-// plain node:vm context over trusted files; the server's sandbox resolves them in the integration tests.
+// config.json logs in to, the repository is the one settings.xml names). Expressions run in the
+// server's sandbox (expression/); resolution through kube-apiserver is in
+// test/integration/resourceinterfaces-shipped.test.ts.
 
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { runInNewContext } from 'node:vm';
 import { expect } from 'chai';
 import { load } from 'js-yaml';
 import { AddressResolver } from '../../../controller/addresses.js';
 import { parseVolumeAttributes, podInfoKeys, volumeAttributeKeys } from '../../../csi/attributes.js';
 import type { ConfiguredClass } from '../../../csi/cluster.js';
 import { renderConfigurations } from '../../../csi/content.js';
+import { ExpressionSandbox, expressionSource, type JsonValue } from '../../../expression/index.js';
 import type { ResourceInterface } from '../../../registry/resourceinterface.js';
 import type { Connector } from '../../../registry/types.js';
 import {
@@ -80,34 +81,8 @@ function descriptors(ri: ResourceInterface): Descriptor[] {
   return (load(text) as Descriptor[] | undefined) ?? [];
 }
 
-// --- resolution, as the published semantics define it: `{…}` is JavaScript over params, connector, url
-
-function expressionSource(text: string): string | null {
-  const t = text.trim();
-  return t.startsWith('{') && t.endsWith('}') ? t.slice(1, -1) : null;
-}
-
-function evaluate(text: string, context: Record<string, unknown>): unknown {
-  const source = expressionSource(text);
-  if (source === null) return text;
-  const value: unknown = runInNewContext(
-    `(${source})`,
-    { ...context, url: (x: string) => new URL(x) },
-    {
-      timeout: 1000,
-    },
-  );
-  return JSON.parse(JSON.stringify(value)) as unknown; // out of the context's realm
-}
-
-function fill(value: unknown, context: Record<string, unknown>): unknown {
-  if (typeof value === 'string') return evaluate(value, context);
-  if (Array.isArray(value)) return value.map((v) => fill(v, context));
-  if (typeof value === 'object' && value !== null) {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, fill(v, context)]));
-  }
-  return value;
-}
+// --- resolution, as the server does it: `{…}` strings run in the expression sandbox over params and
+// connector, in attributes[].expression and anywhere in workspaces[].value
 
 interface Resolved {
   params: [string, unknown][];
@@ -115,24 +90,49 @@ interface Resolved {
   workspaces: ResolvedWorkspace[];
 }
 
-function resolve(ri: ResourceInterface, connector: Connector, given: ShippedCase['given']): Resolved {
+/** A deep copy of `value` with each expression string replaced by what `evaluated` gives for it. */
+function filled(value: unknown, evaluated: (text: string) => unknown): unknown {
+  if (typeof value === 'string') return evaluated(value);
+  if (Array.isArray(value)) return value.map((v) => filled(v, evaluated));
+  if (typeof value === 'object' && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, filled(v, evaluated)]));
+  }
+  return value;
+}
+
+async function resolve(
+  sandbox: ExpressionSandbox,
+  ri: ResourceInterface,
+  connector: Connector,
+  given: ShippedCase['given'],
+): Promise<Resolved> {
   const spec = ri.spec ?? {};
   const params = (spec.params ?? []).map((p): [string, unknown] => [p.name, given[p.name] ?? p.default]);
-  const context = {
-    params: Object.fromEntries(params),
-    connector: {
-      apiVersion: connector.apiVersion,
-      kind: connector.kind,
-      metadata: { labels: {}, annotations: {}, ...connector.metadata },
-      spec: connector.spec ?? {},
-      status: (connector as { status?: unknown }).status ?? {},
-    },
-  };
+  const context = JSON.parse(
+    JSON.stringify({
+      params: Object.fromEntries(params),
+      connector: { ...connector, metadata: { labels: {}, annotations: {}, ...connector.metadata } },
+    }),
+  ) as Record<string, JsonValue>;
+  // Every expression string of the ResourceInterface, evaluated in one batch.
+  const texts = new Set<string>();
+  filled({ a: (spec.attributes ?? []).map((a) => a.expression), w: spec.workspaces }, (t) => texts.add(t));
+  const sources = [...texts].filter((t) => expressionSource(t) !== null);
+  const outcomes = await sandbox.evaluate(
+    sources.map((t) => expressionSource(t) ?? ''),
+    context,
+  );
+  const values = new Map<string, unknown>();
+  outcomes.forEach((o, i) => {
+    if (!o.ok) throw new Error(`${ri.metadata?.name ?? ''}: ${sources[i] ?? ''}: ${o.error}`);
+    values.set(sources[i] ?? '', o.value);
+  });
+  const evaluated = (text: string): unknown => (values.has(text) ? values.get(text) : text);
   return {
     params,
     attributes: (spec.attributes ?? []).map((a) => [
       a.name,
-      evaluate(a.expression ?? '', context),
+      evaluated(a.expression ?? ''),
       a.parameterize?.name ?? a.name,
     ]),
     workspaces: (spec.workspaces ?? []).map((w) => {
@@ -140,7 +140,7 @@ function resolve(ri: ResourceInterface, connector: Connector, given: ShippedCase
       return {
         name: w.name,
         workspace,
-        binding: { name: workspace, ...(fill(w.value ?? {}, context) as Record<string, unknown>) },
+        binding: { name: workspace, ...(filled(w.value ?? {}, evaluated) as Record<string, unknown>) },
       };
     }),
   };
@@ -150,6 +150,8 @@ describe('shipped ResourceInterfaces (manifests/resourceinterfaces)', () => {
   const ris = shippedResourceInterfaces();
   const classes = shippedClasses() as Map<string, ConfiguredClass>;
   const addresses = new AddressResolver('connectors-system');
+  const sandbox = new ExpressionSandbox({ timeoutMs: 2000 });
+  after(() => sandbox.close());
 
   it('ships one file per ResourceInterface, each listed in the kustomization', () => {
     const files = readdirSync(riDir).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml');
@@ -282,14 +284,17 @@ describe('shipped ResourceInterfaces (manifests/resourceinterfaces)', () => {
   });
 
   for (const c of shippedCases) {
-    describe(`${c.ri} for a ${c.className} Connector (${c.connector})`, () => {
+    describe(`${c.ri} for ${c.connector} (class ${c.className})`, () => {
       const namespace = 'team-a';
       const ri = ris.get(c.ri)!;
       const cls = classes.get(c.className)!;
       const connector = caseConnector(c, namespace);
       const proxy = addresses.connectorProxyUrl(connector, cls);
       const withStatus = { ...connector, status: { proxy: { httpAddress: { url: proxy ?? '' } } } };
-      const resolved = resolve(ri, withStatus, c.given);
+      let resolved: Resolved;
+      before(async () => {
+        resolved = await resolve(sandbox, ri, withStatus, c.given);
+      });
 
       it('resolves to the documented params, attributes and WorkspaceBindings', () => {
         expect(proxy).to.be.a('string');
