@@ -16,6 +16,20 @@ export const podInfoKeys = {
   ephemeral: 'csi.storage.k8s.io/ephemeral',
 } as const;
 
+/**
+ * The volume attributes a pod author sets, as the published driver names them; any other key is
+ * ignored. (ResourceInterfaces fill them in WorkspaceBindings: test/unit/manifests checks the shipped
+ * ones use these.)
+ */
+export const volumeAttributeKeys = {
+  connectors: 'connectors',
+  connectorName: 'connector.name',
+  connectorNamespace: 'connector.namespace',
+  configurationNames: 'configuration.names',
+  configurationParams: 'configuration.params',
+  tokenExpiration: 'token.expiration',
+} as const;
+
 export interface PodInfo {
   namespace: string;
   name: string;
@@ -79,9 +93,9 @@ function podInfo(context: Readonly<Record<string, string>>): PodInfo {
 }
 
 function connectorRefs(context: Readonly<Record<string, string>>, podNamespace: string): ConnectorRef[] {
-  const listed = commaList(context['connectors']);
-  const legacyName = context['connector.name']?.trim();
-  const legacyNamespace = context['connector.namespace']?.trim();
+  const listed = commaList(context[volumeAttributeKeys.connectors]);
+  const legacyName = context[volumeAttributeKeys.connectorName]?.trim();
+  const legacyNamespace = context[volumeAttributeKeys.connectorNamespace]?.trim();
   if (listed.length > 0 && (legacyName || legacyNamespace)) {
     throw invalidArgument(
       'give the Connectors either in "connectors" or in the deprecated "connector.name"/"connector.namespace", not both',
@@ -160,12 +174,12 @@ export function parseVolumeAttributes(
         'start the driver with --enable-multi-connector (upstream flag enable-multi-connector)',
     );
   }
-  const entries = commaList(context['configuration.names']);
+  const entries = commaList(context[volumeAttributeKeys.configurationNames]);
   const configurationNames = [...new Set(entries.filter((e) => !e.startsWith('!')))];
   const excludedFiles = new Set(entries.filter((e) => e.startsWith('!')).map((e) => e.slice(1).trim()));
 
   let tokenExpirationSeconds: number | undefined;
-  const expiration = context['token.expiration'];
+  const expiration = context[volumeAttributeKeys.tokenExpiration];
   if (expiration !== undefined && expiration.trim() !== '') {
     const seconds = parseGoDuration(expiration);
     if (seconds === null) {
@@ -183,7 +197,10 @@ export function parseVolumeAttributes(
     connectors,
     configurationNames,
     excludedFiles,
-    configurationParams: configurationParams(context['configuration.params'], configurationNames),
+    configurationParams: configurationParams(
+      context[volumeAttributeKeys.configurationParams],
+      configurationNames,
+    ),
     tokenExpirationSeconds,
   };
 }

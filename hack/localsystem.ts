@@ -59,9 +59,9 @@ export interface LocalSystem {
   /** --classapi-ca-file, --classapi-client-cert-file, --classapi-client-key-file as the API server has them. */
   classApiClientFlags: string[];
   /**
-   * Applies manifests/classes and, standing in for the status controller, writes each class's
-   * resolved `status.api.address.url`: the `connectors-classapi` Service they reference is the
-   * local backend here.
+   * Applies manifests/classes (the shipped classes and ResourceInterfaces) and, standing in for the
+   * status controller, writes each class's resolved `status.api.address.url`: the
+   * `connectors-classapi` Service they reference is the local backend here.
    */
   installClasses(): Promise<void>;
   /**

@@ -19,6 +19,7 @@ import {
   secretValue,
 } from '../helpers/env.js';
 import { allowSecret, registerRecorder } from '../helpers/leaks.js';
+import { supportedResourceInterfaces } from '../helpers/shipped-resourceinterfaces.js';
 
 const classesDir = join(repoRoot(), 'manifests', 'classes');
 
@@ -169,6 +170,12 @@ describe('shipped ConnectorClasses (manifests/classes)', function () {
       );
     }
     expect(r.stdout).to.match(/clusterrole\.rbac\.authorization\.k8s\.io\/connectors-class-apis-view/);
+    // The ResourceInterfaces the classes support come in the same apply (../resourceinterfaces).
+    for (const ri of new Set(Object.values(supportedResourceInterfaces).flat())) {
+      expect(r.stdout).to.match(
+        new RegExp(`resourceinterface\\.connectors\\.alauda\\.io/${ri} (created|configured|unchanged)`),
+      );
+    }
     // The structural schema prunes unknown fields silently: what is stored must be what we ship.
     const shipped = JSON.parse(
       await kubectlOk(['apply', '-k', classesDir, '--dry-run=client', '-o', 'json']),
@@ -190,6 +197,25 @@ describe('shipped ConnectorClasses (manifests/classes)', function () {
     const table = await kubectlOk(['get', 'connectorclasses']);
     expect(table).to.match(/NAME\s+READY\s+REASON\s+AGE/);
     for (const name of classNames) expect(table).to.match(new RegExp(`^${name}\\s`, 'm'));
+  });
+
+  it('each class labels the ResourceInterfaces it supports, and they are installed', async function () {
+    const installed = (await kubectlOk(['get', 'resourceinterfaces', '-o', 'name'])).split('\n');
+    for (const name of classNames) {
+      const prefix = 'resourceinterface.connectors.cpaas.io/';
+      const labels = Object.entries(classes.get(name)?.metadata.labels ?? {}).filter(([k]) =>
+        k.startsWith(prefix),
+      );
+      expect(
+        labels.every(([, v]) => v === 'true'),
+        name,
+      ).to.equal(true);
+      const supported = labels.map(([k]) => k.slice(prefix.length)).sort();
+      expect(supported, name).to.deep.equal([...(supportedResourceInterfaces[name] ?? [])].sort());
+      for (const ri of supported) {
+        expect(installed, `${name}: ${ri}`).to.include(`resourceinterface.connectors.alauda.io/${ri}`);
+      }
+    }
   });
 
   it('each class declares exactly the published auth type and Secret type', function () {
