@@ -369,88 +369,13 @@ describe('kubectl connectors (the plugin, run by kubectl)', function () {
   });
 
   describe('ResourceInterfaces: resolve and pipelinerun', function () {
-    /** The published GitCodeRepository example, under a name of this test's (the shipped ones are others'). */
-    const ri = 'cli-gitcoderepository';
+    /** The shipped one the git class supports (manifests/resourceinterfaces/gitcoderepository.yaml). */
+    const ri = 'gitcoderepository';
     /** What the documented commands name, and what this test has instead. */
     let replacements: [string, string][];
 
-    before(async function () {
-      await apply([
-        {
-          apiVersion: 'connectors.alauda.io/v1alpha1',
-          kind: 'ResourceInterface',
-          metadata: {
-            name: ri,
-            labels: { 'resourceinterface.connectors.cpaas.io/category': 'GitCodeRepository' },
-          },
-          spec: {
-            params: [
-              { name: 'repository', type: 'string', description: 'Repository name' },
-              { name: 'revision', type: 'string', default: 'refs/heads/main' },
-            ],
-            attributes: [
-              {
-                name: 'url',
-                type: 'string',
-                expression: "{connector.spec.address + '/' + params.repository}",
-                parameterize: { name: 'git-url' },
-              },
-              {
-                name: 'revision',
-                type: 'string',
-                expression: '{params.revision}',
-                parameterize: { name: 'git-revision' },
-              },
-            ],
-            workspaces: [
-              {
-                name: 'git-source',
-                workspaceMapping: { name: 'git-source' },
-                value: {
-                  volumeClaimTemplate: {
-                    spec: { accessModes: ['ReadWriteMany'], resources: { requests: { storage: '200Mi' } } },
-                  },
-                },
-              },
-              {
-                name: 'git-basic-auth',
-                value: {
-                  csi: {
-                    driver: 'connectors-csi',
-                    readOnly: true,
-                    volumeAttributes: {
-                      'connector.name': '{connector.metadata.name}',
-                      'connector.namespace': '{connector.metadata.namespace}',
-                      'configuration.names': 'gitconfig',
-                    },
-                  },
-                },
-              },
-            ],
-          },
-        },
-        {
-          ...(connectorClass('cli-ri-git') as { metadata: object }),
-          metadata: {
-            name: 'cli-ri-git',
-            labels: { [`resourceinterface.connectors.cpaas.io/${ri}`]: 'true' },
-          },
-        },
-        connector(ns, 'demo-ri-git', { connectorClassName: 'cli-ri-git', address: git.url }),
-      ]);
-      replacements = [
-        ['team-a', ns],
-        ['demo-git', 'demo-ri-git'],
-        ['gitcoderepository', ri],
-      ];
-      await eventually('the ResourceInterface to resolve', async () => {
-        const r = await kubectl([
-          'get',
-          '--raw',
-          `${gvPath}/namespaces/${ns}/connectors/demo-ri-git/resourceinterfaces/${ri}?repository=x`,
-        ]);
-        return r.code === 0;
-      });
+    before(function () {
+      replacements = [['team-a', ns]];
     });
 
     const docShell = (id: string, cwd = docWorkdir('cli')): Promise<RunResult> =>
@@ -462,8 +387,8 @@ describe('kubectl connectors (the plugin, run by kubectl)', function () {
       });
 
     it('get -o wide names the ResourceInterfaces of the class', async function () {
-      const r = await plugin(['get', 'demo-ri-git', '-n', ns, '-o', 'wide']);
-      expect(r.stdout.split('\n')[1]).to.match(new RegExp(` proxy +${ri}$`));
+      const r = await plugin(['get', 'demo-git', '-n', ns, '-o', 'wide']);
+      expect(r.stdout.split('\n')[1]).to.match(new RegExp(`[ ,]proxy +${ri}$`));
     });
 
     it('resolve as documented: the list, then params and WorkspaceBindings to paste into a PipelineRun', async function () {
@@ -476,7 +401,7 @@ describe('kubectl connectors (the plugin, run by kubectl)', function () {
         [ri, 'GitCodeRepository', 'repository,revision?', 'url,revision', 'git-source,git-basic-auth'],
       ]);
       expect(snippet.split('\n')[0]).to.equal(
-        `# ResourceInterface ${ri} (GitCodeRepository) resolved for Connector ${ns}/demo-ri-git: params and workspaces of a PipelineRun's spec`,
+        `# ResourceInterface ${ri} (GitCodeRepository) resolved for Connector ${ns}/demo-git: params and workspaces of a PipelineRun's spec`,
       );
       expect(load(snippet)).to.deep.equal({
         params: [
@@ -487,7 +412,7 @@ describe('kubectl connectors (the plugin, run by kubectl)', function () {
           {
             name: 'git-source',
             volumeClaimTemplate: {
-              spec: { accessModes: ['ReadWriteMany'], resources: { requests: { storage: '200Mi' } } },
+              spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
             },
           },
           {
@@ -496,9 +421,9 @@ describe('kubectl connectors (the plugin, run by kubectl)', function () {
               driver: 'connectors-csi',
               readOnly: true,
               volumeAttributes: {
-                'connector.name': 'demo-ri-git',
-                'connector.namespace': ns,
+                connectors: `${ns}/demo-git`,
                 'configuration.names': 'gitconfig',
+                'token.expiration': '30m',
               },
             },
           },
@@ -526,15 +451,15 @@ describe('kubectl connectors (the plugin, run by kubectl)', function () {
       const as = ['--kubeconfig', sa, '-n', ns];
       await eventually(
         'the binding to apply',
-        async () => (await plugin(['can-i', 'get', 'resourceinterfaces', 'demo-ri-git', ...as])).code === 0,
+        async () => (await plugin(['can-i', 'get', 'resourceinterfaces', 'demo-git', ...as])).code === 0,
       );
-      expect(await plugin(['can-i', 'get', '-', 'demo-ri-git', ...as])).to.include({
+      expect(await plugin(['can-i', 'get', '-', 'demo-git', ...as])).to.include({
         code: 0,
         stdout: 'yes\n',
       });
       const r = await plugin([
         'resolve',
-        'demo-ri-git',
+        'demo-git',
         ri,
         '--param',
         'repository=org/app.git',
@@ -544,10 +469,10 @@ describe('kubectl connectors (the plugin, run by kubectl)', function () {
       ]);
       expect(r.code, r.stderr).to.equal(0);
       expect(r.stdout).to.contain('  value: develop\n');
-      expect(r.stdout).to.contain('      connector.name: demo-ri-git\n');
+      expect(r.stdout).to.contain(`      connectors: ${ns}/demo-git\n`);
       const json = await plugin([
         'resolve',
-        'demo-ri-git',
+        'demo-git',
         ri,
         '--param',
         'repository=org/app.git',
@@ -556,10 +481,10 @@ describe('kubectl connectors (the plugin, run by kubectl)', function () {
         ...as,
       ]);
       expect(JSON.parse(json.stdout)).to.deep.include({ kind: 'ResolvedResourceInterface' });
-      const missing = await plugin(['resolve', 'demo-ri-git', ri, '--param', 'colour=red', ...as]);
+      const missing = await plugin(['resolve', 'demo-git', ri, '--param', 'colour=red', ...as]);
       expect(missing.code).to.equal(1);
       expect(missing.stderr).to.match(
-        /^error: ResourceInterface "cli-gitcoderepository" cannot be resolved for Connector /,
+        /^error: ResourceInterface "gitcoderepository" cannot be resolved for Connector /,
       );
       expect(missing.stderr.split('\n').slice(1)).to.deep.equal([
         '  check --param colour=VALUE',
@@ -580,7 +505,7 @@ describe('kubectl connectors (the plugin, run by kubectl)', function () {
       expect(r.stderr).to.equal('');
       expect(r.stdout.split('\n').slice(0, 2)).to.deep.equal([
         '# PipelineRun of Pipeline build; its integrations:',
-        `#   git: Connector ${ns}/demo-ri-git, ResourceInterface ${ri}`,
+        `#   git: Connector ${ns}/demo-git, ResourceInterface ${ri}`,
       ]);
       const run = load(r.stdout) as {
         metadata: unknown;
@@ -594,8 +519,8 @@ describe('kubectl connectors (the plugin, run by kubectl)', function () {
       ]);
       expect(run.spec.workspaces.map((w) => w.name)).to.deep.equal(['source', 'git-auth']);
       expect(run.spec.workspaces[1]).to.have.nested.property(
-        'csi.volumeAttributes.connector\\.name',
-        'demo-ri-git',
+        'csi.volumeAttributes.connectors',
+        `${ns}/demo-git`,
       );
 
       const missing = await plugin(['pipelinerun', '-f', '-', '-n', ns], {
