@@ -153,7 +153,9 @@ export async function installClusterDemo(
   };
   const host = cluster.network.gateway;
   const toolCredentials = { username: 'demo', password: randomBytes(12).toString('base64url') };
-  const tool = await startEchoTool({ ...toolCredentials, host });
+  // The tool's answers never carry the credential it received: kubectl get --raw …/hello shows its
+  // caller what reached the tool, except the Connector's Basic header.
+  const tool = await startEchoTool({ ...toolCredentials, host, hideAuthorization: true });
   const gitCredentials = { username: 'demo', password: randomBytes(12).toString('base64url') };
   const toolAddress = `http://echo.${toolsNamespace}.svc.cluster.local`;
   const gitAddress = `http://git.${toolsNamespace}.svc.cluster.local`;

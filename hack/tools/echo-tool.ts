@@ -60,6 +60,11 @@ export async function startEchoTool(
     host?: string;
     /** Serve HTTPS with this certificate (its SANs must cover `host`). */
     tls?: CertKeyPem;
+    /**
+     * Answer with the request's headers but its Authorization replaced by a note: for a demo, whose
+     * callers must not be handed the Connector's credential. `requests` still records it.
+     */
+    hideAuthorization?: boolean;
   } = {},
 ): Promise<EchoTool> {
   let expected =
@@ -67,6 +72,10 @@ export async function startEchoTool(
       ? `Basic ${Buffer.from(`${opts.username}:${opts.password}`).toString('base64')}`
       : null;
   const requests: RecordedRequest[] = [];
+  const shownHeaders = (headers: IncomingHttpHeaders): IncomingHttpHeaders =>
+    opts.hideAuthorization && headers.authorization !== undefined
+      ? { ...headers, authorization: '(received and accepted; not shown to callers)' }
+      : headers;
 
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     const url = req.url ?? '/';
@@ -111,7 +120,7 @@ export async function startEchoTool(
       const body =
         path === '/sink'
           ? { bytes: record.bodyBytes, sha256: hash.digest('hex') }
-          : { method: record.method, url, headers: req.headers, bodyBytes: record.bodyBytes };
+          : { method: record.method, url, headers: shownHeaders(req.headers), bodyBytes: record.bodyBytes };
       res.writeHead(200, { 'content-type': 'application/json', 'set-cookie': 'tool-session=abc; Path=/' });
       res.end(JSON.stringify(body));
     });

@@ -12,13 +12,15 @@
 // The token lifetime is the shortest kube-apiserver allows (600 s; kubelet renews at 80 %), so the
 // republish check runs last and waits for what is left of it while the other tests run.
 
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { load } from 'js-yaml';
 import { expect } from 'chai';
 import { Agent, request } from 'undici';
 import { randomBytes } from 'node:crypto';
-import { resolveBinaries } from '../../hack/binaries.js';
+import { repoRoot, resolveBinaries } from '../../hack/binaries.js';
 import {
   hostToolService,
   installClusterDemo,
@@ -31,7 +33,7 @@ import { startRegistry, type Registry } from '../../hack/tools/registry.js';
 import { demoNamespace, demoToolProxy } from '../../hack/demo.js';
 import { csiNamespace, systemNamespace } from '../../hack/install.js';
 import { cluster, kubectlOk, TEST_IMAGE } from './fixture.js';
-import { docBlock } from '../helpers/docs.js';
+import { docBlock, shellCommands } from '../helpers/docs.js';
 
 const ns = demoNamespace;
 const productImage = 'ghcr.io/connectors/connectors:0.1.0';
@@ -334,6 +336,86 @@ describe('workloads in the real cluster', function () {
     const claims = jwtClaims(token);
     expect(claims['kubernetes.io']?.pod?.name).to.equal('builder');
     builder = { uid: p.metadata.uid, token, seenAt: Date.now() };
+  });
+
+  it('kubectl connectors resolve, run by a ServiceAccount with only connectors-resourceinterfaces-view, prints a WorkspaceBinding that clones in a Pod', async function () {
+    // docs/resourceinterfaces.md, as shown: the RBAC, the commands, their output, the Pod.
+    await applyDocExample('resolve-rbac');
+    const token = await cluster().controlPlane.createToken(ns, 'pipeline');
+    const bin = mkdtempSync(join(tmpdir(), 'connectors-plugin-'));
+    cleanups.push(() => {
+      rmSync(bin, { recursive: true, force: true });
+      return Promise.resolve();
+    });
+    symlinkSync(join(repoRoot(), 'dist', 'cli', 'main.js'), join(bin, 'kubectl-connectors'));
+    symlinkSync((await resolveBinaries()).kubectl, join(bin, 'kubectl'));
+    const kubeconfig = await cluster().controlPlane.writeKubeconfig(join(bin, 'pipeline.kubeconfig'), {
+      token,
+    });
+    const run = (command: string): Promise<{ code: number; stdout: string; stderr: string }> =>
+      new Promise((resolve) => {
+        execFile(
+          'bash',
+          ['-c', command],
+          {
+            env: {
+              PATH: `${bin}:${dirname(process.execPath)}:/usr/bin:/bin`,
+              KUBECONFIG: kubeconfig,
+              HOME: bin,
+            },
+          },
+          (err, stdout, stderr) => {
+            resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr });
+          },
+        );
+      });
+    const [list = '', resolveCommand = ''] = shellCommands(docBlock('resolve').text);
+    // RBAC reaches the authorizers a moment after the RoleBinding is written.
+    const listed = await waitFor(
+      'the pipeline ServiceAccount to list the ResourceInterfaces',
+      30_000,
+      async () => {
+        const r = await run(list);
+        return r.code === 0 ? r : undefined;
+      },
+    );
+    expect(listed.stdout).to.match(/^gitcoderepository\s+GitCodeRepository\s+repository,revision\?/m);
+    const resolved = await run(resolveCommand);
+    expect(resolved.code, resolved.stderr).to.equal(0);
+    const printed = load(resolved.stdout) as {
+      params: { name: string; value: string }[];
+      workspaces: ({ name: string } & KubeObject)[];
+    };
+    expect(printed).to.deep.equal(load(docBlock('resolve-output').text));
+    expect(resolved.stdout.split('\n')[0]).to.equal(docBlock('resolve-output').text.split('\n')[0]);
+
+    // The Pod of the page is the printed binding as Tekton mounts it, with the printed params.
+    const shownPod = load(docExample('resolve-pod')) as {
+      spec: { volumes: ({ name: string } & KubeObject)[]; containers: { args: string[] }[] };
+    };
+    const binding = printed.workspaces.find((w) => w.name === 'git-basic-auth');
+    const volumeSource = Object.fromEntries(Object.entries(binding ?? {}).filter(([k]) => k !== 'name'));
+    expect(shownPod.spec.volumes.find((v) => v.name === 'ws-git-basic-auth')).to.deep.equal({
+      name: 'ws-git-basic-auth',
+      ...volumeSource,
+    });
+    const script = shownPod.spec.containers[0]?.args[0] ?? '';
+    for (const p of printed.params) expect(script).to.contain(p.value);
+    await applyDocExample('resolve-pod');
+    cleanups.push(() => deletePod('resolved-clone'));
+    const done = await explained(
+      'resolved-clone',
+      'the clone of the resolved workspace',
+      180_000,
+      async () => {
+        const s = await pod('resolved-clone');
+        if (s?.status.phase === 'Failed')
+          throw new Error(`the clone failed: ${await logs('resolved-clone')}`);
+        return s?.status.phase === 'Succeeded' ? s : undefined;
+      },
+    );
+    expect(done.status.phase).to.equal('Succeeded');
+    expect(await logs('resolved-clone')).to.contain("Switched to a new branch 'develop'");
   });
 
   it('without RBAC a Pod waits in ContainerCreating with our PermissionDenied, and starts once a RoleBinding exists', async function () {

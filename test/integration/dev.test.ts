@@ -23,7 +23,6 @@ import { descendants } from '../../hack/runtime.js';
 import { findBinary } from '../../hack/tools/gitserver.js';
 import { docBlock, shellCommands } from '../helpers/docs.js';
 import { describeFindings, scanForLeaks, type RecordedResponse } from '../helpers/leaks.js';
-import { skipBecause } from '../helpers/skip.js';
 
 const root = repoRoot();
 const group = '/apis/subresources.connectors.alauda.io/v1alpha1/namespaces/demo/connectors';
@@ -36,10 +35,6 @@ interface Expected {
   command: RegExp;
   /** Refused on purpose: a non-zero exit and this in stderr. */
   refused?: string;
-  /** The kubectl plugin must be in the checkout (until it is merged, these lines are skipped). */
-  plugin?: boolean;
-  /** The server must serve connectors/resourceinterfaces (idem). */
-  resolve?: boolean;
   check?: (r: RunResult) => void;
 }
 
@@ -171,7 +166,6 @@ describe('npm run dev on a fresh clone: every printed line works', function () {
     {
       what: 'kubectl connectors branches: the class API backend reads the Git server',
       command: /^kubectl connectors branches demo-git -n demo --repository team\/app\.git$/,
-      plugin: true,
       check: (r) => {
         for (const branch of ['main', 'develop', 'feature-login'])
           expect(r.stdout).to.match(new RegExp(`\\b${branch}\\b`));
@@ -211,8 +205,6 @@ describe('npm run dev on a fresh clone: every printed line works', function () {
       what: 'kubectl connectors resolve: the gitcoderepository ResourceInterface for demo-git',
       command:
         /^kubectl connectors resolve demo-git gitcoderepository -n demo --param repository=team\/app\.git$/,
-      plugin: true,
-      resolve: true,
       check: (r) => {
         // The clone URL attribute, and the WorkspaceBindings to paste.
         expect(r.stdout).to.include('team/app.git');
@@ -299,15 +291,6 @@ describe('npm run dev on a fresh clone: every printed line works', function () {
   for (const e of expected) {
     it(e.what, async function () {
       const line = lineOf(e);
-      if (e.plugin && !existsSync(join(clone, 'dist', 'cli', 'main.js')))
-        skipBecause(this, 'the kubectl plugin (dist/cli/main.js) is not in this checkout yet');
-      if (e.resolve) {
-        const probe = await bash(
-          `kubectl get --raw "${group}/demo-git/resourceinterfaces/gitcoderepository?repository=team/app.git"`,
-        );
-        if (probe.code !== 0 && probe.stderr.includes('(NotFound)'))
-          skipBecause(this, 'the server does not serve connectors/resourceinterfaces yet (404)');
-      }
       const r = await run(line);
       if (e.refused !== undefined) {
         expect(r.code, `${line}\n${r.stdout}`).to.not.equal(0);

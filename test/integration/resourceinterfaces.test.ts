@@ -7,6 +7,7 @@
 
 import { expect } from 'chai';
 import * as k8s from '@kubernetes/client-node';
+import { docBlock, shellCommands } from '../helpers/docs.js';
 import { apply, env, gvPath, kubeRequest, kubectl, kubectlOk, namespace } from '../helpers/env.js';
 
 const className = 'it-ri-class';
@@ -270,6 +271,16 @@ describe('connectors/{name}/resourceinterfaces', function () {
         },
       },
     ]);
+  });
+
+  it('answers the raw GET that docs/resourceinterfaces.md shows', async function () {
+    const [command = ''] = shellCommands(docBlock('ri-raw').text);
+    const shown = /"([^"]+)"/.exec(command)?.[1] ?? '';
+    expect(shown).to.contain('/namespaces/team-a/connectors/repo/resourceinterfaces/gitcoderepository?');
+    const r = await getJson<Resolved>(
+      shown.replace('/namespaces/team-a/', `/namespaces/${ns}/`).replace('/gitcoderepository?', `/${gitRi}?`),
+    );
+    expect(r.attributes[0]).to.include({ value: `${address}/org/app.git`, param: 'git-url' });
   });
 
   it('takes array params by repeated keys and object params as JSON; a param is data, never code', async function () {
