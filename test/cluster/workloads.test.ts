@@ -650,8 +650,11 @@ describe('workloads in the real cluster', function () {
     console.log(
       `      ${after.spec.holderIdentity} took the Lease ${(handedOverMs / 1000).toFixed(1)} s after ${leader}'s Pod was deleted`,
     );
-    expect(after.spec.holderIdentity).to.equal(other);
-    expect(handedOverMs).to.be.lessThan(before.spec.leaseDurationSeconds * 1000);
+    // The leader releases the Lease when its Pod is deleted; whichever controller asks first takes it:
+    // the other replica, or the ReplicaSet's replacement if it starts before the other's next retry.
+    const controllersNow = (await podsOf(systemNamespace, 'connectors-controller')).map(
+      (p) => p.metadata.name,
+    );
 
     // Only the leader writes status: observedGeneration catching up is the new leader's work.
     const converged = async (): Promise<void> => {
@@ -676,6 +679,9 @@ describe('workloads in the real cluster', function () {
     ]);
     await converged();
     await waitReplicasReady(systemNamespace, 'connectors-controller', 2);
+    // Checked once demo-tool is back where the other tests expect it.
+    expect([other, ...controllersNow]).to.include(after.spec.holderIdentity);
+    expect(handedOverMs).to.be.lessThan(before.spec.leaseDurationSeconds * 1000);
   });
 
   it('the CSI DaemonSet is updated while a Pod holds a volume: its files stay readable and the new driver republishes them', async function () {
