@@ -170,6 +170,47 @@ describe('hardening: hostile ResourceInterface expressions', function () {
     });
   }
 
+  it('a ServiceAccount with only connectors-resourceinterfaces-view: every other method, a /watch/ path and a method override are refused', async function () {
+    await apply([
+      { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'least', namespace: ns } },
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'RoleBinding',
+        metadata: { name: 'least', namespace: ns },
+        roleRef: {
+          apiGroup: 'rbac.authorization.k8s.io',
+          kind: 'ClusterRole',
+          name: 'connectors-resourceinterfaces-view',
+        },
+        subjects: [{ kind: 'ServiceAccount', name: 'least', namespace: ns }],
+      },
+    ]);
+    const token = await env().sys.cp.createToken(ns, 'least');
+    const path = resolvePath('it-hostile-healthy');
+    let ok = await kubeRequest(path, { token });
+    for (let i = 0; i < 50 && ok.status !== 200; i++) {
+      // RBAC reaches the authorizers a moment after the RoleBinding is written.
+      await new Promise((r) => setTimeout(r, 200));
+      ok = await kubeRequest(path, { token });
+    }
+    expect(ok.status, ok.body).to.equal(200);
+    for (const method of ['POST', 'PUT', 'PATCH', 'DELETE'] as const) {
+      const r = await kubeRequest(path, {
+        token,
+        method,
+        body: '{}',
+        headers: { 'content-type': 'application/json', 'x-http-method-override': 'GET' },
+      });
+      expect(r.status, `${method}: ${r.body}`).to.equal(403);
+    }
+    const watch = await kubeRequest(
+      `${gvPath}/watch/namespaces/${ns}/connectors/target/resourceinterfaces/it-hostile-healthy`,
+      { token },
+    );
+    expect(watch.status, watch.body).to.be.oneOf([403, 404]);
+    expect(watch.body).to.not.contain('fine target');
+  });
+
   it('the sentinel was never reached', function () {
     expect(sentinelHits).to.equal(0);
   });
