@@ -42,6 +42,7 @@ import {
   crdGroup,
   crdVersion,
   isConnectorRef,
+  dnsSubdomain,
   subresourceGroup,
   subresourceVersion,
   type Connector,
@@ -76,7 +77,6 @@ export interface ResourceInterfaceDeps {
 
 const apiVersion = `${subresourceGroup}/${subresourceVersion}`;
 const riResource = { group: crdGroup, resource: 'resourceinterfaces' };
-const riName = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 /** The Connector as expressions see it: what `kubectl get connector -o yaml` shows, minus bookkeeping. */
 function connectorView(c: Connector): Record<string, unknown> {
@@ -436,7 +436,7 @@ export function resourceInterfacesSubresource(deps: ResourceInterfaceDeps): Subr
       if (rest.length === 0) body = list(connector, className);
       else if (rest.length === 1) {
         const name = decodeSegment(rest[0] ?? '');
-        if (!riName.test(name)) throw badRequest(`"${name}" is not a ResourceInterface name`);
+        if (!dnsSubdomain.test(name)) throw badRequest(`"${name}" is not a ResourceInterface name`);
         body = await resolve(connector, className, name, info.query);
       } else {
         throw pathNotFound(

@@ -15,7 +15,8 @@ export interface ConnectorRef {
 
 /** A namespace is an RFC 1123 label; a Connector name an RFC 1123 subdomain. */
 export const dnsLabel = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-const dnsSubdomain = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+/** An RFC 1123 subdomain: the names of Connectors and of cluster-scoped objects. */
+export const dnsSubdomain = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 export function isConnectorRef(namespace: string, name: string): boolean {
   return dnsLabel.test(namespace) && dnsSubdomain.test(name);
