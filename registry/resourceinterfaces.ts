@@ -209,6 +209,22 @@ interface Slot {
   set: (value: unknown) => void;
 }
 
+/**
+ * Why an expression reading `connector.status` may fail on a Connector the controller has not
+ * reconciled yet (no status, or no proxy address): said in the message, so that the caller retries
+ * instead of suspecting the ResourceInterface.
+ */
+function statusHint(source: string, error: string, connector: Connector): string {
+  if (!error.startsWith('TypeError') || !source.includes('connector.status')) return '';
+  const status = (connector as { status?: { proxy?: { httpAddress?: { url?: string } } } }).status;
+  if (status?.proxy?.httpAddress?.url) return '';
+  return (
+    ' (the expression reads connector.status, which the Connectors controller writes: this Connector has ' +
+    (status ? 'no status.proxy.httpAddress.url yet' : 'no status yet') +
+    '; retry once `kubectl get connector` shows it Ready)'
+  );
+}
+
 /** A string a Kubernetes field of type string can hold: strings, and numbers and booleans as text. */
 function asText(v: unknown): string | undefined {
   if (typeof v === 'string') return v;
@@ -377,7 +393,12 @@ export function resourceInterfacesSubresource(deps: ResourceInterfaceDeps): Subr
       if (!o.ok) {
         if (o.kind === 'busy')
           throw tooManyRequests(`too many ResourceInterfaces are being resolved at once; retry shortly`, 1);
-        causes.push({ reason: 'FieldValueInvalid', field: slot.field, message: `${slot.field}: ${o.error}` });
+        const hint = statusHint(slot.source, o.error, connector);
+        causes.push({
+          reason: 'FieldValueInvalid',
+          field: slot.field,
+          message: `${o.error}${hint}`,
+        });
         return;
       }
       try {
@@ -386,13 +407,14 @@ export function resourceInterfacesSubresource(deps: ResourceInterfaceDeps): Subr
         causes.push({
           reason: 'FieldValueInvalid',
           field: slot.field,
-          message: `${slot.field}: ${(err as Error).message}`,
+          message: (err as Error).message,
         });
       }
     });
     if (causes.length > 0) {
       throw unprocessable(
-        `ResourceInterface "${name}" cannot be resolved for ${who}: ${causes.map((c) => c.message).join('; ')}`,
+        `ResourceInterface "${name}" cannot be resolved for ${who}: ` +
+          causes.map((c) => `${c.field}: ${c.message}`).join('; '),
         { name, group: crdGroup, kind: 'resourceinterfaces', causes },
       );
     }

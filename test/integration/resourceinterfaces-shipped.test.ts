@@ -280,4 +280,25 @@ describe('the shipped ResourceInterfaces resolved through the server, for a Conn
       expect(resolved.workspaces).to.deep.equal(c.workspaces(ns));
     });
   }
+
+  it('a Connector the controller has not reconciled yet: 422 saying to retry once it is Ready', async function () {
+    const c = shippedCases.find((x) => x.ri === 'ociartifact');
+    if (!c) throw new Error('no ociartifact case');
+    const fresh = { ...caseConnector(c, ns), metadata: { name: `${c.connector}-new`, namespace: ns } };
+    await apply([fresh]);
+    let body = '';
+    await eventually('the new Connector in the server', async () => {
+      const r = await kubectl([
+        'get',
+        '--raw',
+        `${gvPath}/namespaces/${ns}/connectors/${fresh.metadata.name}/resourceinterfaces/${c.ri}?${caseQuery(c)}`,
+      ]);
+      body = r.stderr;
+      return !r.stderr.includes('NotFound');
+    });
+    expect(body).to.include('"ociartifact" is invalid');
+    expect(body).to.include('* spec.attributes[0].expression: TypeError');
+    expect(body).to.include('reads connector.status, which the Connectors controller writes');
+    expect(body).to.include('no status yet');
+  });
 });
