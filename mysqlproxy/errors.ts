@@ -51,9 +51,13 @@ export const insecureTransport = (): Refusal =>
 export const protocolError = (message: string): Refusal =>
   new Refusal('protocol_error', 1043, '08S01', `Bad handshake: ${message}`);
 
-/** CR_CONN_HOST_ERROR's number: the Connector's server could not be reached. */
+/**
+ * ER_CONNECT_TO_FOREIGN_DATA_SOURCE: the Connector's server could not be reached. (The client's own
+ * CR_CONN_HOST_ERROR, 2003, is no server error: the mariadb client reads an ERR packet with it as
+ * a malformed packet.)
+ */
 export const serverUnreachable = (message: string): Refusal =>
-  new Refusal('server_unreachable', 2003, 'HY000', message);
+  new Refusal('server_unreachable', 1429, 'HY000', message);
 
 /** ER_UNKNOWN_ERROR: a passing failure of ours (kube-apiserver unreachable); the client may retry. */
 export const unavailable = (message: string): Refusal => new Refusal('unavailable', 1105, 'HY000', message);
