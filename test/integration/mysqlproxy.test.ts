@@ -318,6 +318,55 @@ describe('MySQL Connectors Proxy: mariadb and mysql2 clients through it to a rea
     await nothingLeft();
   });
 
+  it('drains on SIGTERM: refuses new sessions, lets open ones run for the grace period, then closes them', async function () {
+    const { sys } = env();
+    const draining = await startMysqlProxy(sys.cp, {
+      name: 'mysql-proxy-drain',
+      logDir: sys.logDir,
+      extraArgs: [`--connector-classes=${className}`, '--shutdown-grace-period=2s'],
+    });
+    const token = await sys.cp.createToken(ns, 'app', { expirationSeconds: 600 });
+    const options = {
+      host: 'localhost',
+      port: draining.port,
+      user: `${ns}/db`,
+      password: token,
+      ssl: { ca: draining.caCertPem },
+      enableCleartextPlugin: true,
+    };
+    const conn = await createConnection(options);
+    const lost = new Promise<string>((resolve) => {
+      conn.once('error', (err: { code?: string }) => {
+        resolve(err.code ?? '');
+      });
+    });
+    try {
+      expect(await serverSessions()).to.equal(1);
+      recordMetrics(
+        'mysql-proxy-drain /metrics',
+        await (await fetch(`${draining.healthUrl}/metrics`)).text(),
+      );
+      const stopped = draining.process.stop(30_000);
+      await eventually('the listener to close', () =>
+        createConnection(options).then(
+          async (c) => {
+            await c.end();
+            return false;
+          },
+          (err: unknown) => (err as { code?: string }).code === 'ECONNREFUSED',
+        ),
+      );
+      const [rows] = await conn.query('SELECT 1 AS one');
+      expect(rows).to.deep.equal([{ one: 1 }]);
+      expect(await lost).to.equal('PROTOCOL_CONNECTION_LOST');
+      expect((await stopped).code).to.equal(0);
+      await eventually('no app connection on the server', async () => (await serverSessions()) === 0);
+    } finally {
+      conn.destroy();
+      await draining.process.stop();
+    }
+  });
+
   it('serves an application using mysql2, as in a pod', async function () {
     const token = await env().sys.cp.createToken(ns, 'app', { expirationSeconds: 600 });
     let conn: Connection | undefined;
