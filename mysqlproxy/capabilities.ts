@@ -59,7 +59,7 @@ const sessionMask = mask(sessionCapabilities);
 export const advertisedCapabilities = (sessionMask | mask(loginCapabilities)) >>> 0;
 
 export const SSL = flag('SSL');
-export const PROTOCOL_41 = flag('PROTOCOL_41');
+const PROTOCOL_41 = flag('PROTOCOL_41');
 export const CONNECT_WITH_DB = flag('CONNECT_WITH_DB');
 export const PLUGIN_AUTH = flag('PLUGIN_AUTH');
 

@@ -20,14 +20,10 @@ export interface Packet {
   start: number;
   end: number;
   offset: number;
-  readInt8(): number;
-  readInt32(): number;
-  readBuffer(len?: number): Buffer;
   writeInt8(n: number): void;
   writeInt16(n: number): void;
   writeString(s: string, encoding: string): void;
   writeHeader(sequenceId: number): void;
-  haveMoreData(): boolean;
 }
 
 interface PacketConstructor {
@@ -101,7 +97,6 @@ export interface ServerError extends Error {
   code?: string;
   errno?: number;
   sqlState?: string;
-  fatal?: boolean;
 }
 
 /** mysql2's createConnection, typed with the internals above. */

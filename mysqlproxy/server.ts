@@ -42,16 +42,7 @@ function listen(server: Server, port: number, host: string): Promise<number> {
   });
 }
 
-export interface RunningMysqlProxy extends Stoppable {
-  port: number;
-  healthPort: number;
-}
-
-export async function startMysqlProxy(
-  config: Config,
-  kube: KubeClient,
-  log: Logger,
-): Promise<RunningMysqlProxy> {
+export async function startMysqlProxy(config: Config, kube: KubeClient, log: Logger): Promise<Stoppable> {
   let ca: ProxyCertificateAuthority;
   try {
     ca = await ProxyCertificateAuthority.load(config.proxyCa.certPem, config.proxyCa.keyPem);
@@ -157,5 +148,5 @@ export async function startMysqlProxy(
       await Promise.all([store.stop(), health.close()]);
       log.info('stopped');
     })());
-  return { port, healthPort: health.port, shutdown };
+  return { shutdown };
 }

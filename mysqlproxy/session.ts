@@ -42,9 +42,9 @@ import { Refusal, insecureTransport, protocolError, refusalOf, type Outcome } fr
 import { packets, PacketParser, type HandshakeResponse, type Packet } from './mysql2.js';
 import type { ClientChoice, ServerSession, ServerTarget } from './upstream.js';
 
-export const clearPasswordPlugin = 'mysql_clear_password';
+const clearPasswordPlugin = 'mysql_clear_password';
 /** The version in the greeting: the server behind is only known after the login. */
-export const greetingVersion = '8.0.0-connectors-mysql-proxy';
+const greetingVersion = '8.0.0-connectors-mysql-proxy';
 /** utf8mb4_general_ci, the greeting's character set; the client's own is what the server gets. */
 const greetingCharset = 45;
 /** SERVER_STATUS_AUTOCOMMIT. */
@@ -119,6 +119,8 @@ export class ClientSession {
   private outcome: Outcome | undefined;
   /** The greeting's scramble, sent again with the AuthSwitchRequest. */
   private salt: Buffer = Buffer.alloc(0);
+  /** The sequence id of the proxy's next packet to the client. */
+  private reply = 1;
   /** Stops reading the client until the relay; true when it had sent more than its login. */
   private stopReading: () => boolean = () => false;
 
@@ -131,11 +133,6 @@ export class ClientSession {
     });
   }
 
-  /** The outcome so far: undefined while logging in. */
-  get state(): Outcome | undefined {
-    return this.outcome;
-  }
-
   start(): void {
     const { socket } = this;
     socket.setNoDelay(true);
@@ -145,7 +142,10 @@ export class ClientSession {
       this.finish('protocol_error');
     });
     this.timer = setTimeout(() => {
-      this.refuse(new Refusal('login_timeout', 1043, '08S01', 'Bad handshake: the login took too long'), 2);
+      this.refuse(
+        new Refusal('login_timeout', 1043, '08S01', 'Bad handshake: the login took too long'),
+        this.reply,
+      );
     }, this.deps.loginTimeoutMs);
     const salt = scramble();
     const greeting = new packets.Handshake({
@@ -184,6 +184,7 @@ export class ClientSession {
   }
 
   private onFirstPacket(payload: Buffer, sequenceId: number): void {
+    this.reply = sequenceId + 1;
     if (payload.length < 4) {
       this.refuse(protocolError('the first packet is too short'), sequenceId + 1);
       return;
@@ -235,6 +236,7 @@ export class ClientSession {
     const parser = new PacketParser((packet) => {
       if (this.done || this.outcome !== undefined) return;
       const reply = packet.sequenceId + 1;
+      this.reply = reply;
       if (step === 'response') {
         try {
           response = packets.HandshakeResponse.fromPacket(packet, advertisedCapabilities);
@@ -260,6 +262,7 @@ export class ClientSession {
           pluginData: Buffer.concat([this.salt, Buffer.from([0])]),
         });
         tls.write(bytes(request.toPacket(), reply));
+        this.reply = reply + 1;
         return;
       }
       if (response === undefined) return;

@@ -144,9 +144,11 @@ export function loginToServer(
         return;
       }
       const socket = conn.stream;
-      // From here on the socket is the relay's: mysql2 reads nothing more from it.
-      for (const event of ['data', 'end', 'close', 'error', 'timeout']) socket.removeAllListeners(event);
-      // Under TLS, mysql2's handlers stay on the TCP socket beneath: marked closing, they do nothing.
+      // From here on the socket is the relay's: mysql2 reads nothing more from it (its only 'data'
+      // listener; under TLS, the TCP socket's went when TLS began). Its 'end', 'close' and
+      // 'error' listeners stay, beside Node's own: with the connection marked closing, they report
+      // nothing but an error, to the listener below, and close nothing the relay has not.
+      socket.removeAllListeners('data');
       conn._closing = true;
       conn.removeAllListeners();
       conn.on('error', () => undefined);
