@@ -1,15 +1,19 @@
 // Options → validated Config for the MySQL Connectors Proxy; every invalid option reported together.
 
 import {
+  callerCheckFlags,
+  callerCheckUsage,
   ConfigError,
+  readCallerCheckConfig,
   readFlags,
   shutdownDelayFlag,
   shutdownDelayUsage,
+  type CallerCheckConfig,
   type FlagSpec,
 } from '../machinery/flags.js';
 import type { LogLevel } from '../machinery/log.js';
 
-export interface Config {
+export interface Config extends CallerCheckConfig {
   bindAddress: string;
   mysqlPort: number;
   healthPort: number;
@@ -20,10 +24,6 @@ export interface Config {
   connectorClasses: string[];
   loginTimeoutMs: number;
   upstreamConnectMs: number;
-  authenticationCacheMs: number;
-  authorizationCacheMs: number;
-  secretCacheMs: number;
-  tokenAudiences: string[];
   shutdownGraceMs: number;
   shutdownDelayMs: number;
   logLevel: LogLevel;
@@ -50,11 +50,7 @@ session.
   --connector-classes=mysql           the classes whose Connectors this proxy serves
   --login-timeout=10s                 time for a client to log in (TLS included)
   --upstream-connect-timeout=10s      time to connect and log into a Connector's server
-  --authentication-cache-ttl=10s      how long TokenReview answers are reused
-  --authorization-cache-ttl=10s       how long SubjectAccessReview answers are reused
-  --secret-cache-ttl=10s              how long a Connector's Secret is reused before it is read again
-  --authentication-token-audiences=A,B audiences a token must carry (default: kube-apiserver's)
-  --shutdown-grace-period=30s         how long sessions may go on after SIGTERM (then they are closed)
+${callerCheckUsage}  --shutdown-grace-period=30s         how long sessions may go on after SIGTERM (then they are closed)
 ${shutdownDelayUsage}  --log-level=info                    debug, info, warn or error
   --help                              this text
 `;
@@ -70,10 +66,7 @@ const flags = {
   'connector-classes': { type: 'string', default: 'mysql' },
   'login-timeout': { type: 'string', default: '10s' },
   'upstream-connect-timeout': { type: 'string', default: '10s' },
-  'authentication-cache-ttl': { type: 'string', default: '10s' },
-  'authorization-cache-ttl': { type: 'string', default: '10s' },
-  'secret-cache-ttl': { type: 'string', default: '10s' },
-  'authentication-token-audiences': { type: 'string', default: '' },
+  ...callerCheckFlags,
   'shutdown-grace-period': { type: 'string', default: '30s' },
   ...shutdownDelayFlag,
   'log-level': { type: 'string', default: 'info' },
@@ -115,10 +108,7 @@ export function parseConfig(argv: string[]): Config {
     connectorClasses,
     loginTimeoutMs: f.duration('login-timeout'),
     upstreamConnectMs: f.duration('upstream-connect-timeout'),
-    authenticationCacheMs: f.duration('authentication-cache-ttl'),
-    authorizationCacheMs: f.duration('authorization-cache-ttl'),
-    secretCacheMs: f.duration('secret-cache-ttl'),
-    tokenAudiences: list('authentication-token-audiences'),
+    ...readCallerCheckConfig(f),
     shutdownGraceMs: f.duration('shutdown-grace-period'),
     shutdownDelayMs: f.durationOrZero('shutdown-delay-duration'),
     logLevel: f.logLevel('log-level'),

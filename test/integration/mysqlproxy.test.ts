@@ -18,6 +18,7 @@ import { mariadbClient, startMariaDb, type MariaDb } from '../../hack/tools/mari
 import {
   apply,
   basicAuthSecret,
+  connector,
   connectorClass,
   env,
   eventually,
@@ -29,24 +30,15 @@ import { recordMetrics, recordOutput } from '../helpers/leaks.js';
 
 const className = 'mysql-it';
 
+/** A Connector of the class this proxy serves (or `connectorClassName`), with a basic-auth Secret. */
 function mysqlConnector(
   ns: string,
   name: string,
   address: string,
   secret: string,
-  opts: { cls?: string; caSecret?: string } = {},
+  opts: { connectorClassName?: string; caSecret?: string } = {},
 ): object {
-  return {
-    apiVersion: 'connectors.alauda.io/v1alpha1',
-    kind: 'Connector',
-    metadata: { name, namespace: ns },
-    spec: {
-      connectorClassName: opts.cls ?? className,
-      address,
-      auth: { name: 'basicAuth', secretRef: { name: secret } },
-      ...(opts.caSecret ? { caCertSecretRef: { name: opts.caSecret } } : {}),
-    },
-  };
+  return connector(ns, name, { connectorClassName: className, address, secret, ...opts });
 }
 
 /** RBAC on every Connector of `ns`: `get`, and `verbs` on connectors/proxy. */
@@ -186,7 +178,9 @@ describe('MySQL Connectors Proxy: mariadb and mysql2 clients through it to a rea
       mysqlConnector(ns, 'db-tls', `mysql://localhost:${db.port}`, 'db', { caSecret: 'db-ca' }),
       mysqlConnector(ns, 'wrong-password', `mysql://127.0.0.1:${db.port}`, 'wrong'),
       mysqlConnector(ns, 'unreachable', `mysql://127.0.0.1:1`, 'db'),
-      mysqlConnector(ns, 'other-class', `mysql://127.0.0.1:${db.port}`, 'db', { cls: 'http-test' }),
+      mysqlConnector(ns, 'other-class', `mysql://127.0.0.1:${db.port}`, 'db', {
+        connectorClassName: 'http-test',
+      }),
       ...access(ns, 'app', ['create']),
       ...access(ns, 'reader', ['get']),
       { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'nobody', namespace: ns } },
