@@ -6,7 +6,11 @@ import { StatusError } from '../machinery/status.js';
 /** Bounded outcomes of a session (the `outcome` label of connectors_mysqlproxy_sessions_total). */
 export const outcomes = [
   'relayed',
+  /** The client closed the connection before its login was answered (a TCP probe, say). */
+  'client_closed',
   'insecure_transport',
+  /** The TLS handshake failed. */
+  'tls_failed',
   'protocol_error',
   'login_timeout',
   'unauthenticated',
@@ -21,7 +25,7 @@ export type Outcome = (typeof outcomes)[number];
 
 export class Refusal extends Error {
   constructor(
-    readonly outcome: Exclude<Outcome, 'relayed'>,
+    readonly outcome: Exclude<Outcome, 'relayed' | 'client_closed' | 'tls_failed'>,
     /** The MySQL error number the client shows. */
     readonly errno: number,
     readonly sqlState: string,

@@ -119,6 +119,8 @@ export class ClientSession {
   private outcome: Outcome | undefined;
   /** The greeting's scramble, sent again with the AuthSwitchRequest. */
   private salt: Buffer = Buffer.alloc(0);
+  /** Whether the TLS handshake with the client has completed. */
+  private secured = false;
   /** The sequence id of the proxy's next packet to the client. */
   private reply = 1;
   /** Stops reading the client until the relay; true when it had sent more than its login. */
@@ -139,7 +141,7 @@ export class ClientSession {
     // 'close' follows every error.
     socket.on('error', () => undefined);
     socket.on('close', () => {
-      this.finish('protocol_error');
+      this.finish(this.closedBy());
     });
     this.timer = setTimeout(() => {
       this.refuse(
@@ -160,19 +162,38 @@ export class ClientSession {
     });
     socket.write(bytes(greeting.toPacket(0), 0));
     this.salt = salt;
+    // The first packet decides, once its header and capability flags are in: only a 32-byte
+    // SSLRequest is read whole (so no more than 36 bytes are ever buffered in plain text).
     let buffered: Buffer = Buffer.alloc(0);
     const onData = (chunk: Buffer): void => {
       buffered = Buffer.concat([buffered, chunk]);
-      if (buffered.length < 4) return;
+      if (buffered.length < 8) return;
       const length = buffered.readUIntLE(0, 3);
-      if (buffered.length < 4 + length) return;
+      const reply = (buffered[3] ?? 0) + 1;
+      const flags = buffered.readUInt32LE(4);
+      const refusal = !(flags & SSL)
+        ? insecureTransport()
+        : length !== sslRequestLength
+          ? protocolError('an SSLRequest is 32 bytes long')
+          : undefined;
+      if (refusal === undefined && buffered.length < 4 + length) return;
       socket.off('data', onData);
+      this.reply = reply;
+      if (refusal !== undefined) {
+        this.refuse(refusal, reply);
+        return;
+      }
       socket.pause();
       const rest = buffered.subarray(4 + length);
       if (rest.length > 0) socket.unshift(rest);
-      this.onFirstPacket(buffered.subarray(4, 4 + length), buffered[3] ?? 0);
+      this.onSslRequest(flags);
     };
     socket.on('data', onData);
+  }
+
+  /** Why the client's connection closed before the login was answered. */
+  private closedBy(): Outcome {
+    return this.tls !== undefined && !this.secured ? 'tls_failed' : 'client_closed';
   }
 
   /** Ends the session now, whatever it is doing (the end of the drain's grace period). */
@@ -183,20 +204,10 @@ export class ClientSession {
     this.finish(this.outcome ?? 'shutting_down');
   }
 
-  private onFirstPacket(payload: Buffer, sequenceId: number): void {
-    this.reply = sequenceId + 1;
-    if (payload.length < 4) {
-      this.refuse(protocolError('the first packet is too short'), sequenceId + 1);
-      return;
-    }
-    const flags = payload.readUInt32LE(0);
-    if (!(flags & SSL)) {
-      this.refuse(insecureTransport(), sequenceId + 1);
-      return;
-    }
+  private onSslRequest(flags: number): void {
     const problem = clientProblem(flags);
-    if (problem !== undefined || payload.length !== sslRequestLength) {
-      this.refuse(protocolError(problem ?? 'an SSLRequest is 32 bytes long'), sequenceId + 1);
+    if (problem !== undefined) {
+      this.refuse(protocolError(problem), this.reply);
       return;
     }
     this.deps.tlsContext(undefined).then(
@@ -227,9 +238,13 @@ export class ClientSession {
       },
     });
     this.tls = tls;
+    // A handshake that fails (the client does not trust the proxy CA, say) ends the session.
+    tls.once('secure', () => {
+      this.secured = true;
+    });
     tls.on('error', () => undefined);
     tls.on('close', () => {
-      this.finish('protocol_error');
+      this.finish(this.closedBy());
     });
     let step: 'response' | 'switch' = 'response';
     let response: HandshakeResponse | undefined;

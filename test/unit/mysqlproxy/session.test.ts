@@ -189,6 +189,46 @@ describe('mysqlproxy/session', function () {
     expect(await ends[0]).to.deep.equal({ outcome: 'insecure_transport' });
   });
 
+  it('refuses a plain-text login from its first 8 bytes, without waiting for the rest', async function () {
+    const socket = connect(proxyPort, '127.0.0.1');
+    const received: Buffer[] = [];
+    socket.on('data', (d: Buffer) => {
+      received.push(d);
+      if (received.length === 1) {
+        // A HandshakeResponse announcing 1000 bytes without CLIENT_SSL; only its start is sent.
+        const start = Buffer.alloc(8);
+        start.writeUIntLE(1000, 0, 3);
+        start[3] = 1;
+        start.writeUInt32LE(0x0200 | 0x8000, 4);
+        socket.write(start);
+      }
+    });
+    await new Promise((resolve) => socket.once('close', resolve));
+    const all = Buffer.concat(received);
+    const err = 4 + all.readUIntLE(0, 3);
+    expect(all[err + 3], 'sequence id').to.equal(2);
+    expect(all.readUInt16LE(err + 5)).to.equal(3159);
+    expect(await ends[0]).to.deep.equal({ outcome: 'insecure_transport' });
+  });
+
+  it('counts a client that does not trust the proxy’s certificate as a failed TLS handshake', async function () {
+    const other = await ProxyCertificateAuthority.generate();
+    const err = await createConnection({
+      host: 'localhost',
+      port: proxyPort,
+      user: 'ns/db',
+      password: 'good',
+      ssl: { ca: other.certPem },
+      enableCleartextPlugin: true,
+    }).then(
+      () => null,
+      (e: unknown) => e as { code?: string },
+    );
+    expect(err?.code).to.equal('HANDSHAKE_SSL_ERROR');
+    expect(await ends[0]).to.deep.equal({ outcome: 'tls_failed' });
+    expect(seen.admit).to.deep.equal([]);
+  });
+
   it('passes the gate’s refusal on as an ERR packet and never logs into the server', async function () {
     let logins = 0;
     deps.login = () => {
