@@ -15,8 +15,9 @@
 //     exports only its client and its server-side handshake knows no TLS;
 //   - the order of the client-side login (session.ts): greeting, SSLRequest, TLS, response, switch
 //     to mysql_clear_password, OK or ERR; mysql2 has no server-side login over TLS;
-//   - reading the first packet by its 4-byte header (session.ts): the TLS ClientHello may follow the
-//     SSLRequest in the same read and must reach the TLS layer untouched;
+//   - reading the first packet by its 4-byte header and capability flags (session.ts): the TLS
+//     ClientHello may follow the SSLRequest in the same read and must reach the TLS layer
+//     untouched, and a login in plain text is refused from its first 8 bytes;
 //   - the ERR packet (session.ts): mysql2's writes the SQLSTATE placeholder '_____';
 //   - keeping mysql2's login from asking a MariaDB server for extended metadata (upstream.ts),
 //     which would change the result-set format under a client that never asked for it; and

@@ -19,9 +19,10 @@
 //
 // Every refusal is an ERR packet with the next sequence id, then the connection closes; a login
 // not done within the login timeout is refused alike. What is written here rather than taken from
-// mysql2: reading the first packet by its 4-byte header, because the TLS ClientHello may follow
-// the SSLRequest in the same segment and must reach the TLS layer untouched (mysql2's PacketParser
-// would swallow it); and the ERR packet, because mysql2's writes the placeholder SQLSTATE
+// mysql2: reading the first packet by its 4-byte header and capability flags, because the TLS
+// ClientHello may follow the SSLRequest in the same segment and must reach the TLS layer untouched
+// (mysql2's PacketParser would swallow it), and because a login in plain text is refused from its
+// first 8 bytes, before its password hash is read; and the ERR packet, because mysql2's writes the placeholder SQLSTATE
 // '_____', while clients show the SQLSTATE (28000 for an access denial).
 
 import { randomBytes } from 'node:crypto';
