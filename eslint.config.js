@@ -19,6 +19,7 @@ export const layers = {
   controller: entryPointMay,
   csi: entryPointMay,
   cli: entryPointMay,
+  mysqlproxy: entryPointMay,
   registry: ['proxy', 'kube', 'expression', 'machinery'],
   proxy: ['kube', 'machinery'],
   kube: ['machinery'],

@@ -12,7 +12,7 @@ import { TLSSocket } from 'node:tls';
 import type { Logger } from '../machinery/log.js';
 import { badRequest, serviceUnavailable } from '../machinery/status.js';
 import type { Exchange } from './accesslog.js';
-import type { ProxyCertificateAuthority } from './ca.js';
+import type { ProxyCertificateAuthority } from '../proxy/ca.js';
 import type { DestinationPolicy } from './destinations.js';
 import { otherHostRefused, proxyCredentials, type ForwardMode } from './forwarding.js';
 import { hasOrigin } from './match.js';

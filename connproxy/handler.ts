@@ -27,7 +27,7 @@ import type { DispatcherCache } from '../proxy/dispatchers.js';
 import type { SecretSource } from '../registry/secrets.js';
 import type { ConnectorLister } from '../registry/store.js';
 import { exchangeOptions, refName, type Exchange } from './accesslog.js';
-import type { ProxyCertificateAuthority } from './ca.js';
+import type { ProxyCertificateAuthority } from '../proxy/ca.js';
 import { ConnectMode } from './connect.js';
 import type { DestinationPolicy } from './destinations.js';
 import { ForwardMode, proxyCredentials } from './forwarding.js';

@@ -16,7 +16,7 @@ import { registryTokenStrategy } from '../proxy/credentials/registry-token.js';
 import { defaultPoolLimits, DispatcherCache } from '../proxy/dispatchers.js';
 import { SecretCache } from '../registry/secrets.js';
 import { ConnectorStore } from '../registry/store.js';
-import { ProxyCertificateAuthority } from './ca.js';
+import { ProxyCertificateAuthority } from '../proxy/ca.js';
 import { publishCaConfigMap } from '../proxy/ca-configmap.js';
 import { CallerChecks } from '../kube/callers.js';
 import { apiServerAddresses, DestinationPolicy, ownAddresses } from './destinations.js';

@@ -6,8 +6,9 @@
 // pointing at it through an ExternalName Service to 127.0.0.1 (kube-apiserver dials
 // `<externalName>:<APIService port>` when --enable-aggregator-routing is off, its default).
 // On request (`npm run dev` asks for all; the integration tests, which start their own, for none):
-// the validating webhook, the Connectors Proxy and the status controller, each from its real entry
-// point under its shipped ServiceAccount and RBAC, and kube-controller-manager, so that namespaces
+// the validating webhook, the Connectors Proxy, the MySQL Connectors Proxy and the status
+// controller, each from its real entry point under its shipped ServiceAccount and RBAC, and
+// kube-controller-manager, so that namespaces
 // finish deleting, ServiceAccounts get created and the shipped roles aggregate into view/edit/admin.
 
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -82,6 +83,8 @@ export interface LocalSystem {
   stopServer(graceMs?: number): Promise<void>;
   /** With `connectorsProxy`: dist/connproxy/main.js, its http URL and the file its CA certificate is in. */
   connectorsProxy: { process: ManagedProcess; url: string; caFile: string } | undefined;
+  /** With `mysqlProxy`: dist/mysqlproxy/main.js (startMysqlProxy). */
+  mysqlProxy: RunningMysqlProxy | undefined;
   /** With `controller`: the status controller (dist/controller/main.js). */
   controller: ManagedProcess | undefined;
   /** With `controllerManager`: kube-controller-manager. */
@@ -102,6 +105,8 @@ export interface LocalSystemOptions {
   validatingWebhook?: boolean;
   /** Also run the Connectors Proxy under its shipped ServiceAccount and RBAC (manifests/connproxy/rbac.yaml). */
   connectorsProxy?: boolean;
+  /** Also run the MySQL Connectors Proxy (startMysqlProxy), serving the class `mysql`. */
+  mysqlProxy?: boolean;
   /** Also run the status controller under its shipped ServiceAccount and RBAC (manifests/controller/). */
   controller?: boolean;
   /**
@@ -498,6 +503,11 @@ export async function startLocalSystem(opts: LocalSystemOptions): Promise<LocalS
       connectorsProxy = { process: proc, url, caFile };
     }
 
+    const mysqlProxy = opts.mysqlProxy
+      ? await startMysqlProxy(cp, { name: 'connectors-mysql-proxy', logDir: opts.logDir })
+      : undefined;
+    if (mysqlProxy) extras.push(mysqlProxy.process);
+
     let controller: ManagedProcess | undefined;
     if (opts.controller) {
       await must(cp, [
@@ -558,11 +568,12 @@ export async function startLocalSystem(opts: LocalSystemOptions): Promise<LocalS
         await server?.stop(graceMs);
       },
       connectorsProxy,
+      mysqlProxy,
       controller,
       controllerManager,
       stop: async () => {
         // The parts that call the server first, then the server and backend, then the control plane.
-        await Promise.all([controller?.stop(), connectorsProxy?.process.stop()]);
+        await Promise.all([controller?.stop(), connectorsProxy?.process.stop(), mysqlProxy?.process.stop()]);
         await Promise.all([server?.stop(), classApi.stop(), controllerManager?.stop()]);
         await tls.close();
         await cp.stop();
@@ -574,4 +585,76 @@ export async function startLocalSystem(opts: LocalSystemOptions): Promise<LocalS
     await cp.stop();
     throw err;
   }
+}
+
+export interface RunningMysqlProxy {
+  process: ManagedProcess;
+  /** The MySQL port, on 127.0.0.1. */
+  port: number;
+  /** http://127.0.0.1:<health port>: /readyz, /metrics. */
+  healthUrl: string;
+  /** The proxy CA certificate (PEM) clients verify the proxy with, and its file. */
+  caCertPem: string;
+  caFile: string;
+  logFile: string;
+}
+
+/**
+ * Starts the MySQL Connectors Proxy (dist/mysqlproxy/main.js) under the Connectors Proxy's shipped
+ * ServiceAccount and RBAC (manifests/connproxy/rbac.yaml: TokenReview, SubjectAccessReview,
+ * Connectors, Secrets by name; the same needs), with a fresh proxy CA and `localhost` as its own
+ * name, and waits until /readyz answers 200. `extraArgs` go last (they may override a flag).
+ */
+export async function startMysqlProxy(
+  cp: ControlPlane,
+  opts: { name: string; logDir: string; extraArgs?: string[] },
+): Promise<RunningMysqlProxy> {
+  const root = repoRoot();
+  await must(cp, ['apply', '-f', join(root, 'manifests', 'connproxy', 'rbac.yaml')]);
+  const ca = await createCA(`${opts.name}-ca`);
+  const dir = join(cp.dir, opts.name);
+  await mkdir(dir, { recursive: true });
+  const caFile = join(dir, 'ca.crt');
+  await writeFile(caFile, ca.certPem);
+  await writeFile(join(dir, 'ca.key'), ca.keyPem, { mode: 0o600 });
+  const kubeconfig = await cp.writeKubeconfig(join(dir, 'kubeconfig'), {
+    token: await cp.createToken(serviceNamespace, 'connectors-proxy', { expirationSeconds: 86_400 }),
+  });
+  const [port, healthPort] = [await freePort(), await freePort()];
+  const logFile = join(opts.logDir, `${opts.name}.log`);
+  const proc = ManagedProcess.start({
+    name: opts.name,
+    binary: process.execPath,
+    args: [
+      join(root, 'dist', 'mysqlproxy', 'main.js'),
+      `--mysql-port=${port}`,
+      `--health-port=${healthPort}`,
+      '--bind-address=127.0.0.1',
+      `--kubeconfig=${kubeconfig}`,
+      `--proxy-ca-cert-file=${caFile}`,
+      `--proxy-ca-key-file=${join(dir, 'ca.key')}`,
+      '--server-names=localhost',
+      ...(opts.extraArgs ?? []),
+    ],
+    logFile,
+  });
+  const healthUrl = `http://127.0.0.1:${healthPort}`;
+  try {
+    await proc.waitUntil(
+      async () => {
+        try {
+          const r = await request(`${healthUrl}/readyz`);
+          await r.body.dump();
+          return r.statusCode === 200;
+        } catch {
+          return false;
+        }
+      },
+      { timeoutMs: 30_000, what: `${opts.name} /readyz` },
+    );
+  } catch (err) {
+    await proc.stop();
+    throw err;
+  }
+  return { process: proc, port, healthUrl, caCertPem: ca.certPem, caFile, logFile };
 }

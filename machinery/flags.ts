@@ -123,15 +123,49 @@ export const shutdownDelayUsage = `  --shutdown-delay-duration=0s        after S
                                       are updated (the manifests set 5s)
 `;
 
+/**
+ * Flags of every process that checks callers by token and reads Connectors' Secrets (the API
+ * server, both Connectors Proxies): how long each answer is reused, and the token's audiences.
+ */
+export const callerCheckFlags = {
+  'authentication-cache-ttl': { type: 'string', default: '10s' },
+  'authorization-cache-ttl': { type: 'string', default: '10s' },
+  'secret-cache-ttl': { type: 'string', default: '10s' },
+  'authentication-token-audiences': { type: 'string', default: '' },
+} satisfies FlagSpec;
+
+export const callerCheckUsage = `  --authentication-cache-ttl=10s      how long TokenReview answers are reused
+  --authorization-cache-ttl=10s       how long SubjectAccessReview answers are reused
+  --secret-cache-ttl=10s              how long a Connector's Secret is reused before it is read again
+  --authentication-token-audiences=A,B audiences a bearer token must carry (default: kube-apiserver's)
+`;
+
+export interface CallerCheckConfig {
+  authenticationCacheMs: number;
+  authorizationCacheMs: number;
+  secretCacheMs: number;
+  tokenAudiences: string[];
+}
+
+export function readCallerCheckConfig(f: Flags): CallerCheckConfig {
+  return {
+    authenticationCacheMs: f.duration('authentication-cache-ttl'),
+    authorizationCacheMs: f.duration('authorization-cache-ttl'),
+    secretCacheMs: f.duration('secret-cache-ttl'),
+    tokenAudiences: f
+      .str('authentication-token-audiences')
+      .split(',')
+      .map((a) => a.trim())
+      .filter(Boolean),
+  };
+}
+
 /** Flags of every process that calls tools for authenticated callers (API server, Connectors Proxy). */
 export const toolCallerFlags = {
   'upstream-connect-timeout': { type: 'string', default: '5s' },
   'upstream-response-timeout': { type: 'string', default: '30s' },
   'upstream-idle-timeout': { type: 'string', default: '5m' },
-  'authentication-cache-ttl': { type: 'string', default: '10s' },
-  'authorization-cache-ttl': { type: 'string', default: '10s' },
-  'secret-cache-ttl': { type: 'string', default: '10s' },
-  'authentication-token-audiences': { type: 'string', default: '' },
+  ...callerCheckFlags,
   'shutdown-grace-period': { type: 'string', default: '30s' },
   ...shutdownDelayFlag,
   'log-level': { type: 'string', default: 'info' },
@@ -140,20 +174,12 @@ export const toolCallerFlags = {
 export const toolCallerUsage = `  --upstream-connect-timeout=5s       time to connect to a tool
   --upstream-response-timeout=30s     time for a tool to send response headers (then 504)
   --upstream-idle-timeout=5m          longest pause inside a tool's response body
-  --authentication-cache-ttl=10s      how long TokenReview answers are reused
-  --authorization-cache-ttl=10s       how long SubjectAccessReview answers are reused
-  --secret-cache-ttl=10s              how long a Connector's Secret is reused before it is read again
-  --authentication-token-audiences=A,B audiences a bearer token must carry (default: kube-apiserver's)
-  --shutdown-grace-period=30s         how long in-flight requests may finish after SIGTERM
+${callerCheckUsage}  --shutdown-grace-period=30s         how long in-flight requests may finish after SIGTERM
 ${shutdownDelayUsage}  --log-level=info                    debug, info, warn or error
 `;
 
-export interface ToolCallerConfig {
+export interface ToolCallerConfig extends CallerCheckConfig {
   upstream: { connectMs: number; headersMs: number; bodyMs: number };
-  authenticationCacheMs: number;
-  authorizationCacheMs: number;
-  secretCacheMs: number;
-  tokenAudiences: string[];
   shutdownGraceMs: number;
   shutdownDelayMs: number;
   logLevel: LogLevel;
@@ -166,14 +192,7 @@ export function readToolCallerConfig(f: Flags): ToolCallerConfig {
       headersMs: f.duration('upstream-response-timeout'),
       bodyMs: f.duration('upstream-idle-timeout'),
     },
-    authenticationCacheMs: f.duration('authentication-cache-ttl'),
-    authorizationCacheMs: f.duration('authorization-cache-ttl'),
-    secretCacheMs: f.duration('secret-cache-ttl'),
-    tokenAudiences: f
-      .str('authentication-token-audiences')
-      .split(',')
-      .map((a) => a.trim())
-      .filter(Boolean),
+    ...readCallerCheckConfig(f),
     shutdownGraceMs: f.duration('shutdown-grace-period'),
     shutdownDelayMs: f.durationOrZero('shutdown-delay-duration'),
     logLevel: f.logLevel('log-level'),

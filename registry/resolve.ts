@@ -18,11 +18,15 @@ export interface ResolvedConnector {
 // Informer objects are replaced on every update, so a parsed address can hang off the object.
 const addressCache = new WeakMap<Connector, ToolAddress>();
 
-export function resolveConnector(
+/**
+ * The Connector and its class, whatever its address's scheme (a proxy of a non-HTTP protocol parses
+ * the address itself); resolveConnector for an HTTP tool.
+ */
+export function findConnector(
   lister: ConnectorLister,
   namespace: string,
   name: string,
-): ResolvedConnector {
+): Omit<ResolvedConnector, 'address'> {
   const connector = lister.connector(namespace, name);
   if (!connector) throw notFound({ group: crdGroup, resource: 'connectors' }, name);
   const className = connector.spec?.connectorClassName ?? '';
@@ -34,6 +38,15 @@ export function resolveConnector(
       `Connector ${namespace}/${name} names a ConnectorClass that is not installed`,
     );
   }
+  return { connector, connectorClass, className };
+}
+
+export function resolveConnector(
+  lister: ConnectorLister,
+  namespace: string,
+  name: string,
+): ResolvedConnector {
+  const { connector, connectorClass, className } = findConnector(lister, namespace, name);
   let address = addressCache.get(connector);
   if (!address) {
     const raw = connector.spec?.address;

@@ -105,7 +105,13 @@ export function basicAuthSecret(ns: string, name: string, username: string, pass
 export function connector(
   ns: string,
   name: string,
-  spec: { connectorClassName?: string; address: string; secret?: string; authName?: string },
+  spec: {
+    connectorClassName?: string;
+    address: string;
+    secret?: string;
+    authName?: string;
+    caSecret?: string;
+  },
 ): object {
   return {
     apiVersion: 'connectors.alauda.io/v1alpha1',
@@ -117,6 +123,7 @@ export function connector(
       ...(spec.secret
         ? { auth: { name: spec.authName ?? 'basicAuth', secretRef: { name: spec.secret } } }
         : {}),
+      ...(spec.caSecret ? { caCertSecretRef: { name: spec.caSecret } } : {}),
     },
   };
 }

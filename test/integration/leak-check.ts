@@ -1,6 +1,7 @@
 // The leak check, run by the fixture's root `afterAll` hook (fixture.ts) after every integration
 // test, whichever files ran and in whatever order: no password or token the suite used, nor any ServiceAccount token the control plane issued, appears in
-//   - any line of any log written during the run (our processes, kube-apiserver, etcd, the tools),
+//   - any line of any log written during the run (our processes, the MySQL Connectors Proxy
+//     included, kube-apiserver, etcd, the tools, MariaDB),
 //   - any answer a test client got (headers and body; a recording tool's echo of what it received
 //     is the tool's body and is checked as that tool's record instead),
 //   - any request a recording tool received, unless that tool is the Connector's own for that secret,
@@ -86,6 +87,16 @@ export async function checkNoLeaks(): Promise<string> {
   const admin = { 'x-remote-user': 'admin', 'x-remote-group': 'system:masters' };
   const metrics = await direct('/metrics', { cert: frontProxyCert(), headers: admin });
   expect(metrics.status).to.equal(200);
+  // The MySQL Connectors Proxy, when the system runs one (its tests start their own, whose log is
+  // among the logs above and whose /metrics they snapshot before stopping it).
+  const mysqlProxy = sys.mysqlProxy
+    ? [
+        {
+          where: 'connectors-mysql-proxy /metrics',
+          text: await (await fetch(`${sys.mysqlProxy.healthUrl}/metrics`)).text(),
+        },
+      ]
+    : [];
 
   const result = scanForLeaks({
     secrets: [
@@ -96,7 +107,11 @@ export async function checkNoLeaks(): Promise<string> {
     logs,
     responses: recordedResponses,
     recorders,
-    metrics: [...metricsSnapshots, { where: 'connectors-apiserver /metrics', text: metrics.body }],
+    metrics: [
+      ...metricsSnapshots,
+      { where: 'connectors-apiserver /metrics', text: metrics.body },
+      ...mysqlProxy,
+    ],
     objects: [
       ...(await objects(['get', 'connectors', '-A'])),
       ...(await objects(['get', 'connectorclasses'])),

@@ -16,6 +16,7 @@ const processes = {
   classapi: 'flags-classapi',
   controller: 'flags-controller',
   csi: 'flags-csi',
+  mysqlproxy: 'flags-mysqlproxy',
 } as const;
 
 describe('docs/operations.md: the flags are what --help prints', function () {

@@ -16,7 +16,7 @@ import { verbForMethod, type MethodVerb } from '../../../machinery/verbs.js';
 import type { RequestInfo } from '../../../machinery/requestinfo.js';
 import { InflightLimiter } from '../../../machinery/inflight.js';
 import { Metrics } from '../../../apiserver/metrics.js';
-import { ProxyCertificateAuthority } from '../../../connproxy/ca.js';
+import { ProxyCertificateAuthority } from '../../../proxy/ca.js';
 import { CallerChecks } from '../../../kube/callers.js';
 import { ProxyHandler } from '../../../connproxy/handler.js';
 import { startEchoTool, type EchoTool } from '../../../hack/tools/echo-tool.js';

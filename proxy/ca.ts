@@ -1,6 +1,8 @@
-// The proxy's own CA, for intercepting HTTPS to a Connector's address in forward mode: the client
-// trusts this CA, the proxy answers its CONNECT with a TLS server of its own whose certificate for
-// the requested host is minted here, on first use, and kept until shortly before it expires.
+// The proxy CA (--proxy-ca-cert-file/--proxy-ca-key-file), whose leaves the Connectors Proxies
+// serve TLS with: the Connectors Proxy intercepting HTTPS to a Connector's address in forward mode
+// (the client trusts this CA, the proxy answers its CONNECT with a TLS server of its own whose
+// certificate for the requested host is minted here), and the MySQL Connectors Proxy's logins.
+// A leaf is minted on first use and kept until shortly before it expires.
 //
 // Every leaf shares one key pair generated at startup (one signature per new host, no key
 // generation on the request path). The CA key may be EC (P-256/384/521) or RSA, in any PEM form
@@ -10,7 +12,7 @@ import { createPrivateKey, randomBytes, webcrypto, X509Certificate, type KeyObje
 import { isIP } from 'node:net';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import type * as X509 from '@peculiar/x509';
-import { x509 } from '../proxy/x509.js';
+import { x509 } from './x509.js';
 
 const subtle = webcrypto.subtle;
 const HOUR_MS = 3_600_000;

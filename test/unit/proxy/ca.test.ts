@@ -5,7 +5,7 @@ import { generateKeyPairSync, webcrypto, X509Certificate } from 'node:crypto';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { connect, TLSSocket } from 'node:tls';
 import { expect } from 'chai';
-import { ProxyCertificateAuthority } from '../../../connproxy/ca.js';
+import { ProxyCertificateAuthority } from '../../../proxy/ca.js';
 import { createCA, issueCert } from '../../../hack/pki.js';
 import { x509 } from '../../../proxy/x509.js';
 
@@ -80,7 +80,7 @@ async function rsaCa(): Promise<{ certPem: string; keyPem: string }> {
   };
 }
 
-describe('connproxy/ca', function () {
+describe('proxy/ca', function () {
   this.timeout(20_000);
   let generated: ProxyCertificateAuthority;
 

@@ -1,0 +1,152 @@
+// Wiring of the MySQL Connectors Proxy: the proxy CA, the Connector informers and Secret cache,
+// the caller checks, the MySQL listener (a session per connection, session.ts), the health port
+// with /metrics, and the shutdown: after SIGTERM it goes on accepting through
+// --shutdown-delay-duration (/readyz answers 503), then stops accepting and lets the sessions run
+// for --shutdown-grace-period, then closes the ones left.
+
+import { createServer, type Server, type Socket, type AddressInfo } from 'node:net';
+import type { SecureContext } from 'node:tls';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CallerChecks } from '../kube/callers.js';
+import { SubjectAccessReviewAuthorizer } from '../kube/authz.js';
+import type { KubeClient } from '../kube/client.js';
+import { CachedTokenReviewer } from '../kube/tokenreview.js';
+import { startHealthServer } from '../machinery/healthserver.js';
+import type { Stoppable } from '../machinery/lifecycle.js';
+import type { Logger } from '../machinery/log.js';
+import { ComponentMetrics } from '../machinery/metrics.js';
+import { ProxyCertificateAuthority } from '../proxy/ca.js';
+import { SecretCache } from '../registry/secrets.js';
+import { ConnectorStore } from '../registry/store.js';
+import { Gate } from './admission.js';
+import { outcomes } from './errors.js';
+import type { Config } from './options.js';
+import { ClientSession } from './session.js';
+import { loginToServer } from './upstream.js';
+
+/** The names a client may ask the proxy's certificate for: its own, and every Connector's Service. */
+export function certificateName(servername: string | undefined, own: readonly string[]): string {
+  const name = servername?.toLowerCase();
+  if (name === undefined) return own[0] ?? '';
+  if (own.includes(name) || /^c-[a-z0-9.-]+\.[a-z0-9-]+\.svc(\.cluster\.local)?$/.test(name)) return name;
+  return own[0] ?? '';
+}
+
+function listen(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ port, host }, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+export async function startMysqlProxy(config: Config, kube: KubeClient, log: Logger): Promise<Stoppable> {
+  let ca: ProxyCertificateAuthority;
+  try {
+    ca = await ProxyCertificateAuthority.load(config.proxyCa.certPem, config.proxyCa.keyPem);
+  } catch (err) {
+    throw new Error(`--proxy-ca-cert-file/--proxy-ca-key-file: ${(err as Error).message}`);
+  }
+  const store = new ConnectorStore(kube, log);
+  const gate = new Gate({
+    callers: new CallerChecks(
+      new CachedTokenReviewer(kube, config.authenticationCacheMs, config.tokenAudiences),
+      new SubjectAccessReviewAuthorizer(kube, config.authorizationCacheMs, log),
+    ),
+    lister: store,
+    secrets: new SecretCache(kube, config.secretCacheMs),
+    classes: config.connectorClasses,
+  });
+
+  const metrics = new ComponentMetrics('mysqlproxy');
+  const ended = metrics.counter(
+    'sessions_total',
+    'MySQL sessions by outcome: relayed (logged in and relayed until closed) or why the login was refused.',
+    ['outcome'],
+  );
+  for (const outcome of outcomes) ended.inc({ outcome }, 0);
+  const open = metrics.gauge('sessions', 'MySQL client connections open (logging in or relayed).');
+
+  const sessions = new Set<ClientSession>();
+  let stopping = false;
+  const tlsContext = (servername: string | undefined): Promise<SecureContext> =>
+    ca.secureContextFor(certificateName(servername, config.serverNames));
+  const server = createServer((socket: Socket) => {
+    const session = new ClientSession(socket, {
+      tlsContext,
+      admit: (user, token) => gate.admit(user, token),
+      login: (target, choice, signal) => loginToServer(target, choice, config.upstreamConnectMs, signal),
+      loginTimeoutMs: config.loginTimeoutMs,
+      log: log.with({ client: `${socket.remoteAddress ?? ''}:${socket.remotePort ?? 0}` }),
+    });
+    sessions.add(session);
+    open.inc();
+    void session.ended.then(({ outcome }) => {
+      sessions.delete(session);
+      open.dec();
+      ended.inc({ outcome });
+    });
+    session.start();
+  });
+
+  const health = await startHealthServer({
+    port: config.healthPort,
+    bindAddress: config.bindAddress,
+    metrics: metrics.registry,
+    notReady: () => [
+      ...(stopping ? ['shutting down'] : []),
+      ...(store.hasSynced ? [] : ['Connector and ConnectorClass informers have not synced']),
+    ],
+  });
+  store.start();
+  let port: number;
+  try {
+    port = await listen(server, config.mysqlPort, config.bindAddress);
+  } catch (err) {
+    await Promise.all([health.close(), store.stop()]);
+    throw err;
+  }
+  log.info('serving', {
+    address: config.bindAddress,
+    port,
+    healthPort: health.port,
+    classes: config.connectorClasses,
+  });
+
+  let stopped: Promise<void> | undefined;
+  const shutdown = (): Promise<void> =>
+    (stopped ??= (async () => {
+      stopping = true;
+      if (config.shutdownDelayMs > 0) {
+        log.info('shutting down: accepting on while the endpoints are updated; /readyz answers 503', {
+          delayMs: config.shutdownDelayMs,
+        });
+        await sleep(config.shutdownDelayMs);
+      }
+      log.info('shutting down: no new sessions; draining', {
+        sessions: sessions.size,
+        graceMs: config.shutdownGraceMs,
+      });
+      const closed = new Promise<void>((resolve) => {
+        server.close(() => {
+          resolve();
+        });
+      });
+      const grace = new AbortController();
+      const over = sleep(config.shutdownGraceMs, undefined, { signal: grace.signal }).then(
+        () => {
+          log.warn('grace period over; closing the remaining sessions', { sessions: sessions.size });
+          for (const session of sessions) session.cut();
+        },
+        () => undefined,
+      );
+      await closed;
+      grace.abort();
+      await over;
+      await Promise.all([store.stop(), health.close()]);
+      log.info('stopped');
+    })());
+  return { shutdown };
+}

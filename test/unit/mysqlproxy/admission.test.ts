@@ -1,0 +1,148 @@
+// Who may open a MySQL session, and to where: the user names the Connector, the token is reviewed,
+// RBAC is asked before anything about the Connector is told, the class must be one the proxy
+// serves, and the address and Secret give the server and its credential.
+import { expect } from 'chai';
+import { CallerChecks } from '../../../kube/callers.js';
+import type { RequestInfo } from '../../../machinery/requestinfo.js';
+import { StatusError } from '../../../machinery/status.js';
+import { Gate, parseMysqlAddress, parseUser } from '../../../mysqlproxy/admission.js';
+import { Refusal } from '../../../mysqlproxy/errors.js';
+import { certificateName } from '../../../mysqlproxy/server.js';
+import type { SecretLookup, SecretSource } from '../../../registry/secrets.js';
+import type { Connector } from '../../../registry/types.js';
+
+const b64 = (s: string): string => Buffer.from(s).toString('base64');
+
+function connector(name: string, cls: string, address: string, ca = false): Connector {
+  return {
+    metadata: { name, namespace: 'team' },
+    spec: {
+      connectorClassName: cls,
+      address,
+      auth: { secretRef: { name: 'creds' } },
+      ...(ca ? { caCertSecretRef: { name: 'ca' } } : {}),
+    },
+  };
+}
+
+describe('mysqlproxy/admission', function () {
+  it('parses mysql:// addresses, and says what is wrong with others without repeating them', function () {
+    expect(parseMysqlAddress('mysql://db.example.com')).to.deep.equal({
+      host: 'db.example.com',
+      port: 3306,
+      tls: false,
+    });
+    expect(parseMysqlAddress('mysql://[::1]:3307/?tls=true')).to.deep.equal({
+      host: '::1',
+      port: 3307,
+      tls: true,
+    });
+    expect(parseMysqlAddress('https://db')).to.equal('the address must use mysql://, not https://');
+    expect(parseMysqlAddress('mysql://u:hunter2@db')).to.match(/user information/);
+    expect(parseMysqlAddress('mysql://db/appdb')).to.match(/no path/);
+    expect(parseMysqlAddress('mysql://db?ssl=1')).to.match(/only \?tls=true/);
+  });
+
+  it('reads the user as <namespace>/<connector>', function () {
+    expect(parseUser('team/db')).to.deep.equal({ namespace: 'team', name: 'db' });
+    for (const bad of ['db', 'team/db/x', 'Team/db', '/db', 'team/'])
+      expect(parseUser(bad), bad).to.equal(undefined);
+  });
+
+  it('mints for the name asked when it is the proxy’s or a Connector Service’s, else its own', function () {
+    const own = ['mysql.connectors-system.svc', 'localhost'];
+    expect(certificateName(undefined, own)).to.equal('mysql.connectors-system.svc');
+    expect(certificateName('LOCALHOST', own)).to.equal('localhost');
+    expect(certificateName('c-db.team.svc', own)).to.equal('c-db.team.svc');
+    expect(certificateName('c-db.team.svc.cluster.local', own)).to.equal('c-db.team.svc.cluster.local');
+    expect(certificateName('evil.example.com', own)).to.equal('mysql.connectors-system.svc');
+  });
+
+  describe('Gate', function () {
+    let asked: RequestInfo[];
+    let allowed: boolean;
+    let gate: Gate;
+    const connectors = new Map<string, Connector>([
+      ['db', connector('db', 'mysql', 'mysql://db.team.svc:3306')],
+      ['tls', connector('tls', 'mysql', 'mysql://db.example.com', true)],
+      ['web', connector('web', 'http-test', 'mysql://db.team.svc')],
+    ]);
+    const secrets: SecretSource = {
+      credential: () =>
+        Promise.resolve({
+          found: true,
+          type: 'kubernetes.io/basic-auth',
+          data: { username: b64('app'), password: b64('hunter2') },
+        } as unknown as SecretLookup),
+      caBundle: () => Promise.resolve({ found: true, pem: 'CA PEM' }),
+    };
+
+    beforeEach(function () {
+      asked = [];
+      allowed = true;
+      gate = new Gate({
+        callers: new CallerChecks(
+          {
+            review: (token) =>
+              Promise.resolve(token === 'good' ? { username: 'alice', groups: [], extra: {} } : null),
+          },
+          {
+            authorize: (_user, info) => {
+              asked.push(info);
+              return Promise.resolve({ allowed, reason: allowed ? '' : `cannot ${info.verb}` });
+            },
+          },
+        ),
+        lister: {
+          hasSynced: true,
+          connector: (_ns, name) => connectors.get(name),
+          connectorClass: (name) => ({ metadata: { name } }),
+          connectorClasses: () => [],
+        },
+        secrets,
+        classes: ['mysql'],
+      });
+    });
+
+    const refusal = (p: Promise<unknown>): Promise<Refusal | StatusError> =>
+      p.then(
+        () => {
+          throw new Error('admitted');
+        },
+        (err: unknown) => err as Refusal | StatusError,
+      );
+
+    it('admits a reviewed caller allowed get and create, with the server and credential', async function () {
+      const admission = await gate.admit('team/db', 'good');
+      expect(admission).to.deep.equal({
+        caller: 'alice',
+        target: { host: 'db.team.svc', port: 3306, tls: undefined, username: 'app', password: 'hunter2' },
+      });
+      expect(
+        asked.map((i) => `${i.verb} ${i.resource}${i.subresource ? `/${i.subresource}` : ''} ${i.name}`),
+      ).to.deep.equal(['get connectors db', 'create connectors/proxy db']);
+      expect((await gate.admit('team/tls', 'good')).target.tls).to.deep.equal({ ca: 'CA PEM' });
+    });
+
+    it('refuses a bad token, then RBAC, before telling whether the Connector exists', async function () {
+      expect(await refusal(gate.admit('team/db', 'bad'))).to.include({
+        outcome: 'unauthenticated',
+        errno: 1045,
+      });
+      allowed = false;
+      const denied = await refusal(gate.admit('team/missing', 'good'));
+      expect(denied).to.be.instanceOf(StatusError);
+      expect((denied as StatusError).code).to.equal(403);
+      allowed = true;
+      expect(((await refusal(gate.admit('team/missing', 'good'))) as StatusError).code).to.equal(404);
+    });
+
+    it('refuses a Connector of another class and a malformed user', async function () {
+      expect((await refusal(gate.admit('team/web', 'good'))).message).to.equal(
+        'Connector team/web is of class http-test, which this proxy does not serve',
+      );
+      expect(await refusal(gate.admit('nonsense', 'good'))).to.include({ outcome: 'connector_refused' });
+      expect(asked).to.have.length(2);
+    });
+  });
+});
