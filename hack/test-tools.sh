@@ -4,12 +4,14 @@
 # keytool for the CSI driver's settings.xml), the benchmarks' load generator (wrk), and what the
 # real single-node cluster and the image build need (containerd, runc, the CNI plugins, iptables,
 # conntrack for kube-proxy, nftables to delete the tables iptables-nft leaves behind, buildah and
-# debootstrap for the image, gcc for the static pause binary, busybox-static for test pods). Needs
+# debootstrap for the image, gcc for the static pause binary, busybox-static for test pods), and
+# MariaDB's server and client for the mysql class (hack/tools/mariadb.ts runs mariadbd on a temporary
+# datadir; the rendered my.cnf is checked with the real client). Needs
 # root or sudo; otherwise it prints the command to run.
 set -euo pipefail
 packages=(git openssl ca-certificates nginx fcgiwrap apache2-utils docker-registry skopeo maven wrk
   containerd runc containernetworking-plugins iptables conntrack nftables iproute2 buildah debootstrap gcc libc6-dev
-  busybox-static)
+  busybox-static mariadb-server mariadb-client)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 ((${#missing[@]})) || exit 0

@@ -106,7 +106,7 @@ describe('admission: the CRDs’ CEL rules (single-object, no webhook needed)', 
     [
       'an address that is not http(s)',
       { address: 'ftp://tool.example.com' },
-      'spec.address: Invalid value: "string": address must be an http:// or https:// URL',
+      'spec.address: Invalid value: "string": address must be an http://, https:// or mysql:// URL',
     ],
     [
       'an address extension that is not http(s)',
