@@ -129,7 +129,12 @@ export async function probeExchange(opts: ExchangeOptions): Promise<ProbeResult>
       return { kind: 'answered', statusCode, accepted };
     }
     const detail = statusMessage(await readBody(res.body, maxBodyBytes).catch(() => ''));
-    return { kind: 'answered', statusCode, accepted, ...(detail ? { detail: scrub(detail, sensitive) } : {}) };
+    return {
+      kind: 'answered',
+      statusCode,
+      accepted,
+      ...(detail ? { detail: scrub(detail, sensitive) } : {}),
+    };
   }
   let bodyString: string;
   try {

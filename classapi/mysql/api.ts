@@ -18,7 +18,13 @@
 // them as a second line of defence.
 
 import { createConnection, type Connection, type ConnectionOptions } from 'mysql2';
-import { badGateway, badRequest, gatewayTimeout, serviceUnavailable, StatusError } from '../../machinery/status.js';
+import {
+  badGateway,
+  badRequest,
+  gatewayTimeout,
+  serviceUnavailable,
+  StatusError,
+} from '../../machinery/status.js';
 import type { ClassApi, ConnectionApiRequest } from '../api.js';
 
 const basicAuth = 'kubernetes.io/basic-auth';
@@ -78,8 +84,7 @@ interface MysqlError extends Error {
 }
 
 type LoginResult =
-  | { ok: true }
-  | { ok: false; serverError: boolean; message: string; code: string; errno: number };
+  { ok: true } | { ok: false; serverError: boolean; message: string; code: string; errno: number };
 
 /**
  * Server errors that refuse the credential (the others, such as too many connections, are the
@@ -105,9 +110,9 @@ function login(
       : {}),
   };
   return new Promise<LoginResult>((resolve) => {
-    let connection: Connection | undefined;
+    const connection: Connection = createConnection(options);
     const onAbort = (): void => {
-      connection?.destroy();
+      connection.destroy();
       resolve({ ok: false, serverError: false, message: 'the caller went away', code: 'ABORTED', errno: 0 });
     };
     request.signal.addEventListener('abort', onAbort, { once: true });
@@ -115,16 +120,15 @@ function login(
       request.signal.removeEventListener('abort', onAbort);
       resolve(result);
     };
-    connection = createConnection(options);
     // Errors after the login (none are expected: the connection is closed at once) are not ours.
     connection.on('error', () => undefined);
     connection.connect((err: MysqlError | null) => {
       if (!err) {
-        connection?.end(() => undefined);
+        connection.end(() => undefined);
         done({ ok: true });
         return;
       }
-      connection?.destroy();
+      connection.destroy();
       const serverError = typeof err.errno === 'number' && err.sqlMessage !== undefined;
       done({
         ok: false,
@@ -145,7 +149,8 @@ function scrubbed(message: string, secrets: readonly string[]): string {
 
 /** The Status for a connection that never reached the server's answer. */
 function unreachable(where: string, result: { code: string; message: string }): StatusError {
-  if (result.code === 'ETIMEDOUT') return gatewayTimeout(`the MySQL server at ${where} did not answer in time`);
+  if (result.code === 'ETIMEDOUT')
+    return gatewayTimeout(`the MySQL server at ${where} did not answer in time`);
   if (result.code === 'HANDSHAKE_NO_SSL_SUPPORT') {
     return badGateway(`the MySQL server at ${where} does not offer TLS, which the Connector asks for`);
   }

@@ -527,7 +527,8 @@ describe('apiserver/admission: Connectors that can never work are refused with w
         {
           reason: 'FieldValueInvalid',
           field: 'spec.address',
-          message: 'Invalid value: "mysql://tool.example.com": ConnectorClass "tool" takes http:// or https:// addresses',
+          message:
+            'Invalid value: "mysql://tool.example.com": ConnectorClass "tool" takes http:// or https:// addresses',
         },
       ],
     },

@@ -373,7 +373,11 @@ describe('controller/probe', function () {
 
   it('API probe: a refusal’s Status message is the detail, scrubbed; the Connector’s CA goes in X-Plugin-Meta', async () => {
     seen.length = 0;
-    const r = await prober.api({ path: '/login' }, target('mysql://db:3306', true, caPem), `http://${host}/mysql`);
+    const r = await prober.api(
+      { path: '/login' },
+      target('mysql://db:3306', true, caPem),
+      `http://${host}/mysql`,
+    );
     expect(r).to.deep.equal({
       kind: 'answered',
       statusCode: 401,
