@@ -24,8 +24,20 @@ import { freePort, ManagedProcess, type RunResult } from '../../hack/process.js'
 import { startMariaDb, type MariaDbServer } from '../../hack/tools/mariadb.js';
 import type { ConfiguredClass } from '../../csi/cluster.js';
 import { renderConfigurations } from '../../csi/content.js';
-import { env, secretValue } from '../helpers/env.js';
+import { parseVolumeAttributes } from '../../csi/attributes.js';
+import { docBlock } from '../helpers/docs.js';
+import { env, kubectl, namespace, secretValue } from '../helpers/env.js';
 import { recordOutput, recordResponse } from '../helpers/leaks.js';
+
+interface Pod {
+  spec: {
+    containers: {
+      env: { name: string; value: string }[];
+      volumeMounts: { name: string; mountPath: string }[];
+    }[];
+    volumes: { name: string; csi: { volumeAttributes: Record<string, string> } }[];
+  };
+}
 
 const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
 
@@ -119,6 +131,37 @@ describe('mysql class: probes and my.cnf against a real MariaDB', function () {
     recordResponse(`classapi GET /mysql${path}`, res.headers, text);
     return { status: res.statusCode, body: JSON.parse(text) as StatusBody };
   }
+
+  it('docs/mysql.md: its Connector and Secret are accepted by kube-apiserver (CRD rules, admission)', async function () {
+    await env().sys.installClasses();
+    const ns = await namespace('mysql-docs');
+    const text = docBlock('mysql-connector').text.replaceAll('namespace: demo', `namespace: ${ns}`);
+    const r = await kubectl(['apply', '--dry-run=server', '-f', '-'], { input: text });
+    expect(r.code, r.stderr).to.equal(0);
+    // The validating webhook's refusal of other schemes: test/unit/apiserver/admission.test.ts.
+  });
+
+  it('docs/mysql.md: the pod’s mountPath, MYSQL_HOME and the mycnf param agree, and name the CA of the volume', function () {
+    const pod = (loadAllYaml(docBlock('mysql-pod').text) as Pod[])[0] as Pod;
+    const container = pod.spec.containers[0];
+    const volume = pod.spec.volumes[0];
+    const mountPath = container?.volumeMounts.find((m) => m.name === volume?.name)?.mountPath;
+    expect(container?.env.find((e) => e.name === 'MYSQL_HOME')?.value).to.equal(mountPath);
+    const attrs = parseVolumeAttributes(
+      {
+        ...(volume?.csi.volumeAttributes ?? {}),
+        'csi.storage.k8s.io/pod.name': 'report',
+        'csi.storage.k8s.io/pod.namespace': 'demo',
+        'csi.storage.k8s.io/pod.uid': 'uid',
+        'csi.storage.k8s.io/serviceAccount.name': 'builder',
+        'csi.storage.k8s.io/ephemeral': 'true',
+      },
+      { multiConnector: false },
+    );
+    expect(attrs.configurationParams).to.deep.equal({ mycnf: { mountPath } });
+    const mycnf = renderMyCnf('a-token', 'c-orders-db.demo.svc.cluster.local', String(mountPath));
+    expect(mycnf).to.contain(`ssl-ca = ${String(mountPath)}/ca.crt\n`);
+  });
 
   it('a server that answers is live, with the Connector’s credential or without one', async function () {
     const address = `mysql://127.0.0.1:${db.port}`;
