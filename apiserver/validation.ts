@@ -149,35 +149,30 @@ const classRef = (c: ClassDeclarations): string => `ConnectorClass ${quoted(c.na
 function checkAddress(spec: JsonObject, cls: ClassDeclarations | undefined, problems: FieldProblem[]): void {
   const address = spec.address;
   if (!cls || typeof address !== 'string' || address === '') return;
+  // The value is not repeated when it holds user information: that may be a credential.
+  const userinfo = /^[^/?#]*:\/\/[^/?#]*@/.test(address);
+  const problem = (detail: string): FieldProblem =>
+    userinfo
+      ? { reason: 'FieldValueInvalid', field: 'spec.address', message: `Invalid value: ${detail}` }
+      : invalid('spec.address', address, detail);
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(address)?.[1]?.toLowerCase() ?? '';
   const schemes = cls.addressSchemes;
   if (!schemes.includes(scheme)) {
-    problems.push(
-      invalid(
-        'spec.address',
-        address,
-        `${classRef(cls)} takes ${schemes.map((s) => `${s}://`).join(' or ')} addresses`,
-      ),
-    );
+    problems.push(problem(`${classRef(cls)} takes ${schemes.map((s) => `${s}://`).join(' or ')} addresses`));
     return;
   }
   if (httpSchemes.includes(scheme)) return;
+  if (userinfo) {
+    problems.push(problem('must not contain user information; put the credential in the Secret'));
+    return;
+  }
   let url: URL | undefined;
   try {
     url = new URL(address);
   } catch {
     url = undefined;
   }
-  if (!url?.hostname) {
-    problems.push(invalid('spec.address', address, `must be a ${scheme}://host[:port] URL`));
-  } else if (url.username || url.password) {
-    // The value is not repeated: its user information may be a credential.
-    problems.push({
-      reason: 'FieldValueInvalid',
-      field: 'spec.address',
-      message: 'Invalid value: must not contain user information; put the credential in the Secret',
-    });
-  }
+  if (!url?.hostname) problems.push(problem(`must be a ${scheme}://host[:port] URL`));
 }
 
 function checkAddressExtensions(

@@ -40,6 +40,8 @@ export interface MysqlAddress {
 export function parseMysqlAddress(address: string): MysqlAddress {
   let url: URL;
   try {
+    // Without "//" (host:port, user:password@host) the scheme would be a piece of the address.
+    if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(address)) throw new TypeError('no scheme');
     url = new URL(address);
   } catch {
     throw badRequest('the Connector address is not a URL; write mysql://host:port');

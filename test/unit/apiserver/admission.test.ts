@@ -521,6 +521,17 @@ describe('apiserver/admission: Connectors that can never work are refused with w
       ],
     },
     {
+      name: 'an https:// address with a credential for the mysql class, without repeating it',
+      spec: { ...mysqlConnector, address: 'https://root:hunter22@db.example.com' },
+      causes: [
+        {
+          reason: 'FieldValueInvalid',
+          field: 'spec.address',
+          message: 'Invalid value: ConnectorClass "mysql" takes mysql:// addresses',
+        },
+      ],
+    },
+    {
       name: 'a mysql:// address for a class of http(s) addresses',
       spec: { ...valid, address: 'mysql://tool.example.com' },
       causes: [
