@@ -16,6 +16,7 @@ import { startMariaDb, type MariaDbServer } from '../../hack/tools/mariadb.js';
 import {
   apply,
   basicAuthSecret,
+  connector,
   env,
   eventually,
   kubectl,
@@ -500,16 +501,11 @@ describe('status controller', function () {
     await env().sys.installClasses();
     await apply([
       basicAuthSecret(ns, 'mysql-creds', 'ctl', password),
-      {
-        apiVersion: 'connectors.alauda.io/v1alpha1',
-        kind: 'Connector',
-        metadata: { name: 'mysql', namespace: ns },
-        spec: {
-          connectorClassName: 'mysql',
-          address: `mysql://${where}`,
-          auth: { name: 'basicAuth', secretRef: { name: 'mysql-creds' } },
-        },
-      },
+      connector(ns, 'mysql', {
+        connectorClassName: 'mysql',
+        address: `mysql://${where}`,
+        secret: 'mysql-creds',
+      }),
     ]);
     const o = await waitForReady(ns, 'mysql', 'True');
     expect(o.status?.proxy?.httpAddress?.url).to.equal(`http://c-mysql.${ns}.svc.cluster.local`);
