@@ -33,6 +33,15 @@ export function isHttpUrl(v: unknown): boolean {
   return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '';
 }
 
+/**
+ * The annotation of a class's `spec.address` naming the URL schemes its Connectors' addresses use,
+ * comma-separated (e.g. `mysql`); without it, http and https. The CRD's rule admits only the schemes
+ * of the shipped classes (http, https, mysql); this one says which of them a class takes.
+ */
+export const addressSchemesAnnotation = 'connectors.cpaas.io/address-schemes';
+
+const httpSchemes = ['http', 'https'];
+
 /** Two addresses that name the same place: equal as written, or once parsed (`https://a` = `https://a/`). */
 function sameAddress(a: string, b: string): boolean {
   if (a === b) return true;
@@ -71,6 +80,8 @@ const invalid = (field: string, value: unknown, detail: string): FieldProblem =>
 interface ClassDeclarations {
   name: string;
   authTypes: { name: string; optional: boolean; secretType: string }[];
+  /** The URL schemes of the class's addresses, lower-case. */
+  addressSchemes: string[];
   addressExtensions: JsonObject[];
   params: JsonObject[];
   /** authProbes[].params names, by auth type name. */
@@ -80,6 +91,12 @@ interface ClassDeclarations {
 function declarations(cls: ConnectorClass): ClassDeclarations {
   const spec: JsonObject = isObject(cls.spec) ? cls.spec : {};
   const auth = isObject(spec.auth) ? spec.auth : {};
+  const address = isObject(spec.address) ? spec.address : {};
+  const annotations = isObject(address.annotations) ? address.annotations : {};
+  const schemes = str(annotations[addressSchemesAnnotation])
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean);
   const authProbeParams = new Map<string, string[]>();
   for (const probe of objects(spec.authProbes)) {
     const names = objects(probe.params)
@@ -94,6 +111,7 @@ function declarations(cls: ConnectorClass): ClassDeclarations {
       optional: t.optional === true,
       secretType: str(t.secretType),
     })),
+    addressSchemes: schemes.length ? schemes : httpSchemes,
     addressExtensions: objects(spec.addressExtensions).filter((e) => str(e.name) !== ''),
     params: objects(spec.params).filter((p) => str(p.name) !== ''),
     authProbeParams,
@@ -122,6 +140,40 @@ function namedEntries(
 }
 
 const classRef = (c: ClassDeclarations): string => `ConnectorClass ${quoted(c.name)}`;
+
+/**
+ * spec.address against the schemes its class takes. An http(s) address of a class without the
+ * annotation is left to the CRD's rule, as before; an address of another scheme must also name a
+ * host and carry no user information (the credential belongs in the Secret).
+ */
+function checkAddress(spec: JsonObject, cls: ClassDeclarations | undefined, problems: FieldProblem[]): void {
+  const address = spec.address;
+  if (!cls || typeof address !== 'string' || address === '') return;
+  // The value is not repeated when it holds user information: that may be a credential.
+  const userinfo = /^[^/?#]*:\/\/[^/?#]*@/.test(address);
+  const problem = (detail: string): FieldProblem =>
+    userinfo
+      ? { reason: 'FieldValueInvalid', field: 'spec.address', message: `Invalid value: ${detail}` }
+      : invalid('spec.address', address, detail);
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(address)?.[1]?.toLowerCase() ?? '';
+  const schemes = cls.addressSchemes;
+  if (!schemes.includes(scheme)) {
+    problems.push(problem(`${classRef(cls)} takes ${schemes.map((s) => `${s}://`).join(' or ')} addresses`));
+    return;
+  }
+  if (httpSchemes.includes(scheme)) return;
+  if (userinfo) {
+    problems.push(problem('must not contain user information; put the credential in the Secret'));
+    return;
+  }
+  let url: URL | undefined;
+  try {
+    url = new URL(address);
+  } catch {
+    url = undefined;
+  }
+  if (!url?.hostname) problems.push(problem(`must be a ${scheme}://host[:port] URL`));
+}
 
 function checkAddressExtensions(
   spec: JsonObject,
@@ -307,6 +359,7 @@ export function validateConnector(
   const warnings: string[] = [];
   const spec = isObject(connector) && isObject(connector.spec) ? connector.spec : {};
   const decl = cls ? declarations(cls) : undefined;
+  checkAddress(spec, decl, problems);
   checkAddressExtensions(spec, decl, problems);
   checkParams(spec, decl, problems);
   checkAuth(spec, namespace, decl, problems, warnings);

@@ -6,7 +6,7 @@
 // has already authenticated and authorized the user; what it trusts is the Connector address and
 // Secret in the headers of that call, so no other caller gets past the caller check.
 
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Context } from 'koa';
 import { serveRequests, type RequestListener } from '../machinery/exchange.js';
 import { healthPaths, targetPath, writeHealth } from '../machinery/health.js';
@@ -15,9 +15,9 @@ import { koaRoutes } from '../machinery/routes.js';
 import { methodNotAllowed, pathNotFound } from '../machinery/status.js';
 import { verbForMethod } from '../machinery/verbs.js';
 import type { DispatcherCache } from '../proxy/dispatchers.js';
-import type { ClassApi, ClassApiRoute } from './api.js';
+import type { ClassApi } from './api.js';
 import type { CallerCheck } from './callers.js';
-import type { PluginDecoder } from './plugin.js';
+import { decodeConnectorMeta, decodeSecret, type PluginDecoder } from './plugin.js';
 import { toStatus } from '../registry/errors.js';
 
 export interface AppDeps {
@@ -25,20 +25,55 @@ export interface AppDeps {
   apis: readonly ClassApi[];
   pools: DispatcherCache;
   plugin: PluginDecoder;
+  /** How long a `connection` family may take to connect to a tool. */
+  connectTimeoutMs: number;
   /** Refuses every caller but the API server (classapi/callers.ts). */
   checkCaller: CallerCheck;
   /** Why the backend is not ready, or [] when it is. */
   notReady: () => string[];
 }
 
+/** What a route needs from one request, whatever its family reads of it. */
+export interface RouteInput {
+  headers: IncomingHttpHeaders;
+  query: URLSearchParams;
+  signal: AbortSignal;
+}
+
+/** A route of any family, bound to how its family reads the X-Plugin-* headers. */
+export type RouteHandler = (input: RouteInput) => Promise<unknown>;
+
 /** Every route of every family, by full path (`/git/branches`). */
-export function routeTable(apis: readonly ClassApi[]): ReadonlyMap<string, ClassApiRoute> {
-  const table = new Map<string, ClassApiRoute>();
+export function routeTable(
+  apis: readonly ClassApi[],
+  deps: Pick<AppDeps, 'pools' | 'plugin' | 'connectTimeoutMs'>,
+): ReadonlyMap<string, RouteHandler> {
+  const table = new Map<string, RouteHandler>();
+  const add = (path: string, handler: RouteHandler): void => {
+    if (table.has(path)) throw new Error(`two class API routes claim ${path}`);
+    table.set(path, handler);
+  };
   for (const api of apis) {
-    for (const route of api.routes) {
-      const path = api.prefix + route.path;
-      if (table.has(path)) throw new Error(`two class API routes claim ${path}`);
-      table.set(path, route);
+    if (api.protocol === 'connection') {
+      for (const route of api.routes) {
+        add(api.prefix + route.path, ({ headers, query, signal }) => {
+          const meta = decodeConnectorMeta(headers);
+          return route.get({
+            address: meta.baseURL,
+            caCert: meta.caCert,
+            secret: decodeSecret(headers),
+            query,
+            signal,
+            connectTimeoutMs: deps.connectTimeoutMs,
+          });
+        });
+      }
+    } else {
+      for (const route of api.routes) {
+        add(api.prefix + route.path, async ({ headers, query, signal }) =>
+          route.get({ plugin: await deps.plugin.decode(headers), query, signal, pools: deps.pools }),
+        );
+      }
     }
   }
   return table;
@@ -53,7 +88,7 @@ interface Exchange {
 
 /** The class API routes, in koa (machinery/routes.ts): by exact path, reads only. */
 function classApiRoutes(deps: AppDeps): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
-  const routes = routeTable(deps.apis);
+  const routes = routeTable(deps.apis, deps);
   return koaRoutes((app) => {
     app.use(async (ctx: Context) => {
       const route = routes.get(ctx.path);
@@ -67,16 +102,14 @@ function classApiRoutes(deps: AppDeps): (req: IncomingMessage, res: ServerRespon
         ctx.set('Allow', 'GET, HEAD');
         throw methodNotAllowed(`${ctx.method} is not supported on ${ctx.path}; it is read-only (GET)`);
       }
-      const plugin = await deps.plugin.decode(ctx.headers);
       const abort = new AbortController();
       ctx.res.once('close', () => {
         if (!ctx.res.writableFinished) abort.abort();
       });
-      const body = await route.get({
-        plugin,
+      const body = await route({
+        headers: ctx.headers,
         query: new URLSearchParams(ctx.querystring),
         signal: abort.signal,
-        pools: deps.pools,
       });
       ctx.status = 200;
       ctx.set('Cache-Control', 'no-store');

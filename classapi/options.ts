@@ -38,8 +38,9 @@ const limits = servingLimitFlags({ readOnly: 100, mutating: 20 });
 
 export const usage = `Usage: node dist/classapi/main.js [flags]
 
-Serves the built-in ConnectorClass APIs over HTTPS to the Connectors API server only, which proves
-itself with a client certificate: /git/branches, /git/tags, /git/git/gitrefs and /oci/tags. Only
+Serves the built-in ConnectorClass APIs over HTTPS to the Connectors API server and the status
+controller only, which prove themselves with a client certificate: /git/branches, /git/tags,
+/git/git/gitrefs and /oci/tags, and the mysql class's probes /mysql/handshake and /mysql/login. Only
 /healthz, /livez and /readyz answer without one (for kubelet probes).
 
   --port=8443                         HTTPS port (0 picks a free one and logs it)
@@ -51,7 +52,7 @@ itself with a client certificate: /git/branches, /git/tags, /git/git/gitrefs and
                                       chain to; re-read when it changes
   --allowed-client-names=A,B          subject CN, DNS or URI SANs of the client certificates accepted,
                                       e.g. system:serviceaccount:connectors-system:connectors-apiserver
-  --upstream-connect-timeout=5s       time to connect to a tool
+  --upstream-connect-timeout=5s       time to connect to a tool (for a MySQL server: to log in)
   --upstream-response-timeout=20s     time for a tool to send response headers, and the longest
                                       pause inside its body (then 504)
   --shutdown-grace-period=10s         how long in-flight requests may finish after SIGTERM

@@ -1,6 +1,7 @@
 // The request headers of the published backend contract, decoded once per request:
 //
 //   X-Plugin-Meta    base64(JSON {"baseURL": "<Connector.spec.address>"})       required
+//                    (the controller's API probes add "caCert": the Connector's CA bundle)
 //   X-Plugin-Auth    base64(<Secret type>)                                      with a Secret
 //   X-Plugin-Secret  base64(JSON of the Secret's data, values still base64)     optional
 //
@@ -56,8 +57,14 @@ function decodeJsonObject(value: string, what: string): Record<string, unknown> 
   return parsed as Record<string, unknown>;
 }
 
-/** X-Plugin-Meta → the Connector's address. */
-export function decodeMeta(headers: IncomingHttpHeaders): ToolAddress {
+/**
+ * X-Plugin-Meta → the Connector's address as written (any scheme), and the PEM bundle of its
+ * spec.caCertSecretRef when the sender adds it as "caCert" (the controller's API probes do).
+ */
+export function decodeConnectorMeta(headers: IncomingHttpHeaders): {
+  baseURL: string;
+  caCert: string | undefined;
+} {
   const raw = single(headers, 'x-plugin-meta');
   if (raw === undefined) {
     throw badRequest(
@@ -68,8 +75,17 @@ export function decodeMeta(headers: IncomingHttpHeaders): ToolAddress {
   if (typeof meta.baseURL !== 'string' || meta.baseURL === '') {
     throw badRequest('the X-Plugin-Meta header has no "baseURL" string (the Connector address)');
   }
+  if (meta.caCert !== undefined && typeof meta.caCert !== 'string') {
+    throw badRequest('the "caCert" of the X-Plugin-Meta header must be a PEM string');
+  }
+  return { baseURL: meta.baseURL, caCert: meta.caCert || undefined };
+}
+
+/** X-Plugin-Meta → the Connector's address, an http(s) tool address. */
+export function decodeMeta(headers: IncomingHttpHeaders): ToolAddress {
+  const { baseURL } = decodeConnectorMeta(headers);
   try {
-    return parseToolAddress(meta.baseURL);
+    return parseToolAddress(baseURL);
   } catch (err) {
     if (err instanceof ProxyError)
       throw badRequest(`the baseURL in X-Plugin-Meta is unusable: ${err.message}`);

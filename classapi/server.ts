@@ -12,6 +12,7 @@ import { DispatcherCache } from '../proxy/dispatchers.js';
 import { createApp } from './app.js';
 import { allowedCallers } from './callers.js';
 import { gitApi } from './git/api.js';
+import { mysqlApi } from './mysql/api.js';
 import { ociApi } from './oci/api.js';
 import type { Config } from './options.js';
 import { PluginDecoder } from './plugin.js';
@@ -35,9 +36,10 @@ export async function startBackend(config: Config, log: Logger): Promise<Running
 
   const app = createApp({
     log,
-    apis: [gitApi, ociApi],
+    apis: [gitApi, ociApi, mysqlApi],
     pools,
     plugin: new PluginDecoder(),
+    connectTimeoutMs: config.upstream.connectMs,
     checkCaller: allowedCallers(config.allowedClientNames),
     notReady: serving.notReady,
   });

@@ -54,6 +54,11 @@ export interface ExchangeOptions {
   timeoutMs: number;
   /** How much of a body response.cel may see. */
   maxBodyBytes: number;
+  /**
+   * Without response.cel, the message of a refusal's metav1.Status body becomes the detail: our own
+   * class API backend explains its answers that way (API probes).
+   */
+  statusDetail?: boolean;
 }
 
 /** One probe request, its redirects and the verdict on the answer. */
@@ -118,8 +123,18 @@ export async function probeExchange(opts: ExchangeOptions): Promise<ProbeResult>
   }
   const statusCode = res.statusCode;
   if (!cel) {
-    await res.body.dump().catch(() => undefined);
-    return { kind: 'answered', statusCode, accepted: defaultAccept(statusCode) };
+    const accepted = defaultAccept(statusCode);
+    if (accepted || !opts.statusDetail) {
+      await res.body.dump().catch(() => undefined);
+      return { kind: 'answered', statusCode, accepted };
+    }
+    const detail = statusMessage(await readBody(res.body, maxBodyBytes).catch(() => ''));
+    return {
+      kind: 'answered',
+      statusCode,
+      accepted,
+      ...(detail ? { detail: scrub(detail, sensitive) } : {}),
+    };
   }
   let bodyString: string;
   try {
@@ -143,6 +158,16 @@ export async function probeExchange(opts: ExchangeOptions): Promise<ProbeResult>
     accepted: verdict.accepted,
     ...(verdict.accepted ? {} : { detail: 'response.cel is false' }),
   };
+}
+
+/** The message of a metav1.Status body, or '' for any other body. */
+function statusMessage(body: string): string {
+  try {
+    const parsed = JSON.parse(body) as { kind?: unknown; message?: unknown };
+    return parsed.kind === 'Status' && typeof parsed.message === 'string' ? parsed.message : '';
+  } catch {
+    return '';
+  }
 }
 
 async function readBody(body: Dispatcher.ResponseData['body'], maxBody: number): Promise<string> {

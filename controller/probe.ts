@@ -247,7 +247,13 @@ export class Prober {
       const path = `${base.pathname.replace(/\/+$/, '')}${rendered.startsWith('/') ? '' : '/'}${rendered}`;
       const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
       const headers: Record<string, string> = {
-        'x-plugin-meta': b64(JSON.stringify({ baseURL: target.connector.spec?.address ?? '' })),
+        // The Connector's CA, for backends that connect to the tool themselves (the mysql family).
+        'x-plugin-meta': b64(
+          JSON.stringify({
+            baseURL: target.connector.spec?.address ?? '',
+            ...(target.ca ? { caCert: target.ca } : {}),
+          }),
+        ),
       };
       if (target.secret) {
         headers['x-plugin-auth'] = b64(target.secret.type);
@@ -267,6 +273,7 @@ export class Prober {
         sensitive: [...sensitive, headers['x-plugin-secret'] ?? ''].filter(Boolean),
         timeoutMs: this.opts.timeoutMs,
         maxBodyBytes: this.maxBody,
+        statusDetail: true,
       });
     } catch (err) {
       return this.invalid(err, sensitive);

@@ -19,6 +19,7 @@ export const deployments = [
   'connectors-apiserver',
   'connectors-classapi',
   'connectors-proxy',
+  'connectors-mysql-proxy',
   'connectors-controller',
 ];
 

@@ -5,7 +5,8 @@
 # real single-node cluster and the image build need (containerd, runc, the CNI plugins, iptables,
 # conntrack for kube-proxy, nftables to delete the tables iptables-nft leaves behind, buildah and
 # debootstrap for the image, gcc for the static pause binary, busybox-static for test pods), and
-# MariaDB's server and client for the MySQL Connectors Proxy's tests. Needs
+# MariaDB's server and client for the MySQL Connectors Proxy and the mysql class (hack/tools/mariadb.ts
+# runs mariadbd on a temporary datadir; the rendered my.cnf is checked with the real client). Needs
 # root or sudo; otherwise it prints the command to run.
 set -euo pipefail
 packages=(git openssl ca-certificates nginx fcgiwrap apache2-utils docker-registry skopeo maven wrk

@@ -1,112 +1,142 @@
-// A real MariaDB server for tests: Debian's mariadbd on a fresh data directory (mariadb-install-db),
-// listening on 127.0.0.1 on a free port, with TLS (a certificate for localhost and 127.0.0.1 from a
-// fresh CA, `caCertPem`) that clients may use or not, and real users with passwords. The
-// administrator is root over the server's Unix socket. Everything lives in one temp dir that stop()
-// removes; the server is a ManagedProcess, so it never outlives this Node process.
+// A real MariaDB server for tests: Debian's mariadbd on a fresh datadir in a temp dir, listening on
+// 127.0.0.1 on a free port (and a Unix socket, for root's administration), optionally with TLS from a
+// fresh CA (`caCertPem`; the certificate names localhost and 127.0.0.1). stop() ends it and removes
+// the temp dir; it is a ManagedProcess, so it never outlives this Node process. With `logDir` its
+// output goes there (the harness's log directory, which the leak check reads).
 //
-//   const db = await startMariaDb({ logDir });
-//   await db.admin("CREATE USER app@'%' IDENTIFIED BY 'secret'");
+//   const db = await startMariaDb({ tls: true, logDir });
+//   await db.sql("CREATE USER 'app'@'%' IDENTIFIED BY 's3cret'");
+//   // mysql://127.0.0.1:${db.port}
 //   await db.stop();
 //
 // Needs the Debian packages mariadb-server and mariadb-client (hack/test-tools.sh).
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { createCA, issueCert } from '../pki.js';
-import { freePort, ManagedProcess } from '../process.js';
+import { freePort, ManagedProcess, registerExitCleanup } from '../process.js';
 
-/** Debian's paths (mariadbd is in sbin, outside a user's PATH). */
+const MARIADBD = '/usr/sbin/mariadbd';
+const INSTALL_DB = '/usr/bin/mariadb-install-db';
+/** Debian's MariaDB client (also installed as `mysql`). */
 export const mariadbClient = '/usr/bin/mariadb';
-const installDb = '/usr/bin/mariadb-install-db';
-const mariadbd = '/usr/sbin/mariadbd';
+const START_TIMEOUT_MS = 60_000;
 
-export interface MariaDb {
-  host: string;
-  port: number;
-  /** The CA of the server's TLS certificate (for localhost and 127.0.0.1). */
-  caCertPem: string;
-  /** Runs SQL as root over the Unix socket; resolves with the output (tab-separated, no headers). */
-  admin(sql: string): Promise<string>;
+export interface MariaDbServer {
+  readonly host: string;
+  readonly port: number;
+  readonly dir: string;
+  /** With `tls`: the CA of the server's certificate. */
+  readonly caCertPem: string | undefined;
+  /** The server's error log (connections refused, warnings). */
+  errorLog(): Promise<string>;
+  /** Runs SQL as root over the Unix socket; resolves with the tab-separated output. */
+  sql(statements: string): Promise<string>;
   stop(): Promise<void>;
 }
 
-const rootArgs = (): string[] => (process.getuid?.() === 0 ? ['--user=root'] : []);
-
-export async function startMariaDb(opts: { logDir?: string } = {}): Promise<MariaDb> {
-  const dir = await mkdtemp(join(tmpdir(), 'mariadb-'));
-  const data = join(dir, 'data');
-  const socket = join(dir, 'mysqld.sock');
-  const logFile = join(opts.logDir ?? dir, `${basename(dir)}.log`);
-  const installed = await ManagedProcess.run(
-    installDb,
-    [
-      '--no-defaults',
-      `--datadir=${data}`,
-      '--auth-root-authentication-method=socket',
-      '--skip-test-db',
-      ...rootArgs(),
-    ],
-    { timeoutMs: 60_000 },
-  );
-  if (installed.code !== 0) {
-    await rm(dir, { recursive: true, force: true });
-    throw new Error(`mariadb-install-db failed (${installed.code}): ${installed.stderr.slice(-2000)}`);
-  }
-  const ca = await createCA('mariadb-test-ca');
-  const serving = await issueCert(ca, {
-    commonName: 'localhost',
-    dnsNames: ['localhost'],
-    ipAddresses: ['127.0.0.1'],
-    server: true,
+export async function startMariaDb(opts: { tls?: boolean; logDir?: string } = {}): Promise<MariaDbServer> {
+  const dir = await mkdtemp(join(tmpdir(), 'connectors-mariadb-'));
+  const unregister = registerExitCleanup(() => {
+    rmSync(dir, { recursive: true, force: true });
   });
-  await writeFile(join(dir, 'ca.pem'), ca.certPem);
-  await writeFile(join(dir, 'server.pem'), serving.certPem);
-  await writeFile(join(dir, 'server.key'), serving.keyPem, { mode: 0o600 });
-  const port = await freePort();
-  const server = ManagedProcess.start({
-    name: 'mariadbd',
-    binary: mariadbd,
-    args: [
-      '--no-defaults',
-      `--datadir=${data}`,
-      `--socket=${socket}`,
-      `--port=${port}`,
-      '--bind-address=127.0.0.1',
-      `--pid-file=${join(dir, 'mariadbd.pid')}`,
-      '--skip-log-bin',
-      '--innodb-buffer-pool-size=16M',
-      `--ssl-ca=${join(dir, 'ca.pem')}`,
-      `--ssl-cert=${join(dir, 'server.pem')}`,
-      `--ssl-key=${join(dir, 'server.key')}`,
-      ...rootArgs(),
-    ],
-    logFile,
-  });
-  const admin = async (sql: string): Promise<string> => {
-    const r = await ManagedProcess.run(
-      mariadbClient,
-      ['--no-defaults', `--socket=${socket}`, '--user=root', '--batch', '--skip-column-names', '-e', sql],
-      { timeoutMs: 30_000 },
-    );
-    if (r.code !== 0) throw new Error(`mariadb (root) failed (${r.code}): ${r.stderr.trim()}`);
-    return r.stdout;
-  };
-  const stop = async (): Promise<void> => {
-    await server.stop();
-    await rm(dir, { recursive: true, force: true });
-  };
+  const datadir = join(dir, 'data');
+  const socket = join(dir, 'mariadb.sock');
+  const errorLog = join(opts.logDir ?? dir, `${basename(dir)}.err`);
+  // mariadbd refuses to run as root unless told to.
+  const asRoot = process.getuid?.() === 0 ? ['--user=root'] : [];
+  let server: ManagedProcess | undefined;
   try {
-    await server.waitUntil(
-      () =>
-        admin('SELECT 1').then(
-          () => true,
-          () => false,
-        ),
-      { timeoutMs: 30_000, what: 'mariadbd accepting root over its socket' },
+    const install = await ManagedProcess.run(
+      INSTALL_DB,
+      [
+        '--no-defaults',
+        `--datadir=${datadir}`,
+        '--auth-root-authentication-method=normal',
+        '--skip-test-db',
+        '--skip-name-resolve',
+        ...asRoot,
+      ],
+      { timeoutMs: START_TIMEOUT_MS },
     );
+    if (install.code !== 0) throw new Error(`mariadb-install-db failed: ${install.stderr}${install.stdout}`);
+
+    let caCertPem: string | undefined;
+    const tlsArgs: string[] = [];
+    if (opts.tls) {
+      const ca = await createCA('connectors-test-mariadb-ca');
+      const cert = await issueCert(ca, {
+        commonName: 'localhost',
+        dnsNames: ['localhost'],
+        ipAddresses: ['127.0.0.1'],
+        server: true,
+      });
+      await writeFile(join(dir, 'ca.crt'), ca.certPem);
+      await writeFile(join(dir, 'tls.crt'), cert.certPem);
+      await writeFile(join(dir, 'tls.key'), cert.keyPem, { mode: 0o600 });
+      caCertPem = ca.certPem;
+      tlsArgs.push(
+        `--ssl-ca=${join(dir, 'ca.crt')}`,
+        `--ssl-cert=${join(dir, 'tls.crt')}`,
+        `--ssl-key=${join(dir, 'tls.key')}`,
+      );
+    }
+
+    const host = '127.0.0.1';
+    const port = await freePort();
+    server = ManagedProcess.start({
+      name: 'mariadbd',
+      binary: MARIADBD,
+      args: [
+        '--no-defaults',
+        `--datadir=${datadir}`,
+        `--socket=${socket}`,
+        `--pid-file=${join(dir, 'mariadbd.pid')}`,
+        `--port=${port}`,
+        `--bind-address=${host}`,
+        `--log-error=${errorLog}`,
+        '--skip-name-resolve',
+        '--skip-log-bin',
+        '--innodb-buffer-pool-size=16M',
+        '--max-connections=50',
+        ...tlsArgs,
+        ...asRoot,
+      ],
+      logFile: join(opts.logDir ?? dir, `${basename(dir)}.out`),
+    });
+    const sql = async (statements: string): Promise<string> => {
+      const r = await ManagedProcess.run(
+        mariadbClient,
+        ['--no-defaults', `--socket=${socket}`, '--user=root', '--batch', '--skip-column-names'],
+        { input: statements, timeoutMs: 30_000 },
+      );
+      if (r.code !== 0) throw new Error(`mariadb: ${r.stderr.trim()}`);
+      return r.stdout;
+    };
+    await server.waitUntil(async () => (await sql('SELECT 1')).trim() === '1', {
+      timeoutMs: START_TIMEOUT_MS,
+      what: 'mariadbd ready for connections',
+      intervalMs: 200,
+    });
+    const running = server;
+    return {
+      host,
+      port,
+      dir,
+      caCertPem,
+      errorLog: () => readFile(errorLog, 'utf8').catch(() => ''),
+      sql,
+      async stop() {
+        await running.stop(10_000);
+        await rm(dir, { recursive: true, force: true });
+        unregister();
+      },
+    };
   } catch (err) {
-    await stop();
+    await server?.stop(5_000);
+    await rm(dir, { recursive: true, force: true });
+    unregister();
     throw err;
   }
-  return { host: '127.0.0.1', port, caCertPem: ca.certPem, admin, stop };
 }

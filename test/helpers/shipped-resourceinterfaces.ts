@@ -43,6 +43,7 @@ export const supportedResourceInterfaces: Readonly<Record<string, readonly strin
   maven: ['mavenartifact'],
   k8s: [],
   npm: [],
+  mysql: [],
 };
 
 export type Value = string | string[];

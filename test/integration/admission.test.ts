@@ -295,6 +295,15 @@ describe('admission: kubectl apply refuses Connectors that can never work (webho
     expect(await exists('bad-auth')).to.equal(false);
   });
 
+  it('refuses a mysql:// address, which the CRD admits, for a class of http(s) addresses', async function () {
+    const r = await kubectlApply(connector('bad-scheme', { ...valid, address: 'mysql://tool.example.com' }));
+    expect(r.code).to.not.equal(0);
+    expect(r.stderr).to.contain(
+      `spec.address: Invalid value: "mysql://tool.example.com": ConnectorClass "${className}" takes http:// or https:// addresses`,
+    );
+    expect(await exists('bad-scheme')).to.equal(false);
+  });
+
   it('refuses a missing required address extension', async function () {
     const r = await kubectlApply(connector('bad-ext', { ...valid, addressExtensions: undefined }));
     expect(r.code).to.not.equal(0);

@@ -55,6 +55,7 @@ const WORKLOADS = [
   'Deployment/connectors-apiserver',
   'Deployment/connectors-classapi',
   'Deployment/connectors-proxy',
+  'Deployment/connectors-mysql-proxy',
   'Deployment/connectors-controller',
   'DaemonSet/connectors-csi',
 ];
@@ -187,6 +188,11 @@ describe('Helm chart charts/connectors', function () {
         allowHosts: ['10.96.0.10:53'],
         extraArgs: ['--max-upstream-pools=512'],
       },
+      mysqlProxy: {
+        replicas: 6,
+        tokenAudiences: ['connectors-proxy', 'https://kubernetes.example.com'],
+        extraArgs: ['--log-level=debug'],
+      },
       controller: { replicas: 1 },
       kubeletDir: '/var/lib/k0s/kubelet',
       caBundle,
@@ -203,6 +209,7 @@ describe('Helm chart charts/connectors', function () {
         'Deployment/connectors-system/connectors-apiserver',
         'Deployment/connectors-system/connectors-classapi',
         'Deployment/connectors-system/connectors-proxy',
+        'Deployment/connectors-system/connectors-mysql-proxy',
         'Deployment/connectors-system/connectors-controller',
         'DaemonSet/connectors-csi/connectors-csi',
         'APIService//v1alpha1.subresources.connectors.alauda.io',
@@ -223,17 +230,19 @@ describe('Helm chart charts/connectors', function () {
     expect(replicas('connectors-apiserver')).to.equal(3);
     expect(replicas('connectors-classapi')).to.equal(4);
     expect(replicas('connectors-proxy')).to.equal(5);
+    expect(replicas('connectors-mysql-proxy')).to.equal(6);
     expect(replicas('connectors-controller')).to.equal(1);
     // A component's resources are replaced as a whole (Helm merges maps: requests stay).
     const apiserver = (find(objects, 'Deployment/connectors-apiserver') as Workload).spec.template.spec
       .containers[0]!;
     expect(apiserver.resources.limits).to.deep.include({ memory: '1Gi', cpu: '2' });
 
-    // shutdownDelaySeconds: the three servers' flag, and their pods' grace period grows by as much.
+    // shutdownDelaySeconds: the servers' flag, and their pods' grace period grows by as much.
     for (const [name, grace] of [
       ['connectors-apiserver', 60],
       ['connectors-classapi', 30],
       ['connectors-proxy', 60],
+      ['connectors-mysql-proxy', 60],
     ] as const) {
       const pod = (find(objects, `Deployment/${name}`) as Workload).spec.template.spec;
       const byDefault = (find(defaults, `Deployment/${name}`) as Workload).spec.template.spec;
@@ -288,6 +297,16 @@ describe('Helm chart charts/connectors', function () {
     ]);
     expect(proxy.containers[0]?.command).not.to.include('--other-hosts=refuse');
     expect(proxy.volumes?.find((v) => v.name === 'proxy-ca')?.secret?.secretName).to.equal('my-proxy-ca');
+
+    // The MySQL proxy's: its audiences, its extra flags, the same CA Secret.
+    const mysqlProxy = (find(objects, 'Deployment/connectors-mysql-proxy') as Workload).spec.template.spec;
+    expect(mysqlProxy.containers[0]?.command).to.include.members([
+      '--token-audiences=connectors-proxy,https://kubernetes.example.com',
+      '--log-level=debug',
+    ]);
+    expect(mysqlProxy.volumes?.find((v) => v.name === 'proxy-ca')?.secret?.secretName).to.equal(
+      'my-proxy-ca',
+    );
   });
 
   it('lets cert-manager issue the proxy CA into proxyCA.secretName, or leaves it to the user', async function () {
@@ -331,6 +350,14 @@ describe('Helm chart charts/connectors', function () {
       [
         { proxy: { extraArgs: ['--shutdown-delay-duration=1s'] } },
         'proxy.extraArgs: --shutdown-delay-duration is set by the chart',
+      ],
+      [
+        { mysqlProxy: { tokenAudiences: ['other'] } },
+        "at '/mysqlProxy/tokenAudiences': no items match contains schema",
+      ],
+      [
+        { mysqlProxy: { extraArgs: ['--connector-classes=mysql,git'] } },
+        'mysqlProxy.extraArgs: --connector-classes is set by the chart',
       ],
       [{ shutdownDelaySeconds: -1 }, "at '/shutdownDelaySeconds': minimum: got -1, want 0"],
       [{ shutdownDelaySeconds: '5s' }, "at '/shutdownDelaySeconds': got string, want integer"],

@@ -109,6 +109,8 @@ const published: Record<string, { name: string; secretType: string; optional: bo
   },
 };
 const classNames = Object.keys(published);
+/** Shipped classes the published API has no counterpart of. */
+const ownClasses = ['mysql'];
 
 /** Every operation the classes declare: [class, path, provider, operationId, address extension]. */
 const declared: [string, string, string, string, string][] = [
@@ -151,7 +153,7 @@ describe('shipped ConnectorClasses (manifests/classes)', function () {
   // the first test checks the apply itself.
   before(async function () {
     await kubectlOk(['apply', '-k', classesDir]);
-    for (const name of classNames) classes.set(name, await getClass(name));
+    for (const name of [...classNames, ...ownClasses]) classes.set(name, await getClass(name));
   });
 
   after(async function () {
@@ -164,7 +166,7 @@ describe('shipped ConnectorClasses (manifests/classes)', function () {
     expect(dry.code, dry.stderr).to.equal(0);
     const r = await kubectl(['apply', '-k', classesDir]);
     expect(r.code, r.stderr).to.equal(0);
-    for (const name of classNames) {
+    for (const name of [...classNames, ...ownClasses]) {
       expect(r.stdout).to.match(
         new RegExp(`connectorclass\\.connectors\\.alauda\\.io/${name} (created|configured|unchanged)`),
       );
@@ -183,7 +185,9 @@ describe('shipped ConnectorClasses (manifests/classes)', function () {
       items: (ClassObject & { kind: string })[];
     };
     const shippedClasses = shipped.items.filter((o) => o.kind === 'ConnectorClass');
-    expect(shippedClasses.map((o) => o.metadata.name).sort()).to.deep.equal([...classNames].sort());
+    expect(shippedClasses.map((o) => o.metadata.name).sort()).to.deep.equal(
+      [...classNames, ...ownClasses].sort(),
+    );
     for (const o of shippedClasses) {
       expect((await getClass(o.metadata.name)).spec, o.metadata.name).to.deep.equal(o.spec);
     }
@@ -245,6 +249,44 @@ describe('shipped ConnectorClasses (manifests/classes)', function () {
         namespace: 'connectors-system',
       });
     }
+  });
+
+  it('mysql: mysql:// addresses, API probes by the class API backend, the MySQL proxy, my.cnf', function () {
+    const cls = classes.get('mysql')!;
+    const spec = cls.spec as ClassObject['spec'] & {
+      address: { annotations?: Record<string, string> };
+      livenessProbe: { api?: { path: string } };
+      authProbes: { authName: string; probe: { api?: { path: string } } }[];
+    };
+    expect(spec.address.annotations).to.deep.equal({ 'connectors.cpaas.io/address-schemes': 'mysql' });
+    expect(spec.auth?.types).to.deep.equal([
+      {
+        name: 'basicAuth',
+        secretType: 'kubernetes.io/basic-auth',
+        displayName: 'Basic Auth',
+        description:
+          'The database account the MySQL proxy logs in with on behalf of the pods that use the Connector.',
+        params: [
+          { name: 'username', type: 'string', description: 'The MySQL user name.' },
+          { name: 'password', type: 'string', description: 'Its password.' },
+        ],
+      },
+    ]);
+    expect(spec.livenessProbe).to.deep.equal({ api: { path: '/handshake' } });
+    expect(spec.authProbes).to.deep.equal([{ authName: 'basicAuth', probe: { api: { path: '/login' } } }]);
+    expect(spec.api).to.deep.equal({
+      ref: { kind: 'Service', name: 'connectors-classapi', namespace: 'connectors-system' },
+      uri: '/mysql',
+    });
+    expect(spec.proxy?.ref).to.deep.equal({
+      kind: 'Service',
+      name: 'connectors-mysql-proxy',
+      namespace: 'connectors-system',
+    });
+    expect(cls.metadata.annotations?.['connectors.cpaas.io/proxy-resolver']).to.equal('host');
+    expect(spec.configurations?.map((c) => [c.name, Object.keys(c.data)])).to.deep.equal([
+      ['mycnf', ['my.cnf']],
+    ]);
   });
 
   it('git keeps the published probes: liveness GET /, auth template of upstream’s example unchanged', async function () {

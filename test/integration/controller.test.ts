@@ -1,7 +1,8 @@
 // The status controller from its real entry point, under its own ServiceAccount token bound to the
 // shipped RBAC (manifests/controller/rbac.yaml), against the real kube-apiserver and live tools: what
 // `kubectl get connectors` shows, how fast it follows a changed Secret or a stopped tool, that it
-// writes only when something changed, and that of two replicas only the Lease holder writes.
+// writes only when something changed, and that of two replicas only the Lease holder writes. The
+// mysql class's API probes run against a real MariaDB through the class API backend.
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,9 +12,11 @@ import { repoRoot } from '../../hack/binaries.js';
 import { ManagedProcess } from '../../hack/process.js';
 import { startEchoTool, type EchoTool } from '../../hack/tools/echo-tool.js';
 import { startGitServer, type GitServer } from '../../hack/tools/gitserver.js';
+import { startMariaDb, type MariaDbServer } from '../../hack/tools/mariadb.js';
 import {
   apply,
   basicAuthSecret,
+  connector,
   env,
   eventually,
   kubectl,
@@ -139,6 +142,7 @@ describe('status controller', function () {
     join(env().sys.logDir, `connectors-controller-${identity}.log`);
   let spare: EchoTool | undefined;
   let git: GitServer | undefined;
+  let mysql: MariaDbServer | undefined;
 
   function startController(identity: string): ManagedProcess {
     const proc = ManagedProcess.start({
@@ -249,6 +253,7 @@ describe('status controller', function () {
     await Promise.all([...controllers.values()].map((c) => c.stop()));
     await spare?.close();
     await git?.stop();
+    await mysql?.stop();
   });
 
   it('kubectl get connectors shows Ready True for a Connector to the live basic-auth tool', async () => {
@@ -486,6 +491,48 @@ describe('status controller', function () {
     const git = await getConnector(ns, 'git');
     expect(cond(git, 'ProxyServiceReady')?.status).to.equal('True');
     expect(git.status?.proxy?.httpAddress?.url).to.equal(`http://c-git.${ns}.svc.cluster.local`);
+  });
+
+  it('the mysql class: Ready against a real MariaDB through the class API backend; a wrong password and a stopped server say why', async function () {
+    const password = secretValue('ctl-mysql-password');
+    mysql = await startMariaDb();
+    const where = `127.0.0.1:${mysql.port}`;
+    await mysql.sql(`CREATE USER 'ctl'@'%' IDENTIFIED BY '${password}'`);
+    await env().sys.installClasses();
+    await apply([
+      basicAuthSecret(ns, 'mysql-creds', 'ctl', password),
+      connector(ns, 'mysql', {
+        connectorClassName: 'mysql',
+        address: `mysql://${where}`,
+        secret: 'mysql-creds',
+      }),
+    ]);
+    const o = await waitForReady(ns, 'mysql', 'True');
+    expect(o.status?.proxy?.httpAddress?.url).to.equal(`http://c-mysql.${ns}.svc.cluster.local`);
+    let externalName = '';
+    await eventually('Service c-mysql', async () => {
+      const r = await kubectl(['get', 'service', 'c-mysql', '-n', ns, '-o', 'jsonpath={.spec.externalName}']);
+      externalName = r.stdout;
+      return r.code === 0;
+    });
+    expect(externalName).to.equal('connectors-mysql-proxy.connectors-system.svc.cluster.local');
+
+    await setPassword('mysql-creds', 'ctl', secretValue('ctl-mysql-wrong'));
+    const failed = await waitForReady(ns, 'mysql', 'False', 'AuthenticationFailed', probeInterval * 3);
+    expect(cond(failed, 'AuthReady')?.message).to.equal(
+      `Authentication failed: status code 401 (the MySQL server at ${where} refused the Connector's ` +
+        `credential: Access denied for user 'ctl'@'127.0.0.1' (using password: YES))`,
+    );
+
+    await mysql.stop();
+    mysql = undefined;
+    const gone = await waitForReady(ns, 'mysql', 'False', 'LivenessProbeFailed', probeInterval * 5);
+    expect(cond(gone, 'LivenessReady')?.message).to.match(
+      new RegExp(
+        `^Liveness probe failed: status code 503 \\(the MySQL server at ${where} cannot be reached: `,
+      ),
+    );
+    expect(cond(gone, 'AuthReady')?.reason).to.equal('LivenessNotReady');
   });
 
   it('two replicas: only the Lease holder writes; stopping it hands over', async () => {

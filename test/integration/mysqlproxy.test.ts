@@ -14,7 +14,7 @@ import { expect } from 'chai';
 import { createConnection, type Connection } from 'mysql2/promise';
 import { startMysqlProxy, type RunningMysqlProxy } from '../../hack/localsystem.js';
 import { ManagedProcess } from '../../hack/process.js';
-import { mariadbClient, startMariaDb, type MariaDb } from '../../hack/tools/mariadb.js';
+import { mariadbClient, startMariaDb, type MariaDbServer } from '../../hack/tools/mariadb.js';
 import {
   apply,
   basicAuthSecret,
@@ -87,7 +87,7 @@ async function expiredToken(ns: string, sa: string): Promise<string> {
 
 describe('MySQL Connectors Proxy: mariadb and mysql2 clients through it to a real MariaDB', function () {
   this.timeout(120_000);
-  let db: MariaDb;
+  let db: MariaDbServer;
   let proxy: RunningMysqlProxy;
   let ns: string;
   let dir: string;
@@ -132,7 +132,7 @@ describe('MySQL Connectors Proxy: mariadb and mysql2 clients through it to a rea
   /** The app user's connections on the server. */
   async function serverSessions(): Promise<number> {
     return Number(
-      (await db.admin("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = 'app'")).trim(),
+      (await db.sql("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = 'app'")).trim(),
     );
   }
 
@@ -153,8 +153,8 @@ describe('MySQL Connectors Proxy: mariadb and mysql2 clients through it to a rea
   before(async function () {
     const { sys } = env();
     dir = await mkdtemp(join(sys.cp.dir, 'mysql-'));
-    db = await startMariaDb({ logDir: sys.logDir });
-    await db.admin(
+    db = await startMariaDb({ tls: true, logDir: sys.logDir });
+    await db.sql(
       `CREATE DATABASE appdb; CREATE USER app@'%' IDENTIFIED BY '${dbPassword}'; GRANT ALL ON appdb.* TO app@'%';`,
     );
     proxy = await startMysqlProxy(sys.cp, {
@@ -189,7 +189,7 @@ describe('MySQL Connectors Proxy: mariadb and mysql2 clients through it to a rea
 
   after(async function () {
     // Whatever before() got to start.
-    const started = { proxy: proxy as RunningMysqlProxy | undefined, db: db as MariaDb | undefined };
+    const started = { proxy: proxy as RunningMysqlProxy | undefined, db: db as MariaDbServer | undefined };
     if (started.proxy) {
       recordMetrics(
         'mysql-proxy-it /metrics',

@@ -53,4 +53,10 @@ by namespaces.yaml, which every rendering has.
 {{- fail (printf "proxy.extraArgs: %s is set by the chart; what may change has its own value (under proxy and proxyCA, or shutdownDelaySeconds)" $flag) }}
 {{- end }}
 {{- end }}
+{{- range .Values.mysqlProxy.extraArgs }}
+{{- $flag := regexReplaceAll "=.*" . "" }}
+{{- if has $flag (list "--mysql-port" "--port" "--connector-classes" "--token-audiences" "--proxy-ca-cert-file" "--proxy-ca-key-file" "--shutdown-delay-duration") }}
+{{- fail (printf "mysqlProxy.extraArgs: %s is set by the chart; what may change has its own value (under mysqlProxy and proxyCA, or shutdownDelaySeconds)" $flag) }}
+{{- end }}
+{{- end }}
 {{- end }}

@@ -29,7 +29,7 @@ const upstream = yamlObjects('test', 'fixtures', 'upstream-examples.yaml');
 const upstreamConnector = upstream.find((o) => o.kind === 'Connector') as { spec: Record<string, unknown> };
 const upstreamGitClass = upstream.find((o) => o.kind === 'ConnectorClass') as ConnectorClass;
 
-const shippedClasses = ['git', 'github', 'gitlab', 'harbor', 'k8s', 'maven', 'npm', 'oci'].map(
+const shippedClasses = ['git', 'github', 'gitlab', 'harbor', 'k8s', 'maven', 'mysql', 'npm', 'oci'].map(
   (name) => yamlObjects('manifests', 'classes', `${name}.yaml`)[0] as ConnectorClass,
 );
 
@@ -140,6 +140,13 @@ async function verdict(body: unknown, h = handler): Promise<Required<AdmissionRe
   expect(out.response?.uid).to.equal('705ab4f5-6393-11e8-b7cc-42010a800002');
   return out.response!;
 }
+
+/** A Connector of the shipped mysql class that passes every rule. */
+const mysqlConnector: Spec = {
+  connectorClassName: 'mysql',
+  address: 'mysql://db.example.com:3306',
+  auth: { name: 'basicAuth', secretRef: { name: 'db-creds' } },
+};
 
 /** A Connector of `tool` that passes every rule; cases below change one thing each. */
 const valid: Spec = {
@@ -485,6 +492,57 @@ describe('apiserver/admission: Connectors that can never work are refused with w
         },
       ],
     },
+    // spec.address: the schemes the class takes (its spec.address annotation; http and https without)
+    ...(
+      [
+        ['https://db.example.com', 'ConnectorClass "mysql" takes mysql:// addresses'],
+        ['mysql://', 'must be a mysql://host[:port] URL'],
+      ] as [string, string][]
+    ).map(([address, detail]) => ({
+      name: `a mysql Connector at ${address}`,
+      spec: { ...mysqlConnector, address },
+      causes: [
+        {
+          reason: 'FieldValueInvalid' as const,
+          field: 'spec.address',
+          message: `Invalid value: "${address}": ${detail}`,
+        },
+      ],
+    })),
+    {
+      name: 'a mysql Connector whose address carries a credential, without repeating it',
+      spec: { ...mysqlConnector, address: 'mysql://root:hunter22@db.example.com' },
+      causes: [
+        {
+          reason: 'FieldValueInvalid',
+          field: 'spec.address',
+          message: 'Invalid value: must not contain user information; put the credential in the Secret',
+        },
+      ],
+    },
+    {
+      name: 'an https:// address with a credential for the mysql class, without repeating it',
+      spec: { ...mysqlConnector, address: 'https://root:hunter22@db.example.com' },
+      causes: [
+        {
+          reason: 'FieldValueInvalid',
+          field: 'spec.address',
+          message: 'Invalid value: ConnectorClass "mysql" takes mysql:// addresses',
+        },
+      ],
+    },
+    {
+      name: 'a mysql:// address for a class of http(s) addresses',
+      spec: { ...valid, address: 'mysql://tool.example.com' },
+      causes: [
+        {
+          reason: 'FieldValueInvalid',
+          field: 'spec.address',
+          message:
+            'Invalid value: "mysql://tool.example.com": ConnectorClass "tool" takes http:// or https:// addresses',
+        },
+      ],
+    },
   ];
 
   for (const c of denied) {
@@ -606,6 +664,11 @@ describe('apiserver/admission: Connectors that can work go through', () => {
     {
       name: 'github relying on the api extension’s default',
       spec: { connectorClassName: 'github', address: 'https://github.com', auth: { name: 'patAuth' } },
+    },
+    { name: 'mysql with basicAuth', spec: mysqlConnector },
+    {
+      name: 'mysql over TLS, port omitted, upper-case scheme',
+      spec: { ...mysqlConnector, address: 'MySQL://db.example.com/?tls=true' },
     },
     {
       name: 'harbor with basicAuth',

@@ -66,6 +66,19 @@ function handler(seen: Seen[], other: () => string) {
       case '/status/503':
         res.writeHead(503).end();
         return;
+      case '/mysql/login':
+        // The class API backend's refusal, a metav1.Status that (wrongly) repeats the password.
+        res.writeHead(401, { 'content-type': 'application/json' }).end(
+          JSON.stringify({
+            kind: 'Status',
+            apiVersion: 'v1',
+            status: 'Failure',
+            message: `the MySQL server refused the Connector's credential: Access denied (${password})`,
+            reason: 'Unauthorized',
+            code: 401,
+          }),
+        );
+        return;
       default:
         res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
     }
@@ -356,6 +369,31 @@ describe('controller/probe', function () {
       secret.data,
     );
     expect(await prober.api({ path: '/x' }, target('https://r'), null)).to.have.property('kind', 'invalid');
+  });
+
+  it('API probe: a refusal’s Status message is the detail, scrubbed; the Connector’s CA goes in X-Plugin-Meta', async () => {
+    seen.length = 0;
+    const r = await prober.api(
+      { path: '/login' },
+      target('mysql://db:3306', true, caPem),
+      `http://${host}/mysql`,
+    );
+    expect(r).to.deep.equal({
+      kind: 'answered',
+      statusCode: 401,
+      accepted: false,
+      detail: "the MySQL server refused the Connector's credential: Access denied ([redacted])",
+    });
+    const meta = JSON.parse(Buffer.from(String(seen[0]?.headers['x-plugin-meta']), 'base64').toString()) as {
+      caCert?: string;
+    };
+    expect(meta).to.deep.equal({ baseURL: 'mysql://db:3306', caCert: caPem });
+    // A body that is not a Status adds nothing.
+    expect(await prober.api({ path: '/status/503' }, target('mysql://db'), `http://${host}`)).to.deep.equal({
+      kind: 'answered',
+      statusCode: 503,
+      accepted: false,
+    });
   });
 
   it('reachable: any HTTP answer counts; no answer does not', async () => {

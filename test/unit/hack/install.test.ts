@@ -45,7 +45,7 @@ describe('hack/install.ts: the documented install, step by step', function () {
   it('every step waits at most the timeout it is given', function () {
     const steps = installSteps({ method: 'kustomize', timeoutSeconds: 42 });
     const waits = steps.filter((s) => s.args.includes('wait') || s.args.includes('rollout'));
-    expect(waits).to.have.length(7);
+    expect(waits).to.have.length(8);
     for (const s of waits) expect(s.args, s.shown).to.include('--timeout=42s');
   });
 });
