@@ -45,7 +45,8 @@ session.
   --proxy-ca-key-file=PATH            its key: the proxy's certificates are minted from it
   --server-names=NAME,…               names the proxy's certificate is for: the name the client asks
                                       for (SNI) when it is one of these or c-<name>.<namespace>.svc
-                                      [.cluster.local]; else the first
+                                      [.cluster.local]; without SNI (MariaDB's and MySQL's clients)
+                                      these and every served Connector's c-<name> addresses
                                       (default connectors-mysql-proxy.connectors-system.svc)
   --connector-classes=mysql           the classes whose Connectors this proxy serves
   --login-timeout=10s                 time for a client to log in (TLS included)

@@ -18,18 +18,35 @@ import { ComponentMetrics } from '../machinery/metrics.js';
 import { ProxyCertificateAuthority } from '../proxy/ca.js';
 import { SecretCache } from '../registry/secrets.js';
 import { ConnectorStore } from '../registry/store.js';
+import type { Connector } from '../registry/types.js';
 import { Gate } from './admission.js';
 import { outcomes } from './errors.js';
 import type { Config } from './options.js';
 import { ClientSession } from './session.js';
 import { loginToServer } from './upstream.js';
 
-/** The names a client may ask the proxy's certificate for: its own, and every Connector's Service. */
-export function certificateName(servername: string | undefined, own: readonly string[]): string {
+const serviceName = /^c-[a-z0-9.-]+\.[a-z0-9-]+\.svc(\.cluster\.local)?$/;
+
+/**
+ * The names of the certificate a client gets. One it asks for by name (SNI) when that is ours or a
+ * Connector's Service (c-<name>.<namespace>.svc[.cluster.local]). MariaDB's and MySQL's clients send
+ * none, and ask for TLS before they say which Connector they want: then one certificate names ours
+ * and both addresses of every Connector this proxy serves (`served`, sorted so that an unchanged set
+ * reuses the cached certificate), so that a client verifying the host it dialled
+ * (ssl-verify-server-cert) accepts it; any other name gets ours.
+ */
+export function certificateNames(
+  servername: string | undefined,
+  own: readonly string[],
+  served: () => readonly Connector[],
+): string[] {
   const name = servername?.toLowerCase();
-  if (name === undefined) return own[0] ?? '';
-  if (own.includes(name) || /^c-[a-z0-9.-]+\.[a-z0-9-]+\.svc(\.cluster\.local)?$/.test(name)) return name;
-  return own[0] ?? '';
+  if (name !== undefined) return own.includes(name) || serviceName.test(name) ? [name] : [...own];
+  const addresses = served().flatMap((c) => {
+    const base = `c-${c.metadata?.name ?? ''}.${c.metadata?.namespace ?? ''}.svc`;
+    return [base, `${base}.cluster.local`];
+  });
+  return [...own, ...[...new Set(addresses)].sort()];
 }
 
 function listen(server: Server, port: number, host: string): Promise<number> {
@@ -72,7 +89,13 @@ export async function startMysqlProxy(config: Config, kube: KubeClient, log: Log
   const sessions = new Set<ClientSession>();
   let stopping = false;
   const tlsContext = (servername: string | undefined): Promise<SecureContext> =>
-    ca.secureContextFor(certificateName(servername, config.serverNames));
+    ca.secureContextFor(
+      certificateNames(servername, config.serverNames, () =>
+        store
+          .connectorList()
+          .filter((c) => config.connectorClasses.includes(c.spec?.connectorClassName ?? '')),
+      ),
+    );
   const server = createServer((socket: Socket) => {
     const session = new ClientSession(socket, {
       tlsContext,

@@ -150,13 +150,17 @@ export class ProxyCertificateAuthority {
     );
   }
 
-  /** A TLS server context for `host` (a DNS name or an IP address), minted on first use. */
-  secureContextFor(host: string): Promise<SecureContext> {
-    const key = host.toLowerCase();
+  /**
+   * A TLS server context for `hosts` (DNS names or IP addresses; the first is the subject's CN),
+   * minted on first use and cached by the whole list.
+   */
+  secureContextFor(hosts: string | readonly string[]): Promise<SecureContext> {
+    const names = (typeof hosts === 'string' ? [hosts] : hosts).map((h) => h.toLowerCase());
+    const key = names.join(',');
     const hit = this.leaves.get(key);
     if (hit && hit.notAfter - this.now() > LEAF_RENEW_MS) return hit.context;
     const notAfter = Math.min(this.now() + LEAF_LIFETIME_MS, this.caCert.notAfter.getTime());
-    const context = this.issueLeaf(key, notAfter).then((certPem) =>
+    const context = this.issueLeaf(names, notAfter).then((certPem) =>
       createSecureContext({ key: this.leafKeyPem, cert: certPem }),
     );
     this.leaves.delete(key);
@@ -171,9 +175,13 @@ export class ProxyCertificateAuthority {
     return context;
   }
 
-  /** The leaf certificate (PEM) for `host`, signed by this CA. Exposed for tests. */
-  async issueLeaf(host: string, notAfter: number): Promise<string> {
-    const san: X509.JsonGeneralName = isIP(host) ? { type: 'ip', value: host } : { type: 'dns', value: host };
+  /** The leaf certificate (PEM) for `hosts`, signed by this CA. Exposed for tests. */
+  async issueLeaf(hosts: string | readonly string[], notAfter: number): Promise<string> {
+    const names = typeof hosts === 'string' ? [hosts] : hosts;
+    const host = names[0] ?? '';
+    const sans = names.map((h): X509.JsonGeneralName =>
+      isIP(h) ? { type: 'ip', value: h } : { type: 'dns', value: h },
+    );
     const cert = await x509.X509CertificateGenerator.create({
       serialNumber: serialNumber(),
       // CN is at most 64 characters (RFC 5280 ub-common-name); clients match on the SAN anyway.
@@ -188,7 +196,7 @@ export class ProxyCertificateAuthority {
         new x509.BasicConstraintsExtension(false, undefined, true),
         new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
         new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth], false),
-        new x509.SubjectAlternativeNameExtension([san], false),
+        new x509.SubjectAlternativeNameExtension(sans, false),
         await x509.SubjectKeyIdentifierExtension.create(this.leafKeys.publicKey),
         // OpenSSL finds the issuer by this identifier, so it must be the CA's own SKI, not one
         // recomputed here (CAs compute it in different ways); without one, it is left out.

@@ -49,6 +49,11 @@ export class ConnectorStore implements ConnectorLister {
     return this.connectors.get(name, namespace);
   }
 
+  /** Every Connector the informer holds. */
+  connectorList(): readonly Connector[] {
+    return this.connectors.list();
+  }
+
   connectorClass(name: string): ConnectorClass | undefined {
     return this.classes.get(name);
   }

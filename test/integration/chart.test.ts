@@ -190,7 +190,7 @@ describe('Helm chart charts/connectors', function () {
       },
       mysqlProxy: {
         replicas: 6,
-        tokenAudiences: ['connectors-proxy', 'https://kubernetes.example.com'],
+        authenticationTokenAudiences: ['connectors-proxy', 'https://kubernetes.example.com'],
         extraArgs: ['--log-level=debug'],
       },
       controller: { replicas: 1 },
@@ -352,8 +352,8 @@ describe('Helm chart charts/connectors', function () {
         'proxy.extraArgs: --shutdown-delay-duration is set by the chart',
       ],
       [
-        { mysqlProxy: { tokenAudiences: ['other'] } },
-        "at '/mysqlProxy/tokenAudiences': no items match contains schema",
+        { mysqlProxy: { authenticationTokenAudiences: ['other'] } },
+        "at '/mysqlProxy/authenticationTokenAudiences': no items match contains schema",
       ],
       [
         { mysqlProxy: { extraArgs: ['--connector-classes=mysql,git'] } },

@@ -55,7 +55,7 @@ by namespaces.yaml, which every rendering has.
 {{- end }}
 {{- range .Values.mysqlProxy.extraArgs }}
 {{- $flag := regexReplaceAll "=.*" . "" }}
-{{- if has $flag (list "--mysql-port" "--port" "--connector-classes" "--token-audiences" "--proxy-ca-cert-file" "--proxy-ca-key-file" "--shutdown-delay-duration") }}
+{{- if has $flag (list "--mysql-port" "--health-port" "--connector-classes" "--authentication-token-audiences" "--proxy-ca-cert-file" "--proxy-ca-key-file" "--shutdown-delay-duration") }}
 {{- fail (printf "mysqlProxy.extraArgs: %s is set by the chart; what may change has its own value (under mysqlProxy and proxyCA, or shutdownDelaySeconds)" $flag) }}
 {{- end }}
 {{- end }}

@@ -7,7 +7,7 @@ import type { RequestInfo } from '../../../machinery/requestinfo.js';
 import { StatusError } from '../../../machinery/status.js';
 import { Gate, parseMysqlAddress, parseUser } from '../../../mysqlproxy/admission.js';
 import { Refusal } from '../../../mysqlproxy/errors.js';
-import { certificateName } from '../../../mysqlproxy/server.js';
+import { certificateNames } from '../../../mysqlproxy/server.js';
 import type { SecretLookup, SecretSource } from '../../../registry/secrets.js';
 import type { Connector } from '../../../registry/types.js';
 
@@ -51,11 +51,26 @@ describe('mysqlproxy/admission', function () {
 
   it('mints for the name asked when it is the proxy’s or a Connector Service’s, else its own', function () {
     const own = ['mysql.connectors-system.svc', 'localhost'];
-    expect(certificateName(undefined, own)).to.equal('mysql.connectors-system.svc');
-    expect(certificateName('LOCALHOST', own)).to.equal('localhost');
-    expect(certificateName('c-db.team.svc', own)).to.equal('c-db.team.svc');
-    expect(certificateName('c-db.team.svc.cluster.local', own)).to.equal('c-db.team.svc.cluster.local');
-    expect(certificateName('evil.example.com', own)).to.equal('mysql.connectors-system.svc');
+    const none = (): Connector[] => [];
+    expect(certificateNames('LOCALHOST', own, none)).to.deep.equal(['localhost']);
+    expect(certificateNames('c-db.team.svc', own, none)).to.deep.equal(['c-db.team.svc']);
+    expect(certificateNames('c-db.team.svc.cluster.local', own, none)).to.deep.equal([
+      'c-db.team.svc.cluster.local',
+    ]);
+    expect(certificateNames('evil.example.com', own, none)).to.deep.equal(own);
+  });
+
+  it('without a name asked (MariaDB’s and MySQL’s clients), one certificate for ours and every served Connector’s addresses', function () {
+    const own = ['mysql.connectors-system.svc'];
+    const served = [connector('orders', 'mysql', 'mysql://a'), connector('db', 'mysql', 'mysql://b')];
+    expect(certificateNames(undefined, own, () => served)).to.deep.equal([
+      'mysql.connectors-system.svc',
+      'c-db.team.svc',
+      'c-db.team.svc.cluster.local',
+      'c-orders.team.svc',
+      'c-orders.team.svc.cluster.local',
+    ]);
+    expect(certificateNames(undefined, own, () => [])).to.deep.equal(own);
   });
 
   describe('Gate', function () {

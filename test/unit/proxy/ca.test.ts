@@ -127,6 +127,16 @@ describe('proxy/ca', function () {
     await first;
   });
 
+  it('mints one leaf for several names: a client verifying any of them accepts it, and no other', async () => {
+    const ca = await ProxyCertificateAuthority.generate();
+    const names = ['mysql.connectors-system.svc', 'c-db.team.svc', 'c-db.team.svc.cluster.local'];
+    const leaf = new X509Certificate(await ca.issueLeaf(names, Date.now() + 86_400_000));
+    for (const name of names) expect(leaf.checkHost(name), name).to.equal(name);
+    expect(leaf.checkHost('c-other.team.svc.cluster.local')).to.equal(undefined);
+    expect(leaf.checkIssued(new X509Certificate(ca.certPem))).to.equal(true);
+    expect(ca.secureContextFor(names)).to.equal(ca.secureContextFor(names.map((n) => n.toUpperCase())));
+  });
+
   it('loads an EC CA (hack/pki) and chains leaves to it by its key identifier', async () => {
     const pem = await createCA('loaded-ec-ca');
     const ca = await ProxyCertificateAuthority.load(pem.certPem, pem.keyPem);
