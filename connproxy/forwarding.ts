@@ -17,12 +17,12 @@ import { checkQuery, toolPath, type ToolAddress } from '../proxy/target.js';
 import { connectorChecks } from '../registry/access.js';
 import { resolveConnector, type ResolvedConnector } from '../registry/resolve.js';
 import type { ConnectorLister } from '../registry/store.js';
-import { refName, type Exchange } from './accesslog.js';
+import { refName, type Exchange } from '../registry/proxyexchange.js';
 import type { DestinationPolicy } from './destinations.js';
-import { proxyAuthRequired } from './errors.js';
+import { proxyAuthRequired } from '../registry/proxyexchange.js';
 import { connectorAddresses, matchAddress } from './match.js';
 import { parseProxyAuthorization, type ProxyCredentials } from './route.js';
-import { sendToTool, type ToolDeps } from './tool.js';
+import { sendToTool, type ToolDeps } from '../registry/tool.js';
 
 /** What forwardRequestHeaders drops as a credential, kept for hosts that are no Connector's. */
 const callerOwnHeaders = ['authorization', 'cookie', 'private-token'] as const;

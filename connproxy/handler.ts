@@ -26,7 +26,7 @@ import { requireServedMethod, type MethodVerb } from '../machinery/verbs.js';
 import type { DispatcherCache } from '../proxy/dispatchers.js';
 import type { SecretSource } from '../registry/secrets.js';
 import type { ConnectorLister } from '../registry/store.js';
-import { exchangeOptions, refName, type Exchange } from './accesslog.js';
+import { exchangeOptions, refName, type Exchange } from '../registry/proxyexchange.js';
 import type { ProxyCertificateAuthority } from './ca.js';
 import { ConnectMode } from './connect.js';
 import type { DestinationPolicy } from './destinations.js';

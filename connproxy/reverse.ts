@@ -13,16 +13,12 @@ import { forwardRequestHeaders, noHeaderFilter, type HeaderFilter } from '../pro
 import { checkQuery, toolPath } from '../proxy/target.js';
 import { connectorChecks } from '../registry/access.js';
 import { resolveConnector } from '../registry/resolve.js';
+import { callerToken, proxyLocation, tokenHeaderFor, type Mount } from '../registry/reverse.js';
 import type { ConnectorLister } from '../registry/store.js';
 import type { ConnectorRef } from '../registry/types.js';
-import type { Exchange } from './accesslog.js';
-import { unauthenticated } from './errors.js';
-import { callerToken, proxyLocation, type Mount } from './route.js';
-import { sendToTool, type ToolDeps } from './tool.js';
-
-/** The ConnectorClass annotation naming a header that carries the caller's token (e.g. Private-Token). */
-const tokenHeaderAnnotation = 'connectors.alauda.io/proxy-token-header';
-const headerName = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
+import type { Exchange } from '../registry/proxyexchange.js';
+import { unauthenticated } from '../registry/proxyexchange.js';
+import { sendToTool, type ToolDeps } from '../registry/tool.js';
 
 export interface ReverseDeps extends ToolDeps {
   lister: ConnectorLister;
@@ -60,7 +56,7 @@ export class ReverseMode {
     verb: MethodVerb,
   ): Promise<void> {
     const { ref } = target;
-    const tokenHeader = this.tokenHeader(ref);
+    const tokenHeader = tokenHeaderFor(this.deps.lister, ref);
     const user = await this.caller(req, ex, tokenHeader);
     await this.deps.callers.authorize(user, connectorChecks([ref], verb));
 
@@ -86,14 +82,6 @@ export class ReverseMode {
           target.mount.proxyBase,
         ),
     });
-  }
-
-  /** The header a ConnectorClass declares for the caller's token, if any (read from the informer). */
-  private tokenHeader(ref: ConnectorRef): string | undefined {
-    const className = this.deps.lister.connector(ref.namespace, ref.name)?.spec?.connectorClassName;
-    const cls = className ? this.deps.lister.connectorClass(className) : undefined;
-    const header = cls?.metadata?.annotations?.[tokenHeaderAnnotation]?.trim();
-    return header && headerName.test(header) ? header : undefined;
   }
 
   /** The caller of a reverse-mode request, from its token; 401 without a valid one. */
