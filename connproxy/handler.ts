@@ -25,6 +25,7 @@ import { badRequest, pathNotFound } from '../machinery/status.js';
 import { requireServedMethod, type MethodVerb } from '../machinery/verbs.js';
 import type { DispatcherCache } from '../proxy/dispatchers.js';
 import type { SecretSource } from '../registry/secrets.js';
+import type { BuiltinProxy } from '../registry/classproxy.js';
 import type { ConnectorLister } from '../registry/store.js';
 import { exchangeOptions, refName, type Exchange } from '../registry/proxyexchange.js';
 import type { ProxyCertificateAuthority } from './ca.js';
@@ -45,6 +46,8 @@ export interface HandlerDeps {
   upstreamCaPem: string | undefined;
   /** Hosts that are no listed Connector's: refused, or tunnelled to what the policy allows. */
   otherHosts: 'refuse' | DestinationPolicy;
+  /** Connectors of classes with a proxy of their own are refused (registry/classproxy.ts). */
+  builtinProxy: BuiltinProxy;
   connectTimeoutMs: number;
   /** Why the proxy is not ready, or [] when it is. */
   notReady: () => string[];

@@ -12,6 +12,7 @@ import type { MethodVerb } from '../machinery/verbs.js';
 import { forwardRequestHeaders, noHeaderFilter, type HeaderFilter } from '../proxy/headers.js';
 import { checkQuery, toolPath } from '../proxy/target.js';
 import { connectorChecks } from '../registry/access.js';
+import { refuseCustomProxyClass, type BuiltinProxy } from '../registry/classproxy.js';
 import { resolveConnector } from '../registry/resolve.js';
 import { callerToken, proxyLocation, tokenHeaderFor, type Mount } from '../registry/reverse.js';
 import type { ConnectorLister } from '../registry/store.js';
@@ -23,6 +24,8 @@ import { sendToTool, type ToolDeps } from '../registry/tool.js';
 export interface ReverseDeps extends ToolDeps {
   lister: ConnectorLister;
   callers: CallerChecks;
+  /** Connectors of classes with a proxy of their own are refused (registry/classproxy.ts). */
+  builtinProxy: BuiltinProxy;
 }
 
 /** A reverse-mode target (connproxy/route.ts). */
@@ -61,6 +64,7 @@ export class ReverseMode {
     await this.deps.callers.authorize(user, connectorChecks([ref], verb));
 
     const resolved = resolveConnector(this.deps.lister, ref.namespace, ref.name);
+    refuseCustomProxyClass(resolved, this.deps.builtinProxy);
     const address = resolved.address;
     const path = toolPath(address, target.segments);
     checkQuery(target.query);
