@@ -33,7 +33,8 @@ import { ConnectMode } from './connect.js';
 import type { DestinationPolicy } from './destinations.js';
 import { ForwardMode, proxyCredentials } from './forwarding.js';
 import { ReverseMode } from './reverse.js';
-import { hostHeaderProblem, parseRequestTarget } from './route.js';
+import { parseRequestTarget } from './route.js';
+import { hostHeaderProblem } from '../registry/reverse.js';
 
 export interface HandlerDeps {
   log: Logger;
@@ -55,7 +56,7 @@ export interface HandlerDeps {
   intercept: Server;
 }
 
-/** A request whose Host header is not one a client would send: 400 (connproxy/route.ts). */
+/** A request whose Host header is not one a client would send: 400 (registry/reverse.ts). */
 function refuseHostProblem(req: IncomingMessage): void {
   const problem = hostHeaderProblem(req.rawHeaders);
   if (problem) throw badRequest(problem);

@@ -30,17 +30,6 @@ export type RequestTarget =
   | { kind: 'none' };
 
 /**
- * Why the Host lines of a request head (`rawHeaders`, name/value pairs) are unusable, or null.
- * Node keeps the first of several; a proxy in front of us may route by another, and reverse mode
- * picks the Connector by Host, so more than one is refused, as RFC 9112 §3.2 requires.
- */
-export function hostHeaderProblem(rawHeaders: readonly string[]): string | null {
-  let hosts = 0;
-  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]?.toLowerCase() === 'host') hosts++;
-  return hosts > 1 ? 'a request must carry one Host header, not several' : null;
-}
-
-/**
  * Splits an absolute-form target (`http://host:port/path?query`) into its origin and raw path
  * (path and query exactly as sent; the origin as WHATWG URL serialises it). Userinfo, other
  * schemes and a fragment are refused.

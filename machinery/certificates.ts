@@ -10,7 +10,9 @@
 
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
 import { dirname } from 'node:path';
+import type { TLSSocket } from 'node:tls';
 import type { FlagSpec, Flags } from './flags.js';
 import type { Logger } from './log.js';
 
@@ -307,4 +309,25 @@ export function readClientTlsFiles(f: Flags, prefix: string): ClientTlsFiles {
     caFile: optionalFile(`${prefix}-ca-file`),
     client: certFile && keyFile ? { certFile, keyFile } : undefined,
   };
+}
+
+/** The names a certificate stands for: its subject CN, DNS and URI SANs. */
+export function certificateNames(cert: X509Certificate): string[] {
+  const names: string[] = [];
+  for (const line of cert.subject.split('\n')) if (line.startsWith('CN=')) names.push(line.slice(3));
+  for (const entry of (cert.subjectAltName ?? '').split(', ')) {
+    const m = /^(?:DNS|URI):(.+)$/.exec(entry);
+    if (m?.[1]) names.push(m[1]);
+  }
+  return names;
+}
+
+/**
+ * The names of the client certificate a request's TLS handshake verified (against the server's
+ * `ca`), or null when there is none: a plain connection, no certificate, or one that did not verify.
+ */
+export function verifiedClientNames(req: IncomingMessage): string[] | null {
+  const socket = req.socket as Partial<TLSSocket>;
+  const cert = socket.authorized === true ? socket.getPeerX509Certificate?.() : undefined;
+  return cert ? certificateNames(cert) : null;
 }

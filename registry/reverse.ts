@@ -44,6 +44,17 @@ export function connectorFromHost(host: string | undefined): ConnectorRef | null
   return { namespace, name };
 }
 
+/**
+ * Why the Host lines of a request head (`rawHeaders`, name/value pairs) are unusable, or null.
+ * Node keeps the first of several; a proxy in front of us may route by another, and reverse mode
+ * picks the Connector by Host, so more than one is refused, as RFC 9112 §3.2 requires.
+ */
+export function hostHeaderProblem(rawHeaders: readonly string[]): string | null {
+  let hosts = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]?.toLowerCase() === 'host') hosts++;
+  return hosts > 1 ? 'a request must carry one Host header, not several' : null;
+}
+
 /** A reverse-mode request: `segments` are raw (still percent-encoded), relative to the address prefix. */
 export interface ConnectorTarget {
   kind: 'connector';

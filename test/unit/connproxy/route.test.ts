@@ -3,7 +3,6 @@
 // near miss must parse to nothing rather than to some other Connector.
 import { expect } from 'chai';
 import {
-  hostHeaderProblem,
   parseAbsoluteTarget,
   parseConnectAuthority,
   parseProxyAuthorization,
@@ -13,25 +12,6 @@ import {
 import type { ConnectorRef } from '../../../registry/types.js';
 
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
-
-describe('connproxy/route hostHeaderProblem', () => {
-  // Node keeps the first of several Host lines; a proxy in front of us may route by another one,
-  // and reverse mode picks the Connector by Host, so a request with more than one is refused.
-  const cases: { rawHeaders: string[]; refused: boolean }[] = [
-    { rawHeaders: ['Host', 'c-git.team-a'], refused: false },
-    { rawHeaders: ['Accept', '*/*'], refused: false },
-    { rawHeaders: ['Host', 'c-git.team-a', 'X-Host', 'c-other.team-b'], refused: false },
-    { rawHeaders: ['Host', 'c-git.team-a', 'Host', 'c-other.team-b'], refused: true },
-    { rawHeaders: ['host', 'c-git.team-a', 'HOST', 'c-git.team-a'], refused: true },
-  ];
-  for (const c of cases) {
-    it(`${JSON.stringify(c.rawHeaders)} → ${c.refused ? 'refused' : 'accepted'}`, () => {
-      const problem = hostHeaderProblem(c.rawHeaders);
-      if (c.refused) expect(problem).to.equal('a request must carry one Host header, not several');
-      else expect(problem).to.equal(null);
-    });
-  }
-});
 
 describe('connproxy/route parseRequestTarget', () => {
   const ref = { namespace: 'team-a', name: 'git' };

@@ -103,14 +103,15 @@ describe('lint: imports point down (entry points → registry → proxy → kube
     expect(found).to.deep.equal([]);
   });
 
-  it('the image builds every folder of the servers (.dockerignore lets each in), and not the kubectl plugin', async () => {
+  it('the image builds every folder of the servers (.dockerignore lets each in), and not the kubectl plugin or the examples', async () => {
     const { layers } = (await import(configUrl)) as LayersModule;
     const context = (await readFile(`${root}.dockerignore`, 'utf8'))
       .split('\n')
       .filter((l) => l.startsWith('!'));
     // cli/ is the kubectl plugin: it runs on a user's machine, installed from the package, and no
-    // process of the image runs it.
-    const clientOnly = ['cli'];
+    // process of the image runs it. examples/ are custom proxies written with the kit, for a user to
+    // build an image of their own from.
+    const clientOnly = ['cli', 'examples'];
     const servers = Object.keys(layers).filter((f) => !clientOnly.includes(f));
     expect(context).to.include.members(servers.map((f) => `!${f}`));
     expect(context).not.to.include.members(clientOnly.map((f) => `!${f}`));

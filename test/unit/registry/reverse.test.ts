@@ -2,7 +2,12 @@
 // credential is used and for whom, on the built-in and the custom proxies alike: every accepted form
 // must parse to exactly the Connector it names, and every near miss to nothing.
 import { expect } from 'chai';
-import { callerToken, connectorFromHost, proxyLocation } from '../../../registry/reverse.js';
+import {
+  callerToken,
+  connectorFromHost,
+  hostHeaderProblem,
+  proxyLocation,
+} from '../../../registry/reverse.js';
 import type { ConnectorRef } from '../../../registry/types.js';
 
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
@@ -138,6 +143,25 @@ describe('registry/reverse proxyLocation', () => {
       expect(proxyLocation(c.location, c.t ?? tool, c.base ?? '/v2/namespaces/ns/connectors/reg')).to.equal(
         c.want,
       );
+    });
+  }
+});
+
+describe('registry/reverse hostHeaderProblem', () => {
+  // Node keeps the first of several Host lines; a proxy in front of us may route by another one,
+  // and reverse mode picks the Connector by Host, so a request with more than one is refused.
+  const cases: { rawHeaders: string[]; refused: boolean }[] = [
+    { rawHeaders: ['Host', 'c-git.team-a'], refused: false },
+    { rawHeaders: ['Accept', '*/*'], refused: false },
+    { rawHeaders: ['Host', 'c-git.team-a', 'X-Host', 'c-other.team-b'], refused: false },
+    { rawHeaders: ['Host', 'c-git.team-a', 'Host', 'c-other.team-b'], refused: true },
+    { rawHeaders: ['host', 'c-git.team-a', 'HOST', 'c-git.team-a'], refused: true },
+  ];
+  for (const c of cases) {
+    it(`${JSON.stringify(c.rawHeaders)} → ${c.refused ? 'refused' : 'accepted'}`, () => {
+      const problem = hostHeaderProblem(c.rawHeaders);
+      if (c.refused) expect(problem).to.equal('a request must carry one Host header, not several');
+      else expect(problem).to.equal(null);
     });
   }
 });
