@@ -4,7 +4,8 @@
 //   - any answer a test client got (headers and body; a recording tool's echo of what it received
 //     is the tool's body and is checked as that tool's record instead),
 //   - any request a recording tool received, unless that tool is the Connector's own for that secret,
-//   - the metrics of our server (now) and of the processes that are gone (snapshots),
+//   - the metrics of our server and of the example custom proxy (now) and of the processes that are
+//     gone (snapshots),
 //   - any Connector, ConnectorClass or Event.
 // Secrets: every secretValue() and registerSecret(), every ServiceAccount token the control plane
 // issued (the servers' own included) and every token the test registries' token servers issued.
@@ -81,11 +82,24 @@ export async function checkNoLeaks(): Promise<string> {
     .filter((file) => statSync(file).isFile() && statSync(file).mtimeMs >= startedAt)
     .map((file) => ({ file, text: readFileSync(file, 'utf8') }));
   const logNames = logs.map((l) => l.file.slice(sys.logDir.length + 1));
-  expect(logNames).to.include.members(['connectors-apiserver.log', 'classapi.log', 'kube-apiserver.log']);
+  expect(logNames).to.include.members([
+    'connectors-apiserver.log',
+    'classapi.log',
+    'kube-apiserver.log',
+    ...(sys.signingProxy ? ['signing-proxy.log'] : []),
+  ]);
 
   const admin = { 'x-remote-user': 'admin', 'x-remote-group': 'system:masters' };
   const metrics = await direct('/metrics', { cert: frontProxyCert(), headers: admin });
   expect(metrics.status).to.equal(200);
+  const customProxyMetrics = sys.signingProxy
+    ? [
+        {
+          where: 'signing-proxy /metrics',
+          text: await (await fetch(`${sys.signingProxy.url}/metrics`)).text(),
+        },
+      ]
+    : [];
 
   const result = scanForLeaks({
     secrets: [
@@ -96,7 +110,11 @@ export async function checkNoLeaks(): Promise<string> {
     logs,
     responses: recordedResponses,
     recorders,
-    metrics: [...metricsSnapshots, { where: 'connectors-apiserver /metrics', text: metrics.body }],
+    metrics: [
+      ...metricsSnapshots,
+      { where: 'connectors-apiserver /metrics', text: metrics.body },
+      ...customProxyMetrics,
+    ],
     objects: [
       ...(await objects(['get', 'connectors', '-A'])),
       ...(await objects(['get', 'connectorclasses'])),

@@ -1,0 +1,85 @@
+// The objects of the custom-proxy tests: the class the example signing proxy serves (its spec.proxy
+// names the proxy's Service, which the API server reaches by --proxy-url-override), its Connectors,
+// and the RBAC of their callers.
+
+import { signingProxyClass, signingProxyService } from '../../hack/localsystem.js';
+import { group } from './env.js';
+
+/** Class signed-http: its proxy is the signing proxy; `items` is a class API to the tool through it. */
+export function signedClass(
+  name = signingProxyClass,
+  proxy: object = { ref: { kind: 'Service', ...signingProxyService } },
+): object {
+  return {
+    apiVersion: 'connectors.alauda.io/v1alpha1',
+    kind: 'ConnectorClass',
+    metadata: { name },
+    spec: {
+      address: { name: 'address', type: 'string' },
+      auth: { types: [{ name: 'signingKey', secretType: 'Opaque' }] },
+      proxy,
+      api: {
+        openapi: {
+          openapi: '3.0.3',
+          info: { title: name, version: '1' },
+          paths: { '/items': { get: { operationId: 'listItems', 'x-provider-type': 'proxy' } } },
+        },
+      },
+    },
+  };
+}
+
+export function signedConnector(
+  ns: string,
+  name: string,
+  address: string,
+  secretName: string,
+  className = signingProxyClass,
+): object {
+  return {
+    apiVersion: 'connectors.alauda.io/v1alpha1',
+    kind: 'Connector',
+    metadata: { name, namespace: ns },
+    spec: {
+      connectorClassName: className,
+      address,
+      auth: { name: 'signingKey', secretRef: { name: secretName } },
+    },
+  };
+}
+
+/**
+ * RBAC of a caller of a custom proxy: `get` on the Connectors (every custom proxy checks it) and
+ * `verbs` on the subresources, bound to `subject`; named after the subject, so that applying it
+ * again replaces its verbs.
+ */
+export function signingUser(
+  ns: string,
+  subject: { kind: 'User' | 'ServiceAccount'; name: string },
+  verbs: string[],
+  subresources = ['proxy'],
+): object[] {
+  const name = `signing-${subject.kind.toLowerCase()}-${subject.name}`;
+  return [
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: { name, namespace: ns },
+      rules: [
+        { apiGroups: ['connectors.alauda.io'], resources: ['connectors'], verbs: ['get'] },
+        { apiGroups: [group], resources: subresources.map((s) => `connectors/${s}`), verbs },
+      ],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name, namespace: ns },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+      subjects: [
+        subject.kind === 'User'
+          ? { apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: subject.name }
+          : { kind: 'ServiceAccount', name: subject.name, namespace: ns },
+      ],
+    },
+  ];
+}
