@@ -5,8 +5,8 @@
 // --client-ca-file, and its subject CN or a SAN must be one of --allowed-client-names.
 
 import type { IncomingMessage } from 'node:http';
-import { verifiedClientNames } from '../machinery/certificates.js';
-import { StatusError, unauthorized } from '../machinery/status.js';
+import { unlistedClient, verifiedClientNames } from '../machinery/certificates.js';
+import { unauthorized, type StatusError } from '../machinery/status.js';
 
 /** Answers why a request may not be served (401, 403), or null when its caller is allowed. */
 export type CallerCheck = (req: IncomingMessage) => StatusError | null;
@@ -21,14 +21,11 @@ export function allowedCallers(allowedNames: readonly string[]): CallerCheck {
           'call class APIs through the API server (connectors/<name>/<api>)',
       );
     }
-    if (!names.some((n) => allowed.has(n))) {
-      return new StatusError(
-        403,
-        'Forbidden',
-        `the client certificate "${names[0] ?? ''}" is not one the class API backend serves ` +
-          '(--allowed-client-names); call class APIs through the API server',
-      );
-    }
-    return null;
+    return unlistedClient(
+      names,
+      allowed,
+      'one the class API backend serves',
+      'call class APIs through the API server',
+    );
   };
 }

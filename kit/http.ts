@@ -13,13 +13,12 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
-import type { SecureContextOptions } from 'node:tls';
 import type { KubeClient } from '../kube/client.js';
 import { runKubeEntryPoint } from '../kube/entrypoint.js';
 import { CallerChecks } from '../kube/callers.js';
 import { SubjectAccessReviewAuthorizer } from '../kube/authz.js';
 import { CachedTokenReviewer, type UserInfo } from '../kube/tokenreview.js';
-import { watchedCaBundle, watchedKeyPair } from '../machinery/certificates.js';
+import { MutualTlsFiles } from '../machinery/certificates.js';
 import { serveRequests, type RequestListener } from '../machinery/exchange.js';
 import { healthPaths, targetPath, writeHealth } from '../machinery/health.js';
 import type { Logger } from '../machinery/log.js';
@@ -237,22 +236,14 @@ export async function startHttpProxy(
 
   // The API server's way in: its client certificate is asked for and judged per request (identity.ts);
   // kubelet's probes connect without one.
-  const servingCert = watchedKeyPair('serving certificate', config.tlsCertFile, config.tlsKeyFile, log);
-  const clientCa = watchedCaBundle('client CA', config.clientCaFile, log);
-  const secureContext = (): SecureContextOptions => ({
-    cert: servingCert.current.certPem,
-    key: servingCert.current.keyPem,
-    ca: clientCa.current,
-  });
-  const https = serving.https(secureContext(), serving.guard(listener('apiserver'), isProbe), {
+  const tls = new MutualTlsFiles(
+    { certFile: config.tlsCertFile, keyFile: config.tlsKeyFile, clientCaFile: config.clientCaFile },
+    log,
+  );
+  const https = serving.https(tls.context(), serving.guard(listener('apiserver'), isProbe), {
     streams: true,
   });
-  for (const files of [servingCert, clientCa]) {
-    files.onChange(() => {
-      https.setSecureContext(secureContext());
-    });
-    files.start();
-  }
+  tls.start(https);
   const http = serving.http(serving.guard(listener('token'), isProbe), { streams: true });
 
   store.start();
@@ -262,8 +253,7 @@ export async function startHttpProxy(
     more: [{ server: https, port: config.securePort }],
     fields: { proxy: proxy.name, connectorClasses: config.connectorClasses },
     release: async () => {
-      servingCert.stop();
-      clientCa.stop();
+      tls.stop();
       await Promise.all([store.stop(), pools.close()]);
     },
   });

@@ -13,8 +13,8 @@
 
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { UserInfo } from '../kube/tokenreview.js';
-import { verifiedClientNames } from '../machinery/certificates.js';
-import { badRequest, StatusError } from '../machinery/status.js';
+import { unlistedClient, verifiedClientNames } from '../machinery/certificates.js';
+import { badRequest } from '../machinery/status.js';
 import { unauthenticated } from '../registry/proxyexchange.js';
 import { callerToken } from '../registry/reverse.js';
 import { subresourceHeader } from '../registry/classproxy.js';
@@ -75,14 +75,13 @@ export function callerIdentity(
 ): CallerIdentity {
   const names = verifiedClientNames(req);
   if (names) {
-    if (!names.some((n) => allowedNames.has(n))) {
-      throw new StatusError(
-        403,
-        'Forbidden',
-        `the client certificate "${names[0] ?? ''}" is not one this proxy takes identities from ` +
-          '(--allowed-client-names); pods call it without a client certificate, with a ServiceAccount token',
-      );
-    }
+    const unlisted = unlistedClient(
+      names,
+      allowedNames,
+      'one this proxy takes identities from',
+      'pods call it without a client certificate, with a ServiceAccount token',
+    );
+    if (unlisted) throw unlisted;
     const [sub = 'proxy', ...more] = values(req, subresourceHeader);
     if (more.length > 0 || !subresourceName.test(sub)) {
       throw badRequest(`${subresourceHeader} must name one subresource`);

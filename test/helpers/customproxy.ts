@@ -3,7 +3,7 @@
 // and the RBAC of their callers.
 
 import { signingProxyClass, signingProxyService } from '../../hack/localsystem.js';
-import { group } from './env.js';
+import { grant } from './env.js';
 
 /** Class signed-http: its proxy is the signing proxy; `items` is a class API to the tool through it. */
 export function signedClass(
@@ -59,27 +59,13 @@ export function signingUser(
   verbs: string[],
   subresources = ['proxy'],
 ): object[] {
-  const name = `signing-${subject.kind.toLowerCase()}-${subject.name}`;
-  return [
-    {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'Role',
-      metadata: { name, namespace: ns },
-      rules: [
-        { apiGroups: ['connectors.alauda.io'], resources: ['connectors'], verbs: ['get'] },
-        { apiGroups: [group], resources: subresources.map((s) => `connectors/${s}`), verbs },
-      ],
-    },
-    {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'RoleBinding',
-      metadata: { name, namespace: ns },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
-      subjects: [
-        subject.kind === 'User'
-          ? { apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: subject.name }
-          : { kind: 'ServiceAccount', name: subject.name, namespace: ns },
-      ],
-    },
-  ];
+  const [role, binding] = grant(
+    ns,
+    `signing-${subject.kind.toLowerCase()}-${subject.name}`,
+    subject,
+    verbs,
+    subresources,
+  ) as [{ rules: object[] }, object];
+  role.rules.unshift({ apiGroups: ['connectors.alauda.io'], resources: ['connectors'], verbs: ['get'] });
+  return [role, binding];
 }

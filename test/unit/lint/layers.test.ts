@@ -61,8 +61,12 @@ describe('lint: imports point down (entry points → registry → proxy → kube
     [
       'cli/run.ts',
       "import '../apiserver/app.js';",
-      'cli/ may import only registry/, proxy/, kube/, template/, expression/, machinery/, not apiserver/',
+      'cli/ may import only kit/, registry/, proxy/, kube/, template/, expression/, machinery/, not apiserver/',
     ],
+    // The custom-proxy kit sits below the entry points and above registry/: neither way round.
+    ['kit/http.ts', "import '../connproxy/route.js';", 'kit/ may import only registry/, proxy/, kube/'],
+    ['registry/proxy.ts', "import '../kit/index.js';", 'not kit/'],
+    ['examples/signing-proxy/main.ts', "import '../../connproxy/route.js';", 'not connproxy/'],
     [
       'controller/main.ts',
       "import '@kubernetes/client-node';",
