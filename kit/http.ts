@@ -149,6 +149,7 @@ export async function startHttpProxy(
     }
     if (target.kind === 'invalid') throw badRequest(target.message);
     const { ref } = target;
+    ex.mode = 'reverse';
     ex.connector = refName(ref);
     const verb = requireServedMethod(req.method, (name, value) => res.setHeader(name, value));
 
@@ -209,16 +210,16 @@ export async function startHttpProxy(
     });
   };
 
-  const logged = exchangeOptions('reverse', log);
+  const logged = exchangeOptions('none', log);
   const listener = (via: 'apiserver' | 'token'): RequestListener =>
     serveRequests<Exchange>(
       {
         ...logged,
         accessLog: (req, ex, finished) => {
           const fields = logged.accessLog(req, ex, finished);
-          if (fields && ex.connector) {
+          if (fields) {
             metrics.requests.inc({
-              connector_class: ex.target ? connectorClassOf(store, ex.connector, classes) : 'none',
+              connector_class: ex.connector ? connectorClassOf(store, ex.connector, classes) : 'none',
               via,
               code: String(finished.code),
             });
@@ -259,7 +260,7 @@ export async function startHttpProxy(
   });
 }
 
-/** The class label of a served request: one of --connector-classes (a bounded set), else `other`. */
+/** The class label of a request for a Connector: one of --connector-classes (a bounded set), else `other`. */
 function connectorClassOf(store: ConnectorStore, name: string, classes: ReadonlySet<string>): string {
   const [ns = '', n = ''] = name.split('/');
   const cls = store.connector(ns, n)?.spec?.connectorClassName ?? '';

@@ -180,6 +180,29 @@ describe('a custom Connectors Proxy (examples/signing-proxy) for a class', funct
     expect(tool.requests.length).to.equal(before);
   });
 
+  it('every method is authorized as its own verb: PUT, PATCH, DELETE of a get-only caller are 403, TRACE is 405', async () => {
+    const before = tool.requests.length;
+    for (const method of ['PUT', 'PATCH', 'DELETE']) {
+      const r = await send(
+        Number(proxyUrl.port),
+        `/namespaces/${ns}/connectors/signed/write`,
+        { authorization: `Bearer ${podToken}`, 'content-length': '0' },
+        method,
+      );
+      expect(r.status, method).to.equal(403);
+    }
+    const trace = await send(
+      Number(proxyUrl.port),
+      `/namespaces/${ns}/connectors/signed/x`,
+      {
+        authorization: `Bearer ${podToken}`,
+      },
+      'TRACE',
+    );
+    expect(trace.status).to.equal(405);
+    expect(tool.requests.length).to.equal(before);
+  });
+
   it('a write by a caller granted create goes through, its body streamed and unsigned', async () => {
     await apply(signingUser(ns, { kind: 'ServiceAccount', name: 'pod' }, ['get', 'create']));
     await eventually('create on connectors/proxy to apply', async () => {
