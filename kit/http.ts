@@ -8,7 +8,8 @@
 // Connector, which must be of a class in --connector-classes, its Secret and CA → the safe tool path
 // → handle(ctx), which adds its authentication and calls ctx.forward(), the shared streaming relay
 // (registry/tool.ts → proxy/forward.ts). Location headers on the tool's address are mapped back into
-// the caller's view, so a redirect never leads off the Connector. Health, /metrics, one access log
+// the caller's view and every redirect is relayed rather than followed here, so a redirect never
+// leads off the Connector and each hop is authenticated afresh. Health, /metrics, one access log
 // line per request (never a query, header value or credential), drain on SIGTERM: machinery's.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -200,6 +201,10 @@ export async function startHttpProxy(
           headers: { ...headers, ...init.headers },
           injector: null,
           ...(init.body !== undefined ? { body: init.body } : {}),
+          // A redirect goes back to the caller, who follows it through this proxy (the API server
+          // does, inside the Connector's path): a hop followed here would carry this request's
+          // authentication, which a custom proxy may have bound to the request.
+          followRedirects: false,
           mapLocation: (location) =>
             proxyLocation(
               location,

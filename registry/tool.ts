@@ -37,6 +37,8 @@ export interface ToolRequest {
   injector?: CredentialInjector | null;
   /** The body to send instead of the caller's (a custom proxy that transforms it). */
   body?: Readable | null;
+  /** false: relay every redirect rather than follow one inside the address (proxy/forward.ts). */
+  followRedirects?: boolean;
 }
 
 export async function sendToTool(
@@ -65,6 +67,7 @@ export async function sendToTool(
       ca,
       mapLocation: to.mapLocation,
       relayRedirects: true,
+      followRedirects: to.followRedirects,
     },
     res,
   );

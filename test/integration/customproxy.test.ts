@@ -146,6 +146,32 @@ describe('a custom Connectors Proxy (examples/signing-proxy) for a class', funct
     expectSignedOnly('/by-path');
   });
 
+  it("redirects are relayed onto the Connector's address, and each hop is signed afresh", async () => {
+    const port = Number(proxyUrl.port);
+    const auth = { authorization: `Bearer ${podToken}` };
+    const byPath = await send(port, `/namespaces/${ns}/connectors/signed/redirect?to=/elsewhere`, auth);
+    expect(byPath.status).to.equal(302);
+    expect(byPath.headers.location).to.equal(`/namespaces/${ns}/connectors/signed/elsewhere`);
+    const byHost = await send(port, '/redirect?to=/elsewhere', { ...auth, host: `c-signed.${ns}` });
+    expect(byHost.headers.location).to.equal('/elsewhere');
+    // Off the address: relayed as the tool sent it, never followed with anything of the Connector's.
+    const away = await send(
+      port,
+      `/namespaces/${ns}/connectors/signed/redirect?to=http://127.0.0.2:9/x`,
+      auth,
+    );
+    expect(away.status).to.equal(302);
+    expect(away.headers.location).to.equal('http://127.0.0.2:9/x');
+    // Through kube-apiserver (which would turn a 3xx into a 502) the API server follows it below the
+    // Connector's path on the proxy: a second request, signed for its own path.
+    const r = await kubectl(['get', '--raw', proxyPath(ns, 'signed', '/redirect?to=/followed')], {
+      kubeconfig: carol,
+    });
+    expect(r.code, r.stderr).to.equal(0);
+    expect((JSON.parse(r.stdout) as Echo).url).to.equal('/followed');
+    expectSignedOnly('/followed');
+  });
+
   it('a caller without RBAC gets 403 on both ways in', async () => {
     const before = tool.requests.length;
     const viaApi = await kubectl(['get', '--raw', proxyPath(ns, 'signed', '/x')], { kubeconfig: dan });
