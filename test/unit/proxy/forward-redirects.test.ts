@@ -171,6 +171,28 @@ describe('proxy/forward: redirects stay inside the Connector address, path prefi
     });
   });
 
+  it('followRedirects false: even a redirect inside the address is relayed, Location mapped', async () => {
+    const tool = await redirectingTool({ '/team-a/go': '/team-a/landed' });
+    server = tool.server;
+    const { res, written, head } = callerResponse();
+    const request = {
+      method: 'GET',
+      origin: tool.origin,
+      path: '/team-a/go',
+      headers: {},
+      body: null,
+      injector: null,
+      prefix: '/team-a',
+      relayRedirects: true,
+      followRedirects: false,
+      mapLocation: (location: string) => `/proxied${location}`,
+    };
+    expect(await forward(pools, request, res)).to.equal(302);
+    expect(written()).to.deep.equal({ status: 302, body: 'moved' });
+    expect(headerValue(head(), 'location')).to.equal('/proxied/team-a/landed');
+    expect(tool.seen.map((s) => s.url)).to.deep.equal(['/team-a/go']);
+  });
+
   it('relayRedirects: a redirect outside is relayed to the caller unfollowed, Location as sent', async () => {
     const tool = await redirectingTool({ '/team-a/go': '/team-b/private' });
     server = tool.server;
