@@ -11,7 +11,7 @@ import { expect } from 'chai';
 import type { CredentialInjector } from '../../../proxy/credentials/index.js';
 import { DispatcherCache } from '../../../proxy/dispatchers.js';
 import { ProxyError } from '../../../proxy/errors.js';
-import { forward } from '../../../proxy/forward.js';
+import { forward, type ForwardRequest } from '../../../proxy/forward.js';
 import { headerValue } from '../../../proxy/headers.js';
 
 interface Seen {
@@ -76,6 +76,18 @@ function callerResponse(): {
     head: () => head,
   };
 }
+
+/** GET /team-a/go on an address with the prefix /team-a, redirects relayed rather than refused. */
+const relayedGo = (origin: string): ForwardRequest => ({
+  method: 'GET',
+  origin,
+  path: '/team-a/go',
+  headers: {},
+  body: null,
+  injector: credential,
+  prefix: '/team-a',
+  relayRedirects: true,
+});
 
 describe('proxy/forward: redirects stay inside the Connector address, path prefix included', () => {
   let pools: DispatcherCache;
@@ -176,14 +188,8 @@ describe('proxy/forward: redirects stay inside the Connector address, path prefi
     server = tool.server;
     const { res, written, head } = callerResponse();
     const request = {
-      method: 'GET',
-      origin: tool.origin,
-      path: '/team-a/go',
-      headers: {},
-      body: null,
+      ...relayedGo(tool.origin),
       injector: null,
-      prefix: '/team-a',
-      relayRedirects: true,
       followRedirects: false,
       mapLocation: (location: string) => `/proxied${location}`,
     };
@@ -197,16 +203,7 @@ describe('proxy/forward: redirects stay inside the Connector address, path prefi
     const tool = await redirectingTool({ '/team-a/go': '/team-b/private' });
     server = tool.server;
     const { res, written, head } = callerResponse();
-    const request = {
-      method: 'GET',
-      origin: tool.origin,
-      path: '/team-a/go',
-      headers: {},
-      body: null,
-      injector: credential,
-      prefix: '/team-a',
-      relayRedirects: true,
-    };
+    const request = relayedGo(tool.origin);
     expect(await forward(pools, request, res)).to.equal(302);
     expect(written()).to.deep.equal({ status: 302, body: 'moved' });
     expect(headerValue(head(), 'location')).to.equal('/team-b/private');
