@@ -2,11 +2,16 @@
 // together, each with the fix.
 
 import {
+  builtinProxyServiceFlag,
+  builtinProxyServiceUsage,
   ConfigError,
+  readBuiltinProxyServices,
   readFlags,
   readServingLimits,
   readToolCallerConfig,
+  serviceUrlOverrides,
   servingLimitFlags,
+  takeRepeatable,
   toolCallerFlags,
   toolCallerUsage,
   type FlagSpec,
@@ -28,6 +33,10 @@ export interface Config extends ToolCallerConfig {
   /** The server's own namespace (POD_NAMESPACE), where class API Services without one are looked up. */
   namespace: string;
   limits: ServingLimits;
+  /** `namespace/name` of the built-in Connectors Proxy's Services: other class proxies are custom. */
+  builtinProxyServices: Set<string>;
+  /** `namespace/service` → base URL of a custom proxy, instead of https://{service}.{namespace}.svc. */
+  proxyUrlOverrides: Map<string, string>;
   /** Bounds of one ResourceInterface resolution's expressions (expression/). */
   expressions: { timeoutMs: number; memoryBytes: number };
 }
@@ -52,6 +61,8 @@ export const usage = `Usage: node dist/apiserver/main.js [flags]
                                       may take (then 422); they run in a worker thread, never on
                                       the request path's
   --expression-memory-limit=32Mi      memory the expressions of one resolution may allocate
+${builtinProxyServiceUsage}  --proxy-url-override=NS/SVC=URL     reach the custom proxy Service NS/SVC of a class at this https
+                                      URL instead of https://SVC.NS.svc (repeatable)
 ${toolCallerUsage}${limits.usage}  --help                              this text
 `;
 
@@ -88,8 +99,13 @@ function memoryLimit(f: Flags): number {
   return bytes;
 }
 
+const proxyUrlOverrideFlag = 'proxy-url-override';
+
 export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): Config {
-  const f = readFlags(argv, flags, usage);
+  // The repeatable flags are collected first; readFlags keeps only the last of a repeated flag.
+  const { values, rest } = takeRepeatable(argv, [builtinProxyServiceFlag, proxyUrlOverrideFlag]);
+  const f = readFlags(rest, flags, usage);
+  const namespace = env.POD_NAMESPACE ?? 'connectors-system';
   // Read once here only so that a wrong path is reported with the other problems; the server
   // reads (and re-reads) the files itself.
   const pemFile = (k: string): string => {
@@ -104,7 +120,12 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     classApiTls: readClientTlsFiles(f, 'classapi'),
     kubeconfig: f.str('kubeconfig') || undefined,
     ...readToolCallerConfig(f),
-    namespace: env.POD_NAMESPACE ?? 'connectors-system',
+    namespace,
+    builtinProxyServices: readBuiltinProxyServices(f, values.get(builtinProxyServiceFlag) ?? [], namespace),
+    // Identities travel to a custom proxy over mutual TLS only.
+    proxyUrlOverrides: serviceUrlOverrides(f, proxyUrlOverrideFlag, values.get(proxyUrlOverrideFlag) ?? [], [
+      'https',
+    ]),
     limits: readServingLimits(f),
     expressions: { timeoutMs: expressionTimeout(f), memoryBytes: memoryLimit(f) },
   };

@@ -10,6 +10,7 @@ import { proxySubresource } from '../registry/proxy.js';
 import { SecretCache } from '../registry/secrets.js';
 import { ConnectorStore } from '../registry/store.js';
 import { classApiHandler } from '../registry/classapis.js';
+import { CustomProxies } from '../registry/classproxy.js';
 import { resourceInterfaceInformer, resourceInterfacesSubresource } from '../registry/resourceinterfaces.js';
 import { ExpressionSandbox, expressionSource } from '../expression/index.js';
 import { SubresourceCatalog } from '../registry/subresource.js';
@@ -43,6 +44,15 @@ export async function startServer(config: Config, kube: KubeClient, log: Logger)
   // presenting the API server's client certificate, which is how our backend knows its caller.
   const classApiTls = new WatchedClientTls('class API backend', config.classApiTls, log);
   const backendPools = new DispatcherCache(config.upstream, { clientTls: () => classApiTls.current });
+  // Custom Connectors Proxies get the caller's identity: the same mutual TLS as class API backends.
+  const customProxies = new CustomProxies(
+    {
+      builtinServices: config.builtinProxyServices,
+      defaultNamespace: config.namespace,
+      overrides: config.proxyUrlOverrides,
+    },
+    backendPools,
+  );
   let droppedHeaders: HeaderFilter = noHeaderFilter;
 
   // The TLS context follows two sources: the serving certificate files and the client CAs of
@@ -79,7 +89,13 @@ export async function startServer(config: Config, kube: KubeClient, log: Logger)
   const authorizer = new SubjectAccessReviewAuthorizer(kube, config.authorizationCacheMs, log);
   const subresources = new SubresourceCatalog(
     [
-      proxySubresource({ lister: store, secrets, pools, droppedHeaders: () => droppedHeaders }),
+      proxySubresource({
+        lister: store,
+        secrets,
+        pools,
+        droppedHeaders: () => droppedHeaders,
+        customProxies,
+      }),
       resourceInterfacesSubresource({
         lister: store,
         resourceInterfaces: resourceInterfaces.lister,
@@ -95,6 +111,7 @@ export async function startServer(config: Config, kube: KubeClient, log: Logger)
       backendPools,
       droppedHeaders: () => droppedHeaders,
       defaultNamespace: config.namespace,
+      customProxies,
     }),
     store,
   );

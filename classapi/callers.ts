@@ -4,21 +4,9 @@
 // The API server proves itself with a client certificate: the TLS handshake verifies it against
 // --client-ca-file, and its subject CN or a SAN must be one of --allowed-client-names.
 
-import type { X509Certificate } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { TLSSocket } from 'node:tls';
-import { StatusError, unauthorized } from '../machinery/status.js';
-
-/** The names a certificate stands for: its subject CN, DNS and URI SANs. */
-export function certificateNames(cert: X509Certificate): string[] {
-  const names: string[] = [];
-  for (const line of cert.subject.split('\n')) if (line.startsWith('CN=')) names.push(line.slice(3));
-  for (const entry of (cert.subjectAltName ?? '').split(', ')) {
-    const m = /^(?:DNS|URI):(.+)$/.exec(entry);
-    if (m?.[1]) names.push(m[1]);
-  }
-  return names;
-}
+import { unlistedClient, verifiedClientNames } from '../machinery/certificates.js';
+import { unauthorized, type StatusError } from '../machinery/status.js';
 
 /** Answers why a request may not be served (401, 403), or null when its caller is allowed. */
 export type CallerCheck = (req: IncomingMessage) => StatusError | null;
@@ -26,23 +14,18 @@ export type CallerCheck = (req: IncomingMessage) => StatusError | null;
 export function allowedCallers(allowedNames: readonly string[]): CallerCheck {
   const allowed = new Set(allowedNames);
   return (req) => {
-    const socket = req.socket as Partial<TLSSocket>;
-    const cert = socket.authorized === true ? socket.getPeerX509Certificate?.() : undefined;
-    if (!cert) {
+    const names = verifiedClientNames(req);
+    if (!names) {
       return unauthorized(
         'Unauthorized: the class API backend serves the Connectors API server only; ' +
           'call class APIs through the API server (connectors/<name>/<api>)',
       );
     }
-    const names = certificateNames(cert);
-    if (!names.some((n) => allowed.has(n))) {
-      return new StatusError(
-        403,
-        'Forbidden',
-        `the client certificate "${names[0] ?? ''}" is not one the class API backend serves ` +
-          '(--allowed-client-names); call class APIs through the API server',
-      );
-    }
-    return null;
+    return unlistedClient(
+      names,
+      allowed,
+      'one the class API backend serves',
+      'call class APIs through the API server',
+    );
   };
 }

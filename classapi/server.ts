@@ -2,8 +2,7 @@
 // certificate and client CA reloaded when their files change), served and shut down by the serving
 // kit (machinery/serve.ts).
 
-import type { SecureContextOptions } from 'node:tls';
-import { watchedCaBundle, watchedKeyPair } from '../machinery/certificates.js';
+import { MutualTlsFiles } from '../machinery/certificates.js';
 import { healthPaths, targetPath } from '../machinery/health.js';
 import type { Logger } from '../machinery/log.js';
 import { Serving, type RunningServer } from '../machinery/serve.js';
@@ -26,13 +25,10 @@ export async function startBackend(config: Config, log: Logger): Promise<Running
     timing: { delayMs: config.shutdownDelayMs, graceMs: config.shutdownGraceMs },
     log,
   });
-  const servingCert = watchedKeyPair('serving certificate', config.tlsCertFile, config.tlsKeyFile, log);
-  const clientCa = watchedCaBundle('client CA', config.clientCaFile, log);
-  const secureContext = (): SecureContextOptions => ({
-    cert: servingCert.current.certPem,
-    key: servingCert.current.keyPem,
-    ca: clientCa.current,
-  });
+  const tls = new MutualTlsFiles(
+    { certFile: config.tlsCertFile, keyFile: config.tlsKeyFile, clientCaFile: config.clientCaFile },
+    log,
+  );
 
   const app = createApp({
     log,
@@ -46,22 +42,16 @@ export async function startBackend(config: Config, log: Logger): Promise<Running
   // The handshake requests a client certificate but does not require one, so that kubelet probes
   // reach /readyz; checkCaller refuses every other path without the API server's certificate.
   const https = serving.https(
-    secureContext(),
+    tls.context(),
     // kubelet's probes, never refused for load.
     serving.guard(app, (req) => healthPaths.has(targetPath(req))),
   );
-  for (const files of [servingCert, clientCa]) {
-    files.onChange(() => {
-      https.setSecureContext(secureContext());
-    });
-    files.start();
-  }
+  tls.start(https);
   return serving.start(https, {
     port: config.port,
     bindAddress: config.bindAddress,
     release: async () => {
-      servingCert.stop();
-      clientCa.stop();
+      tls.stop();
       await Promise.all([pools.close(), registryTokenStrategy.close()]);
     },
   });

@@ -11,7 +11,7 @@ import type { Duplex } from 'node:stream';
 import { TLSSocket } from 'node:tls';
 import type { Logger } from '../machinery/log.js';
 import { badRequest, serviceUnavailable } from '../machinery/status.js';
-import type { Exchange } from './accesslog.js';
+import type { Exchange } from '../registry/proxyexchange.js';
 import type { ProxyCertificateAuthority } from '../proxy/ca.js';
 import type { DestinationPolicy } from './destinations.js';
 import { otherHostRefused, proxyCredentials, type ForwardMode } from './forwarding.js';

@@ -1,30 +1,9 @@
-// The Connectors Proxy's own Statuses and their challenges: a 401 always carries the Basic
-// challenge (so git, skopeo and friends retry with the token), a 407 the proxy challenge; the one
-// request wrapper (machinery/exchange.ts) writes them. Messages name Connectors, hosts and problems,
-// never a header value.
+// How the Connectors Proxy answers a request no HTTP parser accepts inside an intercepted tunnel.
+// (Its Statuses and their challenges are every proxy's: registry/proxyexchange.ts.)
 
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../machinery/log.js';
-import { StatusError } from '../machinery/status.js';
-
-export const realm = 'connectors-proxy';
-const challenge = `Basic realm="${realm}"`;
-
-/** 401: reverse mode without a usable token. */
-export const unauthenticated = (message: string): StatusError =>
-  new StatusError(401, 'Unauthorized', `Unauthorized: ${message}`);
-
-/** 407: forward mode without usable Proxy-Authorization. */
-export const proxyAuthRequired = (message: string): StatusError =>
-  new StatusError(407, 'Unauthorized', `Proxy authentication required: ${message}`);
-
-/** The challenge a 401 or 407 carries, so that clients retry with the token. */
-export function challengeHeaders(err: StatusError): Record<string, string> {
-  if (err.code === 401) return { 'www-authenticate': challenge };
-  if (err.code === 407) return { 'proxy-authenticate': challenge };
-  return {};
-}
 
 /**
  * The 'clientError' listener of the server that parses intercepted connections: a request no

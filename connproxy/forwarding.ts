@@ -15,14 +15,15 @@ import { forward } from '../proxy/forward.js';
 import { forwardRequestHeaders } from '../proxy/headers.js';
 import { checkQuery, toolPath, type ToolAddress } from '../proxy/target.js';
 import { connectorChecks } from '../registry/access.js';
+import { refuseCustomProxyClass, type BuiltinProxy } from '../registry/classproxy.js';
 import { resolveConnector, type ResolvedConnector } from '../registry/resolve.js';
 import type { ConnectorLister } from '../registry/store.js';
-import { refName, type Exchange } from './accesslog.js';
+import { refName, type Exchange } from '../registry/proxyexchange.js';
 import type { DestinationPolicy } from './destinations.js';
-import { proxyAuthRequired } from './errors.js';
+import { proxyAuthRequired } from '../registry/proxyexchange.js';
 import { connectorAddresses, matchAddress } from './match.js';
 import { parseProxyAuthorization, type ProxyCredentials } from './route.js';
-import { sendToTool, type ToolDeps } from './tool.js';
+import { sendToTool, type ToolDeps } from '../registry/tool.js';
 
 /** What forwardRequestHeaders drops as a credential, kept for hosts that are no Connector's. */
 const callerOwnHeaders = ['authorization', 'cookie', 'private-token'] as const;
@@ -32,6 +33,8 @@ export interface ForwardDeps extends ToolDeps {
   callers: CallerChecks;
   /** Hosts that are no listed Connector's: refused, or tunnelled to what the policy allows. */
   otherHosts: 'refuse' | DestinationPolicy;
+  /** Connectors of classes with a proxy of their own are refused (registry/classproxy.ts). */
+  builtinProxy: BuiltinProxy;
 }
 
 /** A Connector the caller named, with the addresses it answers for. */
@@ -76,6 +79,7 @@ export class ForwardMode {
     await this.deps.callers.authorize(user, connectorChecks(creds.connectors, verb));
     return creds.connectors.map((ref) => {
       const owner = resolveConnector(this.deps.lister, ref.namespace, ref.name);
+      refuseCustomProxyClass(owner, this.deps.builtinProxy);
       return { owner, addresses: connectorAddresses(owner) };
     });
   }

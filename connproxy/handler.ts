@@ -25,14 +25,16 @@ import { badRequest, pathNotFound } from '../machinery/status.js';
 import { requireServedMethod, type MethodVerb } from '../machinery/verbs.js';
 import type { DispatcherCache } from '../proxy/dispatchers.js';
 import type { SecretSource } from '../registry/secrets.js';
+import type { BuiltinProxy } from '../registry/classproxy.js';
 import type { ConnectorLister } from '../registry/store.js';
-import { exchangeOptions, refName, type Exchange } from './accesslog.js';
+import { exchangeOptions, refName, type Exchange } from '../registry/proxyexchange.js';
 import type { ProxyCertificateAuthority } from '../proxy/ca.js';
 import { ConnectMode } from './connect.js';
 import type { DestinationPolicy } from './destinations.js';
 import { ForwardMode, proxyCredentials } from './forwarding.js';
 import { ReverseMode } from './reverse.js';
-import { hostHeaderProblem, parseRequestTarget } from './route.js';
+import { parseRequestTarget } from './route.js';
+import { hostHeaderProblem } from '../registry/reverse.js';
 
 export interface HandlerDeps {
   log: Logger;
@@ -45,6 +47,8 @@ export interface HandlerDeps {
   upstreamCaPem: string | undefined;
   /** Hosts that are no listed Connector's: refused, or tunnelled to what the policy allows. */
   otherHosts: 'refuse' | DestinationPolicy;
+  /** Connectors of classes with a proxy of their own are refused (registry/classproxy.ts). */
+  builtinProxy: BuiltinProxy;
   connectTimeoutMs: number;
   /** Why the proxy is not ready, or [] when it is. */
   notReady: () => string[];
@@ -52,7 +56,7 @@ export interface HandlerDeps {
   intercept: Server;
 }
 
-/** A request whose Host header is not one a client would send: 400 (connproxy/route.ts). */
+/** A request whose Host header is not one a client would send: 400 (registry/reverse.ts). */
 function refuseHostProblem(req: IncomingMessage): void {
   const problem = hostHeaderProblem(req.rawHeaders);
   if (problem) throw badRequest(problem);

@@ -2,12 +2,16 @@
 // invalid option is reported together, each with the fix.
 
 import {
+  builtinProxyServiceFlag,
+  builtinProxyServiceUsage,
   ConfigError,
+  readBuiltinProxyServices,
   parseNamespacedName,
   readFlags,
   readServingLimits,
   readToolCallerConfig,
   servingLimitFlags,
+  takeRepeatable,
   toolCallerFlags,
   toolCallerUsage,
   type FlagSpec,
@@ -38,6 +42,10 @@ export interface Config extends ToolCallerConfig {
   serviceClusterIpRanges: Cidr[];
   /** With tunnel: the cluster's Pod ranges, refused. */
   clusterCidrs: Cidr[];
+  /** The proxy's own namespace (POD_NAMESPACE). */
+  namespace: string;
+  /** `namespace/name` of the built-in proxy's Services: Connectors of classes naming another are refused. */
+  builtinProxyServices: Set<string>;
   /** Most upstream connection pools (one per tool or host origin) kept at once. */
   maxUpstreamPools: number;
   limits: ServingLimits;
@@ -77,7 +85,7 @@ Service connectors-proxy.
   --max-upstream-pools=256            most connection pools kept (one per tool or host origin); the
                                       least recently used one is closed past it, and any pool
                                       unused for a minute
-${toolCallerUsage}${limits.usage}  --help                              this text
+${builtinProxyServiceUsage}${toolCallerUsage}${limits.usage}  --help                              this text
 `;
 
 const flags = {
@@ -114,8 +122,11 @@ function list<T>(f: Flags, flag: string, parse: (item: string) => T | null, expe
     });
 }
 
-export function parseConfig(argv: string[]): Config {
-  const f = readFlags(argv, flags, usage);
+export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): Config {
+  // The repeatable flag is collected first; readFlags keeps only the last of a repeated flag.
+  const { values, rest } = takeRepeatable(argv, [builtinProxyServiceFlag]);
+  const f = readFlags(rest, flags, usage);
+  const namespace = env.POD_NAMESPACE ?? 'connectors-system';
   const caCert = f.file('proxy-ca-cert-file');
   const caKey = f.file('proxy-ca-key-file');
   if ((caCert === undefined) !== (caKey === undefined)) {
@@ -164,6 +175,8 @@ export function parseConfig(argv: string[]): Config {
     serviceClusterIpRanges,
     clusterCidrs,
     maxUpstreamPools,
+    namespace,
+    builtinProxyServices: readBuiltinProxyServices(f, values.get(builtinProxyServiceFlag) ?? [], namespace),
     ...readToolCallerConfig(f),
     limits: readServingLimits(f),
   };

@@ -12,21 +12,20 @@ import type { MethodVerb } from '../machinery/verbs.js';
 import { forwardRequestHeaders, noHeaderFilter, type HeaderFilter } from '../proxy/headers.js';
 import { checkQuery, toolPath } from '../proxy/target.js';
 import { connectorChecks } from '../registry/access.js';
+import { refuseCustomProxyClass, type BuiltinProxy } from '../registry/classproxy.js';
 import { resolveConnector } from '../registry/resolve.js';
+import { callerToken, proxyLocation, tokenHeaderFor, type Mount } from '../registry/reverse.js';
 import type { ConnectorLister } from '../registry/store.js';
 import type { ConnectorRef } from '../registry/types.js';
-import type { Exchange } from './accesslog.js';
-import { unauthenticated } from './errors.js';
-import { callerToken, proxyLocation, type Mount } from './route.js';
-import { sendToTool, type ToolDeps } from './tool.js';
-
-/** The ConnectorClass annotation naming a header that carries the caller's token (e.g. Private-Token). */
-const tokenHeaderAnnotation = 'connectors.alauda.io/proxy-token-header';
-const headerName = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
+import type { Exchange } from '../registry/proxyexchange.js';
+import { unauthenticated } from '../registry/proxyexchange.js';
+import { sendToTool, type ToolDeps } from '../registry/tool.js';
 
 export interface ReverseDeps extends ToolDeps {
   lister: ConnectorLister;
   callers: CallerChecks;
+  /** Connectors of classes with a proxy of their own are refused (registry/classproxy.ts). */
+  builtinProxy: BuiltinProxy;
 }
 
 /** A reverse-mode target (connproxy/route.ts). */
@@ -60,11 +59,12 @@ export class ReverseMode {
     verb: MethodVerb,
   ): Promise<void> {
     const { ref } = target;
-    const tokenHeader = this.tokenHeader(ref);
+    const tokenHeader = tokenHeaderFor(this.deps.lister, ref);
     const user = await this.caller(req, ex, tokenHeader);
     await this.deps.callers.authorize(user, connectorChecks([ref], verb));
 
     const resolved = resolveConnector(this.deps.lister, ref.namespace, ref.name);
+    refuseCustomProxyClass(resolved, this.deps.builtinProxy);
     const address = resolved.address;
     const path = toolPath(address, target.segments);
     checkQuery(target.query);
@@ -86,14 +86,6 @@ export class ReverseMode {
           target.mount.proxyBase,
         ),
     });
-  }
-
-  /** The header a ConnectorClass declares for the caller's token, if any (read from the informer). */
-  private tokenHeader(ref: ConnectorRef): string | undefined {
-    const className = this.deps.lister.connector(ref.namespace, ref.name)?.spec?.connectorClassName;
-    const cls = className ? this.deps.lister.connectorClass(className) : undefined;
-    const header = cls?.metadata?.annotations?.[tokenHeaderAnnotation]?.trim();
-    return header && headerName.test(header) ? header : undefined;
   }
 
   /** The caller of a reverse-mode request, from its token; 401 without a valid one. */

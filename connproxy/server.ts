@@ -125,6 +125,7 @@ export async function startProxy(config: Config, kube: KubeClient, log: Logger):
     ca,
     upstreamCaPem: config.upstreamCaPem,
     otherHosts,
+    builtinProxy: { services: config.builtinProxyServices, namespace: config.namespace },
     connectTimeoutMs: config.upstream.connectMs,
     intercept,
     notReady: serving.notReady,

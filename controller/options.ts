@@ -4,7 +4,13 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { clientTlsFlags, readClientTlsFiles, type ClientTlsFiles } from '../machinery/certificates.js';
-import { ConfigError, readFlags, type FlagSpec } from '../machinery/flags.js';
+import {
+  ConfigError,
+  readFlags,
+  serviceUrlOverrides,
+  takeRepeatable,
+  type FlagSpec,
+} from '../machinery/flags.js';
 import type { LogLevel } from '../machinery/log.js';
 
 export interface Config {
@@ -79,39 +85,10 @@ const flags = {
   ...clientTlsFlags('classapi'),
 } satisfies FlagSpec;
 
-const overrideFlag = '--service-url-override';
-
 export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): Config {
-  // The one repeatable flag is collected here; readFlags keeps only the last of a repeated flag.
-  const overrides: string[] = [];
-  const rest: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
-    if (arg.startsWith(`${overrideFlag}=`)) overrides.push(arg.slice(overrideFlag.length + 1));
-    else if (arg === overrideFlag) overrides.push(argv[++i] ?? '');
-    else rest.push(arg);
-  }
+  // The one repeatable flag is collected first; readFlags keeps only the last of a repeated flag.
+  const { values, rest } = takeRepeatable(argv, ['service-url-override']);
   const f = readFlags(rest, flags, usage);
-
-  const serviceUrlOverrides = new Map<string, string>();
-  for (const o of overrides) {
-    const m = /^([a-z0-9-]+)\/([a-z0-9-]+)=(.+)$/.exec(o);
-    let ok = false;
-    if (m) {
-      try {
-        ok = ['http:', 'https:'].includes(new URL(m[3] as string).protocol);
-      } catch {
-        ok = false;
-      }
-    }
-    if (!m || !ok) {
-      f.problems.push(
-        `${overrideFlag}=${o} must be NAMESPACE/SERVICE=URL with an http(s) URL, e.g. connectors-system/connectors-classapi=http://127.0.0.1:8080`,
-      );
-      continue;
-    }
-    serviceUrlOverrides.set(`${m[1] ?? ''}/${m[2] ?? ''}`, (m[3] as string).replace(/\/+$/, ''));
-  }
 
   const leaderElect = f.str('leader-elect');
   if (leaderElect !== 'true' && leaderElect !== 'false') {
@@ -134,7 +111,12 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     probeTimeoutMs: f.duration('probe-timeout'),
     secretPollIntervalMs: f.duration('secret-poll-interval'),
     workers,
-    serviceUrlOverrides,
+    serviceUrlOverrides: serviceUrlOverrides(
+      f,
+      'service-url-override',
+      values.get('service-url-override') ?? [],
+      ['http', 'https'],
+    ),
     classApiTls: readClientTlsFiles(f, 'classapi'),
     bindAddress: f.str('bind-address'),
     healthPort: f.port('health-port'),

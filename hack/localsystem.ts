@@ -28,6 +28,9 @@ export const validatingWebhookName = 'connectors-validation';
 /** The API server's client certificate towards the class API backend names it so (as in manifests/). */
 export const classApiClientName = 'system:serviceaccount:connectors-system:connectors-apiserver';
 const serviceName = 'connectors-apiserver';
+/** The class the signing proxy serves (--connector-classes), and the Service its classes name. */
+export const signingProxyClass = 'signed-http';
+export const signingProxyService = { namespace: 'connectors-system', name: 'signing-proxy' };
 const serviceNamespace = 'connectors-system';
 
 export interface LocalSystem {
@@ -85,6 +88,12 @@ export interface LocalSystem {
   connectorsProxy: { process: ManagedProcess; url: string; caFile: string } | undefined;
   /** With `mysqlProxy`: dist/mysqlproxy/main.js (startMysqlProxy). */
   mysqlProxy: RunningMysqlProxy | undefined;
+  /**
+   * With `signingProxy`: the example custom proxy (dist/examples/signing-proxy/main.js) serving
+   * class signingProxyClass, under its ServiceAccount and RBAC (examples/signing-proxy/rbac.yaml);
+   * the API server reaches it as Service signingProxyService (--proxy-url-override), pods at `url`.
+   */
+  signingProxy: { process: ManagedProcess; url: string; secureUrl: string; log: string } | undefined;
   /** With `controller`: the status controller (dist/controller/main.js). */
   controller: ManagedProcess | undefined;
   /** With `controllerManager`: kube-controller-manager. */
@@ -107,6 +116,12 @@ export interface LocalSystemOptions {
   connectorsProxy?: boolean;
   /** Also run the MySQL Connectors Proxy (startMysqlProxy), serving the class `mysql`. */
   mysqlProxy?: boolean;
+  /**
+   * Also run the example custom proxy (examples/signing-proxy) for class signingProxyClass, with the
+   * API server's --proxy-url-override pointing Service signingProxyService at it. Its serving
+   * certificate and its trust in the API server's client certificate are the class API backend's CA.
+   */
+  signingProxy?: boolean;
   /** Also run the status controller under its shipped ServiceAccount and RBAC (manifests/controller/). */
   controller?: boolean;
   /**
@@ -211,6 +226,10 @@ export async function startLocalSystem(opts: LocalSystemOptions): Promise<LocalS
 
     const port = await freePort();
     const serverUrl = `https://127.0.0.1:${port}`;
+    // The signing proxy starts with the optional parts, but the API server learns its address now.
+    const signingPorts = opts.signingProxy
+      ? { port: await freePort(), securePort: await freePort() }
+      : undefined;
     const serverLog = join(opts.logDir, 'connectors-apiserver.log');
     const tls = new Agent({ connect: { ca: cp.servingCaPem } });
     const serverFlags = [
@@ -220,6 +239,11 @@ export async function startLocalSystem(opts: LocalSystemOptions): Promise<LocalS
       `--tls-private-key-file=${keyFile}`,
       ...classApiClientFlags,
       `--kubeconfig=${kubeconfig}`,
+      ...(signingPorts
+        ? [
+            `--proxy-url-override=${signingProxyService.namespace}/${signingProxyService.name}=https://127.0.0.1:${signingPorts.securePort}`,
+          ]
+        : []),
       ...(opts.serverArgs ?? []),
     ];
     const startProcess = (name: string, flags: string[], logFile: string): ManagedProcess =>
@@ -507,6 +531,48 @@ export async function startLocalSystem(opts: LocalSystemOptions): Promise<LocalS
       ? await startMysqlProxy(cp, { name: 'connectors-mysql-proxy', logDir: opts.logDir })
       : undefined;
     if (mysqlProxy) extras.push(mysqlProxy.process);
+    let signingProxy: LocalSystem['signingProxy'];
+    if (signingPorts) {
+      await must(cp, ['apply', '-f', join(root, 'examples', 'signing-proxy', 'rbac.yaml')]);
+      const dir = join(cp.dir, 'signing-proxy-tls');
+      const serving = await issueCert(classApiCA, {
+        commonName: signingProxyService.name,
+        dnsNames: [`${signingProxyService.name}.${signingProxyService.namespace}.svc`, 'localhost'],
+        ipAddresses: ['127.0.0.1'],
+        server: true,
+      });
+      await writeSecretVolume(dir, {
+        'tls.crt': serving.certPem,
+        'tls.key': serving.keyPem,
+        'ca.crt': classApiCA.certPem,
+      });
+      const log = join(opts.logDir, 'signing-proxy.log');
+      const proc = ManagedProcess.start({
+        name: 'signing-proxy',
+        binary: process.execPath,
+        args: [
+          join(root, 'dist', 'examples', 'signing-proxy', 'main.js'),
+          `--connector-classes=${signingProxyClass}`,
+          `--port=${signingPorts.port}`,
+          `--secure-port=${signingPorts.securePort}`,
+          '--bind-address=127.0.0.1',
+          `--tls-cert-file=${join(dir, 'tls.crt')}`,
+          `--tls-private-key-file=${join(dir, 'tls.key')}`,
+          `--client-ca-file=${join(dir, 'ca.crt')}`,
+          `--allowed-client-names=${classApiClientName}`,
+          `--kubeconfig=${await serviceAccountKubeconfig(signingProxyService.namespace, signingProxyService.name)}`,
+          '--upstream-response-timeout=10s',
+        ],
+        logFile: log,
+      });
+      extras.push(proc);
+      const url = `http://127.0.0.1:${signingPorts.port}`;
+      await proc.waitUntil(() => httpReady(`${url}/readyz`), {
+        timeoutMs: 30_000,
+        what: 'signing-proxy /readyz',
+      });
+      signingProxy = { process: proc, url, secureUrl: `https://127.0.0.1:${signingPorts.securePort}`, log };
+    }
 
     let controller: ManagedProcess | undefined;
     if (opts.controller) {
@@ -569,11 +635,17 @@ export async function startLocalSystem(opts: LocalSystemOptions): Promise<LocalS
       },
       connectorsProxy,
       mysqlProxy,
+      signingProxy,
       controller,
       controllerManager,
       stop: async () => {
         // The parts that call the server first, then the server and backend, then the control plane.
-        await Promise.all([controller?.stop(), connectorsProxy?.process.stop(), mysqlProxy?.process.stop()]);
+        await Promise.all([
+          controller?.stop(),
+          connectorsProxy?.process.stop(),
+          mysqlProxy?.process.stop(),
+          signingProxy?.process.stop(),
+        ]);
         await Promise.all([server?.stop(), classApi.stop(), controllerManager?.stop()]);
         await tls.close();
         await cp.stop();

@@ -10,9 +10,12 @@
 
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
 import { dirname } from 'node:path';
+import type { SecureContextOptions, TLSSocket } from 'node:tls';
 import type { FlagSpec, Flags } from './flags.js';
 import type { Logger } from './log.js';
+import { StatusError } from './status.js';
 
 /** A certificate (PEM, leaf first, then any intermediates) and its private key (PEM). */
 export interface KeyPair {
@@ -307,4 +310,82 @@ export function readClientTlsFiles(f: Flags, prefix: string): ClientTlsFiles {
     caFile: optionalFile(`${prefix}-ca-file`),
     client: certFile && keyFile ? { certFile, keyFile } : undefined,
   };
+}
+
+/** The names a certificate stands for: its subject CN, DNS and URI SANs. */
+export function certificateNames(cert: X509Certificate): string[] {
+  const names: string[] = [];
+  for (const line of cert.subject.split('\n')) if (line.startsWith('CN=')) names.push(line.slice(3));
+  for (const entry of (cert.subjectAltName ?? '').split(', ')) {
+    const m = /^(?:DNS|URI):(.+)$/.exec(entry);
+    if (m?.[1]) names.push(m[1]);
+  }
+  return names;
+}
+
+/**
+ * The names of the client certificate a request's TLS handshake verified (against the server's
+ * `ca`), or null when there is none: a plain connection, no certificate, or one that did not verify.
+ */
+export function verifiedClientNames(req: IncomingMessage): string[] | null {
+  const socket = req.socket as Partial<TLSSocket>;
+  const cert = socket.authorized === true ? socket.getPeerX509Certificate?.() : undefined;
+  return cert ? certificateNames(cert) : null;
+}
+
+/**
+ * An HTTPS server's certificate and the CA its callers' client certificates must chain to, from
+ * files reloaded when they change; each change applies to the server's new handshakes.
+ */
+export class MutualTlsFiles {
+  private readonly servingCert: WatchedFiles<KeyPair>;
+  private readonly clientCa: WatchedFiles<string>;
+
+  constructor(files: { certFile: string; keyFile: string; clientCaFile: string }, log: Logger) {
+    this.servingCert = watchedKeyPair('serving certificate', files.certFile, files.keyFile, log);
+    this.clientCa = watchedCaBundle('client CA', files.clientCaFile, log);
+  }
+
+  /** The server's TLS options now. */
+  context(): SecureContextOptions {
+    return {
+      cert: this.servingCert.current.certPem,
+      key: this.servingCert.current.keyPem,
+      ca: this.clientCa.current,
+    };
+  }
+
+  /** Watches the files, applying each change to `server`. */
+  start(server: { setSecureContext(options: SecureContextOptions): void }): void {
+    for (const files of [this.servingCert, this.clientCa]) {
+      files.onChange(() => {
+        server.setSecureContext(this.context());
+      });
+      files.start();
+    }
+  }
+
+  stop(): void {
+    this.servingCert.stop();
+    this.clientCa.stop();
+  }
+}
+
+/**
+ * The 403 for a verified client certificate none of whose `names` is `allowed` (--allowed-client-names),
+ * saying what it is not (`notOne`, e.g. "one the class API backend serves") and what to do instead;
+ * null when one is.
+ */
+export function unlistedClient(
+  names: readonly string[],
+  allowed: ReadonlySet<string>,
+  notOne: string,
+  instead: string,
+): StatusError | null {
+  if (names.some((n) => allowed.has(n))) return null;
+  return new StatusError(
+    403,
+    'Forbidden',
+    `the client certificate "${names[0] ?? ''}" is not ${notOne} (--allowed-client-names); ${instead}`,
+  );
 }

@@ -290,3 +290,91 @@ export function readServingLimits(f: Flags): ServingLimits {
     listenSockets: listenSockets(f),
   };
 }
+
+/**
+ * Takes the repeatable flags `names` (`--name=value` or `--name value`, any number of times) out of
+ * `argv`: their values by name, and the other arguments for readFlags, which keeps only the last
+ * of a repeated flag.
+ */
+export function takeRepeatable(
+  argv: readonly string[],
+  names: readonly string[],
+): { values: Map<string, string[]>; rest: string[] } {
+  const values = new Map(names.map((n) => [n, [] as string[]]));
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    const name = names.find((n) => arg === `--${n}` || arg.startsWith(`--${n}=`));
+    if (name === undefined) rest.push(arg);
+    else if (arg === `--${name}`) values.get(name)?.push(argv[++i] ?? '');
+    else values.get(name)?.push(arg.slice(name.length + 3));
+  }
+  return { values, rest };
+}
+
+/**
+ * `NAMESPACE/SERVICE=URL` values (--service-url-override, --proxy-url-override): the Service's
+ * `namespace/name` → the URL without a trailing slash; a problem for each value that is not one,
+ * or whose URL's scheme is not among `schemes`.
+ */
+export function serviceUrlOverrides(
+  f: Flags,
+  flag: string,
+  values: readonly string[],
+  schemes: readonly ('http' | 'https')[],
+): Map<string, string> {
+  const overrides = new Map<string, string>();
+  for (const o of values) {
+    const m = /^([a-z0-9-]+)\/([a-z0-9-]+)=(.+)$/.exec(o);
+    let ok = false;
+    if (m) {
+      try {
+        ok = schemes.includes(new URL(m[3] as string).protocol.slice(0, -1) as 'http' | 'https');
+      } catch {
+        ok = false;
+      }
+    }
+    if (!m || !ok) {
+      f.problems.push(
+        `--${flag}=${o} must be NAMESPACE/SERVICE=URL with an ${schemes.join(' or ')} URL, e.g. ` +
+          `connectors-system/my-service=${schemes[0] ?? 'https'}://127.0.0.1:8443`,
+      );
+      continue;
+    }
+    overrides.set(`${m[1] ?? ''}/${m[2] ?? ''}`, (m[3] as string).replace(/\/+$/, ''));
+  }
+  return overrides;
+}
+
+/** The repeatable --builtin-proxy-service of the API server and the Connectors Proxy. */
+export const builtinProxyServiceFlag = 'builtin-proxy-service';
+
+export const builtinProxyServiceUsage = `  --builtin-proxy-service=NS/NAME     a Service of the built-in Connectors Proxy (repeatable); a
+                                      class whose spec.proxy names another Service, or a uri, has a
+                                      proxy of its own (default: <own namespace>/connectors-proxy and
+                                      <own namespace>/connectors-proxy-service)
+`;
+
+/**
+ * The built-in Connectors Proxy's Services as `namespace/name`, from the values of
+ * --builtin-proxy-service, or the defaults in `namespace` (the process's own) when none is given.
+ */
+export function readBuiltinProxyServices(
+  f: Flags,
+  values: readonly string[],
+  namespace: string,
+): Set<string> {
+  if (values.length === 0) {
+    return new Set([`${namespace}/connectors-proxy`, `${namespace}/connectors-proxy-service`]);
+  }
+  const services = new Set<string>();
+  for (const v of values) {
+    if (/^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(v)) services.add(v);
+    else {
+      f.problems.push(
+        `--${builtinProxyServiceFlag}=${v} must be <namespace>/<name> of a Service, e.g. connectors-system/connectors-proxy`,
+      );
+    }
+  }
+  return services;
+}

@@ -252,6 +252,8 @@ function closeConnections(servers: Server[]): () => void {
 export interface ShutdownHooks {
   /** Servers fed connections by the listening server's handlers (trackConnections()). */
   inner?: Server[];
+  /** More listening servers of the process (started by listen()), delayed and drained alike. */
+  listeners?: Server[];
   /** When the drain begins (the Connectors Proxy refuses new CONNECT tunnels from then on). */
   draining?: () => void;
   /** When the grace period is over: close what no server tracks (CONNECT tunnels). */
@@ -329,8 +331,9 @@ export class GracefulShutdown {
   async run(server: Server, hooks: ShutdownHooks = {}): Promise<void> {
     this.begun = true;
     const { delayMs, graceMs } = this.timing;
+    const listeners = [server, ...(hooks.listeners ?? [])];
     if (delayMs > 0) {
-      const stopSweeping = closeConnections([server, ...(hooks.inner ?? [])]);
+      const stopSweeping = closeConnections([...listeners, ...(hooks.inner ?? [])]);
       this.log.info(
         'shutting down: serving on while the endpoints are updated; /readyz answers 503, every response closes its connection',
         { delayMs },
@@ -340,6 +343,6 @@ export class GracefulShutdown {
       this.log.info('shutdown delay over', { delayMs });
     }
     hooks.draining?.();
-    await drain(server, graceMs, this.log, hooks);
+    await Promise.all(listeners.map((l) => drain(l, graceMs, this.log, l === server ? hooks : {})));
   }
 }

@@ -10,7 +10,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { requestKinds, type InflightCounts } from './inflight.js';
 
-export type Component = 'apiserver' | 'classapi' | 'connproxy' | 'controller' | 'mysqlproxy';
+export type Component = 'apiserver' | 'classapi' | 'connproxy' | 'controller' | 'customproxy' | 'mysqlproxy';
 
 /** The metrics of one component, registered in its process's registry. */
 export class ComponentMetrics {

@@ -41,6 +41,8 @@ export type ReadinessCheck = () => string | undefined;
  */
 export interface RunningServer extends Stoppable {
   port: number;
+  /** The ports of StartOptions.more, in order. */
+  morePorts: number[];
 }
 
 export interface ServingOptions {
@@ -65,6 +67,8 @@ export interface StartOptions extends Pick<ShutdownHooks, 'draining' | 'cut'> {
   bindAddress: string;
   /** More fields of the 'serving' log line. */
   fields?: LogFields;
+  /** More listeners of the process (a custom proxy's https beside its http), served and drained alike. */
+  more?: { server: Server; port: number }[];
   /** After the listener has closed: stops informers and watchers, closes upstream pools. */
   release: () => Promise<void>;
 }
@@ -149,16 +153,31 @@ export class Serving {
   async start(server: Server, opts: StartOptions): Promise<RunningServer> {
     const { log } = this.opts;
     const port = await listen(server, opts.port, opts.bindAddress, this.opts.limits.listenSockets);
-    log.info('serving', { address: opts.bindAddress, port, ...opts.fields });
+    const more = opts.more ?? [];
+    const morePorts: number[] = [];
+    for (const m of more) {
+      morePorts.push(await listen(m.server, m.port, opts.bindAddress, this.opts.limits.listenSockets));
+    }
+    log.info('serving', {
+      address: opts.bindAddress,
+      port,
+      ...(morePorts.length > 0 ? { morePorts } : {}),
+      ...opts.fields,
+    });
     let stopped: Promise<void> | undefined;
     const shutdown = (): Promise<void> =>
       (stopped ??= (async () => {
-        await this.graceful.run(server, { inner: this.inner, draining: opts.draining, cut: opts.cut });
+        await this.graceful.run(server, {
+          inner: this.inner,
+          listeners: more.map((m) => m.server),
+          draining: opts.draining,
+          cut: opts.cut,
+        });
         log.info('listener closed; releasing informers, watchers and upstream pools');
         await opts.release();
         log.info('stopped');
       })());
-    return { port, shutdown };
+    return { port, morePorts, shutdown };
   }
 
   private get headerMs(): number {

@@ -43,6 +43,12 @@ export interface ForwardRequest {
    * themselves, without our credential. Through kube-apiserver a 3xx would become a bare 502.
    */
   relayRedirects?: boolean | undefined;
+  /**
+   * false: no redirect is followed here, every one is relayed (through mapLocation), for a custom
+   * proxy whose authentication is bound to the request (a signature a followed hop would carry
+   * stale); its caller follows it back through the proxy. Default: followed inside the address.
+   */
+  followRedirects?: boolean | undefined;
 }
 
 const maxRedirects = 5;
@@ -233,7 +239,7 @@ export async function forward(
       method,
       body: hops === 0 ? req.body : null, // a followed redirect is a GET/HEAD without a body
       decide:
-        (method === 'GET' || method === 'HEAD') && hops < maxRedirects
+        req.followRedirects !== false && (method === 'GET' || method === 'HEAD') && hops < maxRedirects
           ? (location) => redirectTarget(req, from, location)
           : null,
     });

@@ -6,9 +6,12 @@ import type { RequestInfo } from '../machinery/requestinfo.js';
 import type { MethodVerb } from '../machinery/verbs.js';
 import { crdGroup, crdVersion, subresourceGroup, subresourceVersion, type ConnectorRef } from './types.js';
 
-/** The attributes the authorizer checks: `get` on the Connector, or `verb` on its `proxy` subresource. */
-export function connectorAccess(ref: ConnectorRef, subresource: '' | 'proxy', verb: MethodVerb): RequestInfo {
-  const proxy = subresource === 'proxy';
+/**
+ * The attributes the authorizer checks: `get` on the Connector, or `verb` on a subresource (`proxy`,
+ * or for a custom proxy called by the API server, the class API the API server checked).
+ */
+export function connectorAccess(ref: ConnectorRef, subresource: string, verb: MethodVerb): RequestInfo {
+  const proxy = subresource !== '';
   return {
     path: '',
     query: '',
@@ -31,10 +34,14 @@ export function connectorAccess(ref: ConnectorRef, subresource: '' | 'proxy', ve
  * Connectors are checked: for opening an intercepted tunnel, whose requests are each authorized
  * with their own method's verb.
  */
-export function connectorChecks(refs: readonly ConnectorRef[], verb: MethodVerb | null): RequestInfo[] {
+export function connectorChecks(
+  refs: readonly ConnectorRef[],
+  verb: MethodVerb | null,
+  subresource = 'proxy',
+): RequestInfo[] {
   return refs.flatMap((ref) =>
     verb === null
       ? [connectorAccess(ref, '', 'get')]
-      : [connectorAccess(ref, '', verb), connectorAccess(ref, 'proxy', verb)],
+      : [connectorAccess(ref, '', verb), connectorAccess(ref, subresource, verb)],
   );
 }

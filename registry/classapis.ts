@@ -2,7 +2,8 @@
 // The declared operation decides where the request goes: `x-provider-type: api` → the class API
 // backend, with the published X-Plugin-* headers (the backend injects the credential itself);
 // `proxy` (the default) → the tool, at the address `x-openapi-address` chooses, with the
-// Connector's credential injected here.
+// Connector's credential injected here, or, for a class with a proxy of its own, to that proxy
+// (classproxy.ts), which authenticates to the tool itself.
 
 import { badRequest, methodNotAllowed, pathNotFound } from '../machinery/status.js';
 import type { DispatcherCache } from '../proxy/dispatchers.js';
@@ -10,6 +11,7 @@ import { ProxyError } from '../proxy/errors.js';
 import { forward } from '../proxy/forward.js';
 import { forwardRequestHeaders, type HeaderFilter } from '../proxy/headers.js';
 import { checkQuery, parseToolAddress, toolPath, type ToolAddress } from '../proxy/target.js';
+import type { CustomProxies } from './classproxy.js';
 import { classApi, type Operation } from './operations.js';
 import { connectorCa, connectorSecret, resolveConnector, type ResolvedConnector } from './resolve.js';
 import type { SecretSource } from './secrets.js';
@@ -27,6 +29,7 @@ export interface ClassApiDeps {
   droppedHeaders: () => HeaderFilter;
   /** Namespace assumed for a `spec.api.ref` Service that names none. */
   defaultNamespace: string;
+  customProxies: CustomProxies;
 }
 
 const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
@@ -86,7 +89,7 @@ function toolAddressFor(target: ResolvedConnector, op: Operation): ToolAddress {
 
 export function classApiHandler(deps: ClassApiDeps): SubresourceHandler {
   return {
-    async serve({ info, req, res }: SubresourceRequest): Promise<ServeResult> {
+    async serve({ info, user, req, res }: SubresourceRequest): Promise<ServeResult> {
       const target = resolveConnector(deps.lister, info.namespace, info.name);
       const segments = [info.subresource, ...info.rest];
       const method = req.method ?? 'GET';
@@ -110,6 +113,19 @@ export function classApiHandler(deps: ClassApiDeps): SubresourceHandler {
       if (problem)
         throw badRequest(`${problem} (operation ${op.operationId || `${op.method} ${op.template}`})`);
       checkQuery(info.query);
+      if (op.provider === 'proxy' && deps.customProxies.serves(target.connectorClass)) {
+        const status = await deps.customProxies.forward({
+          target,
+          user,
+          subresource: info.subresource,
+          segments,
+          query: info.query,
+          req,
+          res,
+          dropped: deps.droppedHeaders(),
+        });
+        return { status, connectorClass: target.className };
+      }
       const secret = await connectorSecret(deps.secrets, target.connector);
       const headers = forwardRequestHeaders(req.headers, deps.droppedHeaders());
       let address: ToolAddress;

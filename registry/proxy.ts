@@ -1,11 +1,13 @@
 // connectors/{name}/proxy/{path…}: the tool's own API. Target = spec.address (path prefix kept) +
 // path + query; every method; bodies stream both ways; the Connector's credential replaces the
-// caller's.
+// caller's. A Connector whose class has a proxy of its own goes to that proxy instead
+// (classproxy.ts), which authenticates to the tool itself.
 
 import type { DispatcherCache } from '../proxy/dispatchers.js';
 import { forward } from '../proxy/forward.js';
 import { forwardRequestHeaders, type HeaderFilter } from '../proxy/headers.js';
 import { checkQuery, toolPath } from '../proxy/target.js';
+import type { CustomProxies } from './classproxy.js';
 import { connectorCa, connectorSecret, resolveConnector } from './resolve.js';
 import type { SecretSource } from './secrets.js';
 import type { ConnectorLister } from './store.js';
@@ -18,6 +20,7 @@ export interface ProxyDeps {
   pools: DispatcherCache;
   /** Further request headers never forwarded, e.g. the requestheaders configured on kube-apiserver. */
   droppedHeaders: () => HeaderFilter;
+  customProxies: CustomProxies;
 }
 
 export function proxySubresource(deps: ProxyDeps): Subresource {
@@ -25,8 +28,21 @@ export function proxySubresource(deps: ProxyDeps): Subresource {
     name: 'proxy',
     kind: 'ConnectorProxyOptions',
     verbs: ['create', 'delete', 'get', 'patch', 'update'],
-    async serve({ info, req, res }: SubresourceRequest): Promise<ServeResult> {
+    async serve({ info, user, req, res }: SubresourceRequest): Promise<ServeResult> {
       const target = resolveConnector(deps.lister, info.namespace, info.name);
+      if (deps.customProxies.serves(target.connectorClass)) {
+        const status = await deps.customProxies.forward({
+          target,
+          user,
+          subresource: 'proxy',
+          segments: info.rest,
+          query: info.query,
+          req,
+          res,
+          dropped: deps.droppedHeaders(),
+        });
+        return { status, connectorClass: target.className };
+      }
       const path = toolPath(target.address, info.rest);
       checkQuery(info.query);
       const [secret, ca] = await Promise.all([

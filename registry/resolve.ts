@@ -4,7 +4,7 @@
 import { badRequest, notFound, serviceUnavailable } from '../machinery/status.js';
 import { ProxyError } from '../proxy/errors.js';
 import { parseToolAddress, type ToolAddress } from '../proxy/target.js';
-import type { SecretLookup, SecretSource } from './secrets.js';
+import type { SecretCache, SecretLookup, SecretMaterial, SecretSource } from './secrets.js';
 import type { ConnectorLister } from './store.js';
 import { crdGroup, type Connector, type ConnectorClass } from './types.js';
 
@@ -63,11 +63,15 @@ export function resolveConnector(
 
 export type ConnectorSecret = Extract<SecretLookup, { found: true }>;
 
-/** The Secret of the Connector, or null when it has none (an optional auth type). */
-export async function connectorSecret(
-  secrets: SecretSource,
+/**
+ * The Secret a Connector's spec.auth.secretRef names, read with `read` (a credential strategy, or the
+ * raw material for a custom proxy): null when it names none (an optional auth type), else the
+ * Secret, or the Status that says why it cannot be had.
+ */
+async function connectorSecretWith<T extends { found: true }>(
   connector: Connector,
-): Promise<ConnectorSecret | null> {
+  read: (namespace: string, name: string) => Promise<T | Extract<SecretLookup, { found: false }>>,
+): Promise<T | null> {
   const namespace = connector.metadata?.namespace ?? '';
   const who = `Connector ${namespace}/${connector.metadata?.name ?? ''}`;
   const ref = connector.spec?.auth?.secretRef;
@@ -75,10 +79,26 @@ export async function connectorSecret(
   if (ref.namespace && ref.namespace !== namespace) {
     throw badRequest(`${who}: spec.auth.secretRef must name a Secret in namespace ${namespace}`);
   }
-  const found = await secrets.credential(namespace, ref.name);
+  const found = await read(namespace, ref.name);
   if (found.found) return found;
   if (found.reason === 'Forbidden') throw serviceUnavailable(`${who}: ${found.message}`);
   throw badRequest(`${who}: ${found.message}`);
+}
+
+/** The Secret of the Connector with its credential strategy, or null when it has none. */
+export function connectorSecret(
+  secrets: SecretSource,
+  connector: Connector,
+): Promise<ConnectorSecret | null> {
+  return connectorSecretWith(connector, (ns, name) => secrets.credential(ns, name));
+}
+
+/** The Secret of the Connector as it is (type and decoded data), for a custom proxy; null when it has none. */
+export function connectorSecretMaterial(
+  secrets: SecretCache,
+  connector: Connector,
+): Promise<SecretMaterial | null> {
+  return connectorSecretWith(connector, (ns, name) => secrets.material(ns, name));
 }
 
 /** The extra CA bundle of the Connector (spec.caCertSecretRef), or undefined when it names none. */

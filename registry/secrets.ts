@@ -20,6 +20,13 @@ export type SecretLookup =
     }
   | { found: false; reason: 'NotFound' | 'Forbidden' | 'Invalid'; message: string };
 
+/** A Secret as it is, for a custom proxy's own authentication: its type and decoded data. */
+export interface SecretMaterial {
+  found: true;
+  type: string;
+  data: Readonly<Record<string, Buffer>>;
+}
+
 export type CaLookup = { found: true; pem: string } | { found: false; message: string };
 
 export interface SecretSource {
@@ -36,6 +43,7 @@ const pemBlock = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g
 export class SecretCache implements SecretSource {
   private readonly credentials: TtlCache<SecretLookup>;
   private readonly cas: TtlCache<CaLookup>;
+  private readonly materials: TtlCache<SecretMaterial | Missing>;
   constructor(
     private readonly kube: KubeClient,
     ttlMs: number,
@@ -43,6 +51,18 @@ export class SecretCache implements SecretSource {
   ) {
     this.credentials = new TtlCache(ttlMs, maxEntries);
     this.cas = new TtlCache(ttlMs, maxEntries);
+    this.materials = new TtlCache(ttlMs, maxEntries);
+  }
+
+  /** The Secret as it is (any type), read by name like the others. */
+  material(namespace: string, name: string): Promise<SecretMaterial | Missing> {
+    return this.materials.getOrLoad(`${namespace}/${name}`, async () => {
+      const secret = await this.read(namespace, name);
+      if (!secret.found) return secret;
+      const data: Record<string, Buffer> = {};
+      for (const [k, v] of Object.entries(secret.data)) data[k] = Buffer.from(v, 'base64');
+      return { found: true, type: secret.type, data };
+    });
   }
 
   credential(namespace: string, name: string): Promise<SecretLookup> {

@@ -6,8 +6,8 @@
 //   /bytes/{n}      → streams n bytes, generated chunk by chunk (download tests)
 //   /sink           → consumes the body, answers {bytes, sha256} (upload tests)
 //   /redirect?to=U  → 302 to U (redirect tests)
-// With credentials set, every request must carry them as Basic auth, or it gets a 401. Serves HTTP,
-// or HTTPS with a given certificate.
+// With credentials set, every request must carry them as Basic auth, or it gets a 401 (or, with
+// `authorize`, pass that check: signing-tool.ts). Serves HTTP, or HTTPS with a given certificate.
 
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -65,6 +65,8 @@ export async function startEchoTool(
      * callers must not be handed the Connector's credential. `requests` still records it.
      */
     hideAuthorization?: boolean;
+    /** Instead of Basic credentials: why a request is refused (401), or null to serve it. */
+    authorize?: (req: IncomingMessage) => string | null;
   } = {},
 ): Promise<EchoTool> {
   let expected =
@@ -88,13 +90,18 @@ export async function startEchoTool(
       remoteAddress: req.socket.remoteAddress ?? '',
     };
     requests.push(record);
-    if (expected !== null && req.headers.authorization !== expected) {
+    const refused = opts.authorize
+      ? opts.authorize(req)
+      : expected !== null && req.headers.authorization !== expected
+        ? 'wrong or missing credentials'
+        : null;
+    if (refused !== null) {
       req.resume();
       res.writeHead(401, {
         'www-authenticate': 'Basic realm="echo-tool"',
         'content-type': 'application/json',
       });
-      res.end(JSON.stringify({ message: 'wrong or missing credentials' }));
+      res.end(JSON.stringify({ message: refused }));
       return;
     }
     if (path === '/hang') return; // never answer

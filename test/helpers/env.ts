@@ -41,6 +41,8 @@ export async function startEnv(): Promise<void> {
   const sys = await startLocalSystem({
     logDir,
     serverArgs: ['--upstream-response-timeout=3s', '--upstream-idle-timeout=10s'],
+    // The example custom proxy, which the API server reaches by --proxy-url-override.
+    signingProxy: true,
   });
   const toolUser = 'tool-user';
   const toolPassword = secretValue('tool-password');

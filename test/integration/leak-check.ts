@@ -5,7 +5,8 @@
 //   - any answer a test client got (headers and body; a recording tool's echo of what it received
 //     is the tool's body and is checked as that tool's record instead),
 //   - any request a recording tool received, unless that tool is the Connector's own for that secret,
-//   - the metrics of our server (now) and of the processes that are gone (snapshots),
+//   - the metrics of our server and of the example custom proxy (now) and of the processes that are
+//     gone (snapshots),
 //   - any Connector, ConnectorClass or Event.
 // Secrets: every secretValue() and registerSecret(), every ServiceAccount token the control plane
 // issued (the servers' own included) and every token the test registries' token servers issued.
@@ -82,7 +83,12 @@ export async function checkNoLeaks(): Promise<string> {
     .filter((file) => statSync(file).isFile() && statSync(file).mtimeMs >= startedAt)
     .map((file) => ({ file, text: readFileSync(file, 'utf8') }));
   const logNames = logs.map((l) => l.file.slice(sys.logDir.length + 1));
-  expect(logNames).to.include.members(['connectors-apiserver.log', 'classapi.log', 'kube-apiserver.log']);
+  expect(logNames).to.include.members([
+    'connectors-apiserver.log',
+    'classapi.log',
+    'kube-apiserver.log',
+    ...(sys.signingProxy ? ['signing-proxy.log'] : []),
+  ]);
 
   const admin = { 'x-remote-user': 'admin', 'x-remote-group': 'system:masters' };
   const metrics = await direct('/metrics', { cert: frontProxyCert(), headers: admin });
@@ -94,6 +100,14 @@ export async function checkNoLeaks(): Promise<string> {
         {
           where: 'connectors-mysql-proxy /metrics',
           text: await (await fetch(`${sys.mysqlProxy.healthUrl}/metrics`)).text(),
+        },
+      ]
+    : [];
+  const customProxyMetrics = sys.signingProxy
+    ? [
+        {
+          where: 'signing-proxy /metrics',
+          text: await (await fetch(`${sys.signingProxy.url}/metrics`)).text(),
         },
       ]
     : [];
@@ -111,6 +125,7 @@ export async function checkNoLeaks(): Promise<string> {
       ...metricsSnapshots,
       { where: 'connectors-apiserver /metrics', text: metrics.body },
       ...mysqlProxy,
+      ...customProxyMetrics,
     ],
     objects: [
       ...(await objects(['get', 'connectors', '-A'])),

@@ -78,6 +78,11 @@ describe('apiserver/options parseConfig', () => {
       shutdownDelayMs: 0,
       logLevel: 'info',
       namespace: 'connectors-system',
+      builtinProxyServices: new Set([
+        'connectors-system/connectors-proxy',
+        'connectors-system/connectors-proxy-service',
+      ]),
+      proxyUrlOverrides: new Map(),
       limits: {
         maxInflight: { readOnly: 1500, mutating: 500 },
         deadlines: { headerMs: 30_000, bodyIdleMs: 60_000 },
@@ -89,6 +94,44 @@ describe('apiserver/options parseConfig', () => {
 
   it('takes its namespace from POD_NAMESPACE', () => {
     expect(parseConfig(tls, { POD_NAMESPACE: 'tools' }).namespace).to.equal('tools');
+  });
+
+  it('defaults the built-in proxy Services to its own namespace, and takes repeated ones instead', () => {
+    expect([...parseConfig(tls, { POD_NAMESPACE: 'tools' }).builtinProxyServices]).to.deep.equal([
+      'tools/connectors-proxy',
+      'tools/connectors-proxy-service',
+    ]);
+    const config = parseConfig([
+      ...tls,
+      '--builtin-proxy-service=a/proxy',
+      '--builtin-proxy-service',
+      'b/proxy',
+      '--proxy-url-override=tools/signer=https://127.0.0.1:9443/',
+      '--proxy-url-override=tools/other=https://10.0.0.1',
+    ]);
+    expect([...config.builtinProxyServices]).to.deep.equal(['a/proxy', 'b/proxy']);
+    expect([...config.proxyUrlOverrides]).to.deep.equal([
+      ['tools/signer', 'https://127.0.0.1:9443'],
+      ['tools/other', 'https://10.0.0.1'],
+    ]);
+  });
+
+  it('refuses a custom proxy override that is not https, and a built-in Service that is not ns/name', () => {
+    const found = problems([
+      ...tls,
+      '--proxy-url-override=tools/signer=http://127.0.0.1:9080',
+      '--builtin-proxy-service=proxy',
+    ]);
+    expect(
+      found.some((p) =>
+        p.startsWith(
+          '--proxy-url-override=tools/signer=http://127.0.0.1:9080 must be NAMESPACE/SERVICE=URL with an https URL',
+        ),
+      ),
+    ).to.equal(true);
+    expect(
+      found.some((p) => p.startsWith('--builtin-proxy-service=proxy must be <namespace>/<name>')),
+    ).to.equal(true);
   });
 
   it('takes every flag', () => {

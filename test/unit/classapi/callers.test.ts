@@ -4,7 +4,8 @@
 import { X509Certificate } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { expect } from 'chai';
-import { allowedCallers, certificateNames } from '../../../classapi/callers.js';
+import { allowedCallers } from '../../../classapi/callers.js';
+import { certificateNames } from '../../../machinery/certificates.js';
 import { createCA, issueCert } from '../../../hack/pki.js';
 
 function request(socket: object): IncomingMessage {

@@ -1,5 +1,6 @@
-// The flag lists of docs/operations.md are each process's own `--help`, as it prints it: a flag
-// added, renamed or given another default without the page following fails here.
+// The flag lists of docs/operations.md (and of the kit's example, docs/custom-proxy.md) are each
+// process's own `--help`, as it prints it: a flag added, renamed or given another default without
+// the page following fails here.
 
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
@@ -17,6 +18,7 @@ const processes = {
   controller: 'flags-controller',
   csi: 'flags-csi',
   mysqlproxy: 'flags-mysqlproxy',
+  'examples/signing-proxy': 'flags-signing-proxy',
 } as const;
 
 describe('docs/operations.md: the flags are what --help prints', function () {

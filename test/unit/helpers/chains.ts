@@ -24,6 +24,7 @@ import { injectorFor } from '../../../proxy/credentials/index.js';
 import { DispatcherCache } from '../../../proxy/dispatchers.js';
 import { noHeaderFilter } from '../../../proxy/headers.js';
 import { classApiHandler } from '../../../registry/classapis.js';
+import { CustomProxies } from '../../../registry/classproxy.js';
 import { proxySubresource } from '../../../registry/proxy.js';
 import type { SecretSource } from '../../../registry/secrets.js';
 import type { ConnectorLister } from '../../../registry/store.js';
@@ -152,8 +153,24 @@ export async function startAggregatedChain(
   const lister = world(tool.url);
   const dispatchers = pools();
   const authorizer = new RecordingAuthorizer(allow);
+  const customProxies = new CustomProxies(
+    {
+      builtinServices: new Set(['connectors-system/connectors-proxy']),
+      defaultNamespace: 'connectors-system',
+      overrides: new Map(),
+    },
+    dispatchers,
+  );
   const catalog = new SubresourceCatalog(
-    [proxySubresource({ lister, secrets, pools: dispatchers, droppedHeaders: () => noHeaderFilter })],
+    [
+      proxySubresource({
+        lister,
+        secrets,
+        pools: dispatchers,
+        droppedHeaders: () => noHeaderFilter,
+        customProxies,
+      }),
+    ],
     classApiHandler({
       lister,
       secrets,
@@ -161,6 +178,7 @@ export async function startAggregatedChain(
       backendPools: dispatchers,
       droppedHeaders: () => noHeaderFilter,
       defaultNamespace: 'connectors-system',
+      customProxies,
     }),
     lister,
   );
@@ -194,6 +212,10 @@ export async function startProxyChain(allow: (info: RequestInfo) => boolean = ()
     ca: await ProxyCertificateAuthority.generate(),
     upstreamCaPem: undefined,
     otherHosts: 'refuse',
+    builtinProxy: {
+      services: new Set(['connectors-system/connectors-proxy']),
+      namespace: 'connectors-system',
+    },
     connectTimeoutMs: 2_000,
     notReady: () => [],
     intercept,

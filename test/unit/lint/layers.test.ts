@@ -61,8 +61,12 @@ describe('lint: imports point down (entry points → registry → proxy → kube
     [
       'cli/run.ts',
       "import '../apiserver/app.js';",
-      'cli/ may import only registry/, proxy/, kube/, template/, expression/, machinery/, not apiserver/',
+      'cli/ may import only kit/, registry/, proxy/, kube/, template/, expression/, machinery/, not apiserver/',
     ],
+    // The custom-proxy kit sits below the entry points and above registry/: neither way round.
+    ['kit/http.ts', "import '../connproxy/route.js';", 'kit/ may import only registry/, proxy/, kube/'],
+    ['registry/proxy.ts', "import '../kit/index.js';", 'not kit/'],
+    ['examples/signing-proxy/main.ts', "import '../../connproxy/route.js';", 'not connproxy/'],
     [
       'controller/main.ts',
       "import '@kubernetes/client-node';",
@@ -103,14 +107,15 @@ describe('lint: imports point down (entry points → registry → proxy → kube
     expect(found).to.deep.equal([]);
   });
 
-  it('the image builds every folder of the servers (.dockerignore lets each in), and not the kubectl plugin', async () => {
+  it('the image builds every folder of the servers (.dockerignore lets each in), and not the kubectl plugin or the examples', async () => {
     const { layers } = (await import(configUrl)) as LayersModule;
     const context = (await readFile(`${root}.dockerignore`, 'utf8'))
       .split('\n')
       .filter((l) => l.startsWith('!'));
     // cli/ is the kubectl plugin: it runs on a user's machine, installed from the package, and no
-    // process of the image runs it.
-    const clientOnly = ['cli'];
+    // process of the image runs it. examples/ are custom proxies written with the kit, for a user to
+    // build an image of their own from.
+    const clientOnly = ['cli', 'examples'];
     const servers = Object.keys(layers).filter((f) => !clientOnly.includes(f));
     expect(context).to.include.members(servers.map((f) => `!${f}`));
     expect(context).not.to.include.members(clientOnly.map((f) => `!${f}`));

@@ -94,6 +94,33 @@ describe('machinery/serve Serving', () => {
     expect(messages.at(-1)).to.equal('stopped');
   });
 
+  it('serves more listeners of the process and drains them all before releasing', async () => {
+    const { log } = recordingLog();
+    const serving = new Serving(options(log));
+    const main = serving.http((_req, res) => {
+      res.end('main');
+    });
+    const more = serving.http((_req, res) => {
+      res.end('more');
+    });
+    let listeningAtRelease: boolean[] = [];
+    const running = await serving.start(main, {
+      port: 0,
+      bindAddress: '127.0.0.1',
+      more: [{ server: more, port: 0 }],
+      release: () => {
+        listeningAtRelease = [main.listening, more.listening];
+        return Promise.resolve();
+      },
+    });
+    const [morePort] = running.morePorts;
+    expect(morePort).to.be.a('number').and.not.equal(running.port);
+    expect(await get(running.port, '/')).to.deep.equal({ status: 200, body: 'main' });
+    expect(await get(morePort!, '/')).to.deep.equal({ status: 200, body: 'more' });
+    await running.shutdown();
+    expect(listeningAtRelease).to.deep.equal([false, false]);
+  });
+
   it('keeps idle connections longer than clients do, and lifts the request timeout only for streams', () => {
     const serving = new Serving(options(recordingLog().log));
     const plain = serving.http(() => undefined);

@@ -11,7 +11,7 @@ import { expect } from 'chai';
 import type { CredentialInjector } from '../../../proxy/credentials/index.js';
 import { DispatcherCache } from '../../../proxy/dispatchers.js';
 import { ProxyError } from '../../../proxy/errors.js';
-import { forward } from '../../../proxy/forward.js';
+import { forward, type ForwardRequest } from '../../../proxy/forward.js';
 import { headerValue } from '../../../proxy/headers.js';
 
 interface Seen {
@@ -76,6 +76,18 @@ function callerResponse(): {
     head: () => head,
   };
 }
+
+/** GET /team-a/go on an address with the prefix /team-a, redirects relayed rather than refused. */
+const relayedGo = (origin: string): ForwardRequest => ({
+  method: 'GET',
+  origin,
+  path: '/team-a/go',
+  headers: {},
+  body: null,
+  injector: credential,
+  prefix: '/team-a',
+  relayRedirects: true,
+});
 
 describe('proxy/forward: redirects stay inside the Connector address, path prefix included', () => {
   let pools: DispatcherCache;
@@ -171,20 +183,27 @@ describe('proxy/forward: redirects stay inside the Connector address, path prefi
     });
   });
 
+  it('followRedirects false: even a redirect inside the address is relayed, Location mapped', async () => {
+    const tool = await redirectingTool({ '/team-a/go': '/team-a/landed' });
+    server = tool.server;
+    const { res, written, head } = callerResponse();
+    const request = {
+      ...relayedGo(tool.origin),
+      injector: null,
+      followRedirects: false,
+      mapLocation: (location: string) => `/proxied${location}`,
+    };
+    expect(await forward(pools, request, res)).to.equal(302);
+    expect(written()).to.deep.equal({ status: 302, body: 'moved' });
+    expect(headerValue(head(), 'location')).to.equal('/proxied/team-a/landed');
+    expect(tool.seen.map((s) => s.url)).to.deep.equal(['/team-a/go']);
+  });
+
   it('relayRedirects: a redirect outside is relayed to the caller unfollowed, Location as sent', async () => {
     const tool = await redirectingTool({ '/team-a/go': '/team-b/private' });
     server = tool.server;
     const { res, written, head } = callerResponse();
-    const request = {
-      method: 'GET',
-      origin: tool.origin,
-      path: '/team-a/go',
-      headers: {},
-      body: null,
-      injector: credential,
-      prefix: '/team-a',
-      relayRedirects: true,
-    };
+    const request = relayedGo(tool.origin);
     expect(await forward(pools, request, res)).to.equal(302);
     expect(written()).to.deep.equal({ status: 302, body: 'moved' });
     expect(headerValue(head(), 'location')).to.equal('/team-b/private');

@@ -1,16 +1,19 @@
-// Sending a request on to a Connector's tool, in reverse and forward mode alike: the Connector's
-// credential injected, its CA (and --upstream-ca-file) trusted, the body streamed if there is one.
-// A redirect that leaves the address is relayed unfollowed: the caller may follow it, through this
+// Sending a request on to a Connector's tool from a Connectors Proxy (the built-in one in reverse
+// and forward mode, and custom ones through kit/): the Connector's credential injected (or the
+// custom proxy's own), its CA (and --upstream-ca-file) trusted, the body streamed if there is one.
+// A redirect that leaves the address is relayed unfollowed: the caller may follow it, through the
 // proxy's rules.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import { hasBody } from '../machinery/body.js';
+import type { CredentialInjector } from '../proxy/credentials/index.js';
 import type { DispatcherCache } from '../proxy/dispatchers.js';
 import { forward } from '../proxy/forward.js';
 import type { forwardRequestHeaders } from '../proxy/headers.js';
 import type { ToolAddress } from '../proxy/target.js';
-import { connectorCa, connectorSecret, type ResolvedConnector } from '../registry/resolve.js';
-import type { SecretSource } from '../registry/secrets.js';
+import { connectorCa, connectorSecret, type ResolvedConnector } from './resolve.js';
+import type { SecretSource } from './secrets.js';
 
 export interface ToolDeps {
   secrets: SecretSource;
@@ -27,6 +30,15 @@ export interface ToolRequest {
   headers: ReturnType<typeof forwardRequestHeaders>;
   /** Maps a Location that stays on the address back into the caller's view (reverse mode). */
   mapLocation?: (location: string) => string;
+  /**
+   * A custom proxy's own authentication, instead of the Connector's Secret's strategy (null: none,
+   * the proxy has set what it needs in `headers`).
+   */
+  injector?: CredentialInjector | null;
+  /** The body to send instead of the caller's (a custom proxy that transforms it). */
+  body?: Readable | null;
+  /** false: relay every redirect rather than follow one inside the address (proxy/forward.ts). */
+  followRedirects?: boolean;
 }
 
 export async function sendToTool(
@@ -35,8 +47,10 @@ export async function sendToTool(
   res: ServerResponse,
   to: ToolRequest,
 ): Promise<void> {
-  const [secret, connectorCaPem] = await Promise.all([
-    connectorSecret(deps.secrets, to.resolved.connector),
+  const [injector, connectorCaPem] = await Promise.all([
+    to.injector !== undefined
+      ? to.injector
+      : connectorSecret(deps.secrets, to.resolved.connector).then((secret) => secret?.injector ?? null),
     connectorCa(deps.secrets, to.resolved.connector),
   ]);
   const ca = [deps.upstreamCaPem, connectorCaPem].filter(Boolean).join('\n') || undefined;
@@ -48,11 +62,12 @@ export async function sendToTool(
       prefix: to.address.prefix,
       path: to.path,
       headers: to.headers,
-      body: hasBody(req.headers) ? req : null,
-      injector: secret?.injector ?? null,
+      body: to.body !== undefined ? to.body : hasBody(req.headers) ? req : null,
+      injector,
       ca,
       mapLocation: to.mapLocation,
       relayRedirects: true,
+      followRedirects: to.followRedirects,
     },
     res,
   );
