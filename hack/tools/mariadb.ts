@@ -1,6 +1,6 @@
 // A real MariaDB server for tests: Debian's mariadbd on a fresh datadir in a temp dir, listening on
-// 127.0.0.1 on a free port (and a Unix socket, for root's administration), optionally with TLS from a
-// fresh CA (`caCertPem`; the certificate names localhost and 127.0.0.1). stop() ends it and removes
+// 127.0.0.1 (or `host`, e.g. the cluster bridge's address) on a free port (and a Unix socket, for
+// root's administration), optionally with TLS from a fresh CA (`caCertPem`; the certificate names localhost and 127.0.0.1). stop() ends it and removes
 // the temp dir; it is a ManagedProcess, so it never outlives this Node process. With `logDir` its
 // output goes there (the harness's log directory, which the leak check reads).
 //
@@ -36,7 +36,9 @@ export interface MariaDbServer {
   stop(): Promise<void>;
 }
 
-export async function startMariaDb(opts: { tls?: boolean; logDir?: string } = {}): Promise<MariaDbServer> {
+export async function startMariaDb(
+  opts: { tls?: boolean; logDir?: string; host?: string } = {},
+): Promise<MariaDbServer> {
   const dir = await mkdtemp(join(tmpdir(), 'connectors-mariadb-'));
   const unregister = registerExitCleanup(() => {
     rmSync(dir, { recursive: true, force: true });
@@ -83,7 +85,7 @@ export async function startMariaDb(opts: { tls?: boolean; logDir?: string } = {}
       );
     }
 
-    const host = '127.0.0.1';
+    const host = opts.host ?? '127.0.0.1';
     const port = await freePort();
     server = ManagedProcess.start({
       name: 'mariadbd',

@@ -30,6 +30,7 @@ import {
 import { startControlPlane, type ControlPlane } from '../../hack/controlplane.js';
 import { startPackageRepository, type PackageRepository } from '../../hack/tools/package-repository.js';
 import { startRegistry, type Registry } from '../../hack/tools/registry.js';
+import { startMariaDb, type MariaDbServer } from '../../hack/tools/mariadb.js';
 import { demoNamespace, demoToolProxy } from '../../hack/demo.js';
 import { csiNamespace, systemNamespace } from '../../hack/install.js';
 import { cluster, kubectlOk, TEST_IMAGE } from './fixture.js';
@@ -282,6 +283,8 @@ describe('workloads in the real cluster', function () {
   const cleanups: (() => Promise<void>)[] = [];
   // The clone Pod of the first test, checked again by the last one.
   let builder: { uid: string; token: string; seenAt: number } | undefined;
+  // The token the mysql-session Pod logged in with first, for the republish check of `last`.
+  let mysqlSession: { password: string } | undefined;
 
   before(async function () {
     const dir = mkdtempSync(join(tmpdir(), 'connectors-cluster-workloads-'));
@@ -735,6 +738,8 @@ describe('workloads in the real cluster', function () {
 
   describe('other clients in pods, configured only by the files their volume rendered', function () {
     let registry: Registry;
+    let mariadb: MariaDbServer;
+    const databasePassword = randomBytes(12).toString('base64url');
     let packages: PackageRepository;
     let other: ControlPlane;
     const registryPassword = randomBytes(12).toString('base64url');
@@ -760,6 +765,16 @@ describe('workloads in the real cluster', function () {
       });
       stops.push(() => packages.stop());
       await packages.addNpmPackage('connectors-demo', '1.0.0');
+      // docs/mysql.md's database: Debian's MariaDB on the bridge, an account only the Connector has.
+      mariadb = await startMariaDb({ host });
+      // Stopped with the whole suite: `last` logs in again once the token is republished.
+      cleanups.push(() => mariadb.stop());
+      await mariadb.sql(
+        `CREATE DATABASE orders; CREATE TABLE orders.orders (id INT PRIMARY KEY); ` +
+          `INSERT INTO orders.orders VALUES (1), (2), (3); ` +
+          `CREATE USER 'orders'@'%' IDENTIFIED BY '${databasePassword}'; ` +
+          `GRANT ALL ON orders.* TO 'orders'@'%';`,
+      );
       // "Another cluster": a second kube-apiserver on the bridge, read by a ServiceAccount of its own.
       other = await startControlPlane({ bindAddress: host, lowPorts: true, serviceCIDR: '10.97.0.0/24' });
       stops.push(() => other.stop());
@@ -780,6 +795,24 @@ describe('workloads in the real cluster', function () {
       await apply([
         ...hostToolService('registry', host, registry.port),
         ...hostToolService('packages', host, packages.port, 443),
+        ...hostToolService('mariadb', host, mariadb.port, 3306),
+        {
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: { name: 'orders-db', namespace: ns },
+          type: 'kubernetes.io/basic-auth',
+          stringData: { username: 'orders', password: databasePassword },
+        },
+        {
+          apiVersion: 'connectors.alauda.io/v1alpha1',
+          kind: 'Connector',
+          metadata: { name: 'orders-db', namespace: ns },
+          spec: {
+            connectorClassName: 'mysql',
+            address: `mysql://mariadb.${toolsNamespace}.svc.cluster.local:3306`,
+            auth: { name: 'basicAuth', secretRef: { name: 'orders-db' } },
+          },
+        },
         {
           apiVersion: 'v1',
           kind: 'Secret',
@@ -851,7 +884,7 @@ describe('workloads in the real cluster', function () {
         },
       ]);
       // What the connectors-csi volume needs of a Connector: the proxy address in its status.
-      for (const name of ['registry', 'npm', 'other-cluster']) {
+      for (const name of ['registry', 'npm', 'other-cluster', 'orders-db']) {
         const status = await waitFor(`Connector ${name} to have a proxy address`, 120_000, async () => {
           const c = await getJson<ConnectorState>(['connector', name, '-n', ns]);
           return c.status?.proxy?.httpAddress.url ? c.status : undefined;
@@ -903,6 +936,52 @@ describe('workloads in the real cluster', function () {
       expect(out).to.contain('namespace/elsewhere');
     });
 
+    it('mysql through the MySQL proxy, with my.cnf: the token is the password, the database’s never reaches the pod', async function () {
+      // docs/mysql.md's Pod as it stands: MYSQL_HOME at the volume, nothing else.
+      await kubectlOk(['apply', '-f', '-'], docExample('mysql-pod'));
+      const phase = await explained('report', 'Pod report to end', 180_000, async () => {
+        const p = await pod('report');
+        return p?.status.phase === 'Succeeded' || p?.status.phase === 'Failed' ? p.status.phase : undefined;
+      });
+      const out = await logs('report');
+      expect(phase, out).to.equal('Succeeded');
+      expect(out).to.match(/^3$/m);
+      await deletePod('report');
+
+      // A Pod that stays: its my.cnf holds the token and no database password; the `last` suite runs
+      // mysql in it again once kubelet has republished the volume with a fresh token.
+      const session = load(docExample('mysql-pod')) as {
+        metadata: { name: string };
+        spec: { restartPolicy?: string; containers: { name: string; command: string[] }[] };
+      };
+      session.metadata.name = 'mysql-session';
+      delete session.spec.restartPolicy;
+      const container = session.spec.containers[0];
+      if (!container) throw new Error('docs/mysql.md: the Pod has no container');
+      container.command = ['sleep', 'infinity'];
+      await kubectlOk(['apply', '-f', '-'], JSON.stringify(session));
+      await waitRunning('mysql-session');
+      const cnf = await exec('mysql-session', 'cat "$MYSQL_HOME/my.cnf"');
+      expect(cnf).to.not.contain(databasePassword);
+      const password = /^password = (.+)$/m.exec(cnf)?.[1] ?? '';
+      expect(jwtClaims(password).exp, 'my.cnf carries the pod’s ServiceAccount token').to.be.a('number');
+      expect(await exec('mysql-session', 'mysql -N -e "select current_user()"')).to.match(/^orders@/m);
+      mysqlSession = { password };
+
+      // The MySQL proxy logged neither the database password nor the token.
+      const r = await cluster().kubectl([
+        'logs',
+        '-n',
+        systemNamespace,
+        '-l',
+        'app.kubernetes.io/name=connectors-mysql-proxy',
+        '--tail=-1',
+      ]);
+      expect(r.code, r.stderr).to.equal(0);
+      expect(r.stdout).to.not.contain(databasePassword);
+      expect(r.stdout).to.not.contain(password);
+    });
+
     it('curl through the Connectors Proxy with the built-in .env', async function () {
       const before = demo.tool.requests.length;
       const out = await runClient('curl');
@@ -944,6 +1023,25 @@ describe('workloads in the real cluster', function () {
       const uid = builder.uid;
       await deletePod('builder');
       expect(podMounts(uid)).to.deep.equal([]);
+
+      // The MySQL session Pod's my.cnf was republished too; the fresh token logs in.
+      if (!mysqlSession) throw new Error('the mysql test did not run');
+      const before = mysqlSession.password;
+      const expiresIn = jwtClaims(before).exp * 1000 - Date.now();
+      const renewed = await waitFor(
+        'a fresh token in mysql-session’s my.cnf',
+        expiresIn + 60_000,
+        async () => {
+          const cnf = await exec('mysql-session', 'cat "$MYSQL_HOME/my.cnf"');
+          const password = /^password = (.+)$/m.exec(cnf)?.[1];
+          return password && password !== before ? password : undefined;
+        },
+      );
+      expect(jwtClaims(renewed).iat).to.be.greaterThan(jwtClaims(before).iat);
+      expect(await exec('mysql-session', 'mysql -N -e "select count(*) from orders.orders"')).to.match(
+        /^3$/m,
+      );
+      await deletePod('mysql-session');
     });
   });
 });

@@ -301,7 +301,7 @@ describe('Helm chart charts/connectors', function () {
     // The MySQL proxy's: its audiences, its extra flags, the same CA Secret.
     const mysqlProxy = (find(objects, 'Deployment/connectors-mysql-proxy') as Workload).spec.template.spec;
     expect(mysqlProxy.containers[0]?.command).to.include.members([
-      '--token-audiences=connectors-proxy,https://kubernetes.example.com',
+      '--authentication-token-audiences=connectors-proxy,https://kubernetes.example.com',
       '--log-level=debug',
     ]);
     expect(mysqlProxy.volumes?.find((v) => v.name === 'proxy-ca')?.secret?.secretName).to.equal(
