@@ -6,7 +6,7 @@ import { ProxyError } from '../proxy/errors.js';
 import { parseToolAddress, type ToolAddress } from '../proxy/target.js';
 import type { SecretLookup, SecretSource } from './secrets.js';
 import type { ConnectorLister } from './store.js';
-import { crdGroup, type Connector, type ConnectorClass } from './types.js';
+import { credentialSchemeAnnotation, crdGroup, type Connector, type ConnectorClass } from './types.js';
 
 export interface ResolvedConnector {
   connector: Connector;
@@ -17,6 +17,9 @@ export interface ResolvedConnector {
 
 // Informer objects are replaced on every update, so a parsed address can hang off the object.
 const addressCache = new WeakMap<Connector, ToolAddress>();
+// Likewise the credential scheme its class's auth type names, recorded as the Connector is resolved,
+// for connectorSecret.
+const schemeOf = new WeakMap<Connector, string>();
 
 export function resolveConnector(
   lister: ConnectorLister,
@@ -45,12 +48,19 @@ export function resolveConnector(
     }
     addressCache.set(connector, address);
   }
+  const authName = connector.spec?.auth?.name;
+  const authType = connectorClass.spec?.auth?.types?.find((t) => t.name === authName);
+  schemeOf.set(connector, authType?.annotations?.[credentialSchemeAnnotation]?.trim() ?? '');
   return { connector, connectorClass, className, address };
 }
 
 export type ConnectorSecret = Extract<SecretLookup, { found: true }>;
 
-/** The Secret of the Connector, or null when it has none (an optional auth type). */
+/**
+ * The Secret of the Connector, or null when it has none (an optional auth type). The credential is
+ * sent the way the Connector's auth type says (its credential-scheme annotation) when the Connector
+ * came from resolveConnector, which reads its class; otherwise the Secret type's own way.
+ */
 export async function connectorSecret(
   secrets: SecretSource,
   connector: Connector,
@@ -62,7 +72,7 @@ export async function connectorSecret(
   if (ref.namespace && ref.namespace !== namespace) {
     throw badRequest(`${who}: spec.auth.secretRef must name a Secret in namespace ${namespace}`);
   }
-  const found = await secrets.credential(namespace, ref.name);
+  const found = await secrets.credential(namespace, ref.name, schemeOf.get(connector) ?? '');
   if (found.found) return found;
   if (found.reason === 'Forbidden') throw serviceUnavailable(`${who}: ${found.message}`);
   throw badRequest(`${who}: ${found.message}`);

@@ -43,6 +43,8 @@ export const supportedResourceInterfaces: Readonly<Record<string, readonly strin
   maven: ['mavenartifact'],
   k8s: [],
   npm: [],
+  pypi: [],
+  sonarqube: [],
 };
 
 export type Value = string | string[];
