@@ -18,7 +18,12 @@ function create(secret: SecretMaterial): ReturnType<CredentialStrategy['create']
 }
 
 export const basicUsernameStrategies: readonly CredentialStrategy[] = [
-  { secretType: 'connectors.cpaas.io/bearer-token', scheme: basicUsernameScheme, accepts: () => true, create },
+  {
+    secretType: 'connectors.cpaas.io/bearer-token',
+    scheme: basicUsernameScheme,
+    accepts: () => true,
+    create,
+  },
   {
     secretType: 'Opaque',
     scheme: basicUsernameScheme,

@@ -115,8 +115,10 @@ class FakeSecrets implements SecretSource {
     private readonly answer: SecretLookup,
     private readonly ca: CaLookup = { found: false, message: 'Secret team-a/ca does not exist' },
   ) {}
-  credential(namespace: string, name: string): Promise<SecretLookup> {
+  readonly schemes: string[] = [];
+  credential(namespace: string, name: string, scheme = ''): Promise<SecretLookup> {
     this.asked.push(`${namespace}/${name}`);
+    this.schemes.push(scheme);
     return Promise.resolve(this.answer);
   }
   caBundle(namespace: string, name: string): Promise<CaLookup> {
@@ -202,6 +204,62 @@ describe('registry/resolve connectorSecret', () => {
       const err = await statusOfAsync(() => connectorSecret(secrets, conn));
       expect(err.code).to.equal(c.code);
       expect(err.status.message).to.equal('Connector team-a/gitlab: Secret team-a/gitlab-cred: why');
+    });
+  }
+});
+
+describe('registry/resolve: the credential scheme of the Connector’s auth type', () => {
+  const found: SecretLookup = {
+    found: true,
+    type: 'connectors.cpaas.io/bearer-token',
+    injector: { inject: () => undefined },
+    data: {},
+  };
+  const sonarqube: ConnectorClass = {
+    metadata: { name: 'sonarqube' },
+    spec: {
+      auth: {
+        types: [
+          {
+            name: 'tokenAuth',
+            secretType: 'connectors.cpaas.io/bearer-token',
+            annotations: { 'connectors.alauda.io/credential-scheme': ' basic-username ' },
+          },
+          { name: 'bearerAuth', secretType: 'connectors.cpaas.io/bearer-token' },
+        ],
+      },
+    },
+  };
+  const cases: { title: string; authName: string; resolved: boolean; scheme: string }[] = [
+    {
+      title: 'the annotation of the named auth type',
+      authName: 'tokenAuth',
+      resolved: true,
+      scheme: 'basic-username',
+    },
+    { title: 'none for an auth type without it', authName: 'bearerAuth', resolved: true, scheme: '' },
+    { title: 'none for an auth type the class lacks', authName: 'nope', resolved: true, scheme: '' },
+    {
+      title: 'none for a Connector that was not resolved',
+      authName: 'tokenAuth',
+      resolved: false,
+      scheme: '',
+    },
+  ];
+  for (const c of cases) {
+    it(`asks for the Secret with ${c.title}`, async () => {
+      const conn: Connector = {
+        metadata: { namespace: 'team-a', name: 'sonar' },
+        spec: {
+          connectorClassName: 'sonarqube',
+          address: 'https://sonar.example.com',
+          auth: { name: c.authName, secretRef: { name: 'sonar-token' } },
+        },
+      };
+      if (c.resolved) resolveConnector(lister([conn], [sonarqube]), 'team-a', 'sonar');
+      const secrets = new FakeSecrets(found);
+      expect(await connectorSecret(secrets, conn)).to.equal(found);
+      expect(secrets.schemes).to.deep.equal([c.scheme]);
     });
   }
 });
