@@ -13,6 +13,7 @@
 //   await repo.stop();
 
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
@@ -63,6 +64,14 @@ interface StoredFile {
 /** PEP 503's normalized project name. */
 export function normalizePythonName(name: string): string {
   return name.toLowerCase().replace(/[-_.]+/g, '-');
+}
+
+/**
+ * Debian's python3, whose pip is python3-pip's: not a python3 a version manager put first on PATH,
+ * which may sit in a home directory the pod's user cannot enter.
+ */
+export function debianPython(): string {
+  return existsSync('/usr/bin/python3') ? '/usr/bin/python3' : findBinary('python3', 'python3-pip');
 }
 
 /**
