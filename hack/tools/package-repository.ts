@@ -20,7 +20,6 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { createCA, issueCert } from '../pki.js';
 import { ManagedProcess } from '../process.js';
 import { findBinary } from './gitserver.js';
@@ -59,6 +58,38 @@ export interface PackageRepository {
 interface StoredFile {
   type: string;
   body: Buffer;
+}
+
+interface FormPart {
+  filename: string | undefined;
+  body: Buffer;
+}
+
+/**
+ * The parts of a multipart/form-data body by field name (RFC 7578: parts between `--boundary`
+ * lines, each its headers, a blank line and the content), or null when it is not one.
+ */
+function parseMultipart(contentType: string, body: Buffer): Map<string, FormPart> | null {
+  const boundary = /boundary="?([^";]+)"?/i.exec(contentType)?.[1];
+  if (!/^multipart\/form-data/i.test(contentType) || boundary === undefined) return null;
+  const delimiter = Buffer.from(`--${boundary}`);
+  const parts = new Map<string, FormPart>();
+  let at = body.indexOf(delimiter);
+  while (at >= 0) {
+    const start = at + delimiter.length;
+    if (body.subarray(start, start + 2).toString() === '--') return parts; // the closing delimiter
+    const next = body.indexOf(delimiter, start);
+    if (next < 0) return null;
+    const part = body.subarray(start + 2, next - 2); // after the CRLF, before the CRLF of the next
+    const split = part.indexOf('\r\n\r\n');
+    if (split < 0) return null;
+    const headers = part.subarray(0, split).toString('utf8');
+    const name = /content-disposition:[^\r\n]*\bname="([^"]*)"/i.exec(headers)?.[1];
+    const filename = /content-disposition:[^\r\n]*\bfilename="([^"]*)"/i.exec(headers)?.[1];
+    if (name !== undefined) parts.set(name, { filename, body: part.subarray(split + 4) });
+    at = next;
+  }
+  return null;
 }
 
 /** PEP 503's normalized project name. */
@@ -239,31 +270,28 @@ export async function startPackageRepository(opts: {
   const pypiUpload = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     let status = 200;
     let message = 'OK';
-    try {
-      const form = await new Response(Readable.toWeb(req) as ReadableStream, {
-        headers: { 'content-type': req.headers['content-type'] ?? '' },
-      }).formData();
-      const content = form.get('content');
-      const name = form.get('name');
-      if (form.get(':action') !== 'file_upload' || typeof name !== 'string' || !(content instanceof File)) {
-        [status, message] = [400, 'expected :action=file_upload with name, version and content'];
+    const chunks: Buffer[] = [];
+    for await (const chunk of req as AsyncIterable<Buffer>) chunks.push(chunk);
+    const form = parseMultipart(req.headers['content-type'] ?? '', Buffer.concat(chunks));
+    const field = (name: string): string | undefined => form?.get(name)?.body.toString('utf8');
+    const content = form?.get('content');
+    const name = field('name');
+    if (field(':action') !== 'file_upload' || name === undefined || content?.filename === undefined) {
+      [status, message] = [400, 'expected a multipart form with :action=file_upload, name and content'];
+    } else {
+      const file = content.filename;
+      const sha256 = createHash('sha256').update(content.body).digest('hex');
+      const project = normalizePythonName(name);
+      const known = pythonFiles.get(project) ?? [];
+      if (field('sha256_digest') !== sha256) {
+        [status, message] = [400, 'sha256_digest does not match the content'];
+      } else if (!/^[A-Za-z0-9._-]+$/.test(file) || known.some((f) => f.file === file)) {
+        [status, message] = [400, `File already exists or is not a file name: ${file}`];
       } else {
-        const body = Buffer.from(await content.arrayBuffer());
-        const sha256 = createHash('sha256').update(body).digest('hex');
-        const project = normalizePythonName(name);
-        const known = pythonFiles.get(project) ?? [];
-        if (form.get('sha256_digest') !== sha256) {
-          [status, message] = [400, 'sha256_digest does not match the content'];
-        } else if (!/^[A-Za-z0-9._-]+$/.test(content.name) || known.some((f) => f.file === content.name)) {
-          [status, message] = [400, `File already exists or is not a file name: ${content.name}`];
-        } else {
-          put(`/pypi/packages/${project}/${content.name}`, 'application/octet-stream', body);
-          pythonFiles.set(project, [...known, { file: content.name, sha256 }]);
-          writeSimplePages();
-        }
+        put(`/pypi/packages/${project}/${file}`, 'application/octet-stream', content.body);
+        pythonFiles.set(project, [...known, { file, sha256 }]);
+        writeSimplePages();
       }
-    } catch (err) {
-      [status, message] = [400, `not a multipart form: ${(err as Error).message}`];
     }
     requests.push({
       method: req.method ?? '',

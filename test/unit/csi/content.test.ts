@@ -384,7 +384,7 @@ describe('csi/content', function () {
         title: 'glab config.yml: the proxy host as host and API host over http, the token',
         attributes: { connectors: 'gitlab', 'configuration.names': 'gitlabconfig' },
         file: 'config.yml',
-        parse: (text) => loadAllYaml(text)[0],
+        parse: (text) => loadAllYaml(text)[0] as unknown,
         want: {
           host: 'c-gitlab.team-a.svc.cluster.local',
           git_protocol: 'http',
@@ -407,7 +407,7 @@ describe('csi/content', function () {
           'harbor-cli config.yaml: one credential per Connector, the first current, the placeholder login',
         attributes: { connectors: 'harbor,harbor-2', 'configuration.names': 'harbor-cli-config' },
         file: 'config.yaml',
-        parse: (text) => loadAllYaml(text)[0],
+        parse: (text) => loadAllYaml(text)[0] as unknown,
         want: {
           'current-credential-name': 'team-a/harbor',
           credentials: [
