@@ -16,6 +16,7 @@ import { startSonarQube, type SonarQube } from '../../hack/tools/sonarqube.js';
 import {
   apply,
   basicAuthSecret,
+  connector,
   env,
   eventually,
   kubectl,
@@ -23,6 +24,7 @@ import {
   knownSecrets,
   namespace,
   secretValue,
+  tokenSecret,
 } from '../helpers/env.js';
 import { allowSecret, recordMetrics, registerRecorder } from '../helpers/leaks.js';
 
@@ -514,23 +516,13 @@ describe('status controller', function () {
     registerRecorder('controller: the SonarQube stand-in', sonar, [token]);
     await env().sys.installClasses();
     await apply([
-      {
-        apiVersion: 'v1',
-        kind: 'Secret',
-        metadata: { name: 'sonar-token', namespace: ns },
-        type: 'connectors.cpaas.io/bearer-token',
-        stringData: { token },
-      },
-      {
-        apiVersion: 'connectors.alauda.io/v1alpha1',
-        kind: 'Connector',
-        metadata: { name: 'sonar', namespace: ns },
-        spec: {
-          connectorClassName: 'sonarqube',
-          address: `${sonar.url}/`,
-          auth: { name: 'tokenAuth', secretRef: { name: 'sonar-token' } },
-        },
-      },
+      tokenSecret(ns, 'sonar-token', 'connectors.cpaas.io/bearer-token', token),
+      connector(ns, 'sonar', {
+        connectorClassName: 'sonarqube',
+        address: `${sonar.url}/`,
+        secret: 'sonar-token',
+        authName: 'tokenAuth',
+      }),
     ]);
     await waitForReady(ns, 'sonar', 'True');
     // The probes kept the context path; the auth probe sent the token as the Basic username.

@@ -65,6 +65,7 @@ import {
   kubectlOk,
   namespace,
   secretValue,
+  tokenSecret,
 } from '../helpers/env.js';
 
 const audience = 'connectors-proxy';
@@ -315,26 +316,14 @@ describe(`connectors-csi driver (dist/csi/main.js, ${medium} volumes)`, function
         address: packages.pypiIndex,
         secret: 'packages-creds',
       }),
-      {
-        apiVersion: 'v1',
-        kind: 'Secret',
-        metadata: { name: 'sonar-token', namespace: ns },
-        type: 'connectors.cpaas.io/bearer-token',
-        stringData: { token: sonarToken },
-      },
+      tokenSecret(ns, 'sonar-token', 'connectors.cpaas.io/bearer-token', sonarToken),
       connector(ns, 'sonar', {
         connectorClassName: 'sonarqube',
         address: sonar.url,
         secret: 'sonar-token',
         authName: 'tokenAuth',
       }),
-      {
-        apiVersion: 'v1',
-        kind: 'Secret',
-        metadata: { name: 'gitlab-token', namespace: ns },
-        type: 'connectors.cpaas.io/gitlab-pat-auth',
-        stringData: { token: gitlabToken },
-      },
+      tokenSecret(ns, 'gitlab-token', 'connectors.cpaas.io/gitlab-pat-auth', gitlabToken),
       connector(ns, 'gitlab', {
         connectorClassName: 'gitlab',
         address: gitlabTool.url,
