@@ -5,7 +5,7 @@
 // hold a `token`: connectors.cpaas.io/bearer-token, and Opaque with a `token` key.
 import { requireKey, staticHeader, type CredentialStrategy, type SecretMaterial } from './strategy.js';
 
-export const basicUsernameScheme = 'basic-username';
+const basicUsernameScheme = 'basic-username';
 
 function create(secret: SecretMaterial): ReturnType<CredentialStrategy['create']> {
   const token = requireKey(secret, 'token');

@@ -9,7 +9,6 @@ import { registryTokenStrategy } from './registry-token.js';
 import type { CredentialInjector, CredentialStrategy, SecretMaterial } from './strategy.js';
 
 export type { CredentialInjector, CredentialStrategy, OutboundRequest, SecretMaterial } from './strategy.js';
-export { basicUsernameScheme } from './basic-username.js';
 
 const strategies: readonly CredentialStrategy[] = [
   basicAuthStrategy,
@@ -27,7 +26,7 @@ export const supportedSecretTypes: readonly string[] = strategies
   .map((s) => s.secretType);
 
 /** The credential schemes a class may name, each with the Secret types it applies to. */
-export const credentialSchemes: ReadonlyMap<string, readonly string[]> = strategies.reduce((m, s) => {
+const credentialSchemes: ReadonlyMap<string, readonly string[]> = strategies.reduce((m, s) => {
   if (s.scheme !== undefined) m.set(s.scheme, [...(m.get(s.scheme) ?? []), s.secretType]);
   return m;
 }, new Map<string, string[]>());

@@ -1,6 +1,7 @@
 // One strategy object per Secret type (and credential scheme), behind one interface. A strategy
 // turns Secret data into an injector once (per Secret version); the injector then adds the tool
-// credential to each outbound request. Nothing else in the code base builds an Authorization header for a tool.
+// credential to each outbound request. Nothing else in the code base builds an Authorization
+// header for a tool.
 
 import { ProxyError } from '../errors.js';
 import type { OutgoingHeaders } from '../headers.js';
