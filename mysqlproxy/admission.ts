@@ -96,7 +96,7 @@ export class Gate {
     if (!this.opts.lister.hasSynced) {
       throw unavailable('the proxy has not loaded the Connectors yet; try again');
     }
-    const { connector, className } = findConnector(this.opts.lister, ref.namespace, ref.name);
+    const { connector, connectorClass, className } = findConnector(this.opts.lister, ref.namespace, ref.name);
     const who = `Connector ${ref.namespace}/${ref.name}`;
     if (!this.opts.classes.includes(className)) {
       throw accessDenied(
@@ -106,7 +106,7 @@ export class Gate {
     }
     const address = parseMysqlAddress(connector.spec?.address ?? '');
     if (typeof address === 'string') throw accessDenied('connector_refused', `${who}: ${address}`);
-    const secret = await connectorSecret(this.opts.secrets, connector);
+    const secret = await connectorSecret(this.opts.secrets, { connector, connectorClass });
     if (!secret || secret.type !== basicAuth) {
       throw accessDenied('connector_refused', `${who} needs a ${basicAuth} Secret (spec.auth.secretRef)`);
     }

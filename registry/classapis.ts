@@ -126,7 +126,7 @@ export function classApiHandler(deps: ClassApiDeps): SubresourceHandler {
         });
         return { status, connectorClass: target.className };
       }
-      const secret = await connectorSecret(deps.secrets, target.connector);
+      const secret = await connectorSecret(deps.secrets, target);
       const headers = forwardRequestHeaders(req.headers, deps.droppedHeaders());
       let address: ToolAddress;
       if (op.provider === 'api') {

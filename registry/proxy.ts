@@ -46,7 +46,7 @@ export function proxySubresource(deps: ProxyDeps): Subresource {
       const path = toolPath(target.address, info.rest);
       checkQuery(info.query);
       const [secret, ca] = await Promise.all([
-        connectorSecret(deps.secrets, target.connector),
+        connectorSecret(deps.secrets, target),
         connectorCa(deps.secrets, target.connector),
       ]);
       const status = await forward(

@@ -6,7 +6,7 @@ import { ProxyError } from '../proxy/errors.js';
 import { parseToolAddress, type ToolAddress } from '../proxy/target.js';
 import type { SecretCache, SecretLookup, SecretMaterial, SecretSource } from './secrets.js';
 import type { ConnectorLister } from './store.js';
-import { crdGroup, type Connector, type ConnectorClass } from './types.js';
+import { credentialSchemeAnnotation, crdGroup, type Connector, type ConnectorClass } from './types.js';
 
 export interface ResolvedConnector {
   connector: Connector;
@@ -85,12 +85,24 @@ async function connectorSecretWith<T extends { found: true }>(
   throw badRequest(`${who}: ${found.message}`);
 }
 
-/** The Secret of the Connector with its credential strategy, or null when it has none. */
+/** The credential scheme the Connector's auth type names (its class's annotation), or ''. */
+export function credentialScheme(connector: Connector, connectorClass: ConnectorClass): string {
+  const authName = connector.spec?.auth?.name;
+  const authType = connectorClass.spec?.auth?.types?.find((t) => t.name === authName);
+  return authType?.annotations?.[credentialSchemeAnnotation]?.trim() ?? '';
+}
+
+/**
+ * The Secret of the Connector with its credential strategy, or null when it has none: the
+ * credential is sent the way the Connector's auth type says (its credential-scheme annotation),
+ * otherwise the Secret type's own way.
+ */
 export function connectorSecret(
   secrets: SecretSource,
-  connector: Connector,
+  target: Pick<ResolvedConnector, 'connector' | 'connectorClass'>,
 ): Promise<ConnectorSecret | null> {
-  return connectorSecretWith(connector, (ns, name) => secrets.credential(ns, name));
+  const scheme = credentialScheme(target.connector, target.connectorClass);
+  return connectorSecretWith(target.connector, (ns, name) => secrets.credential(ns, name, scheme));
 }
 
 /** The Secret of the Connector as it is (type and decoded data), for a custom proxy; null when it has none. */

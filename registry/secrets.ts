@@ -30,7 +30,8 @@ export interface SecretMaterial {
 export type CaLookup = { found: true; pem: string } | { found: false; message: string };
 
 export interface SecretSource {
-  credential(namespace: string, name: string): Promise<SecretLookup>;
+  /** The Secret's credential, sent the way `scheme` says (proxy/credentials; '' for its type's way). */
+  credential(namespace: string, name: string, scheme?: string): Promise<SecretLookup>;
   /** The CA bundle a Connector's caCertSecretRef names: PEM certificates from its keys. */
   caBundle(namespace: string, name: string): Promise<CaLookup>;
 }
@@ -65,14 +66,14 @@ export class SecretCache implements SecretSource {
     });
   }
 
-  credential(namespace: string, name: string): Promise<SecretLookup> {
-    return this.credentials.getOrLoad(`${namespace}/${name}`, async () => {
+  credential(namespace: string, name: string, scheme = ''): Promise<SecretLookup> {
+    return this.credentials.getOrLoad(`${namespace}/${name}\n${scheme}`, async () => {
       const secret = await this.read(namespace, name);
       if (!secret.found) return secret;
       const data: Record<string, Buffer> = {};
       for (const [k, v] of Object.entries(secret.data)) data[k] = Buffer.from(v, 'base64');
       try {
-        const injector = injectorFor({ namespace, name, type: secret.type, data });
+        const injector = injectorFor({ namespace, name, type: secret.type, data }, scheme);
         return { found: true, type: secret.type, injector, data: secret.data };
       } catch (err) {
         // A definite answer, cached like the others: the message names the Secret, never a value.

@@ -50,7 +50,7 @@ export async function sendToTool(
   const [injector, connectorCaPem] = await Promise.all([
     to.injector !== undefined
       ? to.injector
-      : connectorSecret(deps.secrets, to.resolved.connector).then((secret) => secret?.injector ?? null),
+      : connectorSecret(deps.secrets, to.resolved).then((secret) => secret?.injector ?? null),
     connectorCa(deps.secrets, to.resolved.connector),
   ]);
   const ca = [deps.upstreamCaPem, connectorCaPem].filter(Boolean).join('\n') || undefined;

@@ -48,7 +48,14 @@ export interface AuthType {
   name: string;
   secretType?: string;
   optional?: boolean;
+  annotations?: Record<string, string>;
 }
+
+/**
+ * The auth type annotation naming how the Connectors Proxy sends the Secret (a credential scheme of
+ * proxy/credentials, e.g. basic-username); absent: the Secret type's own way.
+ */
+export const credentialSchemeAnnotation = 'connectors.alauda.io/credential-scheme';
 
 export interface ConnectorClassSpec {
   auth?: { types?: AuthType[] };

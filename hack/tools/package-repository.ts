@@ -1,15 +1,21 @@
-// A private package repository for tests of real npm and Maven clients: HTTPS with a certificate from
-// a fresh CA, Basic auth on every request, static files (an npm registry under /npm/, a Maven
-// repository under /maven/), and a record of every request with the user it authenticated, so a test
-// can show which credential the client's requests arrived with.
+// A private package repository for tests of real npm, Maven, pip and twine clients: HTTPS with a
+// certificate from a fresh CA, Basic auth on every request, static files (an npm registry under /npm/,
+// a Maven repository under /maven/), a Python package index under /pypi/ (PEP 503 simple pages under
+// /pypi/simple/, files under /pypi/packages/, and the legacy upload API twine speaks: a multipart POST
+// to /pypi/ with `:action=file_upload`, stored so pip can install it next), and a record of every
+// request with the user it authenticated, so a test can show which credential the client's requests
+// arrived with.
 //
 //   const repo = await startPackageRepository({ username: 'deployer', password: 's3cret' });
 //   await repo.addNpmPackage('connectors-demo', '1.0.0');   // npm install connectors-demo
 //   repo.addMavenPom('com.example', 'parent', '1.0.0', parentPom(coordinates)); // Maven resolves it
+//   const wheel = await buildWheel(dir, 'connectors-demo', '1.0.0'); // twine upload, pip install
 //   await repo.stop();
 
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -37,6 +43,8 @@ export interface PackageRepository {
   readonly npmRegistry: string;
   /** The Maven repository: `${url}/maven/`. */
   readonly mavenRepository: string;
+  /** The Python package index: `${url}/pypi/` (uploads), `${url}/pypi/simple/` (PEP 503). */
+  readonly pypiIndex: string;
   /** The CA of the serving certificate. */
   readonly caCertPem: string;
   readonly requests: RepositoryRequest[];
@@ -50,6 +58,90 @@ export interface PackageRepository {
 interface StoredFile {
   type: string;
   body: Buffer;
+}
+
+interface FormPart {
+  filename: string | undefined;
+  body: Buffer;
+}
+
+/**
+ * The parts of a multipart/form-data body by field name (RFC 7578: parts between `--boundary`
+ * lines, each its headers, a blank line and the content), or null when it is not one.
+ */
+function parseMultipart(contentType: string, body: Buffer): Map<string, FormPart> | null {
+  const boundary = /boundary="?([^";]+)"?/i.exec(contentType)?.[1];
+  if (!/^multipart\/form-data/i.test(contentType) || boundary === undefined) return null;
+  const delimiter = Buffer.from(`--${boundary}`);
+  const parts = new Map<string, FormPart>();
+  let at = body.indexOf(delimiter);
+  while (at >= 0) {
+    const start = at + delimiter.length;
+    if (body.subarray(start, start + 2).toString() === '--') return parts; // the closing delimiter
+    const next = body.indexOf(delimiter, start);
+    if (next < 0) return null;
+    const part = body.subarray(start + 2, next - 2); // after the CRLF, before the CRLF of the next
+    const split = part.indexOf('\r\n\r\n');
+    if (split < 0) return null;
+    const headers = part.subarray(0, split).toString('utf8');
+    const name = /content-disposition:[^\r\n]*\bname="([^"]*)"/i.exec(headers)?.[1];
+    const filename = /content-disposition:[^\r\n]*\bfilename="([^"]*)"/i.exec(headers)?.[1];
+    if (name !== undefined) parts.set(name, { filename, body: part.subarray(split + 4) });
+    at = next;
+  }
+  return null;
+}
+
+/** PEP 503's normalized project name. */
+export function normalizePythonName(name: string): string {
+  return name.toLowerCase().replace(/[-_.]+/g, '-');
+}
+
+/**
+ * Debian's python3, whose pip is python3-pip's: not a python3 a version manager put first on PATH,
+ * which may sit in a home directory the pod's user cannot enter.
+ */
+export function debianPython(): string {
+  return existsSync('/usr/bin/python3') ? '/usr/bin/python3' : findBinary('python3', 'python3-pip');
+}
+
+/**
+ * Builds a pure-Python wheel of `name` `version` in `dir` (one module, named like the project with
+ * underscores, whose NAME is the project name) with the python3 that runs pip; returns its path.
+ */
+export async function buildWheel(dir: string, name: string, version: string): Promise<string> {
+  const script = `
+import base64, hashlib, sys, zipfile
+dist, version, out = sys.argv[1], sys.argv[2], sys.argv[3]
+module = dist.replace('-', '_')
+info = f"{module}-{version}.dist-info"
+files = {
+    f"{module}/__init__.py": f"NAME = {dist!r}\\n",
+    f"{info}/METADATA": f"Metadata-Version: 2.1\\nName: {dist}\\nVersion: {version}\\n",
+    f"{info}/WHEEL": "Wheel-Version: 1.0\\nGenerator: connectors-tests\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n",
+}
+record = []
+for path, text in files.items():
+    data = text.encode()
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    record.append(f"{path},sha256={digest},{len(data)}")
+record.append(f"{info}/RECORD,,")
+files[f"{info}/RECORD"] = "\\n".join(record) + "\\n"
+wheel = f"{out}/{module}-{version}-py3-none-any.whl"
+with zipfile.ZipFile(wheel, "w") as z:
+    for path, text in files.items():
+        z.writestr(path, text)
+print(wheel)
+`;
+  const r = await ManagedProcess.run(
+    findBinary('python3', 'python3-pip'),
+    ['-c', script, name, version, dir],
+    {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+    },
+  );
+  if (r.code !== 0) throw new Error(`building the wheel failed: ${r.stderr}`);
+  return r.stdout.trim();
 }
 
 /** Maven coordinates. */
@@ -106,9 +198,13 @@ export async function startPackageRepository(opts: {
   const expected = `Basic ${Buffer.from(`${opts.username}:${opts.password}`).toString('base64')}`;
 
   const server: Server = createServer({ cert: serving.certPem, key: serving.keyPem }, (req, res) => {
-    req.resume();
     const path = decodeURIComponent((req.url ?? '/').split('?')[0] ?? '/');
     const authorized = req.headers.authorization === expected;
+    if (req.method === 'POST' && path === '/pypi/' && authorized) {
+      void pypiUpload(req, res);
+      return;
+    }
+    req.resume();
     const file = authorized ? files.get(path) : undefined;
     const status = !authorized ? 401 : file ? 200 : 404;
     requests.push({
@@ -145,16 +241,80 @@ export async function startPackageRepository(opts: {
   const put = (path: string, type: string, body: Buffer | string): void => {
     files.set(path, { type, body: Buffer.isBuffer(body) ? body : Buffer.from(body) });
   };
+
+  // The Python index: its simple pages are rewritten from `pythonFiles` on every upload.
+  const pythonFiles = new Map<string, { file: string; sha256: string }[]>();
+  const simplePage = (title: string, links: [string, string][]): string =>
+    `<!DOCTYPE html>\n<html><head><title>${title}</title></head><body>\n` +
+    links.map(([href, text]) => `<a href="${href}">${text}</a><br/>\n`).join('') +
+    '</body></html>\n';
+  const writeSimplePages = (): void => {
+    const projects = [...pythonFiles.keys()].sort();
+    put(
+      '/pypi/simple/',
+      'text/html',
+      simplePage(
+        'Simple index',
+        projects.map((p) => [`${p}/`, p]),
+      ),
+    );
+    for (const project of projects) {
+      const links = (pythonFiles.get(project) ?? []).map((f): [string, string] => [
+        `../../packages/${project}/${f.file}#sha256=${f.sha256}`,
+        f.file,
+      ]);
+      put(`/pypi/simple/${project}/`, 'text/html', simplePage(`Links for ${project}`, links));
+    }
+  };
+  /** The legacy upload API: a multipart form with :action=file_upload, name, version and content. */
+  const pypiUpload = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    let status = 200;
+    let message = 'OK';
+    const chunks: Buffer[] = [];
+    for await (const chunk of req as AsyncIterable<Buffer>) chunks.push(chunk);
+    const form = parseMultipart(req.headers['content-type'] ?? '', Buffer.concat(chunks));
+    const field = (name: string): string | undefined => form?.get(name)?.body.toString('utf8');
+    const content = form?.get('content');
+    const name = field('name');
+    if (field(':action') !== 'file_upload' || name === undefined || content?.filename === undefined) {
+      [status, message] = [400, 'expected a multipart form with :action=file_upload, name and content'];
+    } else {
+      const file = content.filename;
+      const sha256 = createHash('sha256').update(content.body).digest('hex');
+      const project = normalizePythonName(name);
+      const known = pythonFiles.get(project) ?? [];
+      if (field('sha256_digest') !== sha256) {
+        [status, message] = [400, 'sha256_digest does not match the content'];
+      } else if (!/^[A-Za-z0-9._-]+$/.test(file) || known.some((f) => f.file === file)) {
+        [status, message] = [400, `File already exists or is not a file name: ${file}`];
+      } else {
+        put(`/pypi/packages/${project}/${file}`, 'application/octet-stream', content.body);
+        pythonFiles.set(project, [...known, { file, sha256 }]);
+        writeSimplePages();
+      }
+    }
+    requests.push({
+      method: req.method ?? '',
+      url: req.url ?? '',
+      user: opts.username,
+      status,
+      userAgent: req.headers['user-agent'] ?? '',
+    });
+    res.writeHead(status, { 'content-type': 'text/plain' });
+    res.end(`${message}\n`);
+  };
   // Each repository answers at its root, as registries do, so that a Connector's auth probe (a GET
   // of its address with the credential) tells a good password (200) from a bad one (401).
   put('/npm/', 'application/json', JSON.stringify({ db_name: 'registry' }));
   put('/maven/', 'text/html', '<html><body>maven</body></html>\n');
+  writeSimplePages();
 
   return {
     url,
     port,
     npmRegistry: `${url}/npm/`,
     mavenRepository: `${url}/maven/`,
+    pypiIndex: `${url}/pypi/`,
     caCertPem: ca.certPem,
     requests,
     async addNpmPackage(name, version) {

@@ -1,6 +1,7 @@
-// One strategy object per Secret type, behind one interface. A strategy turns Secret data into an
-// injector once (per Secret version); the injector then adds the tool credential to each
-// outbound request. Nothing else in the code base builds an Authorization header for a tool.
+// One strategy object per Secret type (and credential scheme), behind one interface. A strategy
+// turns Secret data into an injector once (per Secret version); the injector then adds the tool
+// credential to each outbound request. Nothing else in the code base builds an Authorization
+// header for a tool.
 
 import { ProxyError } from '../errors.js';
 import type { OutgoingHeaders } from '../headers.js';
@@ -25,6 +26,11 @@ export interface CredentialInjector {
 
 export interface CredentialStrategy {
   readonly secretType: string;
+  /**
+   * The credential scheme a ConnectorClass chose for the auth type (its annotation
+   * connectors.alauda.io/credential-scheme), or absent for the Secret type's own way.
+   */
+  readonly scheme?: string;
   /** Whether this strategy can use the Secret (e.g. Opaque only with a `token` key). */
   accepts(secret: SecretMaterial): boolean;
   create(secret: SecretMaterial): CredentialInjector;

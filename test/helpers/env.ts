@@ -104,6 +104,11 @@ export function basicAuthSecret(ns: string, name: string, username: string, pass
   };
 }
 
+/** A Secret holding a `token` (connectors.cpaas.io/bearer-token, gitlab-pat-auth, Opaque). */
+export function tokenSecret(ns: string, name: string, type: string, token: string): object {
+  return { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: ns }, type, stringData: { token } };
+}
+
 export function connector(
   ns: string,
   name: string,
@@ -136,13 +141,7 @@ export function connector(
  */
 export function clusterConnector(ns: string, className: string, token: string): object[] {
   return [
-    {
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: { name: 'cluster-token', namespace: ns },
-      type: 'connectors.cpaas.io/bearer-token',
-      stringData: { token },
-    },
+    tokenSecret(ns, 'cluster-token', 'connectors.cpaas.io/bearer-token', token),
     {
       apiVersion: 'v1',
       kind: 'Secret',

@@ -44,6 +44,8 @@ export const supportedResourceInterfaces: Readonly<Record<string, readonly strin
   k8s: [],
   npm: [],
   mysql: [],
+  pypi: [],
+  sonarqube: [],
 };
 
 export type Value = string | string[];

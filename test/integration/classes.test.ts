@@ -107,6 +107,18 @@ const published: Record<string, { name: string; secretType: string; optional: bo
     optional: true,
     keys: ['username', 'password'],
   },
+  pypi: {
+    name: 'basicAuth',
+    secretType: 'kubernetes.io/basic-auth',
+    optional: true,
+    keys: ['username', 'password'],
+  },
+  sonarqube: {
+    name: 'tokenAuth',
+    secretType: 'connectors.cpaas.io/bearer-token',
+    optional: false,
+    keys: ['token'],
+  },
 };
 const classNames = Object.keys(published);
 /** Shipped classes the published API has no counterpart of. */
@@ -193,7 +205,7 @@ describe('shipped ConnectorClasses (manifests/classes)', function () {
     }
   });
 
-  it('kubectl get connectorclasses lists all eight', async function () {
+  it('kubectl get connectorclasses lists all ten', async function () {
     const names = (await kubectlOk(['get', 'connectorclasses', '-o', 'name'])).split('\n').filter(Boolean);
     for (const name of classNames) {
       expect(names).to.include(`connectorclass.connectors.alauda.io/${name}`);
@@ -318,7 +330,9 @@ describe('shipped ConnectorClasses (manifests/classes)', function () {
       expect(classes.get(name)?.spec.api?.ref, name).to.equal(undefined);
       expect(classes.get(name)?.spec.api?.uri, name).to.equal(undefined);
     }
-    for (const name of ['k8s', 'maven', 'npm']) expect(classes.get(name)?.spec.api, name).to.equal(undefined);
+    for (const name of ['k8s', 'maven', 'npm', 'pypi', 'sonarqube']) {
+      expect(classes.get(name)?.spec.api, name).to.equal(undefined);
+    }
     expect(classes.get('github')?.spec.addressExtensions).to.deep.equal([
       {
         name: 'api',
@@ -376,12 +390,18 @@ describe('shipped ConnectorClasses (manifests/classes)', function () {
     const want: Record<string, Record<string, string[]>> = {
       git: { gitconfig: ['.gitconfig'] },
       oci: { 'registry-config': ['config.json'], buildkitd: ['buildkitd.toml'] },
-      gitlab: { gitconfig: ['.gitconfig'] },
+      gitlab: { gitconfig: ['.gitconfig'], gitlabconfig: ['config.yml'] },
       github: { gitconfig: ['.gitconfig'], githubconfig: ['config.yml', 'hosts.yml'] },
-      harbor: { 'registry-config': ['config.json'], buildkitd: ['buildkitd.toml'] },
+      harbor: {
+        'registry-config': ['config.json'],
+        buildkitd: ['buildkitd.toml'],
+        'harbor-cli-config': ['HARBOR_ENCRYPTION_KEY', 'config.yaml'],
+      },
       k8s: { kubeconfig: ['kubeconfig'] },
       maven: { settings: ['settings.xml'] },
       npm: { npmrc: ['.npmrc'] },
+      pypi: { pipconf: ['pip.conf'], pypirc: ['.pypirc'] },
+      sonarqube: { 'sonar-scanner': ['sonar-project.properties'] },
     };
     for (const name of classNames) {
       const got = Object.fromEntries(
@@ -421,6 +441,7 @@ describe('shipped ConnectorClasses (manifests/classes)', function () {
     const gitlabToken = secretValue('classes-gitlab-token');
     const githubToken = secretValue('classes-github-token');
     const harborPassword = secretValue('classes-harbor-password');
+    const sonarToken = secretValue('classes-sonar-token');
 
     before(async function () {
       tool = await startEchoTool(); // accepts any credential, records what arrived
@@ -441,6 +462,7 @@ describe('shipped ConnectorClasses (manifests/classes)', function () {
       allowSecret(tool, gitlabToken, '/gitlab');
       allowSecret(tool, githubToken, '/github-api');
       allowSecret(tool, harborPassword, '/');
+      allowSecret(tool, sonarToken, '/sonarqube');
       ns = await namespace('classes');
       const secret = (name: string, type: string, stringData: Record<string, string>): object => ({
         apiVersion: 'v1',
@@ -463,6 +485,7 @@ describe('shipped ConnectorClasses (manifests/classes)', function () {
           username: 'harbor-user',
           password: harborPassword,
         }),
+        secret('sonar-token', 'connectors.cpaas.io/bearer-token', { token: sonarToken }),
         conn('git', {
           connectorClassName: 'git',
           address: `${tool.url}/scm`,
@@ -492,6 +515,11 @@ describe('shipped ConnectorClasses (manifests/classes)', function () {
           connectorClassName: 'harbor',
           address: tool.url,
           auth: { name: 'basicAuth', secretRef: { name: 'harbor-creds' } },
+        }),
+        conn('sonarqube', {
+          connectorClassName: 'sonarqube',
+          address: `${tool.url}/sonarqube`,
+          auth: { name: 'tokenAuth', secretRef: { name: 'sonar-token' } },
         }),
       ]);
       // No controller runs here to resolve spec.api.ref (Service connectors-classapi): stand in for it
@@ -626,6 +654,12 @@ describe('shipped ConnectorClasses (manifests/classes)', function () {
         expect(new URL(echo.url, tool.url).pathname).to.equal(path);
         expect(echo.headers.authorization).to.equal(`Basic ${b64(`harbor-user:${harborPassword}`)}`);
       }
+    });
+
+    it('sonarqube through connectors/{name}/proxy: the token as the Basic username (its auth type’s credential scheme)', async function () {
+      const echo = await get('sonarqube', 'proxy/api/authentication/validate');
+      expect(new URL(echo.url, tool.url).pathname).to.equal('/sonarqube/api/authentication/validate');
+      expect(echo.headers.authorization).to.equal(`Basic ${b64(`${sonarToken}:`)}`);
     });
   });
 });

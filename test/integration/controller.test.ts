@@ -13,6 +13,8 @@ import { ManagedProcess } from '../../hack/process.js';
 import { startEchoTool, type EchoTool } from '../../hack/tools/echo-tool.js';
 import { startGitServer, type GitServer } from '../../hack/tools/gitserver.js';
 import { startMariaDb, type MariaDbServer } from '../../hack/tools/mariadb.js';
+import { startPackageRepository, type PackageRepository } from '../../hack/tools/package-repository.js';
+import { startSonarQube, type SonarQube } from '../../hack/tools/sonarqube.js';
 import {
   apply,
   basicAuthSecret,
@@ -24,6 +26,7 @@ import {
   knownSecrets,
   namespace,
   secretValue,
+  tokenSecret,
 } from '../helpers/env.js';
 import { allowSecret, recordMetrics, registerRecorder } from '../helpers/leaks.js';
 
@@ -143,6 +146,8 @@ describe('status controller', function () {
   let spare: EchoTool | undefined;
   let git: GitServer | undefined;
   let mysql: MariaDbServer | undefined;
+  let packages: PackageRepository | undefined;
+  let sonar: SonarQube | undefined;
 
   function startController(identity: string): ManagedProcess {
     const proc = ManagedProcess.start({
@@ -254,6 +259,8 @@ describe('status controller', function () {
     await spare?.close();
     await git?.stop();
     await mysql?.stop();
+    await packages?.stop();
+    await sonar?.close();
   });
 
   it('kubectl get connectors shows Ready True for a Connector to the live basic-auth tool', async () => {
@@ -468,6 +475,69 @@ describe('status controller', function () {
     await setPassword('git-creds', 'ctl-git', secretValue('ctl-git-wrong'));
     const failed = await waitForReady(ns, 'git', 'False', 'AuthenticationFailed', probeInterval * 3);
     expect(cond(failed, 'AuthReady')?.message).to.equal('Authentication failed: status code 401');
+  });
+
+  it('the published pypi class: Ready against a package index, AuthenticationFailed with a wrong password', async function () {
+    const password = secretValue('ctl-pypi-password');
+    packages = await startPackageRepository({ username: 'ctl-pypi', password });
+    await env().sys.installClasses();
+    await apply([
+      basicAuthSecret(ns, 'pypi-creds', 'ctl-pypi', password),
+      {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'pypi-ca', namespace: ns },
+        stringData: { 'ca.crt': packages.caCertPem },
+      },
+      {
+        apiVersion: 'connectors.alauda.io/v1alpha1',
+        kind: 'Connector',
+        metadata: { name: 'pypi', namespace: ns },
+        spec: {
+          connectorClassName: 'pypi',
+          address: packages.pypiIndex,
+          auth: { name: 'basicAuth', secretRef: { name: 'pypi-creds' } },
+          // The index's certificate is from a fresh CA, which the Connector names.
+          caCertSecretRef: { name: 'pypi-ca' },
+        },
+      },
+    ]);
+    await waitForReady(ns, 'pypi', 'True');
+    // Both probes asked the simple index below the address's path; the auth probe as the Connector.
+    const simple = packages.requests.filter((r) => r.url === '/pypi/simple/');
+    expect(simple.map((r) => r.user)).to.include('ctl-pypi');
+
+    await setPassword('pypi-creds', 'ctl-pypi', secretValue('ctl-pypi-wrong'));
+    const failed = await waitForReady(ns, 'pypi', 'False', 'AuthenticationFailed', probeInterval * 3);
+    expect(cond(failed, 'AuthReady')?.message).to.equal('Authentication failed: status code 401');
+    // A private index answers the anonymous liveness probe 401: still alive.
+    expect(cond(failed, 'LivenessReady')?.status).to.equal('True');
+  });
+
+  it('the published sonarqube class: Ready when SonarQube says valid, AuthenticationFailed when it says not', async function () {
+    const token = secretValue('ctl-sonar-token');
+    sonar = await startSonarQube({ token, context: '/sonarqube' });
+    registerRecorder('controller: the SonarQube stand-in', sonar, [token]);
+    await env().sys.installClasses();
+    await apply([
+      tokenSecret(ns, 'sonar-token', 'connectors.cpaas.io/bearer-token', token),
+      connector(ns, 'sonar', {
+        connectorClassName: 'sonarqube',
+        address: `${sonar.url}/`,
+        secret: 'sonar-token',
+        authName: 'tokenAuth',
+      }),
+    ]);
+    await waitForReady(ns, 'sonar', 'True');
+    // The probes kept the context path; the auth probe sent the token as the Basic username.
+    expect(sonar.requests.some((r) => r.url === '/sonarqube/api/system/status')).to.equal(true);
+    const validations = sonar.requests.filter((r) => r.url === '/sonarqube/api/authentication/validate');
+    expect(validations.at(-1)?.valid).to.equal(true);
+
+    // SonarQube answers a token it does not know with 200 {"valid":false}: response.cel decides.
+    sonar.setToken(secretValue('ctl-sonar-rotated'));
+    const failed = await waitForReady(ns, 'sonar', 'False', 'AuthenticationFailed', probeInterval * 3);
+    expect(cond(failed, 'AuthReady')?.message).to.match(/^Authentication failed/);
   });
 
   it('the host resolver’s address has its Service: c-<name>, ExternalName to the proxy, owned by the Connector', async () => {

@@ -23,21 +23,28 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
+import { createDecipheriv } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
+import { loadAllYaml } from '@kubernetes/client-node';
 import { expect } from 'chai';
 import { parseMountInfo } from '../../csi/medium.js';
 import { repoRoot, resolveBinaries } from '../../hack/binaries.js';
 import { ManagedProcess, registerExitCleanup, type RunResult } from '../../hack/process.js';
 import { findBinary, startGitServer, type GitServer } from '../../hack/tools/gitserver.js';
+import { startEchoTool, type EchoTool } from '../../hack/tools/echo-tool.js';
 import {
+  buildWheel,
+  debianPython,
   parentPom,
   projectWithParent,
   startPackageRepository,
   type PackageRepository,
 } from '../../hack/tools/package-repository.js';
 import { startRegistry, type Registry } from '../../hack/tools/registry.js';
+import { startSonarQube, type SonarQube } from '../../hack/tools/sonarqube.js';
 import {
   callError,
   kubeletPublishRequest,
@@ -58,6 +65,7 @@ import {
   kubectlOk,
   namespace,
   secretValue,
+  tokenSecret,
 } from '../helpers/env.js';
 
 const audience = 'connectors-proxy';
@@ -106,6 +114,37 @@ function podEnv(home: string): NodeJS.ProcessEnv {
   };
 }
 
+/**
+ * One request as a client configured with a forward proxy sends it to a plain-http target: the
+ * absolute URL to the proxy, with Proxy-Authorization. Answers the status and the body.
+ */
+function viaProxy(
+  proxy: { host: string; port: number; authorization: string },
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      {
+        host: proxy.host,
+        port: proxy.port,
+        path: url,
+        headers: { ...headers, host: new URL(url).host, 'proxy-authorization': proxy.authorization },
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => {
+          resolve({ status: res.statusCode ?? 0, body });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 /** Unmounts whatever is still mounted below `root` (a crashed run), so nothing outlives the suite. */
 function unmountBelow(root: string): void {
   const mounts = parseMountInfo(readFileSync('/proc/self/mountinfo', 'utf8'));
@@ -123,6 +162,12 @@ describe(`connectors-csi driver (dist/csi/main.js, ${medium} volumes)`, function
   let packagesPassword: string;
   let registry: Registry;
   let registryPassword: string;
+  let sonar: SonarQube;
+  let sonarToken: string;
+  let gitlabTool: EchoTool;
+  let gitlabToken: string;
+  let harborTool: EchoTool;
+  let harborPassword: string;
   let digest: string;
   let proxy: Awaited<ReturnType<typeof startProxy>>;
   let driver: RunningDriver;
@@ -197,6 +242,15 @@ describe(`connectors-csi driver (dist/csi/main.js, ${medium} volumes)`, function
     registry = await startRegistry({ auth: 'token', username: 'reg-user', password: registryPassword });
     cleanups.push(() => registry.stop());
     digest = await registry.push('team/app', '1.0');
+    sonarToken = secretValue('csi-sonar-token');
+    sonar = await startSonarQube({ token: sonarToken });
+    cleanups.push(() => sonar.close());
+    gitlabToken = secretValue('csi-gitlab-token');
+    gitlabTool = await startEchoTool();
+    cleanups.push(() => gitlabTool.close());
+    harborPassword = secretValue('csi-harbor-password');
+    harborTool = await startEchoTool({ username: 'harbor-user', password: harborPassword });
+    cleanups.push(() => harborTool.close());
     await env().sys.installClasses();
     ns = await namespace('csi');
     for (const pod of Object.values(pods)) pod.namespace = ns;
@@ -257,6 +311,31 @@ describe(`connectors-csi driver (dist/csi/main.js, ${medium} volumes)`, function
         authName: 'tokenAuth',
       }),
       ...clusterConnector(ns, 'k8s', clusterToken),
+      connector(ns, 'pypi', {
+        connectorClassName: 'pypi',
+        address: packages.pypiIndex,
+        secret: 'packages-creds',
+      }),
+      tokenSecret(ns, 'sonar-token', 'connectors.cpaas.io/bearer-token', sonarToken),
+      connector(ns, 'sonar', {
+        connectorClassName: 'sonarqube',
+        address: sonar.url,
+        secret: 'sonar-token',
+        authName: 'tokenAuth',
+      }),
+      tokenSecret(ns, 'gitlab-token', 'connectors.cpaas.io/gitlab-pat-auth', gitlabToken),
+      connector(ns, 'gitlab', {
+        connectorClassName: 'gitlab',
+        address: gitlabTool.url,
+        secret: 'gitlab-token',
+        authName: 'patAuth',
+      }),
+      basicAuthSecret(ns, 'harbor-creds', 'harbor-user', harborPassword),
+      connector(ns, 'harbor', {
+        connectorClassName: 'harbor',
+        address: harborTool.url,
+        secret: 'harbor-creds',
+      }),
       {
         apiVersion: 'rbac.authorization.k8s.io/v1',
         kind: 'Role',
@@ -339,7 +418,18 @@ describe(`connectors-csi driver (dist/csi/main.js, ${medium} volumes)`, function
     // Standing in for the status controller: in a cluster it writes the Connector's own proxy host
     // (http://c-git.<ns>.svc.cluster.local, a Service to the proxy); here the proxy runs on the host,
     // so the address is its path form.
-    for (const name of ['git', 'params', 'npm', 'maven', 'registry', 'cluster']) {
+    for (const name of [
+      'git',
+      'params',
+      'npm',
+      'maven',
+      'registry',
+      'cluster',
+      'pypi',
+      'sonar',
+      'gitlab',
+      'harbor',
+    ]) {
       await kubectlOk([
         'patch',
         'connector',
@@ -515,18 +605,45 @@ describe(`connectors-csi driver (dist/csi/main.js, ${medium} volumes)`, function
   });
 
   describe('the shipped configurations with the tools’ own clients (HOME=<volume>)', function () {
-    /** Publishes a volume of `connector` with `configuration`, and a writable work dir for the tool. */
-    async function volume(name: string, configuration: string): Promise<{ home: string; work: string }> {
+    /**
+     * Publishes a volume (named `volumeName`) of Connector `name` with `configuration`, its params
+     * given the volume's own path as `mountPath` when `mountPath` is set, and a writable work dir for
+     * the tool.
+     */
+    async function volume(
+      name: string,
+      configuration: string,
+      opts: { volumeName?: string; mountPath?: boolean } = {},
+    ): Promise<{ home: string; work: string }> {
+      const volumeName = opts.volumeName ?? name;
+      const home = targetPath(pods.app, volumeName);
       await publish(
         pods.app,
-        name,
-        { connectors: name, 'configuration.names': configuration },
+        volumeName,
+        {
+          connectors: name,
+          'configuration.names': configuration,
+          ...(opts.mountPath
+            ? { 'configuration.params': JSON.stringify({ [configuration]: { mountPath: home } }) }
+            : {}),
+        },
         await podToken(pods.app),
       );
-      const work = mkdtempSync(join(kubeletRoot, `${name}-work-`));
+      const work = mkdtempSync(join(kubeletRoot, `${volumeName}-work-`));
       chmodSync(work, 0o755);
       if (asRoot) chownSync(work, nobody, nobody);
-      return { home: targetPath(pods.app, name), work };
+      return { home, work };
+    }
+
+    /** The Connectors Proxy as the volume's http.proxy names it: host, port, Proxy-Authorization. */
+    function volumeProxy(home: string): { host: string; port: number; authorization: string } {
+      const url = new URL(readFileSync(join(home, 'http.proxy'), 'utf8'));
+      const credentials = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+      return {
+        host: url.hostname,
+        port: Number(url.port),
+        authorization: `Basic ${Buffer.from(credentials).toString('base64')}`,
+      };
     }
 
     /** What the repository saw: each request authenticated as its own user, none with another. */
@@ -633,6 +750,132 @@ describe(`connectors-csi driver (dist/csi/main.js, ${medium} volumes)`, function
       expect(r.code, r.stderr).to.equal(0);
       expect((JSON.parse(r.stdout) as { Digest: string }).Digest).to.equal(digest);
       holdsNoPassword(home, registryPassword);
+    });
+
+    it('twine upload to a private index (.pypirc: placeholder login, ca_cert; https_proxy from the volume)', async function () {
+      const { home, work } = await volume('pypi', 'pypirc', { volumeName: 'pypirc', mountPath: true });
+      const wheel = await buildWheel(work, 'connectors-demo', '1.0.0');
+      // twine reads no proxy from .pypirc, only from the environment (requests): the volume's https.proxy.
+      const r = await runAsPodUser(
+        findBinary('twine', 'twine'),
+        [
+          'upload',
+          '--non-interactive',
+          '--config-file',
+          join(home, '.pypirc'),
+          '-r',
+          'connectors-pypi',
+          wheel,
+        ],
+        {
+          env: { ...podEnv(work), HTTPS_PROXY: readFileSync(join(home, 'https.proxy'), 'utf8') },
+          timeoutMs: 60_000,
+        },
+      );
+      expect(r.code, `${r.stdout}\n${r.stderr}`).to.equal(0);
+      // The index authenticated the Connector's user on the upload: the proxy replaced the placeholder.
+      const uploads = packages.requests.filter((q) => q.method === 'POST' && q.url === '/pypi/');
+      expect(uploads.map((q) => [q.user, q.status])).to.deep.equal([['deployer', 200]]);
+      holdsNoPassword(home, packagesPassword);
+    });
+
+    it('pip install of what twine uploaded (pip.conf alone: index-url, proxy with the token, cert)', async function () {
+      const { home, work } = await volume('pypi', 'pipconf', { volumeName: 'pipconf', mountPath: true });
+      const r = await runAsPodUser(
+        debianPython(),
+        [
+          '-m',
+          'pip',
+          'install',
+          '--no-cache-dir',
+          '--disable-pip-version-check',
+          '--target',
+          join(work, 'site'),
+          'connectors-demo==1.0.0',
+        ],
+        { env: { ...podEnv(work), PIP_CONFIG_FILE: join(home, 'pip.conf') }, timeoutMs: 120_000 },
+      );
+      expect(r.code, `${r.stdout}\n${r.stderr}`).to.equal(0);
+      expect(readFileSync(join(work, 'site', 'connectors_demo', '__init__.py'), 'utf8')).to.contain(
+        "NAME = 'connectors-demo'",
+      );
+      repositorySaw('/pypi/simple/connectors-demo/');
+      repositorySaw('/pypi/packages/connectors-demo/connectors_demo-1.0.0-py3-none-any.whl');
+      holdsNoPassword(home, packagesPassword);
+    });
+
+    it('sonar-project.properties: the scanner’s proxy settings reach SonarQube with the token as Basic username', async function () {
+      const { home } = await volume('sonar', 'sonar-scanner');
+      const props = Object.fromEntries(
+        readFileSync(join(home, 'sonar-project.properties'), 'utf8')
+          .split('\n')
+          .filter((l) => l !== '' && !l.startsWith('#'))
+          .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+      ) as Record<string, string>;
+      expect(props['sonar.host.url']).to.equal(sonar.url);
+      // As the scanner's JVM sends them: the proxy user as written (percent-encoded), the token.
+      const proxy = {
+        host: props['sonar.scanner.proxyHost'] ?? '',
+        port: Number(props['sonar.scanner.proxyPort']),
+        authorization: `Basic ${Buffer.from(`${props['sonar.scanner.proxyUser'] ?? ''}:${props['sonar.scanner.proxyPassword'] ?? ''}`).toString('base64')}`,
+      };
+      const r = await viaProxy(proxy, `${props['sonar.host.url'] ?? ''}/api/authentication/validate`);
+      expect(r).to.deep.equal({ status: 200, body: '{"valid":true}' });
+      expect(sonar.requests.at(-1)?.valid).to.equal(true);
+      for (const file of readdirSync(home)) {
+        if (!file.startsWith('..')) expect(readFileSync(join(home, file), 'utf8')).not.to.contain(sonarToken);
+      }
+    });
+
+    it('glab config.yml: the API host is the Connector’s proxy, which takes the token as PRIVATE-TOKEN', async function () {
+      const { home } = await volume('gitlab', 'gitlabconfig');
+      const config = loadAllYaml(readFileSync(join(home, 'config.yml'), 'utf8'))[0] as {
+        host: string;
+        hosts: Record<string, { api_host: string; api_protocol: string; token: string }>;
+      };
+      const entry = config.hosts[config.host];
+      expect(entry?.token).to.equal(readFileSync(join(home, 'context.token'), 'utf8'));
+      // What glab sends for `glab api user`: GET <api_protocol>://<api_host>/api/v4/user, PRIVATE-TOKEN.
+      const res = await fetch(`${entry?.api_protocol ?? ''}://${entry?.api_host ?? ''}/api/v4/user`, {
+        headers: { 'PRIVATE-TOKEN': entry?.token ?? '' },
+      });
+      expect(res.status).to.equal(200);
+      const seen = gitlabTool.requests.at(-1);
+      expect(seen?.url).to.equal('/api/v4/user');
+      expect(seen?.headers['private-token']).to.equal(gitlabToken);
+    });
+
+    it('harbor-cli config.yaml: its placeholder login, sent through the forward proxy, becomes the Connector’s', async function () {
+      const { home } = await volume('harbor', 'harbor-cli-config');
+      const config = loadAllYaml(readFileSync(join(home, 'config.yaml'), 'utf8'))[0] as {
+        'current-credential-name': string;
+        credentials: { name: string; username: string; password: string; serveraddress: string }[];
+      };
+      const credential = config.credentials.find((c) => c.name === config['current-credential-name']);
+      expect(credential?.name).to.equal(`${ns}/harbor`);
+      // harbor-cli decrypts the password with HARBOR_ENCRYPTION_KEY (AES-GCM: nonce ‖ ciphertext ‖ tag).
+      const key = Buffer.from(readFileSync(join(home, 'HARBOR_ENCRYPTION_KEY'), 'utf8'), 'base64');
+      const sealed = Buffer.from(credential?.password ?? '', 'base64');
+      const decipher = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, 12));
+      decipher.setAuthTag(sealed.subarray(-16));
+      const password = Buffer.concat([
+        decipher.update(sealed.subarray(12, -16)),
+        decipher.final(),
+      ]).toString();
+      const login = Buffer.from(`${credential?.username ?? ''}:${password}`).toString('base64');
+      const r = await viaProxy(
+        volumeProxy(home),
+        `${credential?.serveraddress ?? ''}/api/v2.0/users/current`,
+        {
+          authorization: `Basic ${login}`,
+        },
+      );
+      // The tool takes only its own user's password: the proxy replaced the placeholder.
+      expect(r.status, r.body).to.equal(200);
+      expect(harborTool.requests.at(-1)?.headers.authorization).to.equal(
+        `Basic ${Buffer.from(`harbor-user:${harborPassword}`).toString('base64')}`,
+      );
+      holdsNoPassword(home, harborPassword);
     });
 
     it('kubectl against another cluster (kubeconfig: proxy-url with the token, the proxy CA)', async function () {
@@ -784,7 +1027,15 @@ describe(`connectors-csi driver (dist/csi/main.js, ${medium} volumes)`, function
       for (const file of [driver.log, join(env().sys.logDir, 'connectors-csi-request.log')]) {
         const log = readFileSync(file, 'utf8');
         expect(log).to.contain('"msg":"serving"');
-        for (const s of [...tokens, gitPassword, packagesPassword, registryPassword]) {
+        for (const s of [
+          ...tokens,
+          gitPassword,
+          packagesPassword,
+          registryPassword,
+          sonarToken,
+          gitlabToken,
+          harborPassword,
+        ]) {
           expect(log.includes(s), `a secret leaked into ${file}`).to.equal(false);
           expect(log.includes(Buffer.from(`:${s}`).toString('base64'))).to.equal(false);
         }

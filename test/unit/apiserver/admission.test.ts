@@ -29,9 +29,19 @@ const upstream = yamlObjects('test', 'fixtures', 'upstream-examples.yaml');
 const upstreamConnector = upstream.find((o) => o.kind === 'Connector') as { spec: Record<string, unknown> };
 const upstreamGitClass = upstream.find((o) => o.kind === 'ConnectorClass') as ConnectorClass;
 
-const shippedClasses = ['git', 'github', 'gitlab', 'harbor', 'k8s', 'maven', 'mysql', 'npm', 'oci'].map(
-  (name) => yamlObjects('manifests', 'classes', `${name}.yaml`)[0] as ConnectorClass,
-);
+const shippedClasses = [
+  'git',
+  'github',
+  'gitlab',
+  'harbor',
+  'k8s',
+  'maven',
+  'mysql',
+  'npm',
+  'oci',
+  'pypi',
+  'sonarqube',
+].map((name) => yamlObjects('manifests', 'classes', `${name}.yaml`)[0] as ConnectorClass);
 
 /** A class that declares every kind of rule: two auth types, extensions with and without a default. */
 const toolClass = {

@@ -3,6 +3,7 @@
 // and every refusal (missing Connector, class, configuration, param, proxy address or CA; scope;
 // RBAC) with the gRPC code and a message naming the problem and never the token.
 
+import { createDecipheriv } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
@@ -150,6 +151,17 @@ describe('csi/content', function () {
         params: [{ name: 'useAsMirror', value: 'true' }],
       }),
       connector('team-a', 'npm', 'npm', 'https://nexus.example.com/repository/npm-group/'),
+      connector('team-a', 'pypi', 'pypi', 'https://nexus.example.com/repository/pypi-group/'),
+      connector('team-a', 'pypi-http', 'pypi', 'http://pypi.example.com', {
+        proxy: 'http://10.0.0.5:31080/namespaces/team-a/connectors/pypi-http',
+      }),
+      connector('team-a', 'sonar', 'sonarqube', 'https://sonar.example.com/sonarqube/'),
+      connector('team-a', 'harbor', 'harbor', 'https://harbor.example.com', {
+        proxy: 'http://connectors-proxy.connectors-system.svc/namespaces/team-a/connectors/harbor',
+      }),
+      connector('team-a', 'harbor-2', 'harbor', 'https://harbor2.example.com/', {
+        proxy: 'http://connectors-proxy.connectors-system.svc/namespaces/team-a/connectors/harbor-2',
+      }),
       connector('kube-public', 'shared', 'git', 'https://shared.example.com'),
       connector('tools', 'project-git', 'git', 'https://project.example.com'),
       connector('other', 'private', 'git', 'https://private.example.com'),
@@ -297,6 +309,189 @@ describe('csi/content', function () {
       'configuration "mycnf" of ConnectorClass "mysql" needs the param "mountPath": set it in configuration.params, ' +
         'e.g. {"mycnf": {"mountPath": "…"}}',
     );
+  });
+
+  describe('pip.conf, .pypirc, sonar-project.properties, glab config.yml, harbor-cli config.yaml', function () {
+    /** An INI file as section → key → value (continuation lines joined with \n). */
+    function ini(text: string): Record<string, Record<string, string>> {
+      const out: Record<string, Record<string, string>> = {};
+      let section: Record<string, string> | undefined;
+      let last = '';
+      for (const line of text.split('\n')) {
+        if (line.trim() === '' || line.trimStart().startsWith('#')) continue;
+        const head = /^\[(.+)\]$/.exec(line);
+        if (head) {
+          section = out[head[1] ?? ''] = {};
+        } else if (/^\s/.test(line) && section) {
+          section[last] = `${section[last] ?? ''}\n${line.trim()}`;
+        } else if (section) {
+          const at = line.indexOf('=');
+          last = line.slice(0, at).trim();
+          section[last] = line.slice(at + 1).trim();
+        } else {
+          throw new Error(`a line outside a section: ${line}`);
+        }
+      }
+      return out;
+    }
+
+    /** A Java properties file (key=value lines; # comments). */
+    function properties(text: string): Record<string, string> {
+      const out: Record<string, string> = {};
+      for (const line of text.split('\n')) {
+        if (line.trim() === '' || line.startsWith('#')) continue;
+        const at = line.indexOf('=');
+        out[line.slice(0, at)] = line.slice(at + 1);
+      }
+      return out;
+    }
+
+    const cases: {
+      title: string;
+      attributes: Record<string, string>;
+      file: string;
+      parse: (text: string) => unknown;
+      want: unknown;
+    }[] = [
+      {
+        title:
+          'pip.conf: the index, the proxy with the token (port written out), the CA at the default mountPath',
+        attributes: { connectors: 'pypi', 'configuration.names': 'pipconf' },
+        file: 'pip.conf',
+        parse: ini,
+        want: {
+          global: {
+            'index-url': 'https://nexus.example.com/repository/pypi-group/simple/',
+            proxy: `http://team-a%2Fpypi:${token}@c-pypi.team-a.svc.cluster.local:80`,
+            cert: '/etc/xdg/pip/ca.crt',
+          },
+        },
+      },
+      {
+        title: 'pip.conf: a given mountPath; an http index needs no cert; a proxy port is kept',
+        attributes: {
+          connectors: 'pypi-http',
+          'configuration.names': 'pipconf',
+          'configuration.params': '{"pipconf":{"mountPath":"/root/.pip/"}}',
+        },
+        file: 'pip.conf',
+        parse: ini,
+        want: {
+          global: {
+            'index-url': 'http://pypi.example.com/simple/',
+            proxy: `http://team-a%2Fpypi-http:${token}@10.0.0.5:31080`,
+          },
+        },
+      },
+      {
+        title: 'pip.conf: the given mountPath names the CA',
+        attributes: {
+          connectors: 'pypi',
+          'configuration.names': 'pipconf',
+          'configuration.params': '{"pipconf":{"mountPath":"/root/.pip/"}}',
+        },
+        file: 'pip.conf',
+        parse: (text) => ini(text)['global']?.['cert'],
+        want: '/root/.pip/ca.crt',
+      },
+      {
+        title: '.pypirc: index server connectors-pypi, the address, a placeholder login, the CA',
+        attributes: { connectors: 'pypi', 'configuration.names': 'pypirc' },
+        file: '.pypirc',
+        parse: ini,
+        want: {
+          distutils: { 'index-servers': '\nconnectors-pypi' },
+          'connectors-pypi': {
+            repository: 'https://nexus.example.com/repository/pypi-group/',
+            username: 'connectors',
+            password: 'placeholder',
+            ca_cert: '/etc/xdg/pip/ca.crt',
+          },
+        },
+      },
+      {
+        title: 'sonar-project.properties: the server, the Connector proxy with the Connector and the token',
+        attributes: { connectors: 'sonar', 'configuration.names': 'sonar-scanner' },
+        file: 'sonar-project.properties',
+        parse: properties,
+        want: {
+          'sonar.host.url': 'https://sonar.example.com/sonarqube',
+          'sonar.scanner.proxyHost': 'c-sonar.team-a.svc.cluster.local',
+          'sonar.scanner.proxyPort': '80',
+          'sonar.scanner.proxyUser': 'team-a%2Fsonar',
+          'sonar.scanner.proxyPassword': token,
+        },
+      },
+      {
+        title: 'glab config.yml: the proxy host as host and API host over http, the token',
+        attributes: { connectors: 'gitlab', 'configuration.names': 'gitlabconfig' },
+        file: 'config.yml',
+        parse: (text) => loadAllYaml(text)[0] as unknown,
+        want: {
+          host: 'c-gitlab.team-a.svc.cluster.local',
+          git_protocol: 'http',
+          no_prompt: true,
+          check_update: false,
+          telemetry: false,
+          hosts: {
+            'c-gitlab.team-a.svc.cluster.local': {
+              api_host: 'c-gitlab.team-a.svc.cluster.local',
+              api_protocol: 'http',
+              git_protocol: 'http',
+              token,
+              user: 'team-a/gitlab',
+            },
+          },
+        },
+      },
+      {
+        title:
+          'harbor-cli config.yaml: one credential per Connector, the first current, the placeholder login',
+        attributes: { connectors: 'harbor,harbor-2', 'configuration.names': 'harbor-cli-config' },
+        file: 'config.yaml',
+        parse: (text) => loadAllYaml(text)[0] as unknown,
+        want: {
+          'current-credential-name': 'team-a/harbor',
+          credentials: [
+            {
+              name: 'team-a/harbor',
+              username: 'connector-proxy',
+              password: 'Y29ubmVjdG9yc3ByQWfSdknclnlMUbAVjLFiYLGxdy7zzqYUObOMugo5Yg==',
+              serveraddress: 'https://harbor.example.com',
+            },
+            {
+              name: 'team-a/harbor-2',
+              username: 'connector-proxy',
+              password: 'Y29ubmVjdG9yc3ByQWfSdknclnlMUbAVjLFiYLGxdy7zzqYUObOMugo5Yg==',
+              serveraddress: 'https://harbor2.example.com',
+            },
+          ],
+        },
+      },
+    ];
+    for (const c of cases) {
+      it(c.title, async function () {
+        const files = await make(true).render(request(c.attributes));
+        expect(c.parse(files.get(c.file) ?? '')).to.deep.equal(c.want);
+      });
+    }
+
+    it('harbor-cli decrypts the placeholder password with the shipped HARBOR_ENCRYPTION_KEY', async function () {
+      const files = await content.render(
+        request({ connectors: 'harbor', 'configuration.names': 'harbor-cli-config' }),
+      );
+      const config = loadAllYaml(files.get('config.yaml') ?? '')[0] as {
+        credentials: { password: string }[];
+      };
+      // harbor-cli's format: base64(nonce(12) ‖ AES-GCM ciphertext ‖ tag(16)), the key base64 of 32 bytes.
+      const key = Buffer.from(files.get('HARBOR_ENCRYPTION_KEY') ?? '', 'base64');
+      expect(key).to.have.length(32);
+      const sealed = Buffer.from(config.credentials[0]?.password ?? '', 'base64');
+      const decipher = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, 12));
+      decipher.setAuthTag(sealed.subarray(-16));
+      const plain = Buffer.concat([decipher.update(sealed.subarray(12, -16)), decipher.final()]);
+      expect(plain.toString('utf8')).to.equal('connector-proxy');
+    });
   });
 
   it('renders every configuration of every shipped class', async function () {

@@ -115,8 +115,10 @@ class FakeSecrets implements SecretSource {
     private readonly answer: SecretLookup,
     private readonly ca: CaLookup = { found: false, message: 'Secret team-a/ca does not exist' },
   ) {}
-  credential(namespace: string, name: string): Promise<SecretLookup> {
+  readonly schemes: string[] = [];
+  credential(namespace: string, name: string, scheme = ''): Promise<SecretLookup> {
     this.asked.push(`${namespace}/${name}`);
+    this.schemes.push(scheme);
     return Promise.resolve(this.answer);
   }
   caBundle(namespace: string, name: string): Promise<CaLookup> {
@@ -153,26 +155,28 @@ describe('registry/resolve connectorCa', () => {
 });
 
 describe('registry/resolve connectorSecret', () => {
+  /** The Connector with a class that names no credential scheme. */
+  const of = (connector: Connector) => ({ connector, connectorClass: { metadata: { name: 'gitlab' } } });
   const injector: CredentialInjector = { inject: () => undefined };
   const found: SecretLookup = { found: true, type: 'Opaque', injector, data: { token: 'dG9rZW4=' } };
 
   it('returns the referenced Secret, read from the Connector’s namespace', async () => {
     const secrets = new FakeSecrets(found);
     const c = connector({ auth: { secretRef: { name: 'gitlab-cred' } } });
-    expect(await connectorSecret(secrets, c)).to.equal(found);
+    expect(await connectorSecret(secrets, of(c))).to.equal(found);
     expect(secrets.asked).to.deep.equal(['team-a/gitlab-cred']);
   });
 
   it('accepts a secretRef that repeats the Connector’s own namespace', async () => {
     const secrets = new FakeSecrets(found);
     const c = connector({ auth: { secretRef: { name: 'gitlab-cred', namespace: 'team-a' } } });
-    expect(await connectorSecret(secrets, c)).to.equal(found);
+    expect(await connectorSecret(secrets, of(c))).to.equal(found);
   });
 
   for (const auth of [undefined, {}, { secretRef: {} }, { secretRef: { name: '' } }]) {
     it(`has no credential for auth ${JSON.stringify(auth)}`, async () => {
       const secrets = new FakeSecrets(found);
-      expect(await connectorSecret(secrets, connector(auth ? { auth } : {}))).to.equal(null);
+      expect(await connectorSecret(secrets, of(connector(auth ? { auth } : {})))).to.equal(null);
       expect(secrets.asked).to.deep.equal([]);
     });
   }
@@ -180,7 +184,7 @@ describe('registry/resolve connectorSecret', () => {
   it('refuses a Secret in another namespace without reading it (400)', async () => {
     const secrets = new FakeSecrets(found);
     const c = connector({ auth: { secretRef: { name: 'admin-cred', namespace: 'kube-system' } } });
-    const err = await statusOfAsync(() => connectorSecret(secrets, c));
+    const err = await statusOfAsync(() => connectorSecret(secrets, of(c)));
     expect(err.code).to.equal(400);
     expect(err.status.message).to.match(/Connector team-a\/gitlab: .*namespace team-a/);
     expect(secrets.asked).to.deep.equal([]);
@@ -199,9 +203,53 @@ describe('registry/resolve connectorSecret', () => {
         message: 'Secret team-a/gitlab-cred: why',
       });
       const conn = connector({ auth: { secretRef: { name: 'gitlab-cred' } } });
-      const err = await statusOfAsync(() => connectorSecret(secrets, conn));
+      const err = await statusOfAsync(() => connectorSecret(secrets, of(conn)));
       expect(err.code).to.equal(c.code);
       expect(err.status.message).to.equal('Connector team-a/gitlab: Secret team-a/gitlab-cred: why');
+    });
+  }
+});
+
+describe('registry/resolve: the credential scheme of the Connector’s auth type', () => {
+  const found: SecretLookup = {
+    found: true,
+    type: 'connectors.cpaas.io/bearer-token',
+    injector: { inject: () => undefined },
+    data: {},
+  };
+  const sonarqube: ConnectorClass = {
+    metadata: { name: 'sonarqube' },
+    spec: {
+      auth: {
+        types: [
+          {
+            name: 'tokenAuth',
+            secretType: 'connectors.cpaas.io/bearer-token',
+            annotations: { 'connectors.alauda.io/credential-scheme': ' basic-username ' },
+          },
+          { name: 'bearerAuth', secretType: 'connectors.cpaas.io/bearer-token' },
+        ],
+      },
+    },
+  };
+  const cases: { title: string; authName: string; scheme: string }[] = [
+    { title: 'the annotation of the named auth type', authName: 'tokenAuth', scheme: 'basic-username' },
+    { title: 'none for an auth type without it', authName: 'bearerAuth', scheme: '' },
+    { title: 'none for an auth type the class lacks', authName: 'nope', scheme: '' },
+  ];
+  for (const c of cases) {
+    it(`asks for the Secret with ${c.title}`, async () => {
+      const conn: Connector = {
+        metadata: { namespace: 'team-a', name: 'sonar' },
+        spec: {
+          connectorClassName: 'sonarqube',
+          address: 'https://sonar.example.com',
+          auth: { name: c.authName, secretRef: { name: 'sonar-token' } },
+        },
+      };
+      const secrets = new FakeSecrets(found);
+      expect(await connectorSecret(secrets, { connector: conn, connectorClass: sonarqube })).to.equal(found);
+      expect(secrets.schemes).to.deep.equal([c.scheme]);
     });
   }
 });

@@ -45,3 +45,31 @@ describe('registry/secrets SecretCache with kube-apiserver unreachable', () => {
     });
   }
 });
+
+describe('registry/secrets SecretCache: a credential per Secret and credential scheme', () => {
+  it('builds and keeps one injector per scheme, each read once', async () => {
+    let reads = 0;
+    const kube = {
+      get: () => {
+        reads++;
+        return Promise.resolve({
+          type: 'connectors.cpaas.io/bearer-token',
+          data: { token: Buffer.from('squ_token').toString('base64') },
+        });
+      },
+    } as unknown as KubeClient;
+    const cache = new SecretCache(kube, 60_000);
+    const sent = async (scheme?: string): Promise<string | undefined> => {
+      const found = await cache.credential('team-a', 'sonar', scheme);
+      if (!found.found) return expect.fail(found.message);
+      const headers: Record<string, string> = {};
+      await found.injector.inject(headers, { method: 'GET', origin: 'https://sonar.example.com', path: '/' });
+      return headers.authorization;
+    };
+    expect(await sent()).to.equal('Bearer squ_token');
+    expect(await sent('basic-username')).to.equal(`Basic ${Buffer.from('squ_token:').toString('base64')}`);
+    expect(await sent()).to.equal('Bearer squ_token');
+    expect(await sent('basic-username')).to.equal(`Basic ${Buffer.from('squ_token:').toString('base64')}`);
+    expect(reads).to.equal(2);
+  });
+});

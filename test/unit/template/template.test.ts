@@ -329,7 +329,8 @@ describe('template: every shipped probe template evaluates', () => {
 
   it('finds the shipped classes and the upstream example', () => {
     const names = classes.map((c) => c.cls.metadata?.name);
-    for (const n of ['git', 'github', 'gitlab', 'harbor', 'k8s', 'npm', 'oci']) expect(names).to.include(n);
+    for (const n of ['git', 'github', 'gitlab', 'harbor', 'k8s', 'maven', 'npm', 'oci', 'pypi', 'sonarqube'])
+      expect(names).to.include(n);
     expect(classes.filter((c) => c.file.includes('upstream-examples'))).to.have.length(1);
   });
 

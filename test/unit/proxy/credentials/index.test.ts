@@ -60,6 +60,69 @@ describe('proxy/credentials injectorFor', () => {
     });
   }
 
+  const schemed: { title: string; secret: SecretMaterial; headers: OutgoingHeaders }[] = [
+    {
+      title: 'basic-username: a bearer-token Secret → Basic base64(token:)',
+      secret: secret('connectors.cpaas.io/bearer-token', { token: SECRET_VALUE }),
+      headers: { authorization: `Basic ${b64(`${SECRET_VALUE}:`)}` },
+    },
+    {
+      title: 'basic-username: an Opaque Secret with a token key → Basic base64(token:)',
+      secret: secret('Opaque', { token: 'squ_abc', other: 'ignored' }),
+      headers: { authorization: `Basic ${b64('squ_abc:')}` },
+    },
+  ];
+  for (const c of schemed) {
+    it(c.title, async () => {
+      const headers: OutgoingHeaders = { authorization: 'Basic cGxhY2Vob2xkZXI6' };
+      await injectorFor(c.secret, 'basic-username').inject(headers, request);
+      expect(headers).to.deep.equal(c.headers);
+    });
+  }
+
+  const unusableWithScheme: { title: string; secret: SecretMaterial; scheme: string; mentions: RegExp }[] = [
+    {
+      title: 'basic-username for a basic-auth Secret',
+      secret: secret('kubernetes.io/basic-auth', { username: 'u', password: SECRET_VALUE }),
+      scheme: 'basic-username',
+      mentions:
+        /the credential scheme "basic-username" takes a Secret of type connectors\.cpaas\.io\/bearer-token or Opaque, not "kubernetes\.io\/basic-auth"/,
+    },
+    {
+      title: 'an unknown scheme',
+      secret: secret('connectors.cpaas.io/bearer-token', { token: SECRET_VALUE }),
+      scheme: 'digest',
+      mentions: /the credential scheme "digest" is not one of basic-username/,
+    },
+    {
+      title: "basic-username with a token holding ':' (it would become the password)",
+      secret: secret('connectors.cpaas.io/bearer-token', { token: `a:${SECRET_VALUE}` }),
+      scheme: 'basic-username',
+      mentions: /key "token" of Secret team-a\/gitlab-cred contains ':'/,
+    },
+    {
+      title: 'basic-username for an Opaque Secret without a token key',
+      secret: secret('Opaque', { password: SECRET_VALUE }),
+      scheme: 'basic-username',
+      mentions: /"token"/,
+    },
+  ];
+  for (const c of unusableWithScheme) {
+    it(`refuses ${c.title}, naming the Secret and not its value`, () => {
+      let caught: unknown;
+      try {
+        injectorFor(c.secret, c.scheme);
+      } catch (err) {
+        caught = err;
+      }
+      expect(caught).to.be.instanceOf(ProxyError);
+      expect((caught as ProxyError).code).to.equal('InvalidCredential');
+      expect((caught as ProxyError).message)
+        .to.match(c.mentions)
+        .and.not.include(SECRET_VALUE);
+    });
+  }
+
   it('a token with inner spaces or tabs is a valid header value and is sent as is', async () => {
     const headers: OutgoingHeaders = {};
     const token = 'part one\tpart-two';
