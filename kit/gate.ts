@@ -11,29 +11,38 @@ import type { MethodVerb } from '../machinery/verbs.js';
 import type { ToolAddress } from '../proxy/target.js';
 import { connectorChecks } from '../registry/access.js';
 import { unauthenticated } from '../registry/proxyexchange.js';
-import { connectorCa, connectorSecretMaterial, resolveConnector } from '../registry/resolve.js';
+import {
+  connectorAddress,
+  connectorCa,
+  connectorSecretMaterial,
+  findConnector,
+  type ResolvedConnector,
+} from '../registry/resolve.js';
 import type { SecretCache, SecretMaterial } from '../registry/secrets.js';
 import type { ConnectorLister } from '../registry/store.js';
-import type { Connector, ConnectorClass, ConnectorRef } from '../registry/types.js';
+import type { ConnectorRef } from '../registry/types.js';
 
-/** A Connector this proxy serves, with what its protocol logic needs to reach the tool. */
-export interface ResolvedTool {
-  ref: ConnectorRef;
-  connector: Connector;
-  connectorClass: ConnectorClass;
-  className: string;
-  /** spec.address, parsed (origin and path prefix). */
-  address: ToolAddress;
+/** A Connector this proxy serves and its class, whatever the scheme of its address. */
+export type FoundConnector = Omit<ResolvedConnector, 'address'> & { ref: ConnectorRef };
+
+/** What a Connector's protocol logic needs besides its address: its Secret and CA. */
+export interface ToolMaterial {
   /** The Secret spec.auth.secretRef names (type and decoded data), or null when it names none. */
   secret: Omit<SecretMaterial, 'found'> | null;
   /** The CA bundle spec.caCertSecretRef names (PEM), or undefined. */
   ca: string | undefined;
 }
 
+/** A Connector this proxy serves, with what an HTTP proxy needs to reach the tool. */
+export interface ResolvedTool extends FoundConnector, ToolMaterial {
+  /** spec.address, parsed (origin and path prefix). */
+  address: ToolAddress;
+}
+
 export interface GateDeps {
   callers: CallerChecks;
   lister: ConnectorLister;
-  secrets: SecretCache;
+  secrets: Pick<SecretCache, 'material' | 'caBundle'>;
   /** --connector-classes. */
   classes: ReadonlySet<string>;
 }
@@ -58,25 +67,32 @@ export class Gate {
   }
 
   /**
-   * The Connector, its class, Secret and CA; 404 for an unknown one, 400 for one of a class this
-   * proxy does not serve or with a Secret that cannot be used.
+   * The Connector and its class; 404 for an unknown one, 400 for one of a class this proxy does not
+   * serve. Any address scheme: a protocol proxy reads spec.address itself.
    */
-  async resolve(ref: ConnectorRef): Promise<ResolvedTool> {
-    const resolved = resolveConnector(this.deps.lister, ref.namespace, ref.name);
-    if (!this.deps.classes.has(resolved.className)) {
+  find(ref: ConnectorRef): FoundConnector {
+    const found = findConnector(this.deps.lister, ref.namespace, ref.name);
+    if (!this.deps.classes.has(found.className)) {
       throw badRequest(
-        `Connector ${ref.namespace}/${ref.name} is of class ${resolved.className}, which this proxy does not serve`,
+        `Connector ${ref.namespace}/${ref.name} is of class ${found.className}, which this proxy does not serve`,
       );
     }
+    return { ref, ...found };
+  }
+
+  /** The Connector's Secret and CA, read by name; 400 (503 when forbidden) if they cannot be had. */
+  async material(found: Pick<FoundConnector, 'connector'>): Promise<ToolMaterial> {
     const [material, ca] = await Promise.all([
-      connectorSecretMaterial(this.deps.secrets, resolved.connector),
-      connectorCa(this.deps.secrets, resolved.connector),
+      connectorSecretMaterial(this.deps.secrets, found.connector),
+      connectorCa(this.deps.secrets, found.connector),
     ]);
-    return {
-      ref,
-      ...resolved,
-      secret: material && { type: material.type, data: material.data },
-      ca,
-    };
+    return { secret: material && { type: material.type, data: material.data }, ca };
+  }
+
+  /** An HTTP tool's Connector: find(), its parsed address (400 if not http/https) and material(). */
+  async resolve(ref: ConnectorRef): Promise<ResolvedTool> {
+    const found = this.find(ref);
+    const address = connectorAddress(found.connector);
+    return { ...found, address, ...(await this.material(found)) };
   }
 }

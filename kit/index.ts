@@ -1,8 +1,8 @@
 // The Connectors kit: what a custom Connectors Proxy imports. An HTTP proxy is its protocol logic in
 // `runHttpProxy({ name, entry, about, handle })` (http.ts; examples/signing-proxy is one). A proxy
-// of another protocol (MySQL, say) asks the three questions itself with a Gate: `authenticate(token)`,
-// `authorize(user, ref, verb)` and `resolve(ref)` (gate.ts), made by `openGate`. README "Writing a
-// custom Connectors Proxy" is the contract.
+// of another protocol (mysqlproxy/ is one) asks the three questions itself with a Gate:
+// `authenticate(token)`, `authorize(user, ref, verb)` and `find(ref)` + `material(found)` (gate.ts),
+// made by `openGate`. README "Writing a custom Connectors Proxy" is the contract.
 
 import { SubjectAccessReviewAuthorizer } from '../kube/authz.js';
 import { CallerChecks } from '../kube/callers.js';
@@ -12,9 +12,10 @@ import type { ToolCallerConfig } from '../machinery/flags.js';
 import type { Logger } from '../machinery/log.js';
 import { SecretCache } from '../registry/secrets.js';
 import { ConnectorStore } from '../registry/store.js';
+import type { Connector } from '../registry/types.js';
 import { Gate } from './gate.js';
 
-export { Gate, type ResolvedTool } from './gate.js';
+export { Gate, type FoundConnector, type ResolvedTool, type ToolMaterial } from './gate.js';
 export { callerIdentity, dropIdentityHeaders, type CallerIdentity } from './identity.js';
 export { runHttpProxy, startHttpProxy, type HttpProxy, type ProxyContext } from './http.js';
 export { kitFlags, kitUsage, parseKitConfig, type KitConfig } from './options.js';
@@ -22,10 +23,18 @@ export type { UserInfo } from '../kube/tokenreview.js';
 export type { MethodVerb } from '../machinery/verbs.js';
 export type { ConnectorRef } from '../registry/types.js';
 
-/**
- * A Gate for a proxy of another protocol, with its informers started; `ready()` says whether they
- * have synced, `close()` stops them.
- */
+/** What openGate gives a proxy of another protocol. */
+export interface OpenGate {
+  gate: Gate;
+  /** Whether the Connector and ConnectorClass informers have synced. */
+  ready: () => boolean;
+  /** The Connectors of the classes this proxy serves (for the names of its certificate, say). */
+  served: () => readonly Connector[];
+  /** Stops the informers. */
+  close: () => Promise<void>;
+}
+
+/** A Gate for a proxy of another protocol, with its informers started. */
 export function openGate(
   config: Pick<
     ToolCallerConfig,
@@ -35,8 +44,9 @@ export function openGate(
   },
   kube: KubeClient,
   log: Logger,
-): { gate: Gate; ready: () => boolean; close: () => Promise<void> } {
+): OpenGate {
   const store = new ConnectorStore(kube, log);
+  const classes = new Set(config.connectorClasses);
   const gate = new Gate({
     callers: new CallerChecks(
       new CachedTokenReviewer(kube, config.authenticationCacheMs, config.tokenAudiences),
@@ -44,8 +54,13 @@ export function openGate(
     ),
     lister: store,
     secrets: new SecretCache(kube, config.secretCacheMs),
-    classes: new Set(config.connectorClasses),
+    classes,
   });
   store.start();
-  return { gate, ready: () => store.hasSynced, close: () => store.stop() };
+  return {
+    gate,
+    ready: () => store.hasSynced,
+    served: () => store.connectorList().filter((c) => classes.has(c.spec?.connectorClassName ?? '')),
+    close: () => store.stop(),
+  };
 }

@@ -1,5 +1,6 @@
-// Who may open a session, and to where. The login's user names the Connector
-// (`<namespace>/<connector>`), its password is the caller's ServiceAccount token:
+// Who may open a session, and to where, asked of the custom-proxy kit's gate (kit/gate.ts). The
+// login's user names the Connector (`<namespace>/<connector>`), its password is the caller's
+// ServiceAccount token:
 //   1. TokenReview with the proxy's audiences: the caller;
 //   2. RBAC, before anything about the Connector is told: `get` on the Connector and `create` on
 //      its connectors/proxy (a session may write, and RBAC cannot tell its reads from its writes);
@@ -13,22 +14,18 @@
 // for a server inside the cluster's network. The credential is the Connector's
 // kubernetes.io/basic-auth Secret (username, password).
 
-import type { CallerChecks } from '../kube/callers.js';
-import { connectorChecks } from '../registry/access.js';
-import { connectorCa, connectorSecret, findConnector } from '../registry/resolve.js';
-import type { SecretSource } from '../registry/secrets.js';
-import type { ConnectorLister } from '../registry/store.js';
+import type { Gate } from '../kit/index.js';
+import { StatusError } from '../machinery/status.js';
 import { isConnectorRef, type ConnectorRef } from '../registry/types.js';
 import { accessDenied, unavailable } from './errors.js';
 import type { Admission } from './session.js';
 import type { ServerTarget } from './upstream.js';
 
-export interface GateOptions {
-  callers: CallerChecks;
-  lister: ConnectorLister & { readonly hasSynced: boolean };
-  secrets: SecretSource;
-  /** --connector-classes. */
-  classes: readonly string[];
+export interface MysqlGateDeps {
+  /** The kit's gate (kit/index.ts openGate): TokenReview, RBAC, the Connector of a served class. */
+  gate: Pick<Gate, 'authenticate' | 'authorize' | 'find' | 'material'>;
+  /** Whether the Connector informers have synced. */
+  ready: () => boolean;
 }
 
 export interface MysqlAddress {
@@ -72,8 +69,9 @@ export function parseUser(user: string): ConnectorRef | undefined {
 
 const basicAuth = 'kubernetes.io/basic-auth';
 
-export class Gate {
-  constructor(private readonly opts: GateOptions) {}
+/** The kit's gate, asked in the order above, with the answers a MySQL client reads. */
+export class MysqlGate {
+  constructor(private readonly deps: MysqlGateDeps) {}
 
   /** Throws a Refusal or a StatusError (refusalOf turns it into the client's error). */
   async admit(user: string, token: string): Promise<Admission> {
@@ -84,34 +82,31 @@ export class Gate {
         `Access denied for user '${user.slice(0, 300)}': the user must be <namespace>/<connector>, the Connector to reach`,
       );
     }
-    const caller = await this.opts.callers.identify(token);
-    if (!caller) {
+    const { gate } = this.deps;
+    let caller;
+    try {
+      caller = await gate.authenticate(token);
+    } catch (err) {
+      if (!(err instanceof StatusError && err.code === 401)) throw err;
       throw accessDenied(
         'unauthenticated',
         `Access denied for user '${user}': the password must be a valid ServiceAccount token ` +
           '(this one is unknown, expired or for another audience); read the current token again',
       );
     }
-    await this.opts.callers.authorize(caller, connectorChecks([ref], 'create'));
-    if (!this.opts.lister.hasSynced) {
+    await gate.authorize(caller, ref, 'create');
+    if (!this.deps.ready()) {
       throw unavailable('the proxy has not loaded the Connectors yet; try again');
     }
-    const { connector, connectorClass, className } = findConnector(this.opts.lister, ref.namespace, ref.name);
+    const found = gate.find(ref);
     const who = `Connector ${ref.namespace}/${ref.name}`;
-    if (!this.opts.classes.includes(className)) {
-      throw accessDenied(
-        'connector_refused',
-        `${who} is of class ${className}, which this proxy does not serve`,
-      );
-    }
-    const address = parseMysqlAddress(connector.spec?.address ?? '');
+    const address = parseMysqlAddress(found.connector.spec?.address ?? '');
     if (typeof address === 'string') throw accessDenied('connector_refused', `${who}: ${address}`);
-    const secret = await connectorSecret(this.opts.secrets, { connector, connectorClass });
+    const { secret, ca } = await gate.material(found);
     if (!secret || secret.type !== basicAuth) {
       throw accessDenied('connector_refused', `${who} needs a ${basicAuth} Secret (spec.auth.secretRef)`);
     }
-    const field = (key: string): string => Buffer.from(secret.data[key] ?? '', 'base64').toString('utf8');
-    const ca = await connectorCa(this.opts.secrets, connector);
+    const field = (key: string): string => secret.data[key]?.toString('utf8') ?? '';
     const target: ServerTarget = {
       host: address.host,
       port: address.port,

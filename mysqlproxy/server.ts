@@ -7,19 +7,15 @@
 import { createServer, type Server, type Socket, type AddressInfo } from 'node:net';
 import type { SecureContext } from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CallerChecks } from '../kube/callers.js';
-import { SubjectAccessReviewAuthorizer } from '../kube/authz.js';
+import { openGate } from '../kit/index.js';
 import type { KubeClient } from '../kube/client.js';
-import { CachedTokenReviewer } from '../kube/tokenreview.js';
 import { startHealthServer } from '../machinery/healthserver.js';
 import type { Stoppable } from '../machinery/lifecycle.js';
 import type { Logger } from '../machinery/log.js';
 import { ComponentMetrics } from '../machinery/metrics.js';
 import { ProxyCertificateAuthority } from '../proxy/ca.js';
-import { SecretCache } from '../registry/secrets.js';
-import { ConnectorStore } from '../registry/store.js';
 import type { Connector } from '../registry/types.js';
-import { Gate } from './admission.js';
+import { MysqlGate } from './admission.js';
 import { outcomes } from './errors.js';
 import type { Config } from './options.js';
 import { ClientSession } from './session.js';
@@ -66,16 +62,8 @@ export async function startMysqlProxy(config: Config, kube: KubeClient, log: Log
   } catch (err) {
     throw new Error(`--proxy-ca-cert-file/--proxy-ca-key-file: ${(err as Error).message}`);
   }
-  const store = new ConnectorStore(kube, log);
-  const gate = new Gate({
-    callers: new CallerChecks(
-      new CachedTokenReviewer(kube, config.authenticationCacheMs, config.tokenAudiences),
-      new SubjectAccessReviewAuthorizer(kube, config.authorizationCacheMs, log),
-    ),
-    lister: store,
-    secrets: new SecretCache(kube, config.secretCacheMs),
-    classes: config.connectorClasses,
-  });
+  const opened = openGate(config, kube, log);
+  const gate = new MysqlGate({ gate: opened.gate, ready: opened.ready });
 
   const metrics = new ComponentMetrics('mysqlproxy');
   const ended = metrics.counter(
@@ -89,13 +77,7 @@ export async function startMysqlProxy(config: Config, kube: KubeClient, log: Log
   const sessions = new Set<ClientSession>();
   let stopping = false;
   const tlsContext = (servername: string | undefined): Promise<SecureContext> =>
-    ca.secureContextFor(
-      certificateNames(servername, config.serverNames, () =>
-        store
-          .connectorList()
-          .filter((c) => config.connectorClasses.includes(c.spec?.connectorClassName ?? '')),
-      ),
-    );
+    ca.secureContextFor(certificateNames(servername, config.serverNames, opened.served));
   const server = createServer((socket: Socket) => {
     const session = new ClientSession(socket, {
       tlsContext,
@@ -120,15 +102,14 @@ export async function startMysqlProxy(config: Config, kube: KubeClient, log: Log
     metrics: metrics.registry,
     notReady: () => [
       ...(stopping ? ['shutting down'] : []),
-      ...(store.hasSynced ? [] : ['Connector and ConnectorClass informers have not synced']),
+      ...(opened.ready() ? [] : ['Connector and ConnectorClass informers have not synced']),
     ],
   });
-  store.start();
   let port: number;
   try {
     port = await listen(server, config.mysqlPort, config.bindAddress);
   } catch (err) {
-    await Promise.all([health.close(), store.stop()]);
+    await Promise.all([health.close(), opened.close()]);
     throw err;
   }
   log.info('serving', {
@@ -168,7 +149,7 @@ export async function startMysqlProxy(config: Config, kube: KubeClient, log: Log
       await closed;
       grace.abort();
       await over;
-      await Promise.all([store.stop(), health.close()]);
+      await Promise.all([opened.close(), health.close()]);
       log.info('stopped');
     })());
   return { shutdown };

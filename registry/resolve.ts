@@ -41,24 +41,30 @@ export function findConnector(
   return { connector, connectorClass, className };
 }
 
+/** The Connector's spec.address parsed as an HTTP(S) tool address (cached on the object); 400 otherwise. */
+export function connectorAddress(connector: Connector): ToolAddress {
+  let address = addressCache.get(connector);
+  if (!address) {
+    const who = `Connector ${connector.metadata?.namespace ?? ''}/${connector.metadata?.name ?? ''}`;
+    const raw = connector.spec?.address;
+    if (!raw) throw badRequest(`${who} has no spec.address`);
+    try {
+      address = parseToolAddress(raw);
+    } catch (err) {
+      throw badRequest(`${who}: ${(err as ProxyError).message}`);
+    }
+    addressCache.set(connector, address);
+  }
+  return address;
+}
+
 export function resolveConnector(
   lister: ConnectorLister,
   namespace: string,
   name: string,
 ): ResolvedConnector {
-  const { connector, connectorClass, className } = findConnector(lister, namespace, name);
-  let address = addressCache.get(connector);
-  if (!address) {
-    const raw = connector.spec?.address;
-    if (!raw) throw badRequest(`Connector ${namespace}/${name} has no spec.address`);
-    try {
-      address = parseToolAddress(raw);
-    } catch (err) {
-      throw badRequest(`Connector ${namespace}/${name}: ${(err as ProxyError).message}`);
-    }
-    addressCache.set(connector, address);
-  }
-  return { connector, connectorClass, className, address };
+  const found = findConnector(lister, namespace, name);
+  return { ...found, address: connectorAddress(found.connector) };
 }
 
 export type ConnectorSecret = Extract<SecretLookup, { found: true }>;
@@ -107,14 +113,17 @@ export function connectorSecret(
 
 /** The Secret of the Connector as it is (type and decoded data), for a custom proxy; null when it has none. */
 export function connectorSecretMaterial(
-  secrets: SecretCache,
+  secrets: Pick<SecretCache, 'material'>,
   connector: Connector,
 ): Promise<SecretMaterial | null> {
   return connectorSecretWith(connector, (ns, name) => secrets.material(ns, name));
 }
 
 /** The extra CA bundle of the Connector (spec.caCertSecretRef), or undefined when it names none. */
-export async function connectorCa(secrets: SecretSource, connector: Connector): Promise<string | undefined> {
+export async function connectorCa(
+  secrets: Pick<SecretSource, 'caBundle'>,
+  connector: Connector,
+): Promise<string | undefined> {
   const ref = connector.spec?.caCertSecretRef?.name;
   if (!ref) return undefined;
   const namespace = connector.metadata?.namespace ?? '';

@@ -5,13 +5,11 @@ import { expect } from 'chai';
 import { CallerChecks } from '../../../kube/callers.js';
 import type { RequestInfo } from '../../../machinery/requestinfo.js';
 import { StatusError } from '../../../machinery/status.js';
-import { Gate, parseMysqlAddress, parseUser } from '../../../mysqlproxy/admission.js';
+import { Gate } from '../../../kit/index.js';
+import { MysqlGate, parseMysqlAddress, parseUser } from '../../../mysqlproxy/admission.js';
 import { Refusal } from '../../../mysqlproxy/errors.js';
 import { certificateNames } from '../../../mysqlproxy/server.js';
-import type { SecretLookup, SecretSource } from '../../../registry/secrets.js';
 import type { Connector } from '../../../registry/types.js';
-
-const b64 = (s: string): string => Buffer.from(s).toString('base64');
 
 function connector(name: string, cls: string, address: string, ca = false): Connector {
   return {
@@ -76,46 +74,50 @@ describe('mysqlproxy/admission', function () {
   describe('Gate', function () {
     let asked: RequestInfo[];
     let allowed: boolean;
-    let gate: Gate;
+    let synced: boolean;
+    let gate: MysqlGate;
     const connectors = new Map<string, Connector>([
       ['db', connector('db', 'mysql', 'mysql://db.team.svc:3306')],
       ['tls', connector('tls', 'mysql', 'mysql://db.example.com', true)],
       ['web', connector('web', 'http-test', 'mysql://db.team.svc')],
     ]);
-    const secrets: SecretSource = {
-      credential: () =>
+    const secrets = {
+      material: () =>
         Promise.resolve({
-          found: true,
+          found: true as const,
           type: 'kubernetes.io/basic-auth',
-          data: { username: b64('app'), password: b64('hunter2') },
-        } as unknown as SecretLookup),
-      caBundle: () => Promise.resolve({ found: true, pem: 'CA PEM' }),
+          data: { username: Buffer.from('app'), password: Buffer.from('hunter2') },
+        }),
+      caBundle: () => Promise.resolve({ found: true as const, pem: 'CA PEM' }),
     };
 
     beforeEach(function () {
       asked = [];
       allowed = true;
-      gate = new Gate({
-        callers: new CallerChecks(
-          {
-            review: (token) =>
-              Promise.resolve(token === 'good' ? { username: 'alice', groups: [], extra: {} } : null),
-          },
-          {
-            authorize: (_user, info) => {
-              asked.push(info);
-              return Promise.resolve({ allowed, reason: allowed ? '' : `cannot ${info.verb}` });
+      synced = true;
+      gate = new MysqlGate({
+        gate: new Gate({
+          callers: new CallerChecks(
+            {
+              review: (token) =>
+                Promise.resolve(token === 'good' ? { username: 'alice', groups: [], extra: {} } : null),
             },
+            {
+              authorize: (_user, info) => {
+                asked.push(info);
+                return Promise.resolve({ allowed, reason: allowed ? '' : `cannot ${info.verb}` });
+              },
+            },
+          ),
+          lister: {
+            connector: (_ns, name) => connectors.get(name),
+            connectorClass: (name) => ({ metadata: { name } }),
+            connectorClasses: () => [],
           },
-        ),
-        lister: {
-          hasSynced: true,
-          connector: (_ns, name) => connectors.get(name),
-          connectorClass: (name) => ({ metadata: { name } }),
-          connectorClasses: () => [],
-        },
-        secrets,
-        classes: ['mysql'],
+          secrets,
+          classes: new Set(['mysql']),
+        }),
+        ready: () => synced,
       });
     });
 
@@ -158,6 +160,16 @@ describe('mysqlproxy/admission', function () {
       );
       expect(await refusal(gate.admit('nonsense', 'good'))).to.include({ outcome: 'connector_refused' });
       expect(asked).to.have.length(2);
+    });
+
+    it('asks the client to retry, after the token and RBAC, until the Connectors are loaded', async function () {
+      synced = false;
+      expect(await refusal(gate.admit('team/db', 'good'))).to.include({
+        outcome: 'unavailable',
+        errno: 1105,
+      });
+      expect(asked).to.have.length(2);
+      expect(await refusal(gate.admit('team/db', 'bad'))).to.include({ outcome: 'unauthenticated' });
     });
   });
 });
