@@ -147,6 +147,64 @@ export function demoCiObjects(): KubeObject[] {
   ];
 }
 
+/**
+ * demo/demo-db, a MySQL Connector (class mysql) to `address` (mysql://host:port) with the account in
+ * its Secret, and the RBAC demo-ci needs to open a session through the MySQL Connectors Proxy:
+ * `get` on the Connector and `create` on its connectors/proxy (a session may write).
+ */
+export function demoDatabaseObjects(db: {
+  address: string;
+  username: string;
+  password: string;
+}): KubeObject[] {
+  const name = `${demoCiServiceAccount}-demo-db`;
+  return [
+    {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'demo-db-credentials', namespace: demoNamespace },
+      type: 'kubernetes.io/basic-auth',
+      stringData: { username: db.username, password: db.password },
+    },
+    {
+      apiVersion: 'connectors.alauda.io/v1alpha1',
+      kind: 'Connector',
+      metadata: { name: 'demo-db', namespace: demoNamespace },
+      spec: {
+        connectorClassName: 'mysql',
+        address: db.address,
+        auth: { name: 'basicAuth', secretRef: { name: 'demo-db-credentials' } },
+      },
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: { name, namespace: demoNamespace },
+      rules: [
+        {
+          apiGroups: ['connectors.alauda.io'],
+          resources: ['connectors'],
+          resourceNames: ['demo-db'],
+          verbs: ['get'],
+        },
+        {
+          apiGroups: ['subresources.connectors.alauda.io'],
+          resources: ['connectors/proxy'],
+          resourceNames: ['demo-db'],
+          verbs: ['create'],
+        },
+      ],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name, namespace: demoNamespace },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+      subjects: [{ kind: 'ServiceAccount', name: demoCiServiceAccount, namespace: demoNamespace }],
+    },
+  ];
+}
+
 /** A kubectl-applicable List. */
 export function asList(items: KubeObject[]): string {
   return JSON.stringify({ apiVersion: 'v1', kind: 'List', items });

@@ -1,8 +1,9 @@
 // `npm run dev`: every part of Connectors on this machine in one command, each from its real entry
 // point: the control plane with kube-controller-manager (hack/localsystem.ts), the API server with
-// its webhooks, the class API backend, the Connectors Proxy and the status controller; the shipped
-// classes and ResourceInterfaces; a demo tool that demands Basic auth and a Git server with a
-// private repository, registered as Connectors with their Secrets. It proves each path once, then
+// its webhooks, the class API backend, the Connectors Proxy, the MySQL Connectors Proxy and the
+// status controller; the shipped classes and ResourceInterfaces; a demo tool that demands Basic
+// auth, a Git server with a private repository and a MariaDB server, registered as Connectors with
+// their Secrets. It proves each path once, then
 // prints lines to try, each of which works as printed (test/integration/dev.test.ts runs them all),
 // and stops everything on Ctrl-C, keeping only .dev/logs/.
 
@@ -17,6 +18,7 @@ import {
   demoCiObjects,
   demoCiServiceAccount,
   demoConnectors,
+  demoDatabaseObjects,
   demoGitObjects,
   demoNamespace,
   demoRepository,
@@ -28,6 +30,7 @@ import { startLocalSystem, type LocalSystem } from './localsystem.js';
 import { stopGracefullyOnSignal } from './process.js';
 import { startDemoTool } from './tools/demo-tool.js';
 import { startGitServer } from './tools/gitserver.js';
+import { startMariaDb } from './tools/mariadb.js';
 
 const root = repoRoot();
 const devDir = join(root, '.dev');
@@ -51,14 +54,15 @@ async function main(): Promise<void> {
   await mkdir(join(devDir, 'bin'), { recursive: true });
   say(
     'Starting etcd, kube-apiserver, kube-controller-manager, the Connectors API server and its webhooks,\n' +
-      'the class API backend, the Connectors Proxy and the status controller… (the first run builds the\n' +
-      'Kubernetes binaries from their Go modules, kube-controller-manager with the other node binaries:\n' +
-      'several minutes, once; cached in ~/.cache/connectors)',
+      'the class API backend, the Connectors Proxy, the MySQL proxy and the status controller… (the first\n' +
+      'run builds the Kubernetes binaries from their Go modules, kube-controller-manager with the other\n' +
+      'node binaries: several minutes, once; cached in ~/.cache/connectors)',
   );
   const sys = await startLocalSystem({
     logDir: join(devDir, 'logs'),
     validatingWebhook: true,
     connectorsProxy: true,
+    mysqlProxy: true,
     controller: true,
     controllerManager: true,
   });
@@ -86,14 +90,16 @@ async function main(): Promise<void> {
 
 async function showEveryPart(sys: LocalSystem, parts: { stop(): Promise<void> }[]): Promise<void> {
   const proxy = sys.connectorsProxy;
-  if (!proxy) throw new Error('the local system runs no Connectors Proxy');
+  const mysqlProxy = sys.mysqlProxy;
+  if (!proxy || !mysqlProxy) throw new Error('the local system runs no Connectors Proxy or no MySQL proxy');
   const kubectl = async (args: string[], input?: string): Promise<string> => {
     const r = await sys.cp.kubectl(args, input === undefined ? {} : { input });
     if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
     return r.stdout;
   };
   say(
-    'Applying the shipped ConnectorClasses and ResourceInterfaces, starting the demo tool and a Git server…',
+    'Applying the shipped ConnectorClasses and ResourceInterfaces, starting the demo tool, a Git server\n' +
+      'and MariaDB…',
   );
   await sys.installClasses();
 
@@ -104,17 +110,27 @@ async function showEveryPart(sys: LocalSystem, parts: { stop(): Promise<void> }[
   const git = await startGitServer({ ...gitCredentials, logDir: join(devDir, 'logs') });
   parts.push(git);
   await git.createRepo(demoRepository, { branches: ['main', 'develop', 'feature-login'], tags: ['v1.0.0'] });
+  const db = await startMariaDb({ logDir: join(devDir, 'logs') });
+  parts.push(db);
+  const dbCredentials = { username: 'orders', password: randomBytes(12).toString('base64url') };
+  await db.sql(
+    'CREATE DATABASE orders; CREATE TABLE orders.orders (id INT PRIMARY KEY, item VARCHAR(40)); ' +
+      "INSERT INTO orders.orders VALUES (1, 'coffee'), (2, 'tea'); " +
+      `CREATE USER '${dbCredentials.username}'@'%' IDENTIFIED BY '${dbCredentials.password}'; ` +
+      `GRANT ALL ON orders.* TO '${dbCredentials.username}'@'%';`,
+  );
   await kubectl(
     ['apply', '-f', '-'],
     asList([
       ...demoToolObjects({ url: tool.url, ...toolCredentials }),
       ...demoGitObjects({ url: git.url, ...gitCredentials }),
       ...demoCiObjects(),
+      ...demoDatabaseObjects({ address: `mysql://${db.host}:${db.port}`, ...dbCredentials }),
     ]),
   );
 
   // Prove every path once before telling anyone to try it.
-  for (const name of demoConnectors) {
+  for (const name of [...demoConnectors, 'demo-db']) {
     await until(`the status controller to report Connector ${demoNamespace}/${name} Ready`, async () => {
       const r = await sys.cp.kubectl(readyStatusArgs(name));
       return r.stdout === 'True';
@@ -156,6 +172,23 @@ async function showEveryPart(sys: LocalSystem, parts: { stop(): Promise<void> }[
     { mode: 0o755 },
   );
 
+  // What the CSI driver renders for a pod (docs/mysql.md), for this machine: the proxy on localhost,
+  // the proxy CA by path; the password is the ServiceAccount token, given on the command line below.
+  await writeFile(
+    join(devDir, 'my.cnf'),
+    [
+      '[client]',
+      'host = localhost',
+      'protocol = TCP',
+      `port = ${mysqlProxy.port}`,
+      `user = ${demoNamespace}/demo-db`,
+      'default-auth = mysql_clear_password',
+      `ssl-ca = ${mysqlProxy.caFile}`,
+      'ssl-verify-server-cert',
+      '',
+    ].join('\n'),
+  );
+
   const alice = 'KUBECONFIG=.dev/alice.kubeconfig';
   const write = `echo '{"name":"x"}' |`;
   const lines: [command: string, note: string][] = [
@@ -181,11 +214,15 @@ async function showEveryPart(sys: LocalSystem, parts: { stop(): Promise<void> }[
     [`kubectl get --raw "${demoBranches}"`, 'the same, as the Kubernetes API serves it'],
     [
       `TOKEN=$(kubectl create token ${demoCiServiceAccount} -n ${demoNamespace})`,
-      'all a pipeline holds: a ServiceAccount token whose RBAC allows cloning demo-git, nothing else',
+      'all a pipeline holds: a ServiceAccount token whose RBAC allows cloning demo-git and querying demo-db, nothing else',
     ],
     [
       `git -c http.extraHeader="Authorization: Bearer $TOKEN" clone "$CONNECTORS_PROXY/namespaces/${demoNamespace}/connectors/demo-git/${demoRepository}" .dev/app`,
       "the Connectors Proxy checks the token and RBAC, then adds demo-git's credential",
+    ],
+    [
+      `mariadb --defaults-file=.dev/my.cnf --password="$TOKEN" -e 'select * from orders.orders'`,
+      "MariaDB through the MySQL proxy: the token is the password, the proxy logs in with demo-db's account",
     ],
     [
       `kubectl connectors resolve demo-git gitcoderepository -n ${demoNamespace} --param repository=${demoRepository}`,
@@ -200,13 +237,14 @@ async function showEveryPart(sys: LocalSystem, parts: { stop(): Promise<void> }[
   say(`
 Connectors is running (logs in .dev/logs/): etcd, kube-apiserver and kube-controller-manager; the
 Connectors API server with its mutating and validating webhooks; the class API backend; the
-Connectors Proxy at ${proxy.url}; the status controller. The shipped ConnectorClasses and
-ResourceInterfaces are applied.
+Connectors Proxy at ${proxy.url}; the MySQL proxy at localhost:${mysqlProxy.port}; the status
+controller. The shipped ConnectorClasses and ResourceInterfaces are applied.
 
-The demo: demo/demo-tool, an HTTP tool at ${tool.url} that demands Basic auth, and demo/demo-git,
-the private repository ${demoRepository} on a Git server at ${git.url}. Their credentials are only
-in the Secrets demo/demo-tool-credentials and demo/demo-git-credentials: you, alice and the
-ServiceAccount demo/demo-ci reach both through Kubernetes, as yourselves.
+The demo: demo/demo-tool, an HTTP tool at ${tool.url} that demands Basic auth; demo/demo-git, the
+private repository ${demoRepository} on a Git server at ${git.url}; demo/demo-db, the database
+orders on MariaDB at ${db.host}:${db.port}. Their credentials are only in the Secrets
+demo/demo-tool-credentials, demo/demo-git-credentials and demo/demo-db-credentials: you, alice and
+the ServiceAccount demo/demo-ci reach them through Kubernetes, as yourselves.
 
 Try these, from the repository root:
 

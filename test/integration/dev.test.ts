@@ -202,6 +202,15 @@ describe('npm run dev on a fresh clone: every printed line works', function () {
       },
     },
     {
+      what: 'MariaDB through the MySQL proxy, the token as the password: the rows of demo-db',
+      command:
+        /^mariadb --defaults-file=\.dev\/my\.cnf --password="\$TOKEN" -e 'select \* from orders\.orders'$/,
+      check: (r) => {
+        expect(r.stdout).to.match(/^1\tcoffee$/m);
+        expect(r.stdout).to.match(/^2\ttea$/m);
+      },
+    },
+    {
       what: 'kubectl connectors resolve: the gitcoderepository ResourceInterface for demo-git',
       command:
         /^kubectl connectors resolve demo-git gitcoderepository -n demo --param repository=team\/app\.git$/,
@@ -335,6 +344,7 @@ describe('npm run dev on a fresh clone: every printed line works', function () {
     const secrets = [
       { label: 'the demo tool password', value: await secret('demo-tool-credentials') },
       { label: 'the demo Git server password', value: await secret('demo-git-credentials') },
+      { label: 'the demo database password', value: await secret('demo-db-credentials') },
       { label: "demo-ci's token", value: vars['TOKEN'] ?? '' },
     ];
     for (const s of secrets) expect(s.value.length, s.label).to.be.greaterThan(8);
